@@ -1,0 +1,34 @@
+//! stpt-core: the data model of system test progress tracking, with no I/O and no async.
+//!
+//! Statuses and their aggregation ([`status`]), timestamps ([`timestamp`]), the seed-compatible
+//! wire payloads ([`wire`]), the stored run model ([`model`]), the hierarchy walker
+//! ([`walker`]), the [`Store`] trait with its in-memory implementation ([`memory_store`]) and the
+//! [`Sink`] trait. With the `testing` feature, [`testing`] exports the Store conformance suite.
+#![warn(missing_docs)]
+
+pub mod memory_store;
+pub mod model;
+pub mod sink;
+pub mod status;
+pub mod store;
+pub mod timestamp;
+pub mod walker;
+pub mod wire;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use memory_store::MemoryStore;
+pub use model::{
+    Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
+    RunSummary, RunTree, ScenarioTree,
+};
+pub use sink::{MemorySink, Sink, SinkError};
+pub use status::{Status, StatusCounts, UnknownStatus};
+pub use store::{Applied, Store, StoreError};
+pub use timestamp::{InvalidTimestamp, Timestamp};
+pub use walker::{Hierarchy, Statistics, TestPosition, Visitor, walk};
+pub use wire::{
+    DryRun, Event, EventKind, MasterScenarioPlan, ScenarioPlan, TestPlan, TestStart, TestStop,
+    WireError,
+};

@@ -1,0 +1,580 @@
+//! An in-memory [`Store`]: the reference implementation of the event semantics.
+//!
+//! The main type here is [`MemoryStore`]. It backs the conformance suite's own tests, the
+//! runner's dry runs and anything that needs a store without a database. Each scenario and run
+//! keeps [`StatusCounts`], each run an index from (file path, file name) to its waiting tests in
+//! plan order and a pointer to its running test, so a start or stop does O(1) work.
+//!
+//! **Invariant:** every check happens before the first change, so a rejected event leaves the
+//! state untouched without a rollback.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::model::{
+    Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
+    RunSummary, RunTree, ScenarioTree,
+};
+use crate::status::{Status, StatusCounts};
+use crate::store::{Applied, Store, StoreError};
+use crate::timestamp::Timestamp;
+use crate::walker::master_status;
+use crate::wire::{DryRun, Event, EventKind, TestStart, TestStop};
+
+/// A [`Store`] held in memory behind a mutex.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        self.state.lock().map_err(|_| StoreError::Backend {
+            reason: "memory store poisoned by a panic".to_owned(),
+            source: None,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    machines: Vec<MachineRec>,
+    by_name: HashMap<String, MachineId>,
+    runs: Vec<RunRec>,
+    scenarios: Vec<ScenarioRec>,
+    tests: Vec<TestRec>,
+    applied: HashMap<String, Applied>,
+}
+
+#[derive(Debug)]
+struct MachineRec {
+    machine: Machine,
+    runs: Vec<RunId>,
+}
+
+#[derive(Debug)]
+struct RunRec {
+    machine_id: MachineId,
+    timestamp: Timestamp,
+    master: Node,
+    counts: StatusCounts,
+    scenario_ids: Vec<NodeId>,
+    empty_scenarios: u64,
+    first_test: NodeId,
+    test_count: u32,
+    running: Option<NodeId>,
+    waiting: HashMap<(String, String), BTreeSet<NodeId>>,
+}
+
+#[derive(Debug)]
+struct ScenarioRec {
+    node: Node,
+    counts: StatusCounts,
+    tests: Vec<NodeId>,
+}
+
+#[derive(Debug)]
+struct TestRec {
+    node: Node,
+    scenario: NodeId,
+}
+
+/// Ids are 1-based positions in their vectors.
+fn slot(id: i64) -> Option<usize> {
+    usize::try_from(id).ok()?.checked_sub(1)
+}
+
+fn next_id(len: usize) -> i64 {
+    i64::try_from(len).unwrap_or(i64::MAX - 1) + 1
+}
+
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// Moves a node's aggregate to `status`, stamping `timestamp_stop` on becoming finished
+/// (if it ever started) and clearing it on becoming ongoing again.
+fn set_aggregate(node: &mut Node, status: Status, at: Timestamp) {
+    let was_ongoing = node.status.is_ongoing();
+    node.status = status;
+    if was_ongoing && status.is_finished() && node.timestamp_start.is_some() {
+        node.timestamp_stop = Some(at);
+    } else if status.is_ongoing() {
+        node.timestamp_stop = None;
+    }
+}
+
+impl State {
+    fn machine_named(&self, name: &str) -> Result<&MachineRec, StoreError> {
+        self.by_name
+            .get(&name_key(name))
+            .and_then(|id| self.machines.get(slot(*id)?))
+            .ok_or_else(|| StoreError::UnknownMachine {
+                name: name.to_owned(),
+            })
+    }
+
+    fn run_rec(&self, id: RunId) -> Option<&RunRec> {
+        self.runs.get(slot(id)?)
+    }
+
+    fn run_mut(&mut self, id: RunId) -> &mut RunRec {
+        let index = slot(id).unwrap_or(usize::MAX);
+        &mut self.runs[index]
+    }
+
+    fn test_mut(&mut self, id: NodeId) -> &mut TestRec {
+        let index = slot(id).unwrap_or(usize::MAX);
+        &mut self.tests[index]
+    }
+
+    fn scenario_mut(&mut self, id: NodeId) -> &mut ScenarioRec {
+        let index = slot(id).unwrap_or(usize::MAX);
+        &mut self.scenarios[index]
+    }
+
+    /// The run an event addresses: `run_id` if given (it must be the machine's), else the
+    /// machine's newest run.
+    fn target_run(
+        &self,
+        machine: &MachineRec,
+        run_id: Option<RunId>,
+        no_match: impl FnOnce() -> StoreError,
+    ) -> Result<RunId, StoreError> {
+        let unknown = |run_id| StoreError::UnknownRun {
+            run_id,
+            machine: machine.machine.name.clone(),
+        };
+        match run_id {
+            Some(id) => match self.run_rec(id) {
+                Some(run) if run.machine_id == machine.machine.id => Ok(id),
+                _ => Err(unknown(id)),
+            },
+            None => machine.runs.last().copied().ok_or_else(no_match),
+        }
+    }
+
+    /// The test an event names, which must hold `wanted`.
+    fn find_test(
+        &self,
+        run_id: RunId,
+        file_path: &str,
+        file_name: &str,
+        index: Option<u32>,
+        wanted: Status,
+    ) -> Option<NodeId> {
+        let run = self.run_rec(run_id)?;
+        let candidate = match (index, wanted) {
+            (Some(index), _) if index < run.test_count => Some(run.first_test + i64::from(index)),
+            (Some(_), _) => None,
+            (None, Status::Running) => run.running,
+            (None, _) => run
+                .waiting
+                .get(&(file_path.to_owned(), file_name.to_owned()))
+                .and_then(|ids| ids.first().copied()),
+        }?;
+        let test = &self.tests.get(slot(candidate)?)?.node;
+        (test.status == wanted && test.file_path == file_path && test.file_name == file_name)
+            .then_some(candidate)
+    }
+
+    /// Moves one test to `new`, keeping counters, indexes and timestamps right.
+    fn set_test_status(&mut self, test_id: NodeId, new: Status, at: Timestamp) {
+        let (old, run_id, scenario_id, key) = {
+            let test = self.test_mut(test_id);
+            let old = test.node.status;
+            test.node.status = new;
+            match new {
+                Status::Running => {
+                    test.node.timestamp_start = Some(at);
+                    test.node.timestamp_stop = None;
+                }
+                Status::Waiting => {}
+                _ => test.node.timestamp_stop = Some(at),
+            }
+            let key = (test.node.file_path.clone(), test.node.file_name.clone());
+            (old, test.node.run_id, test.scenario, key)
+        };
+
+        let scenario = self.scenario_mut(scenario_id);
+        scenario.counts.transition(old, new);
+        if new == Status::Running && scenario.node.timestamp_start.is_none() {
+            scenario.node.timestamp_start = Some(at);
+        }
+        let aggregate = scenario.counts.aggregate();
+        set_aggregate(&mut scenario.node, aggregate, at);
+
+        let run = self.run_mut(run_id);
+        run.counts.transition(old, new);
+        if old == Status::Waiting {
+            if let Some(ids) = run.waiting.get_mut(&key) {
+                ids.remove(&test_id);
+                if ids.is_empty() {
+                    run.waiting.remove(&key);
+                }
+            }
+        }
+        if new == Status::Waiting {
+            run.waiting.entry(key).or_default().insert(test_id);
+        }
+        if old == Status::Running && run.running == Some(test_id) {
+            run.running = None;
+        }
+        if new == Status::Running {
+            run.running = Some(test_id);
+        }
+        if new == Status::Running && run.master.timestamp_start.is_none() {
+            run.master.timestamp_start = Some(at);
+        }
+        let status = master_status(&run.counts, run.empty_scenarios);
+        set_aggregate(&mut run.master, status, at);
+    }
+
+    /// Moves every ongoing test of a run to `to` (superseded → unknown, cancelled).
+    fn finish_ongoing(&mut self, run_id: RunId, to: Status, at: Timestamp) {
+        let Some(run) = self.run_rec(run_id) else {
+            return;
+        };
+        if run.counts.ongoing() == 0 {
+            return;
+        }
+        let scenario_ids = run.scenario_ids.clone();
+        for scenario_id in scenario_ids {
+            let test_ids = {
+                let scenario = self.scenario_mut(scenario_id);
+                if scenario.counts.ongoing() == 0 {
+                    continue;
+                }
+                scenario.counts.finish_ongoing(to);
+                let aggregate = scenario.counts.aggregate();
+                set_aggregate(&mut scenario.node, aggregate, at);
+                scenario.tests.clone()
+            };
+            for test_id in test_ids {
+                let test = self.test_mut(test_id);
+                if test.node.status.is_ongoing() {
+                    test.node.status = to;
+                }
+            }
+        }
+        let run = self.run_mut(run_id);
+        run.counts.finish_ongoing(to);
+        run.waiting.clear();
+        run.running = None;
+        let status = master_status(&run.counts, run.empty_scenarios);
+        set_aggregate(&mut run.master, status, at);
+    }
+
+    fn applied(&self, kind: EventKind, machine_id: MachineId, run_id: RunId, test_id: Option<NodeId>) -> Applied {
+        let run_status = self
+            .run_rec(run_id)
+            .map(|run| run.master.status)
+            .unwrap_or(Status::Unknown);
+        Applied {
+            kind,
+            machine_id,
+            run_id,
+            run_status,
+            test_id,
+            duplicate: false,
+        }
+    }
+
+    fn apply_dry_run(&mut self, dry: &DryRun) -> Applied {
+        let key = name_key(&dry.machine_name);
+        let machine_id = match self.by_name.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = next_id(self.machines.len());
+                self.machines.push(MachineRec {
+                    machine: Machine {
+                        id,
+                        name: dry.machine_name.clone(),
+                    },
+                    runs: Vec::new(),
+                });
+                self.by_name.insert(key, id);
+                id
+            }
+        };
+        let earlier: Vec<RunId> = self
+            .machines
+            .get(slot(machine_id).unwrap_or(usize::MAX))
+            .map(|m| m.runs.clone())
+            .unwrap_or_default();
+        for run_id in earlier {
+            self.finish_ongoing(run_id, Status::Unknown, dry.timestamp);
+        }
+
+        let run_id = next_id(self.runs.len());
+        let master = &dry.master_scenario;
+        let first_test = next_id(self.tests.len());
+        let mut run = RunRec {
+            machine_id,
+            timestamp: dry.timestamp,
+            master: Node {
+                id: run_id,
+                kind: NodeKind::Master,
+                run_id,
+                position: 0,
+                file_name: master.file_name.clone(),
+                file_path: master.file_path.clone(),
+                script: master.script.clone(),
+                status: Status::Waiting,
+                timestamp_start: None,
+                timestamp_stop: None,
+                message: None,
+            },
+            counts: StatusCounts::new(),
+            scenario_ids: Vec::with_capacity(master.scenarios.len()),
+            empty_scenarios: 0,
+            first_test,
+            test_count: 0,
+            running: None,
+            waiting: HashMap::new(),
+        };
+        for (position, scenario) in master.scenarios.iter().enumerate() {
+            let scenario_id = next_id(self.scenarios.len());
+            let mut tests = Vec::with_capacity(scenario.tests.len());
+            for test in &scenario.tests {
+                let test_id = next_id(self.tests.len());
+                self.tests.push(TestRec {
+                    node: Node {
+                        id: test_id,
+                        kind: NodeKind::Test,
+                        run_id,
+                        position: run.test_count,
+                        file_name: test.file_name.clone(),
+                        file_path: test.file_path.clone(),
+                        script: test.script.clone(),
+                        status: Status::Waiting,
+                        timestamp_start: None,
+                        timestamp_stop: None,
+                        message: None,
+                    },
+                    scenario: scenario_id,
+                });
+                run.waiting
+                    .entry((test.file_path.clone(), test.file_name.clone()))
+                    .or_default()
+                    .insert(test_id);
+                run.test_count += 1;
+                tests.push(test_id);
+            }
+            let counts = StatusCounts::tally(std::iter::repeat_n(Status::Waiting, tests.len()));
+            if tests.is_empty() {
+                run.empty_scenarios += 1;
+            }
+            run.counts.add_n(Status::Waiting, counts.total());
+            self.scenarios.push(ScenarioRec {
+                node: Node {
+                    id: scenario_id,
+                    kind: NodeKind::Scenario,
+                    run_id,
+                    position: u32::try_from(position).unwrap_or(u32::MAX),
+                    file_name: scenario.file_name.clone(),
+                    file_path: scenario.file_path.clone(),
+                    script: scenario.script.clone(),
+                    status: counts.aggregate(),
+                    timestamp_start: None,
+                    timestamp_stop: None,
+                    message: None,
+                },
+                counts,
+                tests,
+            });
+            run.scenario_ids.push(scenario_id);
+        }
+        run.master.status = master_status(&run.counts, run.empty_scenarios);
+        self.runs.push(run);
+        if let Some(machine) = self.machines.get_mut(slot(machine_id).unwrap_or(usize::MAX)) {
+            machine.runs.push(run_id);
+        }
+        self.applied(EventKind::DryRun, machine_id, run_id, None)
+    }
+
+    fn apply_start(&mut self, start: &TestStart) -> Result<Applied, StoreError> {
+        let machine = self.machine_named(&start.machine_name)?;
+        let machine_id = machine.machine.id;
+        let no_match = || StoreError::NoMatchingTest {
+            machine: start.machine_name.clone(),
+            file_path: start.file_path.clone(),
+            file_name: start.file_name.clone(),
+            wanted: Status::Waiting,
+            index: start.index,
+        };
+        let run_id = self.target_run(machine, start.run_id, no_match)?;
+        let test_id = self
+            .find_test(run_id, &start.file_path, &start.file_name, start.index, Status::Waiting)
+            .ok_or_else(no_match)?;
+        if let Some(other) = self.run_rec(run_id).and_then(|run| run.running) {
+            self.set_test_status(other, Status::Unknown, start.timestamp_start);
+        }
+        self.set_test_status(test_id, Status::Running, start.timestamp_start);
+        Ok(self.applied(EventKind::TestStart, machine_id, run_id, Some(test_id)))
+    }
+
+    fn apply_stop(&mut self, stop: &TestStop) -> Result<Applied, StoreError> {
+        let machine = self.machine_named(&stop.machine_name)?;
+        let machine_id = machine.machine.id;
+        let no_match = || StoreError::NoMatchingTest {
+            machine: stop.machine_name.clone(),
+            file_path: stop.file_path.clone(),
+            file_name: stop.file_name.clone(),
+            wanted: Status::Running,
+            index: stop.index,
+        };
+        let run_id = self.target_run(machine, stop.run_id, no_match)?;
+        let test_id = self
+            .find_test(run_id, &stop.file_path, &stop.file_name, stop.index, Status::Running)
+            .ok_or_else(no_match)?;
+        self.set_test_status(test_id, stop.status, stop.timestamp_stop);
+        self.test_mut(test_id).node.message = stop.message.clone();
+        if stop.status == Status::Cancelled {
+            self.finish_ongoing(run_id, Status::Cancelled, stop.timestamp_stop);
+        }
+        Ok(self.applied(EventKind::TestStop, machine_id, run_id, Some(test_id)))
+    }
+
+    fn summary(&self, run_id: RunId) -> Option<RunSummary> {
+        let run = self.run_rec(run_id)?;
+        Some(RunSummary {
+            id: run_id,
+            machine_id: run.machine_id,
+            timestamp: run.timestamp,
+            status: run.master.status,
+            counts: run.counts,
+            scenarios: run.scenario_ids.len() as u64,
+            timestamp_start: run.master.timestamp_start,
+            timestamp_stop: run.master.timestamp_stop,
+        })
+    }
+
+    fn tree(&self, run_id: RunId) -> Option<RunTree> {
+        let run = self.run_rec(run_id)?;
+        let machine = self.machines.get(slot(run.machine_id)?)?.machine.clone();
+        let scenarios = run
+            .scenario_ids
+            .iter()
+            .filter_map(|id| self.scenarios.get(slot(*id)?))
+            .map(|scenario| ScenarioTree {
+                node: scenario.node.clone(),
+                tests: scenario
+                    .tests
+                    .iter()
+                    .filter_map(|id| Some(self.tests.get(slot(*id)?)?.node.clone()))
+                    .collect(),
+            })
+            .collect();
+        Some(RunTree {
+            run: self.summary(run_id)?,
+            machine,
+            master: run.master.clone(),
+            scenarios,
+        })
+    }
+}
+
+impl Store for MemoryStore {
+    fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
+        let mut state = self.lock()?;
+        if let Some(id) = event.event_id() {
+            if let Some(applied) = state.applied.get(id) {
+                return Ok(Applied {
+                    duplicate: true,
+                    ..applied.clone()
+                });
+            }
+        }
+        let applied = match event {
+            Event::DryRun(dry) => state.apply_dry_run(dry),
+            Event::TestStart(start) => state.apply_start(start)?,
+            Event::TestStop(stop) => state.apply_stop(stop)?,
+        };
+        if let Some(id) = event.event_id() {
+            state.applied.insert(id.to_owned(), applied.clone());
+        }
+        Ok(applied)
+    }
+
+    fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError> {
+        let state = self.lock()?;
+        let all = state.machines.iter().map(|m| {
+            let last = m.runs.last().and_then(|id| state.run_rec(*id));
+            MachineSummary {
+                machine: m.machine.clone(),
+                last_run_status: last.map(|run| run.master.status),
+                last_run_id: m.runs.last().copied(),
+            }
+        });
+        Ok(Page::of(all, page))
+    }
+
+    fn machine(&self, id: MachineId) -> Result<Option<Machine>, StoreError> {
+        let state = self.lock()?;
+        Ok(slot(id)
+            .and_then(|i| state.machines.get(i))
+            .map(|m| m.machine.clone()))
+    }
+
+    fn machine_by_name(&self, name: &str) -> Result<Option<Machine>, StoreError> {
+        let state = self.lock()?;
+        Ok(state.machine_named(name).ok().map(|m| m.machine.clone()))
+    }
+
+    fn runs(&self, machine: MachineId, page: PageRequest) -> Result<Page<RunSummary>, StoreError> {
+        let state = self.lock()?;
+        let Some(rec) = slot(machine).and_then(|i| state.machines.get(i)) else {
+            return Ok(Page {
+                items: Vec::new(),
+                total: 0,
+            });
+        };
+        let summaries: Vec<RunSummary> = rec
+            .runs
+            .iter()
+            .rev()
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(usize::try_from(page.size).unwrap_or(usize::MAX))
+            .filter_map(|id| state.summary(*id))
+            .collect();
+        Ok(Page {
+            items: summaries,
+            total: rec.runs.len() as u64,
+        })
+    }
+
+    fn run(&self, id: RunId) -> Result<Option<RunTree>, StoreError> {
+        Ok(self.lock()?.tree(id))
+    }
+
+    fn last_run(&self, machine: MachineId) -> Result<Option<RunTree>, StoreError> {
+        let state = self.lock()?;
+        let last = slot(machine)
+            .and_then(|i| state.machines.get(i))
+            .and_then(|m| m.runs.last().copied());
+        Ok(last.and_then(|id| state.tree(id)))
+    }
+
+    fn node(&self, kind: NodeKind, id: NodeId) -> Result<Option<Node>, StoreError> {
+        let state = self.lock()?;
+        let index = slot(id);
+        Ok(match kind {
+            NodeKind::Master => index.and_then(|i| state.runs.get(i)).map(|r| r.master.clone()),
+            NodeKind::Scenario => index
+                .and_then(|i| state.scenarios.get(i))
+                .map(|s| s.node.clone()),
+            NodeKind::Test => index.and_then(|i| state.tests.get(i)).map(|t| t.node.clone()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod conformance {
+    crate::store_conformance_tests!(Box::new(crate::MemoryStore::new()));
+}

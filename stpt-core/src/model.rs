@@ -1,0 +1,200 @@
+//! The stored shape of runs: machines, runs and their master → scenario → test tree.
+//!
+//! The main types here are [`RunTree`] (one run in full), [`RunSummary`] (one row of a
+//! machine's run list) and [`Node`] (a master scenario, scenario or test with its status and
+//! timestamps). Stores answer queries with these; the server turns them into response shapes.
+//!
+//! Ids are stable integers. A run and its master scenario share one id: each dry run creates
+//! exactly one of each, so a second id would only be a second name for the same thing.
+
+use serde::Serialize;
+
+use crate::status::{Status, StatusCounts};
+use crate::timestamp::Timestamp;
+
+/// Id of a machine.
+pub type MachineId = i64;
+/// Id of a run (one dry run); also the id of its master scenario.
+pub type RunId = i64;
+/// Id of a scenario or a test.
+pub type NodeId = i64;
+
+/// A machine that has reported at least one dry run (or was registered ahead of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Machine {
+    /// Its id.
+    pub id: MachineId,
+    /// Its name as first reported.
+    pub name: String,
+}
+
+/// A machine with the status of its newest run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MachineSummary {
+    /// The machine.
+    pub machine: Machine,
+    /// Aggregate status of its newest run; `None` when it has no run.
+    pub last_run_status: Option<Status>,
+    /// Id of its newest run.
+    pub last_run_id: Option<RunId>,
+}
+
+/// What a node of the tree is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// The master scenario (one per run; its id is the run id).
+    Master,
+    /// A scenario.
+    Scenario,
+    /// A test.
+    Test,
+}
+
+/// A master scenario, scenario or test as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    /// Its id (for the master: the run id).
+    pub id: NodeId,
+    /// What it is.
+    pub kind: NodeKind,
+    /// The run it belongs to.
+    pub run_id: RunId,
+    /// Position among its siblings for scenarios; position in the run's plan order for tests
+    /// (the `index` extension); 0 for the master.
+    pub position: u32,
+    /// Script file name.
+    pub file_name: String,
+    /// Script directory.
+    pub file_path: String,
+    /// Script source text, if sent.
+    pub script: Option<String>,
+    /// Its status (an aggregate for master and scenarios).
+    pub status: Status,
+    /// When it started.
+    pub timestamp_start: Option<Timestamp>,
+    /// When it finished.
+    pub timestamp_stop: Option<Timestamp>,
+    /// The failure reason sent with the test's stop (tests only).
+    pub message: Option<String>,
+}
+
+impl Node {
+    /// Seconds between start and stop, when both are known.
+    pub fn duration_seconds(&self) -> Option<f64> {
+        Some(self.timestamp_start?.seconds_until(self.timestamp_stop?))
+    }
+}
+
+/// One row of a machine's run list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    /// Run id (and master scenario id).
+    pub id: RunId,
+    /// The machine that ran it.
+    pub machine_id: MachineId,
+    /// The dry run's timestamp.
+    pub timestamp: Timestamp,
+    /// Aggregate status.
+    pub status: Status,
+    /// Tests per status.
+    pub counts: StatusCounts,
+    /// Number of scenarios.
+    pub scenarios: u64,
+    /// When the first test started.
+    pub timestamp_start: Option<Timestamp>,
+    /// When it finished.
+    pub timestamp_stop: Option<Timestamp>,
+}
+
+impl RunSummary {
+    /// Number of tests.
+    pub fn tests(&self) -> u64 {
+        self.counts.total()
+    }
+}
+
+/// A scenario with its tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScenarioTree {
+    /// The scenario itself.
+    pub node: Node,
+    /// Its tests in plan order.
+    pub tests: Vec<Node>,
+}
+
+/// One run in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunTree {
+    /// The run's summary.
+    pub run: RunSummary,
+    /// The machine that ran it.
+    pub machine: Machine,
+    /// The master scenario.
+    pub master: Node,
+    /// Scenarios in plan order.
+    pub scenarios: Vec<ScenarioTree>,
+}
+
+/// Which page of a list to answer: 1-based page number and page size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1-based page number.
+    pub page: u64,
+    /// Items per page (at least 1).
+    pub size: u64,
+}
+
+impl PageRequest {
+    /// Default page size of the seed's API.
+    pub const DEFAULT_SIZE: u64 = 10;
+    /// Largest page size the seed's API allows.
+    pub const MAX_SIZE: u64 = 100;
+
+    /// Page `page` of `size` items; both are raised to at least 1.
+    pub fn new(page: u64, size: u64) -> Self {
+        PageRequest {
+            page: page.max(1),
+            size: size.max(1),
+        }
+    }
+
+    /// How many items come before this page.
+    pub fn offset(&self) -> u64 {
+        (self.page - 1).saturating_mul(self.size)
+    }
+}
+
+/// One page of a list and the size of the whole list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Number of items in the whole list.
+    pub total: u64,
+}
+
+impl<T> Page<T> {
+    /// Slices a full list into the requested page.
+    pub fn of(all: impl ExactSizeIterator<Item = T>, request: PageRequest) -> Self {
+        let total = all.len() as u64;
+        let items = all
+            .skip(usize::try_from(request.offset()).unwrap_or(usize::MAX))
+            .take(usize::try_from(request.size).unwrap_or(usize::MAX))
+            .collect();
+        Page { items, total }
+    }
+
+    /// Number of pages at this page size (at least 1, as the seed's paginator counts).
+    pub fn total_pages(&self, request: PageRequest) -> u64 {
+        self.total.div_ceil(request.size).max(1)
+    }
+
+    /// Converts every item.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            total: self.total,
+        }
+    }
+}

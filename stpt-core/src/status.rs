@@ -1,0 +1,287 @@
+//! Test statuses and their aggregation.
+//!
+//! The main types here are [`Status`], the eight statuses of the seed protocol, and
+//! [`StatusCounts`], a per-status counter from which a scenario's or a run's aggregate status
+//! is derived in O(1).
+//!
+//! **Invariant:** the aggregate of a set of tests is the first status present among them in
+//! [`Status::PRIORITY`]; an empty set aggregates to [`Status::Unknown`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The status of a test, a scenario or a whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Finished: the run was cancelled while this was ongoing.
+    Cancelled,
+    /// Ongoing: the test is executing now.
+    Running,
+    /// Ongoing: planned by the dry run, not started yet.
+    Waiting,
+    /// Finished without a known result (superseded by a newer run, or never stopped).
+    Unknown,
+    /// Finished: the test failed.
+    Failed,
+    /// Finished: the test could not run properly.
+    Error,
+    /// Finished: passed with a warning.
+    Warning,
+    /// Finished: passed.
+    Passed,
+}
+
+impl Status {
+    /// Every status in aggregation priority order: the first one present wins.
+    pub const PRIORITY: [Status; 8] = [
+        Status::Cancelled,
+        Status::Running,
+        Status::Waiting,
+        Status::Unknown,
+        Status::Failed,
+        Status::Error,
+        Status::Warning,
+        Status::Passed,
+    ];
+
+    /// The lowercase wire name of the status.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Cancelled => "cancelled",
+            Status::Running => "running",
+            Status::Waiting => "waiting",
+            Status::Unknown => "unknown",
+            Status::Failed => "failed",
+            Status::Error => "error",
+            Status::Warning => "warning",
+            Status::Passed => "passed",
+        }
+    }
+
+    /// Position in [`Status::PRIORITY`]; also the index used by [`StatusCounts`].
+    pub const fn priority(self) -> usize {
+        self as usize
+    }
+
+    /// Running or waiting: the test (or node) has not finished yet.
+    pub const fn is_ongoing(self) -> bool {
+        matches!(self, Status::Running | Status::Waiting)
+    }
+
+    /// Any status but running and waiting.
+    pub const fn is_finished(self) -> bool {
+        !self.is_ongoing()
+    }
+
+    /// Passed or warning: what a CI job waiting on a run counts as success.
+    pub const fn is_success(self) -> bool {
+        matches!(self, Status::Passed | Status::Warning)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that names none of the eight statuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown status {value:?}: expected one of running, cancelled, failed, error, warning, waiting, unknown, passed"
+)]
+pub struct UnknownStatus {
+    /// The string that was given.
+    pub value: String,
+}
+
+impl FromStr for Status {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::PRIORITY
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus {
+                value: s.to_owned(),
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for Status {
+    /// Goes through [`FromStr`] so an unknown status is reported with the allowed values.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How many tests hold each status.
+///
+/// Scenarios and runs keep one of these so that a test's transition adjusts two counters and
+/// the aggregate is re-derived without looking at any test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct StatusCounts([u64; 8]);
+
+impl StatusCounts {
+    /// All counters at zero.
+    pub const fn new() -> Self {
+        StatusCounts([0; 8])
+    }
+
+    /// Builds counts from per-status values in [`Status::PRIORITY`] order.
+    pub const fn from_array(counts: [u64; 8]) -> Self {
+        StatusCounts(counts)
+    }
+
+    /// The per-status values in [`Status::PRIORITY`] order.
+    pub const fn as_array(&self) -> [u64; 8] {
+        self.0
+    }
+
+    /// Counts every status in `statuses`; the naive reference the incremental form must equal.
+    pub fn tally(statuses: impl IntoIterator<Item = Status>) -> Self {
+        let mut counts = StatusCounts::new();
+        for status in statuses {
+            counts.add(status);
+        }
+        counts
+    }
+
+    /// The count for one status.
+    pub const fn get(&self, status: Status) -> u64 {
+        self.0[status.priority()]
+    }
+
+    /// One more test with `status`.
+    pub fn add(&mut self, status: Status) {
+        self.0[status.priority()] += 1;
+    }
+
+    /// `n` more tests with `status`.
+    pub fn add_n(&mut self, status: Status, n: u64) {
+        self.0[status.priority()] += n;
+    }
+
+    /// One test moved from `old` to `new`.
+    pub fn transition(&mut self, old: Status, new: Status) {
+        let slot = &mut self.0[old.priority()];
+        *slot = slot.saturating_sub(1);
+        self.0[new.priority()] += 1;
+    }
+
+    /// Moves every ongoing test to `to`, as cancelling a run or superseding it does.
+    pub fn finish_ongoing(&mut self, to: Status) {
+        let ongoing = self.ongoing();
+        self.0[Status::Running.priority()] = 0;
+        self.0[Status::Waiting.priority()] = 0;
+        self.0[to.priority()] += ongoing;
+    }
+
+    /// Number of tests counted.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Number of running or waiting tests.
+    pub const fn ongoing(&self) -> u64 {
+        self.0[Status::Running.priority()] + self.0[Status::Waiting.priority()]
+    }
+
+    /// Number of finished tests.
+    pub fn finished(&self) -> u64 {
+        self.total() - self.ongoing()
+    }
+
+    /// The aggregate status: the first status with a non-zero count in priority order,
+    /// [`Status::Unknown`] when nothing is counted.
+    pub fn aggregate(&self) -> Status {
+        Status::PRIORITY
+            .into_iter()
+            .find(|status| self.get(*status) > 0)
+            .unwrap_or(Status::Unknown)
+    }
+
+    /// `(status, count)` pairs in priority order.
+    pub fn iter(&self) -> impl Iterator<Item = (Status, u64)> + '_ {
+        Status::PRIORITY.into_iter().map(|s| (s, self.get(s)))
+    }
+}
+
+impl Serialize for StatusCounts {
+    /// A map from each status to its count, in priority order (the seed's `tests_statistics`).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(8))?;
+        for (status, count) in self.iter() {
+            map.serialize_entry(status.as_str(), &count)?;
+        }
+        map.end()
+    }
+}
+
+/// The aggregate of statuses given one by one (scenario statuses into a master, for instance).
+pub fn aggregate(statuses: impl IntoIterator<Item = Status>) -> Status {
+    StatusCounts::tally(statuses).aggregate()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_wire_name_and_rejects_others() {
+        for status in Status::PRIORITY {
+            assert_eq!(status.as_str().parse::<Status>(), Ok(status));
+        }
+        let err = "PASSED".parse::<Status>().unwrap_err();
+        assert_eq!(err.value, "PASSED");
+        assert!(err.to_string().contains("expected one of running"));
+    }
+
+    #[test]
+    fn serde_uses_lowercase_names() {
+        assert_eq!(
+            serde_json::to_string(&Status::Cancelled).unwrap(),
+            "\"cancelled\""
+        );
+        assert_eq!(
+            serde_json::from_str::<Status>("\"warning\"").unwrap(),
+            Status::Warning
+        );
+    }
+
+    #[test]
+    fn aggregate_follows_priority() {
+        assert_eq!(aggregate([]), Status::Unknown);
+        assert_eq!(aggregate([Status::Passed, Status::Warning]), Status::Warning);
+        assert_eq!(aggregate([Status::Passed, Status::Failed, Status::Error]), Status::Failed);
+        assert_eq!(aggregate([Status::Failed, Status::Waiting]), Status::Waiting);
+        assert_eq!(aggregate([Status::Waiting, Status::Running]), Status::Running);
+        assert_eq!(aggregate([Status::Running, Status::Cancelled]), Status::Cancelled);
+    }
+
+    #[test]
+    fn transitions_keep_totals() {
+        let mut counts = StatusCounts::tally([Status::Waiting; 3]);
+        counts.transition(Status::Waiting, Status::Running);
+        assert_eq!(counts.get(Status::Running), 1);
+        assert_eq!(counts.aggregate(), Status::Running);
+        counts.transition(Status::Running, Status::Passed);
+        counts.finish_ongoing(Status::Cancelled);
+        assert_eq!(counts.total(), 3);
+        assert_eq!(counts.get(Status::Cancelled), 2);
+        assert_eq!(counts.ongoing(), 0);
+        assert_eq!(counts.aggregate(), Status::Cancelled);
+    }
+
+    #[test]
+    fn ongoing_and_finished_partition_the_statuses() {
+        let ongoing: Vec<_> = Status::PRIORITY.into_iter().filter(|s| s.is_ongoing()).collect();
+        assert_eq!(ongoing, [Status::Running, Status::Waiting]);
+        assert_eq!(Status::PRIORITY.into_iter().filter(|s| s.is_finished()).count(), 6);
+    }
+}

@@ -1,0 +1,183 @@
+//! The `Store` trait: where events are applied and runs are read back.
+//!
+//! The main types here are [`Store`], [`Applied`] (what an event changed, handed to the live
+//! hub) and [`StoreError`]. The semantics every implementation follows (and the conformance
+//! suite checks) are the seed's, made exact:
+//!
+//! - A dry run creates the machine if new (names compare case-insensitively), marks every
+//!   ongoing test of the machine's earlier runs `unknown`, and stores the plan all `waiting`.
+//! - A start takes the first `waiting` test in plan order with that file name and path in the
+//!   machine's newest run (or the run named by `run_id`, the test named by `index`); any other
+//!   running test of that run becomes `unknown`.
+//! - A stop gives the running test with that file name and path its status; `cancelled`
+//!   cancels every ongoing test of the run.
+//! - A scenario or master gets `timestamp_start` from its first started test and
+//!   `timestamp_stop` when it becomes finished.
+//! - An event whose `event_id` was applied before changes nothing and is acknowledged again.
+//!
+//! **Invariant:** a rejected event changes nothing. Applying a start or stop touches O(1)
+//! rows whatever the run's size (cancelling is the one event that touches every ongoing test).
+
+use crate::model::{
+    Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
+    RunSummary, RunTree,
+};
+use crate::status::Status;
+use crate::wire::{Event, EventKind};
+
+/// What applying an event changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Which event it was.
+    pub kind: EventKind,
+    /// The reporting machine.
+    pub machine_id: MachineId,
+    /// The run the event created or changed.
+    pub run_id: RunId,
+    /// The run's aggregate status afterwards.
+    pub run_status: Status,
+    /// The test started or stopped (none for a dry run).
+    pub test_id: Option<NodeId>,
+    /// True when the event id had been applied before and nothing changed now.
+    pub duplicate: bool,
+}
+
+/// Why a store did not apply an event or answer a query.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No machine has this name.
+    #[error("unknown machine {name:?}: a machine must send a dry run first")]
+    UnknownMachine {
+        /// The name given.
+        name: String,
+    },
+    /// No run has this id, or it belongs to another machine.
+    #[error("run {run_id} does not exist for machine {machine:?}")]
+    UnknownRun {
+        /// The run id given.
+        run_id: RunId,
+        /// The machine named by the event.
+        machine: String,
+    },
+    /// No test of the run matches the event.
+    #[error("{}", no_match_message(.machine, .file_path, .file_name, *.wanted, *.index))]
+    NoMatchingTest {
+        /// The machine named by the event.
+        machine: String,
+        /// The test's path.
+        file_path: String,
+        /// The test's file name.
+        file_name: String,
+        /// The status the test had to have (`waiting` to start, `running` to stop).
+        wanted: Status,
+        /// The `index` given, if any.
+        index: Option<u32>,
+    },
+    /// The database is busy; the client may retry.
+    #[error("the store is busy: {reason}")]
+    Busy {
+        /// What was exhausted.
+        reason: String,
+    },
+    /// The storage backend failed.
+    #[error("storage backend failed: {reason}")]
+    Backend {
+        /// What failed.
+        reason: String,
+        /// The backend's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+fn no_match_message(
+    machine: &str,
+    file_path: &str,
+    file_name: &str,
+    wanted: Status,
+    index: Option<u32>,
+) -> String {
+    let position = index.map(|i| format!(" at index {i}")).unwrap_or_default();
+    format!(
+        "no {wanted} test {file_name:?} in {file_path:?}{position} in the current run of machine {machine:?}"
+    )
+}
+
+impl StoreError {
+    /// A backend failure with its cause.
+    pub fn backend(
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Backend {
+            reason: reason.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// True for errors caused by the event (a 4xx); false for the store's own faults.
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            StoreError::UnknownMachine { .. }
+                | StoreError::UnknownRun { .. }
+                | StoreError::NoMatchingTest { .. }
+        )
+    }
+}
+
+/// Persistence for runs: semantic operations, not CRUD.
+///
+/// Methods take `&self` so one store serves many threads; implementations synchronise inside.
+pub trait Store: Send + Sync {
+    /// Applies one validated event atomically.
+    fn apply(&self, event: &Event) -> Result<Applied, StoreError>;
+
+    /// Machines in id order, each with its newest run's status.
+    fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError>;
+
+    /// One machine by id.
+    fn machine(&self, id: MachineId) -> Result<Option<Machine>, StoreError>;
+
+    /// One machine by name, compared case-insensitively.
+    fn machine_by_name(&self, name: &str) -> Result<Option<Machine>, StoreError>;
+
+    /// A machine's runs, newest first.
+    fn runs(&self, machine: MachineId, page: PageRequest) -> Result<Page<RunSummary>, StoreError>;
+
+    /// One run in full.
+    fn run(&self, id: RunId) -> Result<Option<RunTree>, StoreError>;
+
+    /// The newest run of a machine in full.
+    fn last_run(&self, machine: MachineId) -> Result<Option<RunTree>, StoreError>;
+
+    /// One master scenario (by run id), scenario or test.
+    fn node(&self, kind: NodeKind, id: NodeId) -> Result<Option<Node>, StoreError>;
+}
+
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
+        (**self).apply(event)
+    }
+    fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError> {
+        (**self).machines(page)
+    }
+    fn machine(&self, id: MachineId) -> Result<Option<Machine>, StoreError> {
+        (**self).machine(id)
+    }
+    fn machine_by_name(&self, name: &str) -> Result<Option<Machine>, StoreError> {
+        (**self).machine_by_name(name)
+    }
+    fn runs(&self, machine: MachineId, page: PageRequest) -> Result<Page<RunSummary>, StoreError> {
+        (**self).runs(machine, page)
+    }
+    fn run(&self, id: RunId) -> Result<Option<RunTree>, StoreError> {
+        (**self).run(id)
+    }
+    fn last_run(&self, machine: MachineId) -> Result<Option<RunTree>, StoreError> {
+        (**self).last_run(machine)
+    }
+    fn node(&self, kind: NodeKind, id: NodeId) -> Result<Option<Node>, StoreError> {
+        (**self).node(kind, id)
+    }
+}

@@ -1,0 +1,444 @@
+//! The Store conformance suite: one set of cases that every [`Store`] must pass.
+//!
+//! Each case takes a fresh, empty store. Run them all for a store with
+//! [`store_conformance_tests!`](crate::store_conformance_tests).
+
+use super::builders::{addressed, at, dry_run, seed_fixtures, start, stop, with_event_id};
+use super::dump;
+use crate::model::{NodeKind, PageRequest, RunTree};
+use crate::status::Status;
+use crate::store::{Applied, Store, StoreError};
+use crate::wire::{Event, EventKind, WireError};
+
+const M: &str = "rig-1";
+
+fn apply(store: &dyn Store, event: Event) -> Applied {
+    store
+        .apply(&event)
+        .unwrap_or_else(|e| panic!("applying {:?} failed: {e}", event.kind()))
+}
+
+fn last(store: &dyn Store, machine: &str) -> RunTree {
+    let machine = store
+        .machine_by_name(machine)
+        .unwrap_or_else(|e| panic!("machine_by_name: {e}"))
+        .unwrap_or_else(|| panic!("machine {machine} missing"));
+    store
+        .last_run(machine.id)
+        .unwrap_or_else(|e| panic!("last_run: {e}"))
+        .unwrap_or_else(|| panic!("machine has no run"))
+}
+
+fn run(store: &dyn Store, id: i64) -> RunTree {
+    store
+        .run(id)
+        .unwrap_or_else(|e| panic!("run: {e}"))
+        .unwrap_or_else(|| panic!("run {id} missing"))
+}
+
+/// Test statuses of a run in plan order.
+fn statuses(tree: &RunTree) -> Vec<Status> {
+    tree.scenarios
+        .iter()
+        .flat_map(|s| s.tests.iter().map(|t| t.status))
+        .collect()
+}
+
+fn assert_rejected_unchanged(store: &dyn Store, event: Event, check: impl Fn(&StoreError) -> bool) {
+    let before = dump(store);
+    match store.apply(&event) {
+        Ok(applied) => panic!("expected a rejection, got {applied:?}"),
+        Err(err) => {
+            assert!(check(&err), "unexpected error: {err:?}");
+            assert!(err.is_client_error(), "{err:?} should be the client's error");
+        }
+    }
+    assert_eq!(dump(store), before, "a rejected event changed the store");
+}
+
+/// A dry run creates the machine and stores the plan with every node waiting.
+pub fn dry_run_creates_machine_and_waiting_plan(store: &dyn Store) {
+    let applied = apply(store, dry_run(M, 0, &[("s1.py", &["a.py", "b.py"]), ("s2.py", &["c.py"])]));
+    assert_eq!(applied.kind, EventKind::DryRun);
+    assert_eq!(applied.run_status, Status::Waiting);
+    assert!(!applied.duplicate);
+    let machine = store.machine(applied.machine_id).unwrap().unwrap();
+    assert_eq!(machine.name, M);
+    let tree = run(store, applied.run_id);
+    assert_eq!(tree.machine, machine);
+    assert_eq!(tree.run.id, applied.run_id);
+    assert_eq!(tree.master.id, applied.run_id);
+    assert_eq!(tree.master.file_name, "master.py");
+    assert_eq!(tree.master.script.as_deref(), Some("run_all()"));
+    assert_eq!(tree.master.status, Status::Waiting);
+    assert_eq!(tree.run.timestamp, at(0));
+    assert_eq!(tree.run.scenarios, 2);
+    assert_eq!(tree.run.tests(), 3);
+    assert_eq!(tree.run.counts.get(Status::Waiting), 3);
+    let names: Vec<_> = tree.scenarios.iter().map(|s| s.node.file_name.as_str()).collect();
+    assert_eq!(names, ["s1.py", "s2.py"]);
+    let tests: Vec<_> = tree
+        .scenarios
+        .iter()
+        .flat_map(|s| s.tests.iter().map(|t| (t.file_name.as_str(), t.position, t.status)))
+        .collect();
+    assert_eq!(
+        tests,
+        [("a.py", 0, Status::Waiting), ("b.py", 1, Status::Waiting), ("c.py", 2, Status::Waiting)]
+    );
+    let a = &tree.scenarios[0].tests[0];
+    assert_eq!(a.script.as_deref(), Some("print('a.py')"));
+    assert_eq!((a.timestamp_start, a.timestamp_stop), (None, None));
+    assert_eq!(store.node(NodeKind::Test, a.id).unwrap().as_ref(), Some(a));
+}
+
+/// `Rig-1` and `rig-1` are one machine, keeping the name it first reported.
+pub fn machine_names_compare_case_insensitively(store: &dyn Store) {
+    let first = apply(store, dry_run("Rig-1", 0, &[("s.py", &["a.py"])]));
+    let second = apply(store, dry_run("RIG-1", 10, &[("s.py", &["a.py"])]));
+    assert_eq!(first.machine_id, second.machine_id);
+    assert_ne!(first.run_id, second.run_id);
+    assert_eq!(store.machine_by_name("rig-1").unwrap().unwrap().name, "Rig-1");
+    apply(store, start("rIG-1", "a.py", 11));
+    assert_eq!(statuses(&last(store, "rig-1")), [Status::Running]);
+    assert_eq!(store.machines(PageRequest::new(1, 10)).unwrap().total, 1);
+}
+
+/// A machine's runs come newest first; its summary shows the newest run's status.
+pub fn runs_are_listed_newest_first(store: &dyn Store) {
+    let ids: Vec<_> = (0..3)
+        .map(|i| apply(store, dry_run(M, i * 10, &[("s.py", &["a.py"])])).run_id)
+        .collect();
+    let machine = store.machine_by_name(M).unwrap().unwrap();
+    let page = store.runs(machine.id, PageRequest::new(1, 10)).unwrap();
+    assert_eq!(page.total, 3);
+    let listed: Vec<_> = page.items.iter().map(|r| r.id).collect();
+    assert_eq!(listed, [ids[2], ids[1], ids[0]]);
+    let machines = store.machines(PageRequest::new(1, 10)).unwrap();
+    assert_eq!(machines.items[0].last_run_id, Some(ids[2]));
+    assert_eq!(machines.items[0].last_run_status, Some(Status::Waiting));
+    assert_eq!(last(store, M).run.id, ids[2]);
+}
+
+/// A new dry run marks the ongoing tests of earlier runs `unknown`; finished ones stay.
+pub fn dry_run_marks_earlier_ongoing_tests_unknown(store: &dyn Store) {
+    let old = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py", "c.py"])])).run_id;
+    apply(store, start(M, "a.py", 1));
+    apply(store, stop(M, "a.py", Status::Passed, 2));
+    apply(store, start(M, "b.py", 3));
+    let other = apply(store, dry_run("rig-2", 4, &[("s.py", &["a.py"])])).run_id;
+    let new = apply(store, dry_run(M, 5, &[("s.py", &["a.py"])]));
+    let old_tree = run(store, old);
+    assert_eq!(statuses(&old_tree), [Status::Passed, Status::Unknown, Status::Unknown]);
+    assert_eq!(old_tree.master.status, Status::Unknown);
+    assert_eq!(old_tree.scenarios[0].node.status, Status::Unknown);
+    assert_eq!(old_tree.run.counts.ongoing(), 0);
+    assert_eq!(old_tree.master.timestamp_stop, Some(at(5)));
+    assert_eq!(new.run_status, Status::Waiting);
+    assert_eq!(statuses(&run(store, other)), [Status::Waiting], "other machines are untouched");
+}
+
+/// A start takes the first waiting test in plan order with that name and path, also when the
+/// same test appears several times in the plan.
+pub fn start_takes_first_waiting_test_in_plan_order(store: &dyn Store) {
+    apply(store, dry_run(M, 0, &[("s1.py", &["a.py", "b.py"]), ("s2.py", &["a.py", "a.py"])]));
+    let first = apply(store, start(M, "a.py", 1));
+    let tree = last(store, M);
+    assert_eq!(first.test_id, Some(tree.scenarios[0].tests[0].id));
+    assert_eq!(first.run_status, Status::Running);
+    apply(store, stop(M, "a.py", Status::Failed, 2));
+    apply(store, start(M, "b.py", 3));
+    apply(store, stop(M, "b.py", Status::Passed, 4));
+    let second = apply(store, start(M, "a.py", 5));
+    let tree = last(store, M);
+    assert_eq!(second.test_id, Some(tree.scenarios[1].tests[0].id));
+    assert_eq!(
+        statuses(&tree),
+        [Status::Failed, Status::Passed, Status::Running, Status::Waiting]
+    );
+    apply(store, stop(M, "a.py", Status::Passed, 6));
+    apply(store, start(M, "a.py", 7));
+    apply(store, stop(M, "a.py", Status::Warning, 8));
+    let tree = last(store, M);
+    assert_eq!(
+        statuses(&tree),
+        [Status::Failed, Status::Passed, Status::Passed, Status::Warning]
+    );
+    assert_eq!(tree.scenarios[1].node.status, Status::Warning);
+    assert_eq!(tree.master.status, Status::Failed);
+}
+
+/// Only one test runs at a time: starting another makes the running one `unknown`.
+pub fn start_makes_the_other_running_test_unknown(store: &dyn Store) {
+    apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
+    apply(store, start(M, "a.py", 1));
+    apply(store, start(M, "b.py", 2));
+    let tree = last(store, M);
+    assert_eq!(statuses(&tree), [Status::Unknown, Status::Running]);
+    assert_eq!(tree.run.counts.get(Status::Running), 1);
+    assert_eq!(tree.run.counts.get(Status::Unknown), 1);
+    // The superseded test cannot be stopped any more; the running one can.
+    assert!(store.apply(&stop(M, "a.py", Status::Passed, 3)).is_err());
+    apply(store, stop(M, "b.py", Status::Passed, 3));
+    assert_eq!(last(store, M).master.status, Status::Unknown);
+}
+
+/// A stop gives the running test its status, stop time and message.
+pub fn stop_applies_status_timestamp_and_message(store: &dyn Store) {
+    apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
+    apply(store, start(M, "a.py", 1));
+    let mut failing = stop(M, "a.py", Status::Failed, 3);
+    if let Event::TestStop(stop) = &mut failing {
+        stop.message = Some("expected 1, got 2".to_owned());
+    }
+    let applied = apply(store, failing);
+    assert_eq!(applied.run_status, Status::Waiting);
+    let tree = last(store, M);
+    let a = &tree.scenarios[0].tests[0];
+    assert_eq!(a.status, Status::Failed);
+    assert_eq!(a.timestamp_start, Some(at(1)));
+    assert_eq!(a.timestamp_stop, Some(at(3)));
+    assert_eq!(a.message.as_deref(), Some("expected 1, got 2"));
+    assert_eq!(a.duration_seconds(), Some(2.0));
+    assert_eq!(tree.run.counts.get(Status::Failed), 1);
+}
+
+/// Stopping a test as `cancelled` cancels every ongoing test of the run.
+pub fn cancelled_cancels_every_ongoing_test(store: &dyn Store) {
+    apply(store, dry_run(M, 0, &[("s1.py", &["a.py", "b.py"]), ("s2.py", &["c.py"])]));
+    apply(store, start(M, "a.py", 1));
+    apply(store, stop(M, "a.py", Status::Passed, 2));
+    apply(store, start(M, "b.py", 3));
+    let applied = apply(store, stop(M, "b.py", Status::Cancelled, 4));
+    assert_eq!(applied.run_status, Status::Cancelled);
+    let tree = last(store, M);
+    assert_eq!(statuses(&tree), [Status::Passed, Status::Cancelled, Status::Cancelled]);
+    assert_eq!(tree.scenarios[1].node.status, Status::Cancelled);
+    assert_eq!(tree.run.counts.get(Status::Cancelled), 2);
+    assert_eq!(tree.run.counts.ongoing(), 0);
+    assert_eq!(tree.master.timestamp_stop, Some(at(4)));
+    assert!(store.apply(&start(M, "c.py", 5)).is_err(), "nothing waits after a cancel");
+}
+
+/// Scenarios and the master start with their first test and stop when they finish.
+pub fn scenario_and_master_timestamps_follow_their_tests(store: &dyn Store) {
+    apply(store, dry_run(M, 0, &[("s1.py", &["a.py"]), ("s2.py", &["b.py"])]));
+    let tree = last(store, M);
+    assert_eq!(tree.master.timestamp_start, None);
+    apply(store, start(M, "a.py", 10));
+    let tree = last(store, M);
+    assert_eq!(tree.master.timestamp_start, Some(at(10)));
+    assert_eq!(tree.run.timestamp_start, Some(at(10)));
+    assert_eq!(tree.scenarios[0].node.timestamp_start, Some(at(10)));
+    assert_eq!(tree.scenarios[1].node.timestamp_start, None);
+    apply(store, stop(M, "a.py", Status::Passed, 20));
+    let tree = last(store, M);
+    assert_eq!(tree.scenarios[0].node.timestamp_stop, Some(at(20)));
+    assert_eq!(tree.scenarios[0].node.status, Status::Passed);
+    assert_eq!(tree.master.timestamp_stop, None, "the master still has a waiting test");
+    apply(store, start(M, "b.py", 30));
+    apply(store, stop(M, "b.py", Status::Warning, 40));
+    let tree = last(store, M);
+    assert_eq!(tree.scenarios[1].node.timestamp_start, Some(at(30)));
+    assert_eq!(tree.scenarios[1].node.timestamp_stop, Some(at(40)));
+    assert_eq!(tree.master.timestamp_stop, Some(at(40)));
+    assert_eq!(tree.run.timestamp_stop, Some(at(40)));
+    assert_eq!(tree.master.status, Status::Warning);
+    assert_eq!(store.node(NodeKind::Master, tree.run.id).unwrap().as_ref(), Some(&tree.master));
+}
+
+/// Aggregates: `cancelled > running > waiting > unknown > failed > error > warning > passed`.
+pub fn aggregates_follow_the_priority_order(store: &dyn Store) {
+    apply(store, dry_run(M, 0, &[("s1.py", &["a.py", "b.py", "c.py"]), ("s2.py", &["d.py"])]));
+    let finish = |name: &str, status: Status, t: i64| {
+        apply(store, start(M, name, t));
+        apply(store, stop(M, name, status, t + 1));
+    };
+    finish("a.py", Status::Passed, 1);
+    assert_eq!(last(store, M).scenarios[0].node.status, Status::Waiting);
+    finish("b.py", Status::Error, 3);
+    finish("c.py", Status::Warning, 5);
+    let tree = last(store, M);
+    assert_eq!(tree.scenarios[0].node.status, Status::Error);
+    assert_eq!(tree.master.status, Status::Waiting);
+    finish("d.py", Status::Failed, 7);
+    let tree = last(store, M);
+    assert_eq!(tree.scenarios[1].node.status, Status::Failed);
+    assert_eq!(tree.master.status, Status::Failed);
+    assert_eq!(tree.run.status, Status::Failed);
+    let counts: Vec<_> = tree.run.counts.iter().filter(|(_, n)| *n > 0).collect();
+    assert_eq!(
+        counts,
+        [(Status::Failed, 1), (Status::Error, 1), (Status::Warning, 1), (Status::Passed, 1)]
+    );
+}
+
+/// A scenario without tests is `unknown`, and so is a master without scenarios.
+pub fn empty_scenarios_and_plans_aggregate_to_unknown(store: &dyn Store) {
+    let empty = apply(store, dry_run("empty", 0, &[]));
+    assert_eq!(empty.run_status, Status::Unknown);
+    assert_eq!(run(store, empty.run_id).run.tests(), 0);
+    apply(store, dry_run(M, 0, &[("s1.py", &[]), ("s2.py", &["a.py"])]));
+    apply(store, start(M, "a.py", 1));
+    assert_eq!(last(store, M).master.status, Status::Running);
+    apply(store, stop(M, "a.py", Status::Passed, 2));
+    let tree = last(store, M);
+    assert_eq!(tree.scenarios[0].node.status, Status::Unknown);
+    assert_eq!(tree.scenarios[1].node.status, Status::Passed);
+    assert_eq!(tree.master.status, Status::Unknown);
+}
+
+/// Events for a machine that never sent a dry run are rejected and change nothing.
+pub fn unknown_machine_changes_nothing(store: &dyn Store) {
+    apply(store, dry_run(M, 0, &[("s.py", &["a.py"])]));
+    assert_rejected_unchanged(store, start("ghost", "a.py", 1), |e| {
+        matches!(e, StoreError::UnknownMachine { name } if name == "ghost")
+    });
+    assert_rejected_unchanged(store, stop("ghost", "a.py", Status::Passed, 1), |e| {
+        matches!(e, StoreError::UnknownMachine { .. })
+    });
+}
+
+/// A start with no waiting test, or a stop with no running test, changes nothing.
+pub fn no_matching_test_changes_nothing(store: &dyn Store) {
+    apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
+    assert_rejected_unchanged(store, start(M, "zzz.py", 1), |e| {
+        matches!(e, StoreError::NoMatchingTest { wanted: Status::Waiting, .. })
+    });
+    assert_rejected_unchanged(store, stop(M, "a.py", Status::Passed, 1), |e| {
+        matches!(e, StoreError::NoMatchingTest { wanted: Status::Running, .. })
+    });
+    apply(store, start(M, "a.py", 2));
+    assert_rejected_unchanged(store, stop(M, "b.py", Status::Passed, 3), |e| {
+        matches!(e, StoreError::NoMatchingTest { file_name, .. } if file_name == "b.py")
+    });
+    apply(store, stop(M, "a.py", Status::Passed, 3));
+    assert_rejected_unchanged(store, start(M, "a.py", 4), |e| {
+        matches!(e, StoreError::NoMatchingTest { .. })
+    });
+}
+
+/// An unknown status never reaches a store: parsing names the field, and the store is as before.
+pub fn bad_status_is_rejected_before_the_store(store: &dyn Store) {
+    apply(store, dry_run(M, 0, &[("s.py", &["a.py"])]));
+    apply(store, start(M, "a.py", 1));
+    let before = dump(store);
+    let body = br#"{"machine_name": "rig-1", "file_name": "a.py", "file_path": "/t", "status": "green", "timestamp_stop": "2024-01-01 00:00:02"}"#;
+    match Event::parse(EventKind::TestStop, body) {
+        Err(WireError::InvalidField { field, reason }) => {
+            assert_eq!(field, "status");
+            assert!(reason.contains("green"), "{reason}");
+        }
+        other => panic!("expected an invalid status, got {other:?}"),
+    }
+    assert_eq!(dump(store), before);
+}
+
+/// An event whose id was applied before is acknowledged again and not applied twice.
+pub fn replayed_event_id_is_not_applied_twice(store: &dyn Store) {
+    let first = apply(store, with_event_id(dry_run(M, 0, &[("s.py", &["a.py", "a.py"])]), "e-1"));
+    let again = apply(store, with_event_id(dry_run(M, 0, &[("s.py", &["a.py", "a.py"])]), "e-1"));
+    assert!(again.duplicate);
+    assert_eq!(again.run_id, first.run_id);
+    let machine = store.machine_by_name(M).unwrap().unwrap();
+    assert_eq!(store.runs(machine.id, PageRequest::new(1, 10)).unwrap().total, 1);
+
+    apply(store, with_event_id(start(M, "a.py", 1), "e-2"));
+    let before = dump(store);
+    let replay = apply(store, with_event_id(start(M, "a.py", 1), "e-2"));
+    assert!(replay.duplicate);
+    assert_eq!(dump(store), before, "a replayed start must not start the second a.py");
+    apply(store, with_event_id(stop(M, "a.py", Status::Passed, 2), "e-3"));
+    let before = dump(store);
+    assert!(apply(store, with_event_id(stop(M, "a.py", Status::Passed, 2), "e-3")).duplicate);
+    assert_eq!(dump(store), before);
+    assert_eq!(statuses(&last(store, M)), [Status::Passed, Status::Waiting]);
+}
+
+/// `run_id` and `index` address exactly one test, even when names repeat.
+pub fn run_id_and_index_address_one_test(store: &dyn Store) {
+    let old = apply(store, dry_run(M, 0, &[("s.py", &["a.py"])])).run_id;
+    let run_id = apply(store, dry_run(M, 1, &[("s.py", &["a.py", "a.py", "a.py"])])).run_id;
+    let started = apply(store, addressed(start(M, "a.py", 2), run_id, 2));
+    let tree = run(store, run_id);
+    assert_eq!(started.test_id, Some(tree.scenarios[0].tests[2].id));
+    assert_eq!(statuses(&tree), [Status::Waiting, Status::Waiting, Status::Running]);
+    apply(store, addressed(stop(M, "a.py", Status::Error, 3), run_id, 2));
+    assert_eq!(
+        statuses(&run(store, run_id)),
+        [Status::Waiting, Status::Waiting, Status::Error]
+    );
+    assert_rejected_unchanged(store, addressed(start(M, "b.py", 4), run_id, 0), |e| {
+        matches!(e, StoreError::NoMatchingTest { index: Some(0), .. })
+    });
+    assert_rejected_unchanged(store, addressed(start(M, "a.py", 4), run_id, 7), |e| {
+        matches!(e, StoreError::NoMatchingTest { index: Some(7), .. })
+    });
+    assert_rejected_unchanged(store, addressed(start(M, "a.py", 4), old, 0), |e| {
+        matches!(e, StoreError::NoMatchingTest { .. })
+    });
+    assert_rejected_unchanged(store, addressed(start(M, "a.py", 4), run_id + 1000, 0), |e| {
+        matches!(e, StoreError::UnknownRun { .. })
+    });
+}
+
+/// A run id that belongs to another machine is an unknown run for this one.
+pub fn run_id_of_another_machine_is_rejected(store: &dyn Store) {
+    apply(store, dry_run(M, 0, &[("s.py", &["a.py"])]));
+    let other = apply(store, dry_run("rig-2", 0, &[("s.py", &["a.py"])])).run_id;
+    assert_rejected_unchanged(store, addressed(start(M, "a.py", 1), other, 0), |e| {
+        matches!(e, StoreError::UnknownRun { run_id, .. } if *run_id == other)
+    });
+}
+
+/// Pages slice lists with totals; missing ids answer `None`, not errors.
+pub fn queries_paginate_and_miss_cleanly(store: &dyn Store) {
+    for i in 0..12 {
+        apply(store, dry_run(&format!("rig-{i:02}"), i, &[("s.py", &["a.py"])]));
+    }
+    for i in 0..3 {
+        apply(store, dry_run("rig-00", 100 + i, &[("s.py", &["a.py"])]));
+    }
+    let first = store.machines(PageRequest::new(1, 5)).unwrap();
+    assert_eq!(first.total, 12);
+    let names: Vec<_> = first.items.iter().map(|m| m.machine.name.as_str()).collect();
+    assert_eq!(names, ["rig-00", "rig-01", "rig-02", "rig-03", "rig-04"]);
+    let third = store.machines(PageRequest::new(3, 5)).unwrap();
+    assert_eq!(third.items.len(), 2);
+    assert_eq!(third.total_pages(PageRequest::new(3, 5)), 3);
+    assert!(store.machines(PageRequest::new(4, 5)).unwrap().items.is_empty());
+    let rig0 = store.machine_by_name("rig-00").unwrap().unwrap();
+    let runs = store.runs(rig0.id, PageRequest::new(2, 3)).unwrap();
+    assert_eq!(runs.total, 4);
+    assert_eq!(runs.items.len(), 1);
+    assert_eq!(runs.items[0].timestamp, at(0));
+    assert_eq!(store.machine(9999).unwrap(), None);
+    assert_eq!(store.machine(-1).unwrap(), None);
+    assert_eq!(store.machine_by_name("nobody").unwrap(), None);
+    assert_eq!(store.run(9999).unwrap(), None);
+    assert_eq!(store.last_run(9999).unwrap(), None);
+    assert!(store.runs(9999, PageRequest::new(1, 10)).unwrap().items.is_empty());
+    for kind in [NodeKind::Master, NodeKind::Scenario, NodeKind::Test] {
+        assert_eq!(store.node(kind, 9999).unwrap(), None);
+        assert_eq!(store.node(kind, 0).unwrap(), None);
+    }
+}
+
+/// The seed's own example payloads plan a run, start its first test and pass it.
+pub fn seed_fixtures_make_one_run(store: &dyn Store) {
+    let [dry, begin, end] = seed_fixtures();
+    for (kind, body) in [
+        (EventKind::DryRun, dry),
+        (EventKind::TestStart, begin),
+        (EventKind::TestStop, end),
+    ] {
+        let event = Event::parse(kind, body.as_bytes())
+            .unwrap_or_else(|e| panic!("fixture {kind:?} does not parse: {e}"));
+        apply(store, event);
+    }
+    let tree = last(store, "machine #1");
+    assert_eq!(tree.run.scenarios, 2);
+    assert_eq!(statuses(&tree), [Status::Passed, Status::Waiting, Status::Waiting, Status::Waiting]);
+    assert_eq!(tree.master.status, Status::Waiting);
+    assert_eq!(tree.scenarios[0].tests[0].file_name, "01_01_test_lamp.py");
+}

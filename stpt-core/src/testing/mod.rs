@@ -1,0 +1,96 @@
+//! Test support shared by every crate: event builders, a store dump and the Store
+//! conformance suite (feature `testing`).
+//!
+//! The main items here are [`conformance`], one generic set of cases every [`Store`]
+//! implementation must pass, and the [`store_conformance_tests!`](crate::store_conformance_tests)
+//! macro that turns them into `#[test]` functions for one store.
+
+pub mod builders;
+pub mod conformance;
+
+use crate::model::PageRequest;
+use crate::store::Store;
+
+/// Everything a store holds, read back through its queries, as JSON: machines, and each
+/// machine's runs in full. Two equal dumps mean the store did not change.
+pub fn dump(store: &dyn Store) -> serde_json::Value {
+    let mut machines = Vec::new();
+    let mut page = 1;
+    loop {
+        let batch = store
+            .machines(PageRequest::new(page, PageRequest::MAX_SIZE))
+            .unwrap_or_else(|e| panic!("machines query failed: {e}"));
+        let done = batch.items.len() < PageRequest::MAX_SIZE as usize;
+        for summary in batch.items {
+            let mut runs = Vec::new();
+            let mut run_page = 1;
+            loop {
+                let batch = store
+                    .runs(summary.machine.id, PageRequest::new(run_page, PageRequest::MAX_SIZE))
+                    .unwrap_or_else(|e| panic!("runs query failed: {e}"));
+                let done = batch.items.len() < PageRequest::MAX_SIZE as usize;
+                for run in batch.items {
+                    let tree = store
+                        .run(run.id)
+                        .unwrap_or_else(|e| panic!("run query failed: {e}"));
+                    runs.push(serde_json::json!({ "summary": run, "tree": tree }));
+                }
+                if done {
+                    break;
+                }
+                run_page += 1;
+            }
+            machines.push(serde_json::json!({ "summary": summary, "runs": runs }));
+        }
+        if done {
+            break;
+        }
+        page += 1;
+    }
+    serde_json::Value::Array(machines)
+}
+
+/// Generates one `#[test]` per conformance case for a store.
+///
+/// `$make` is evaluated afresh for every case and must yield something that dereferences to a
+/// [`Store`] (a `Box<MemoryStore>`, or a guard owning a temporary database), so no two cases
+/// share state.
+///
+/// ```ignore
+/// stpt_core::store_conformance_tests!(Box::new(stpt_core::MemoryStore::new()));
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@cases $make;
+            dry_run_creates_machine_and_waiting_plan,
+            machine_names_compare_case_insensitively,
+            runs_are_listed_newest_first,
+            dry_run_marks_earlier_ongoing_tests_unknown,
+            start_takes_first_waiting_test_in_plan_order,
+            start_makes_the_other_running_test_unknown,
+            stop_applies_status_timestamp_and_message,
+            cancelled_cancels_every_ongoing_test,
+            scenario_and_master_timestamps_follow_their_tests,
+            aggregates_follow_the_priority_order,
+            empty_scenarios_and_plans_aggregate_to_unknown,
+            unknown_machine_changes_nothing,
+            no_matching_test_changes_nothing,
+            bad_status_is_rejected_before_the_store,
+            replayed_event_id_is_not_applied_twice,
+            run_id_and_index_address_one_test,
+            run_id_of_another_machine_is_rejected,
+            queries_paginate_and_miss_cleanly,
+            seed_fixtures_make_one_run,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let store = $make;
+                $crate::testing::conformance::$case(&*store);
+            }
+        )*
+    };
+}

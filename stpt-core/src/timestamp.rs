@@ -1,0 +1,193 @@
+//! Points in time as runners send them and as the read API shows them.
+//!
+//! The main type here is [`Timestamp`]: a UTC instant with microsecond precision. It parses the
+//! seed's naive `YYYY-MM-DD HH:MM:SS[.ffffff]` (taken as UTC) and RFC 3339, and serialises back
+//! in the seed's format, so an accepted payload echoes with the same meaning.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A UTC instant, microsecond precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(DateTime<Utc>);
+
+/// A string that is neither the seed's timestamp format nor RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid timestamp {value:?}: expected \"YYYY-MM-DD HH:MM:SS[.ffffff]\" (UTC) or RFC 3339"
+)]
+pub struct InvalidTimestamp {
+    /// The string that was given.
+    pub value: String,
+}
+
+impl Timestamp {
+    /// The seed's display format for read responses (two spaces between date and time).
+    pub const DISPLAY_FORMAT: &'static str = "%d-%m-%Y  %H:%M:%S";
+
+    /// The current time.
+    pub fn now() -> Self {
+        Timestamp::from_datetime(Utc::now())
+    }
+
+    /// Wraps a chrono instant, dropping sub-microsecond digits.
+    pub fn from_datetime(at: DateTime<Utc>) -> Self {
+        Timestamp(at.trunc_subsecs(6))
+    }
+
+    /// Microseconds since the Unix epoch; how stores persist it.
+    pub fn as_micros(self) -> i64 {
+        self.0.timestamp_micros()
+    }
+
+    /// The inverse of [`Timestamp::as_micros`]; `None` when out of chrono's range.
+    pub fn from_micros(micros: i64) -> Option<Self> {
+        DateTime::from_timestamp_micros(micros).map(Timestamp)
+    }
+
+    /// The chrono instant.
+    pub fn as_datetime(self) -> DateTime<Utc> {
+        self.0
+    }
+
+    /// The seed's read-API form, e.g. `30-12-2018  13:01:57`.
+    pub fn display(self) -> String {
+        self.0.format(Self::DISPLAY_FORMAT).to_string()
+    }
+
+    /// RFC 3339 with microseconds, for the versioned API and exports.
+    pub fn to_rfc3339(self) -> String {
+        self.0.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    }
+
+    /// Seconds (with fraction) from `self` to `later`; negative if `later` is earlier.
+    pub fn seconds_until(self, later: Timestamp) -> f64 {
+        (later.as_micros() - self.as_micros()) as f64 / 1_000_000.0
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = InvalidTimestamp;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let trimmed = s.trim();
+        if let Ok(at) = DateTime::parse_from_rfc3339(trimmed) {
+            return Ok(Timestamp::from_datetime(at.with_timezone(&Utc)));
+        }
+        for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+            if let Ok(naive) = NaiveDateTime::parse_from_str(trimmed, format) {
+                return Ok(Timestamp::from_datetime(naive.and_utc()));
+            }
+        }
+        Err(InvalidTimestamp {
+            value: s.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// The seed's wire format: microseconds only when non-zero, as Python's `str(datetime)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.timestamp_subsec_micros() == 0 {
+            write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S"))
+        } else {
+            write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S%.6f"))
+        }
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A human duration the way the seed's pages say it ("3 minutes", "1 hour, 2 minutes"): the
+/// two largest adjacent units, "0 minutes" under a minute.
+pub fn human_duration(seconds: i64) -> String {
+    const UNITS: [(i64, &str); 6] = [
+        (60 * 60 * 24 * 365, "year"),
+        (60 * 60 * 24 * 30, "month"),
+        (60 * 60 * 24 * 7, "week"),
+        (60 * 60 * 24, "day"),
+        (60 * 60, "hour"),
+        (60, "minute"),
+    ];
+    let seconds = seconds.max(0);
+    let name = |count: i64, unit: &str| {
+        if count == 1 {
+            format!("{count} {unit}")
+        } else {
+            format!("{count} {unit}s")
+        }
+    };
+    for (i, (size, unit)) in UNITS.iter().enumerate() {
+        let count = seconds / size;
+        if count == 0 {
+            continue;
+        }
+        let mut text = name(count, unit);
+        if let Some((next_size, next_unit)) = UNITS.get(i + 1) {
+            let next = (seconds - count * size) / next_size;
+            if next > 0 {
+                text.push_str(", ");
+                text.push_str(&name(next, next_unit));
+            }
+        }
+        return text;
+    }
+    "0 minutes".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_seed_format_and_echoes_it() {
+        let ts: Timestamp = "2018-12-30 13:01:57.461401".parse().unwrap();
+        assert_eq!(ts.to_string(), "2018-12-30 13:01:57.461401");
+        assert_eq!(ts.display(), "30-12-2018  13:01:57");
+        let whole: Timestamp = "2018-12-30 13:01:57".parse().unwrap();
+        assert_eq!(whole.to_string(), "2018-12-30 13:01:57");
+    }
+
+    #[test]
+    fn parses_rfc3339_into_utc() {
+        let ts: Timestamp = "2018-12-30T14:01:57.5+01:00".parse().unwrap();
+        assert_eq!(ts.to_string(), "2018-12-30 13:01:57.500000");
+        assert_eq!(ts.to_rfc3339(), "2018-12-30T13:01:57.500000Z");
+    }
+
+    #[test]
+    fn rejects_other_text() {
+        let err = "30/12/2018".parse::<Timestamp>().unwrap_err();
+        assert_eq!(err.value, "30/12/2018");
+        assert!("2018-13-30 13:01:57".parse::<Timestamp>().is_err());
+    }
+
+    #[test]
+    fn micros_round_trip() {
+        let ts: Timestamp = "2018-12-30 13:01:57.461401".parse().unwrap();
+        assert_eq!(Timestamp::from_micros(ts.as_micros()), Some(ts));
+    }
+
+    #[test]
+    fn human_durations_read_like_the_seed() {
+        assert_eq!(human_duration(5), "0 minutes");
+        assert_eq!(human_duration(60), "1 minute");
+        assert_eq!(human_duration(3 * 60 + 59), "3 minutes");
+        assert_eq!(human_duration(3600 + 120), "1 hour, 2 minutes");
+        assert_eq!(human_duration(2 * 86400 + 5), "2 days");
+    }
+}

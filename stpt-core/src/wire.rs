@@ -1,0 +1,537 @@
+//! The wire payloads of the seed-compatible protocol, their parsing and their validation.
+//!
+//! The main type here is [`Event`]: a dry run, a test start or a test stop. The runner builds
+//! it, sinks carry it, the server parses it with [`Event::parse`] and stores apply it; nothing
+//! converts between parallel copies. Serialised, an event is exactly its wire body.
+//!
+//! **Invariant:** a parsed event has passed [`Event::validate`]: names are not blank and fit
+//! the seed's column lengths, so stores never see input they would have to reject for shape.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::model::RunId;
+use crate::status::Status;
+use crate::timestamp::Timestamp;
+
+/// Longest machine name and file name, in characters (the seed's column sizes).
+pub const MAX_NAME_CHARS: usize = 256;
+/// Longest file path, in characters.
+pub const MAX_PATH_CHARS: usize = 1024;
+/// Longest client event id, in characters.
+pub const MAX_EVENT_ID_CHARS: usize = 128;
+
+/// The whole plan of a run, sent before any test starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRun {
+    /// The reporting machine; names compare case-insensitively.
+    pub machine_name: String,
+    /// When the runner made the plan.
+    pub timestamp: Timestamp,
+    /// The root of the plan.
+    pub master_scenario: MasterScenarioPlan,
+    /// Client-generated id making a retried delivery idempotent (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+}
+
+/// The master scenario of a plan: its script and its ordered scenarios.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MasterScenarioPlan {
+    /// File name of the master scenario script.
+    pub file_name: String,
+    /// Directory of the script.
+    pub file_path: String,
+    /// Source text of the script; may be empty or null.
+    #[serde(default)]
+    pub script: Option<String>,
+    /// Scenarios in run order; absent or null means none.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub scenarios: Vec<ScenarioPlan>,
+}
+
+/// One scenario of a plan and its ordered tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioPlan {
+    /// File name of the scenario script.
+    pub file_name: String,
+    /// Directory of the script.
+    pub file_path: String,
+    /// Source text of the script; may be empty or null.
+    #[serde(default)]
+    pub script: Option<String>,
+    /// Tests in run order; absent or null means none.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub tests: Vec<TestPlan>,
+}
+
+/// One planned test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestPlan {
+    /// File name of the test script.
+    pub file_name: String,
+    /// Directory of the script.
+    pub file_path: String,
+    /// Source text of the script; may be empty or null.
+    #[serde(default)]
+    pub script: Option<String>,
+}
+
+/// A test is about to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestStart {
+    /// The reporting machine.
+    pub machine_name: String,
+    /// File name of the test.
+    pub file_name: String,
+    /// Directory of the test.
+    pub file_path: String,
+    /// When the test started.
+    pub timestamp_start: Timestamp,
+    /// Client-generated id making a retried delivery idempotent (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The run, as answered by its dry run (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<RunId>,
+    /// Position of the test in plan order, from 0 (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+}
+
+/// A test has finished with a status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestStop {
+    /// The reporting machine.
+    pub machine_name: String,
+    /// File name of the test.
+    pub file_name: String,
+    /// Directory of the test.
+    pub file_path: String,
+    /// The outcome.
+    pub status: Status,
+    /// When the test stopped.
+    pub timestamp_stop: Timestamp,
+    /// Client-generated id making a retried delivery idempotent (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The run, as answered by its dry run (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<RunId>,
+    /// Position of the test in plan order, from 0 (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// A failure reason or log excerpt (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One event of the protocol. Serialises as its wire body (no tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Event {
+    /// `POST /tm_api/dry_run/`
+    DryRun(DryRun),
+    /// `POST /tm_api/test_start/`
+    TestStart(TestStart),
+    /// `POST /tm_api/test_stop/`
+    TestStop(TestStop),
+}
+
+/// Which of the three events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A dry run.
+    DryRun,
+    /// A test start.
+    TestStart,
+    /// A test stop.
+    TestStop,
+}
+
+impl EventKind {
+    /// Every kind, in protocol order.
+    pub const ALL: [EventKind; 3] = [EventKind::DryRun, EventKind::TestStart, EventKind::TestStop];
+
+    /// The snake_case name, as in the endpoint path.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::DryRun => "dry_run",
+            EventKind::TestStart => "test_start",
+            EventKind::TestStop => "test_stop",
+        }
+    }
+
+    /// The ingest endpoint's path, with its trailing slash.
+    pub const fn path(self) -> &'static str {
+        match self {
+            EventKind::DryRun => "/tm_api/dry_run/",
+            EventKind::TestStart => "/tm_api/test_start/",
+            EventKind::TestStop => "/tm_api/test_stop/",
+        }
+    }
+
+    /// Guesses the kind of a JSON body from its fields: `master_scenario` → dry run,
+    /// `status` or `timestamp_stop` → stop, `timestamp_start` → start.
+    pub fn detect(body: &serde_json::Value) -> Option<EventKind> {
+        let object = body.as_object()?;
+        if object.contains_key("master_scenario") {
+            Some(EventKind::DryRun)
+        } else if object.contains_key("status") || object.contains_key("timestamp_stop") {
+            Some(EventKind::TestStop)
+        } else if object.contains_key("timestamp_start") {
+            Some(EventKind::TestStart)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why a body is not an acceptable event.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The body is not JSON at all (or is cut short).
+    #[error("malformed JSON: {reason}")]
+    MalformedJson {
+        /// What the JSON parser said.
+        reason: String,
+    },
+    /// The body is JSON but a field is missing, of the wrong type or has a bad value.
+    #[error("{field}: {reason}")]
+    InvalidField {
+        /// Dotted path of the offending field (`master_scenario.scenarios[0].file_name`), or
+        /// `.` for the body itself.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The body's fields match none of the three events.
+    #[error("cannot tell which event this is: expected master_scenario, timestamp_start or status")]
+    UnknownKind,
+}
+
+impl WireError {
+    fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        WireError::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Event {
+    /// Parses and validates a body posted to the endpoint of `kind`.
+    pub fn parse(kind: EventKind, body: &[u8]) -> Result<Event, WireError> {
+        let event = match kind {
+            EventKind::DryRun => Event::DryRun(from_json(body)?),
+            EventKind::TestStart => Event::TestStart(from_json(body)?),
+            EventKind::TestStop => Event::TestStop(from_json(body)?),
+        };
+        event.validate()?;
+        Ok(event)
+    }
+
+    /// Parses a body of any kind, telling the kind from its fields ([`EventKind::detect`]).
+    pub fn parse_detected(body: &[u8]) -> Result<Event, WireError> {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            WireError::MalformedJson {
+                reason: e.to_string(),
+            }
+        })?;
+        let kind = EventKind::detect(&value).ok_or(WireError::UnknownKind)?;
+        Event::parse(kind, body)
+    }
+
+    /// Which event this is.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::DryRun(_) => EventKind::DryRun,
+            Event::TestStart(_) => EventKind::TestStart,
+            Event::TestStop(_) => EventKind::TestStop,
+        }
+    }
+
+    /// The reporting machine's name.
+    pub fn machine_name(&self) -> &str {
+        match self {
+            Event::DryRun(e) => &e.machine_name,
+            Event::TestStart(e) => &e.machine_name,
+            Event::TestStop(e) => &e.machine_name,
+        }
+    }
+
+    /// The client event id, if any.
+    pub fn event_id(&self) -> Option<&str> {
+        match self {
+            Event::DryRun(e) => e.event_id.as_deref(),
+            Event::TestStart(e) => e.event_id.as_deref(),
+            Event::TestStop(e) => e.event_id.as_deref(),
+        }
+    }
+
+    /// Sets the client event id.
+    pub fn set_event_id(&mut self, id: impl Into<String>) {
+        let id = Some(id.into());
+        match self {
+            Event::DryRun(e) => e.event_id = id,
+            Event::TestStart(e) => e.event_id = id,
+            Event::TestStop(e) => e.event_id = id,
+        }
+    }
+
+    /// When the event happened, as the runner says.
+    pub fn timestamp(&self) -> Timestamp {
+        match self {
+            Event::DryRun(e) => e.timestamp,
+            Event::TestStart(e) => e.timestamp_start,
+            Event::TestStop(e) => e.timestamp_stop,
+        }
+    }
+
+    /// Checks lengths and blanks; the error names the field.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check_name("machine_name", self.machine_name(), MAX_NAME_CHARS)?;
+        if let Some(id) = self.event_id() {
+            check_name("event_id", id, MAX_EVENT_ID_CHARS)?;
+        }
+        match self {
+            Event::DryRun(dry) => {
+                let master = &dry.master_scenario;
+                check_script_node("master_scenario", &master.file_name, &master.file_path)?;
+                for (i, scenario) in master.scenarios.iter().enumerate() {
+                    let at = format!("master_scenario.scenarios[{i}]");
+                    check_script_node(&at, &scenario.file_name, &scenario.file_path)?;
+                    for (j, test) in scenario.tests.iter().enumerate() {
+                        check_script_node(
+                            &format!("{at}.tests[{j}]"),
+                            &test.file_name,
+                            &test.file_path,
+                        )?;
+                    }
+                }
+            }
+            Event::TestStart(start) => {
+                check_script_node("", &start.file_name, &start.file_path)?;
+                check_run_id(start.run_id)?;
+            }
+            Event::TestStop(stop) => {
+                check_script_node("", &stop.file_name, &stop.file_path)?;
+                check_run_id(stop.run_id)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<DryRun> for Event {
+    fn from(e: DryRun) -> Self {
+        Event::DryRun(e)
+    }
+}
+
+impl From<TestStart> for Event {
+    fn from(e: TestStart) -> Self {
+        Event::TestStart(e)
+    }
+}
+
+impl From<TestStop> for Event {
+    fn from(e: TestStop) -> Self {
+        Event::TestStop(e)
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    /// Tells the kind from the fields, as [`Event::parse_detected`] does (no validation).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let kind = EventKind::detect(&value).ok_or_else(|| D::Error::custom(WireError::UnknownKind))?;
+        let event = match kind {
+            EventKind::DryRun => serde_json::from_value(value).map(Event::DryRun),
+            EventKind::TestStart => serde_json::from_value(value).map(Event::TestStart),
+            EventKind::TestStop => serde_json::from_value(value).map(Event::TestStop),
+        };
+        event.map_err(D::Error::custom)
+    }
+}
+
+fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let field = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => WireError::invalid(field, strip_position(&inner)),
+            _ => WireError::MalformedJson {
+                reason: inner.to_string(),
+            },
+        }
+    })?;
+    deserializer.end().map_err(|e| WireError::MalformedJson {
+        reason: e.to_string(),
+    })?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 57" to data errors; the field path says more.
+fn strip_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+fn join(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+fn check_script_node(at: &str, file_name: &str, file_path: &str) -> Result<(), WireError> {
+    check_name(&join(at, "file_name"), file_name, MAX_NAME_CHARS)?;
+    check_name(&join(at, "file_path"), file_path, MAX_PATH_CHARS)
+}
+
+fn check_name(field: &str, value: &str, max_chars: usize) -> Result<(), WireError> {
+    if value.trim().is_empty() {
+        return Err(WireError::invalid(field, "must not be blank"));
+    }
+    let chars = value.chars().count();
+    if chars > max_chars {
+        return Err(WireError::invalid(
+            field,
+            format!("is {chars} characters long; at most {max_chars} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_run_id(run_id: Option<RunId>) -> Result<(), WireError> {
+    match run_id {
+        Some(id) if id <= 0 => Err(WireError::invalid("run_id", "must be a positive run id")),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(kind: EventKind, body: &str) -> WireError {
+        Event::parse(kind, body.as_bytes()).unwrap_err()
+    }
+
+    fn field_of(err: WireError) -> (String, String) {
+        match err {
+            WireError::InvalidField { field, reason } => (field, reason),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_not_a_field_error() {
+        assert!(matches!(
+            error_of(EventKind::TestStart, "{\"machine_name\": "),
+            WireError::MalformedJson { .. }
+        ));
+        assert!(matches!(
+            error_of(
+                EventKind::TestStart,
+                r#"{"machine_name": "m", "file_name": "a.py", "file_path": "/", "timestamp_start": "2018-12-30 13:01:57"} trailing"#
+            ),
+            WireError::MalformedJson { .. }
+        ));
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields_are_named() {
+        let (field, reason) = field_of(error_of(
+            EventKind::TestStart,
+            r#"{"machine_name": "m", "file_name": "a.py", "timestamp_start": "2018-12-30 13:01:57"}"#,
+        ));
+        assert_eq!(field, ".");
+        assert!(reason.contains("file_path"), "{reason}");
+        let (field, _) = field_of(error_of(
+            EventKind::TestStart,
+            r#"{"machine_name": 5, "file_name": "a.py", "file_path": "/", "timestamp_start": "2018-12-30 13:01:57"}"#,
+        ));
+        assert_eq!(field, "machine_name");
+    }
+
+    #[test]
+    fn bad_status_and_timestamp_name_their_field() {
+        let (field, reason) = field_of(error_of(
+            EventKind::TestStop,
+            r#"{"machine_name": "m", "file_name": "a.py", "file_path": "/", "status": "green", "timestamp_stop": "2018-12-30 13:01:57"}"#,
+        ));
+        assert_eq!(field, "status");
+        assert!(reason.contains("unknown status \"green\""), "{reason}");
+        let (field, reason) = field_of(error_of(
+            EventKind::TestStop,
+            r#"{"machine_name": "m", "file_name": "a.py", "file_path": "/", "status": "passed", "timestamp_stop": "yesterday"}"#,
+        ));
+        assert_eq!(field, "timestamp_stop");
+        assert!(reason.contains("invalid timestamp"), "{reason}");
+    }
+
+    #[test]
+    fn blank_and_long_names_are_rejected_with_their_path() {
+        let body = format!(
+            r#"{{"machine_name": "m", "timestamp": "2018-12-30 13:01:57", "master_scenario": {{"file_name": "m.py", "file_path": "/", "scenarios": [{{"file_name": "s.py", "file_path": "/", "tests": [{{"file_name": " ", "file_path": "/"}}]}}]}}}}"#
+        );
+        let (field, reason) = field_of(error_of(EventKind::DryRun, &body));
+        assert_eq!(field, "master_scenario.scenarios[0].tests[0].file_name");
+        assert_eq!(reason, "must not be blank");
+        let long = "x".repeat(MAX_NAME_CHARS + 1);
+        let body = format!(
+            r#"{{"machine_name": "{long}", "file_name": "a.py", "file_path": "/", "timestamp_start": "2018-12-30 13:01:57"}}"#
+        );
+        let (field, reason) = field_of(error_of(EventKind::TestStart, &body));
+        assert_eq!(field, "machine_name");
+        assert!(reason.contains("257 characters"), "{reason}");
+    }
+
+    #[test]
+    fn null_scenarios_tests_and_scripts_are_empty() {
+        let body = r#"{"machine_name": "m", "timestamp": "2018-12-30 13:01:57", "master_scenario": {"file_name": "m.py", "file_path": "/", "script": null, "scenarios": [{"file_name": "s.py", "file_path": "/", "script": "", "tests": null}]}}"#;
+        let Event::DryRun(dry) = Event::parse(EventKind::DryRun, body.as_bytes()).unwrap() else {
+            panic!("not a dry run")
+        };
+        assert_eq!(dry.master_scenario.script, None);
+        assert!(dry.master_scenario.scenarios[0].tests.is_empty());
+        let body = r#"{"machine_name": "m", "timestamp": "2018-12-30 13:01:57", "master_scenario": {"file_name": "m.py", "file_path": "/"}}"#;
+        assert!(Event::parse(EventKind::DryRun, body.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn kinds_are_detected_from_fields() {
+        let stop = br#"{"machine_name": "m", "file_name": "a.py", "file_path": "/", "status": "passed", "timestamp_stop": "2018-12-30 13:01:57"}"#;
+        assert_eq!(Event::parse_detected(stop).unwrap().kind(), EventKind::TestStop);
+        assert!(matches!(Event::parse_detected(b"{}"), Err(WireError::UnknownKind)));
+        let event: Event = serde_json::from_slice(stop).unwrap();
+        assert_eq!(event.kind(), EventKind::TestStop);
+    }
+
+    #[test]
+    fn extensions_are_optional_and_checked() {
+        let body = br#"{"machine_name": "m", "file_name": "a.py", "file_path": "/", "timestamp_start": "2018-12-30 13:01:57", "run_id": 0}"#;
+        let (field, _) = field_of(Event::parse(EventKind::TestStart, body).unwrap_err());
+        assert_eq!(field, "run_id");
+        let body = br#"{"machine_name": "m", "file_name": "a.py", "file_path": "/", "timestamp_start": "2018-12-30 13:01:57", "index": -1}"#;
+        let (field, _) = field_of(Event::parse(EventKind::TestStart, body).unwrap_err());
+        assert_eq!(field, "index");
+    }
+}
