@@ -8,6 +8,7 @@
 
 pub mod memory_store;
 pub mod model;
+pub mod progress;
 pub mod sink;
 pub mod status;
 pub mod store;
@@ -23,6 +24,7 @@ pub use model::{
     Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
     RunSummary, RunTree, ScenarioTree,
 };
+pub use progress::Progress;
 pub use sink::{MemorySink, Sink, SinkError};
 pub use status::{Status, StatusCounts, UnknownStatus};
 pub use store::{Applied, Store, StoreError};

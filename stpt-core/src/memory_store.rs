@@ -15,10 +15,10 @@ use crate::model::{
     Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
     RunSummary, RunTree, ScenarioTree,
 };
-use crate::status::{Status, StatusCounts};
+use crate::progress::Progress;
+use crate::status::Status;
 use crate::store::{Applied, Store, StoreError};
 use crate::timestamp::Timestamp;
-use crate::walker::master_status;
 use crate::wire::{DryRun, Event, EventKind, TestStart, TestStop};
 
 /// A [`Store`] held in memory behind a mutex.
@@ -62,9 +62,8 @@ struct RunRec {
     machine_id: MachineId,
     timestamp: Timestamp,
     master: Node,
-    counts: StatusCounts,
+    progress: Progress,
     scenario_ids: Vec<NodeId>,
-    empty_scenarios: u64,
     first_test: NodeId,
     test_count: u32,
     running: Option<NodeId>,
@@ -74,7 +73,7 @@ struct RunRec {
 #[derive(Debug)]
 struct ScenarioRec {
     node: Node,
-    counts: StatusCounts,
+    progress: Progress,
     tests: Vec<NodeId>,
 }
 
@@ -97,16 +96,11 @@ fn name_key(name: &str) -> String {
     name.to_lowercase()
 }
 
-/// Moves a node's aggregate to `status`, stamping `timestamp_stop` on becoming finished
-/// (if it ever started) and clearing it on becoming ongoing again.
-fn set_aggregate(node: &mut Node, status: Status, at: Timestamp) {
-    let was_ongoing = node.status.is_ongoing();
-    node.status = status;
-    if was_ongoing && status.is_finished() && node.timestamp_start.is_some() {
-        node.timestamp_stop = Some(at);
-    } else if status.is_ongoing() {
-        node.timestamp_stop = None;
-    }
+/// Copies a progress's aggregate and timestamps onto its node.
+fn sync(node: &mut Node, progress: &Progress) {
+    node.status = progress.status;
+    node.timestamp_start = progress.timestamp_start;
+    node.timestamp_stop = progress.timestamp_stop;
 }
 
 impl State {
@@ -202,15 +196,12 @@ impl State {
         };
 
         let scenario = self.scenario_mut(scenario_id);
-        scenario.counts.transition(old, new);
-        if new == Status::Running && scenario.node.timestamp_start.is_none() {
-            scenario.node.timestamp_start = Some(at);
-        }
-        let aggregate = scenario.counts.aggregate();
-        set_aggregate(&mut scenario.node, aggregate, at);
+        scenario.progress.test_moved(old, new, at);
+        sync(&mut scenario.node, &scenario.progress);
 
         let run = self.run_mut(run_id);
-        run.counts.transition(old, new);
+        run.progress.test_moved(old, new, at);
+        sync(&mut run.master, &run.progress);
         if old == Status::Waiting {
             if let Some(ids) = run.waiting.get_mut(&key) {
                 ids.remove(&test_id);
@@ -228,11 +219,6 @@ impl State {
         if new == Status::Running {
             run.running = Some(test_id);
         }
-        if new == Status::Running && run.master.timestamp_start.is_none() {
-            run.master.timestamp_start = Some(at);
-        }
-        let status = master_status(&run.counts, run.empty_scenarios);
-        set_aggregate(&mut run.master, status, at);
     }
 
     /// Moves every ongoing test of a run to `to` (superseded → unknown, cancelled).
@@ -240,19 +226,18 @@ impl State {
         let Some(run) = self.run_rec(run_id) else {
             return;
         };
-        if run.counts.ongoing() == 0 {
+        if run.progress.counts.ongoing() == 0 {
             return;
         }
         let scenario_ids = run.scenario_ids.clone();
         for scenario_id in scenario_ids {
             let test_ids = {
                 let scenario = self.scenario_mut(scenario_id);
-                if scenario.counts.ongoing() == 0 {
+                if scenario.progress.counts.ongoing() == 0 {
                     continue;
                 }
-                scenario.counts.finish_ongoing(to);
-                let aggregate = scenario.counts.aggregate();
-                set_aggregate(&mut scenario.node, aggregate, at);
+                scenario.progress.ongoing_finished(to, at);
+                sync(&mut scenario.node, &scenario.progress);
                 scenario.tests.clone()
             };
             for test_id in test_ids {
@@ -263,11 +248,10 @@ impl State {
             }
         }
         let run = self.run_mut(run_id);
-        run.counts.finish_ongoing(to);
+        run.progress.ongoing_finished(to, at);
+        sync(&mut run.master, &run.progress);
         run.waiting.clear();
         run.running = None;
-        let status = master_status(&run.counts, run.empty_scenarios);
-        set_aggregate(&mut run.master, status, at);
     }
 
     fn applied(&self, kind: EventKind, machine_id: MachineId, run_id: RunId, test_id: Option<NodeId>) -> Applied {
@@ -330,9 +314,8 @@ impl State {
                 timestamp_stop: None,
                 message: None,
             },
-            counts: StatusCounts::new(),
+            progress: Progress::planned(0, 0),
             scenario_ids: Vec::with_capacity(master.scenarios.len()),
-            empty_scenarios: 0,
             first_test,
             test_count: 0,
             running: None,
@@ -366,11 +349,11 @@ impl State {
                 run.test_count += 1;
                 tests.push(test_id);
             }
-            let counts = StatusCounts::tally(std::iter::repeat_n(Status::Waiting, tests.len()));
+            let progress = Progress::planned(tests.len() as u64, 0);
             if tests.is_empty() {
-                run.empty_scenarios += 1;
+                run.progress.empty_children += 1;
             }
-            run.counts.add_n(Status::Waiting, counts.total());
+            run.progress.counts.add_n(Status::Waiting, tests.len() as u64);
             self.scenarios.push(ScenarioRec {
                 node: Node {
                     id: scenario_id,
@@ -380,17 +363,18 @@ impl State {
                     file_name: scenario.file_name.clone(),
                     file_path: scenario.file_path.clone(),
                     script: scenario.script.clone(),
-                    status: counts.aggregate(),
+                    status: progress.status,
                     timestamp_start: None,
                     timestamp_stop: None,
                     message: None,
                 },
-                counts,
+                progress,
                 tests,
             });
             run.scenario_ids.push(scenario_id);
         }
-        run.master.status = master_status(&run.counts, run.empty_scenarios);
+        run.progress = Progress::planned(run.progress.counts.total(), run.progress.empty_children);
+        sync(&mut run.master, &run.progress);
         self.runs.push(run);
         if let Some(machine) = self.machines.get_mut(slot(machine_id).unwrap_or(usize::MAX)) {
             machine.runs.push(run_id);
@@ -448,7 +432,7 @@ impl State {
             machine_id: run.machine_id,
             timestamp: run.timestamp,
             status: run.master.status,
-            counts: run.counts,
+            counts: run.progress.counts,
             scenarios: run.scenario_ids.len() as u64,
             timestamp_start: run.master.timestamp_start,
             timestamp_stop: run.master.timestamp_stop,
