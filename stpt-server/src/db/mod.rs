@@ -1,0 +1,36 @@
+//! Persistence: the diesel store on SQLite or PostgreSQL.
+//!
+//! `pool` opens and migrates the database, `schema` and `rows` describe the tables, `sqlite`
+//! and `postgres` compile the operations of `ops.rs` for each backend, and `store` puts them
+//! behind stpt-core's `Store` trait.
+
+mod pool;
+mod postgres;
+mod rows;
+mod schema;
+mod sqlite;
+mod store;
+
+pub use pool::{ConnectError, DatabaseUrl, DatabaseUrlError, DbPool, PoolOptions, connect};
+pub use store::DieselStore;
+
+use stpt_core::StoreError;
+
+/// An operation's failure: the event's fault, or the database's.
+#[derive(Debug)]
+pub(crate) enum OpError {
+    Store(StoreError),
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for OpError {
+    fn from(err: diesel::result::Error) -> Self {
+        OpError::Db(err)
+    }
+}
+
+impl From<StoreError> for OpError {
+    fn from(err: StoreError) -> Self {
+        OpError::Store(err)
+    }
+}

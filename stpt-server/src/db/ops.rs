@@ -1,0 +1,556 @@
+// The store's operations, written once in diesel's DSL and compiled for each backend: this file
+// is `include!`d by `db::sqlite` and `db::postgres`, which define `Conn`, `in_transaction` and
+// `machine_for_update` (the only backend-specific pieces).
+
+use diesel::prelude::*;
+use stpt_core::{
+    Applied, DryRun, Event, EventKind, Machine, MachineId, MachineSummary, Node, NodeId,
+    NodeKind, Page, PageRequest, Progress, RunId, RunSummary, RunTree, ScenarioTree, Status,
+    StoreError, TestStart, TestStop, Timestamp,
+};
+
+use super::OpError;
+use super::rows::{
+    self, AppliedEventRow, MachineRow, NewMachine, NewRun, NewScenario, NewTest, RunRow,
+    ScenarioRow, TestRow,
+};
+use super::schema::{applied_events, machines, runs, scenarios, tests};
+
+/// Rows per multi-row INSERT: 7 bound values each stays under every backend's bind limit.
+const INSERT_CHUNK: usize = 2_000;
+
+const ONGOING: [&str; 2] = [Status::Running.as_str(), Status::Waiting.as_str()];
+
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+fn limit(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Applies one event in one transaction; a rejection rolls everything back.
+pub(crate) fn apply(conn: &mut Conn, event: &Event, now: Timestamp) -> Result<Applied, OpError> {
+    in_transaction(conn, |conn| {
+        if let Some(id) = event.event_id() {
+            if let Some(applied) = find_applied(conn, id)? {
+                return Ok(applied);
+            }
+        }
+        let applied = match event {
+            Event::DryRun(dry) => apply_dry_run(conn, dry, now)?,
+            Event::TestStart(start) => apply_start(conn, start, now)?,
+            Event::TestStop(stop) => apply_stop(conn, stop, now)?,
+        };
+        if let Some(id) = event.event_id() {
+            diesel::insert_into(applied_events::table)
+                .values(AppliedEventRow {
+                    event_id: id.to_owned(),
+                    kind: applied.kind.as_str().to_owned(),
+                    machine_id: applied.machine_id,
+                    run_id: applied.run_id,
+                    test_id: applied.test_id,
+                    applied_at: now.as_micros(),
+                })
+                .execute(conn)?;
+        }
+        Ok(applied)
+    })
+}
+
+fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpError> {
+    let Some(row) = applied_events::table
+        .find(event_id)
+        .select(AppliedEventRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let kind = EventKind::ALL
+        .into_iter()
+        .find(|kind| kind.as_str() == row.kind)
+        .unwrap_or(EventKind::DryRun);
+    let run_status: Option<String> = runs::table
+        .find(row.run_id)
+        .select(runs::status)
+        .first(conn)
+        .optional()?;
+    Ok(Some(Applied {
+        kind,
+        machine_id: row.machine_id,
+        run_id: row.run_id,
+        run_status: run_status.as_deref().map(rows::status).transpose()?.unwrap_or(Status::Unknown),
+        test_id: row.test_id,
+        duplicate: true,
+    }))
+}
+
+fn apply_dry_run(conn: &mut Conn, dry: &DryRun, now: Timestamp) -> Result<Applied, OpError> {
+    let key = name_key(&dry.machine_name);
+    diesel::insert_into(machines::table)
+        .values(NewMachine {
+            name: &dry.machine_name,
+            name_key: &key,
+        })
+        .on_conflict(machines::name_key)
+        .do_nothing()
+        .execute(conn)?;
+    let machine = machine_for_update(conn, &key)?.ok_or_else(|| StoreError::Backend {
+        reason: format!("machine {:?} vanished while being created", dry.machine_name),
+        source: None,
+    })?;
+
+    let ongoing: Vec<RunRow> = runs::table
+        .filter(runs::machine_id.eq(machine.id))
+        .filter(runs::n_running.gt(0).or(runs::n_waiting.gt(0)))
+        .select(RunRow::as_select())
+        .load(conn)?;
+    for mut run in ongoing {
+        finish_ongoing(conn, &mut run, Status::Unknown, dry.timestamp)?;
+        run.last_event_at = now.as_micros();
+        diesel::update(&run).set(&run).execute(conn)?;
+    }
+
+    let master = &dry.master_scenario;
+    let test_count: usize = master.scenarios.iter().map(|s| s.tests.len()).sum();
+    let empty = master.scenarios.iter().filter(|s| s.tests.is_empty()).count();
+    let progress = Progress::planned(test_count as u64, empty as u64);
+    diesel::insert_into(runs::table)
+        .values(NewRun {
+            machine_id: machine.id,
+            timestamp: dry.timestamp.as_micros(),
+            file_name: &master.file_name,
+            file_path: &master.file_path,
+            script: master.script.as_deref(),
+            status: progress.status.as_str(),
+            scenarios_count: master.scenarios.len() as i64,
+            empty_scenarios: empty as i64,
+            test_count: test_count as i64,
+            last_event_at: now.as_micros(),
+            n_waiting: test_count as i64,
+        })
+        .execute(conn)?;
+    // The machine's row is locked (or the database is), so its newest run is the one just made.
+    let run_id: i64 = runs::table
+        .filter(runs::machine_id.eq(machine.id))
+        .select(diesel::dsl::max(runs::id))
+        .first::<Option<i64>>(conn)?
+        .ok_or_else(|| StoreError::Backend {
+            reason: "the inserted run cannot be found".to_owned(),
+            source: None,
+        })?;
+
+    let new_scenarios: Vec<NewScenario<'_>> = master
+        .scenarios
+        .iter()
+        .enumerate()
+        .map(|(position, scenario)| NewScenario {
+            run_id,
+            position: position as i64,
+            file_name: &scenario.file_name,
+            file_path: &scenario.file_path,
+            script: scenario.script.as_deref(),
+            status: Progress::planned(scenario.tests.len() as u64, 0).status.as_str(),
+            n_waiting: scenario.tests.len() as i64,
+        })
+        .collect();
+    for chunk in new_scenarios.chunks(INSERT_CHUNK) {
+        diesel::insert_into(scenarios::table).values(chunk).execute(conn)?;
+    }
+    let scenario_ids: Vec<i64> = scenarios::table
+        .filter(scenarios::run_id.eq(run_id))
+        .order(scenarios::position.asc())
+        .select(scenarios::id)
+        .load(conn)?;
+
+    let mut new_tests = Vec::with_capacity(test_count);
+    for (scenario, scenario_id) in master.scenarios.iter().zip(&scenario_ids) {
+        for test in &scenario.tests {
+            new_tests.push(NewTest {
+                run_id,
+                scenario_id: *scenario_id,
+                position: new_tests.len() as i64,
+                file_name: &test.file_name,
+                file_path: &test.file_path,
+                script: test.script.as_deref(),
+                status: Status::Waiting.as_str(),
+            });
+        }
+    }
+    for chunk in new_tests.chunks(INSERT_CHUNK) {
+        diesel::insert_into(tests::table).values(chunk).execute(conn)?;
+    }
+    diesel::update(machines::table.find(machine.id))
+        .set(machines::last_run_id.eq(run_id))
+        .execute(conn)?;
+    Ok(Applied {
+        kind: EventKind::DryRun,
+        machine_id: machine.id,
+        run_id,
+        run_status: progress.status,
+        test_id: None,
+        duplicate: false,
+    })
+}
+
+/// The run an event addresses: `run_id` if given (it must be the machine's), else the
+/// machine's newest run.
+fn target_run(
+    conn: &mut Conn,
+    machine: &MachineRow,
+    run_id: Option<RunId>,
+    no_match: impl FnOnce() -> StoreError,
+) -> Result<RunRow, OpError> {
+    let wanted = match run_id {
+        Some(id) => id,
+        None => machine.last_run_id.ok_or_else(no_match)?,
+    };
+    runs::table
+        .find(wanted)
+        .filter(runs::machine_id.eq(machine.id))
+        .select(RunRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| {
+            OpError::Store(StoreError::UnknownRun {
+                run_id: wanted,
+                machine: machine.name.clone(),
+            })
+        })
+}
+
+fn known_machine(conn: &mut Conn, name: &str) -> Result<MachineRow, OpError> {
+    machine_for_update(conn, &name_key(name))?.ok_or_else(|| {
+        OpError::Store(StoreError::UnknownMachine {
+            name: name.to_owned(),
+        })
+    })
+}
+
+fn test_at(conn: &mut Conn, run_id: RunId, index: u32) -> Result<Option<TestRow>, OpError> {
+    Ok(tests::table
+        .filter(tests::run_id.eq(run_id))
+        .filter(tests::position.eq(i64::from(index)))
+        .select(TestRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+fn matches(test: &TestRow, file_path: &str, file_name: &str, wanted: Status) -> bool {
+    test.status == wanted.as_str() && test.file_path == file_path && test.file_name == file_name
+}
+
+fn apply_start(conn: &mut Conn, start: &TestStart, now: Timestamp) -> Result<Applied, OpError> {
+    let machine = known_machine(conn, &start.machine_name)?;
+    let no_match = || StoreError::NoMatchingTest {
+        machine: start.machine_name.clone(),
+        file_path: start.file_path.clone(),
+        file_name: start.file_name.clone(),
+        wanted: Status::Waiting,
+        index: start.index,
+    };
+    let mut run = target_run(conn, &machine, start.run_id, no_match)?;
+    let test = match start.index {
+        Some(index) => test_at(conn, run.id, index)?,
+        None => tests::table
+            .filter(tests::run_id.eq(run.id))
+            .filter(tests::file_path.eq(&start.file_path))
+            .filter(tests::file_name.eq(&start.file_name))
+            .filter(tests::status.eq(Status::Waiting.as_str()))
+            .order(tests::position.asc())
+            .select(TestRow::as_select())
+            .first(conn)
+            .optional()?,
+    };
+    let mut test = test
+        .filter(|t| matches(t, &start.file_path, &start.file_name, Status::Waiting))
+        .ok_or_else(no_match)?;
+    if let Some(other) = run.running_test_id {
+        let other: Option<TestRow> = tests::table
+            .find(other)
+            .select(TestRow::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(mut other) = other {
+            move_test(conn, &mut other, &mut run, Status::Unknown, start.timestamp_start)?;
+        }
+    }
+    move_test(conn, &mut test, &mut run, Status::Running, start.timestamp_start)?;
+    run.last_event_at = now.as_micros();
+    diesel::update(&run).set(&run).execute(conn)?;
+    Ok(Applied {
+        kind: EventKind::TestStart,
+        machine_id: machine.id,
+        run_id: run.id,
+        run_status: rows::status(&run.status)?,
+        test_id: Some(test.id),
+        duplicate: false,
+    })
+}
+
+fn apply_stop(conn: &mut Conn, stop: &TestStop, now: Timestamp) -> Result<Applied, OpError> {
+    let machine = known_machine(conn, &stop.machine_name)?;
+    let no_match = || StoreError::NoMatchingTest {
+        machine: stop.machine_name.clone(),
+        file_path: stop.file_path.clone(),
+        file_name: stop.file_name.clone(),
+        wanted: Status::Running,
+        index: stop.index,
+    };
+    let mut run = target_run(conn, &machine, stop.run_id, no_match)?;
+    let test = match (stop.index, run.running_test_id) {
+        (Some(index), _) => test_at(conn, run.id, index)?,
+        (None, Some(running)) => tests::table
+            .find(running)
+            .select(TestRow::as_select())
+            .first(conn)
+            .optional()?,
+        (None, None) => None,
+    };
+    let mut test = test
+        .filter(|t| matches(t, &stop.file_path, &stop.file_name, Status::Running))
+        .ok_or_else(no_match)?;
+    test.message = stop.message.clone();
+    move_test(conn, &mut test, &mut run, stop.status, stop.timestamp_stop)?;
+    if stop.status == Status::Cancelled {
+        finish_ongoing(conn, &mut run, Status::Cancelled, stop.timestamp_stop)?;
+    }
+    run.last_event_at = now.as_micros();
+    diesel::update(&run).set(&run).execute(conn)?;
+    Ok(Applied {
+        kind: EventKind::TestStop,
+        machine_id: machine.id,
+        run_id: run.id,
+        run_status: rows::status(&run.status)?,
+        test_id: Some(test.id),
+        duplicate: false,
+    })
+}
+
+/// Moves one test to `new`: saves the test and its scenario, updates `run` in memory (the
+/// caller saves it once).
+fn move_test(
+    conn: &mut Conn,
+    test: &mut TestRow,
+    run: &mut RunRow,
+    new: Status,
+    at: Timestamp,
+) -> Result<(), OpError> {
+    let old = rows::status(&test.status)?;
+    test.status = new.as_str().to_owned();
+    match new {
+        Status::Running => {
+            test.timestamp_start = Some(at.as_micros());
+            test.timestamp_stop = None;
+        }
+        Status::Waiting => {}
+        _ => test.timestamp_stop = Some(at.as_micros()),
+    }
+    diesel::update(&*test).set(&*test).execute(conn)?;
+
+    let mut scenario: ScenarioRow = scenarios::table
+        .find(test.scenario_id)
+        .select(ScenarioRow::as_select())
+        .first(conn)?;
+    let mut progress = scenario.progress()?;
+    progress.test_moved(old, new, at);
+    scenario.set_progress(&progress);
+    diesel::update(&scenario).set(&scenario).execute(conn)?;
+
+    let mut progress = run.progress()?;
+    progress.test_moved(old, new, at);
+    run.set_progress(&progress);
+    if old == Status::Running && run.running_test_id == Some(test.id) {
+        run.running_test_id = None;
+    }
+    if new == Status::Running {
+        run.running_test_id = Some(test.id);
+    }
+    Ok(())
+}
+
+/// Moves every ongoing test of `run` to `to` (cancelled, or superseded by a dry run); updates
+/// `run` in memory (the caller saves it).
+fn finish_ongoing(conn: &mut Conn, run: &mut RunRow, to: Status, at: Timestamp) -> Result<(), OpError> {
+    if run.counts().ongoing() == 0 {
+        return Ok(());
+    }
+    let ongoing: Vec<ScenarioRow> = scenarios::table
+        .filter(scenarios::run_id.eq(run.id))
+        .filter(scenarios::n_running.gt(0).or(scenarios::n_waiting.gt(0)))
+        .select(ScenarioRow::as_select())
+        .load(conn)?;
+    for mut scenario in ongoing {
+        let mut progress = scenario.progress()?;
+        progress.ongoing_finished(to, at);
+        scenario.set_progress(&progress);
+        diesel::update(&scenario).set(&scenario).execute(conn)?;
+    }
+    diesel::update(
+        tests::table
+            .filter(tests::run_id.eq(run.id))
+            .filter(tests::status.eq_any(ONGOING)),
+    )
+    .set(tests::status.eq(to.as_str()))
+    .execute(conn)?;
+    let mut progress = run.progress()?;
+    progress.ongoing_finished(to, at);
+    run.set_progress(&progress);
+    run.running_test_id = None;
+    Ok(())
+}
+
+pub(crate) fn machines(conn: &mut Conn, page: PageRequest) -> Result<Page<MachineSummary>, OpError> {
+    let total: i64 = machines::table.count().get_result(conn)?;
+    let rows: Vec<MachineRow> = machines::table
+        .order(machines::id.asc())
+        .limit(limit(page.size))
+        .offset(limit(page.offset()))
+        .select(MachineRow::as_select())
+        .load(conn)?;
+    let run_ids: Vec<i64> = rows.iter().filter_map(|m| m.last_run_id).collect();
+    let statuses: Vec<(i64, String)> = runs::table
+        .filter(runs::id.eq_any(&run_ids))
+        .select((runs::id, runs::status))
+        .load(conn)?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let last_run_status = match row.last_run_id {
+            Some(id) => statuses
+                .iter()
+                .find(|(run, _)| *run == id)
+                .map(|(_, status)| rows::status(status))
+                .transpose()?,
+            None => None,
+        };
+        items.push(MachineSummary {
+            last_run_id: row.last_run_id,
+            last_run_status,
+            machine: row.into(),
+        });
+    }
+    Ok(Page {
+        items,
+        total: u64::try_from(total).unwrap_or(0),
+    })
+}
+
+pub(crate) fn machine(conn: &mut Conn, id: MachineId) -> Result<Option<Machine>, OpError> {
+    Ok(machines::table
+        .find(id)
+        .select(MachineRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Machine::from))
+}
+
+pub(crate) fn machine_by_name(conn: &mut Conn, name: &str) -> Result<Option<Machine>, OpError> {
+    Ok(machines::table
+        .filter(machines::name_key.eq(name_key(name)))
+        .select(MachineRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Machine::from))
+}
+
+pub(crate) fn runs(conn: &mut Conn, machine: MachineId, page: PageRequest) -> Result<Page<RunSummary>, OpError> {
+    let total: i64 = runs::table
+        .filter(runs::machine_id.eq(machine))
+        .count()
+        .get_result(conn)?;
+    let rows: Vec<RunRow> = runs::table
+        .filter(runs::machine_id.eq(machine))
+        .order(runs::id.desc())
+        .limit(limit(page.size))
+        .offset(limit(page.offset()))
+        .select(RunRow::as_select())
+        .load(conn)?;
+    let items = rows.iter().map(RunRow::summary).collect::<Result<_, _>>()?;
+    Ok(Page {
+        items,
+        total: u64::try_from(total).unwrap_or(0),
+    })
+}
+
+pub(crate) fn run(conn: &mut Conn, id: RunId) -> Result<Option<RunTree>, OpError> {
+    let Some(run) = runs::table
+        .find(id)
+        .select(RunRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let machine: MachineRow = machines::table
+        .find(run.machine_id)
+        .select(MachineRow::as_select())
+        .first(conn)?;
+    let scenario_rows: Vec<ScenarioRow> = scenarios::table
+        .filter(scenarios::run_id.eq(id))
+        .order(scenarios::position.asc())
+        .select(ScenarioRow::as_select())
+        .load(conn)?;
+    let test_rows: Vec<TestRow> = tests::table
+        .filter(tests::run_id.eq(id))
+        .order(tests::position.asc())
+        .select(TestRow::as_select())
+        .load(conn)?;
+    let mut scenarios = Vec::with_capacity(scenario_rows.len());
+    let mut tests = test_rows.iter().peekable();
+    for scenario in &scenario_rows {
+        let mut nodes = Vec::new();
+        // Tests come in plan order, which is scenario order.
+        while let Some(test) = tests.next_if(|t| t.scenario_id == scenario.id) {
+            nodes.push(test.node()?);
+        }
+        scenarios.push(ScenarioTree {
+            node: scenario.node()?,
+            tests: nodes,
+        });
+    }
+    Ok(Some(RunTree {
+        run: run.summary()?,
+        machine: machine.into(),
+        master: run.master()?,
+        scenarios,
+    }))
+}
+
+pub(crate) fn last_run(conn: &mut Conn, machine: MachineId) -> Result<Option<RunTree>, OpError> {
+    let last: Option<Option<i64>> = machines::table
+        .find(machine)
+        .select(machines::last_run_id)
+        .first(conn)
+        .optional()?;
+    match last.flatten() {
+        Some(id) => run(conn, id),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn node(conn: &mut Conn, kind: NodeKind, id: NodeId) -> Result<Option<Node>, OpError> {
+    Ok(match kind {
+        NodeKind::Master => runs::table
+            .find(id)
+            .select(RunRow::as_select())
+            .first(conn)
+            .optional()?
+            .map(|row| row.master())
+            .transpose()?,
+        NodeKind::Scenario => scenarios::table
+            .find(id)
+            .select(ScenarioRow::as_select())
+            .first(conn)
+            .optional()?
+            .map(|row| row.node())
+            .transpose()?,
+        NodeKind::Test => tests::table
+            .find(id)
+            .select(TestRow::as_select())
+            .first(conn)
+            .optional()?
+            .map(|row| row.node())
+            .transpose()?,
+    })
+}

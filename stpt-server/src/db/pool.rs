@@ -1,0 +1,234 @@
+//! Database URLs, connection pools and migrations for both backends.
+//!
+//! The main types here are [`DatabaseUrl`], which picks the backend strictly from the URL's
+//! scheme (a bare path means an SQLite file; an unknown scheme is an error, so a typo never
+//! creates an empty database), and [`DbPool`], an r2d2 pool of either backend with its
+//! migrations applied.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Which database to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite file (created if missing).
+    Sqlite(String),
+    /// A PostgreSQL server, as a libpq URL.
+    Postgres(String),
+}
+
+/// A database URL this server cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseUrlError {
+    /// The scheme names no supported backend.
+    #[error("unsupported database URL scheme {scheme:?}: use postgres://…, sqlite://PATH or a file path")]
+    UnsupportedScheme {
+        /// The scheme given.
+        scheme: String,
+    },
+    /// Nothing was given.
+    #[error("empty database URL")]
+    Empty,
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = DatabaseUrlError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(DatabaseUrlError::Empty);
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(s.to_owned()));
+        }
+        if let Some(path) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
+            return Ok(DatabaseUrl::Sqlite(path.to_owned()));
+        }
+        match s.split_once("://") {
+            Some((scheme, _)) => Err(DatabaseUrlError::UnsupportedScheme {
+                scheme: scheme.to_owned(),
+            }),
+            None => Ok(DatabaseUrl::Sqlite(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// Shows the backend and where it is, without a PostgreSQL password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "SQLite file {path}"),
+            DatabaseUrl::Postgres(url) => {
+                let shown = match (url.find("://"), url.rfind('@')) {
+                    (Some(scheme_end), Some(at)) if at > scheme_end => {
+                        format!("{}://…@{}", &url[..scheme_end], &url[at + 1..])
+                    }
+                    _ => url.clone(),
+                };
+                write!(f, "PostgreSQL {shown}")
+            }
+        }
+    }
+}
+
+/// A pool of connections to one backend, migrated.
+#[derive(Clone)]
+pub enum DbPool {
+    /// SQLite connections.
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    /// PostgreSQL connections.
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+}
+
+impl fmt::Debug for DbPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbPool::Sqlite(pool) => write!(f, "DbPool::Sqlite({:?})", pool.state()),
+            DbPool::Postgres(pool) => write!(f, "DbPool::Postgres({:?})", pool.state()),
+        }
+    }
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The pool could not open its connections.
+    #[error("cannot connect to {target}")]
+    Pool {
+        /// The database, as displayed.
+        target: String,
+        /// The pool's error.
+        #[source]
+        source: diesel::r2d2::PoolError,
+    },
+    /// Migrations failed.
+    #[error("cannot migrate {target}: {reason}")]
+    Migrate {
+        /// The database, as displayed.
+        target: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Pool sizing.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Most connections open at once.
+    pub max_size: u32,
+    /// How long a request waits for a connection before the server answers 503.
+    pub timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_size: 8,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Per-connection SQLite settings: WAL so readers never block the writer, a busy timeout so
+/// writers queue instead of failing with "database is locked", foreign keys for cascades.
+#[derive(Debug, Clone, Copy)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // One batch: `sql_query` would run only the first statement.
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Opens a pool on `url` and applies pending migrations.
+pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<DbPool, ConnectError> {
+    let target = url.to_string();
+    let migrate_error = |reason: String| ConnectError::Migrate {
+        target: target.clone(),
+        reason,
+    };
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let pool = Pool::builder()
+                .max_size(options.max_size)
+                .connection_timeout(options.timeout)
+                .connection_customizer(Box::new(SqlitePragmas))
+                .build(ConnectionManager::<SqliteConnection>::new(path))
+                .map_err(|source| ConnectError::Pool {
+                    target: target.clone(),
+                    source,
+                })?;
+            let mut conn = pool.get().map_err(|source| ConnectError::Pool {
+                target: target.clone(),
+                source,
+            })?;
+            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(|e| migrate_error(e.to_string()))?;
+            Ok(DbPool::Sqlite(pool))
+        }
+        DatabaseUrl::Postgres(url) => {
+            let pool = Pool::builder()
+                .max_size(options.max_size)
+                .connection_timeout(options.timeout)
+                .build(ConnectionManager::<PgConnection>::new(url))
+                .map_err(|source| ConnectError::Pool {
+                    target: target.clone(),
+                    source,
+                })?;
+            let mut conn = pool.get().map_err(|source| ConnectError::Pool {
+                target: target.clone(),
+                source,
+            })?;
+            conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(|e| migrate_error(e.to_string()))?;
+            Ok(DbPool::Postgres(pool))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_comes_from_the_scheme() {
+        assert_eq!(
+            "postgres://u:p@127.0.0.1/test".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Postgres("postgres://u:p@127.0.0.1/test".into())
+        );
+        assert_eq!(
+            "sqlite://data/stpt.db".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Sqlite("data/stpt.db".into())
+        );
+        assert_eq!(
+            "stpt.db".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Sqlite("stpt.db".into())
+        );
+        assert!(matches!(
+            "postgress://x".parse::<DatabaseUrl>(),
+            Err(DatabaseUrlError::UnsupportedScheme { scheme }) if scheme == "postgress"
+        ));
+        assert!("".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn display_hides_the_password() {
+        let url: DatabaseUrl = "postgres://me:secret@db:5432/stpt".parse().unwrap();
+        assert_eq!(url.to_string(), "PostgreSQL postgres://…@db:5432/stpt");
+    }
+}

@@ -1,0 +1,328 @@
+//! Row structs of the tables and their conversions to stpt-core's model.
+//!
+//! The main types here are [`RunRow`], [`ScenarioRow`] and [`TestRow`] (loaded, changed in
+//! Rust and saved back whole) and the `New*` insertables. They never leave the `db` module:
+//! queries answer stpt-core types.
+
+use diesel::prelude::*;
+use stpt_core::{
+    Machine, Node, NodeKind, Progress, RunSummary, Status, StatusCounts, StoreError, Timestamp,
+};
+
+use super::schema::{applied_events, machines, runs, scenarios, tests};
+
+/// A value read from the database that does not decode: our fault, not the caller's.
+fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend {
+        reason: format!("database holds an invalid {what}: {value}"),
+        source: None,
+    }
+}
+
+pub(super) fn status(text: &str) -> Result<Status, StoreError> {
+    text.parse().map_err(|_| corrupt("status", text))
+}
+
+pub(super) fn timestamp(micros: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_micros(micros).ok_or_else(|| corrupt("timestamp", micros))
+}
+
+fn optional_timestamp(micros: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+    micros.map(timestamp).transpose()
+}
+
+fn micros(at: Option<Timestamp>) -> Option<i64> {
+    at.map(Timestamp::as_micros)
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn position(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Eight count columns in priority order, shared by runs and scenarios.
+macro_rules! counts_accessors {
+    ($row:ty) => {
+        impl $row {
+            pub(super) fn counts(&self) -> StatusCounts {
+                StatusCounts::from_array(
+                    [
+                        self.n_cancelled,
+                        self.n_running,
+                        self.n_waiting,
+                        self.n_unknown,
+                        self.n_failed,
+                        self.n_error,
+                        self.n_warning,
+                        self.n_passed,
+                    ]
+                    .map(count),
+                )
+            }
+
+            fn set_counts(&mut self, counts: StatusCounts) {
+                let [c, r, wa, u, f, e, wr, p] = counts.as_array().map(signed);
+                self.n_cancelled = c;
+                self.n_running = r;
+                self.n_waiting = wa;
+                self.n_unknown = u;
+                self.n_failed = f;
+                self.n_error = e;
+                self.n_warning = wr;
+                self.n_passed = p;
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = machines)]
+pub(super) struct MachineRow {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) last_run_id: Option<i64>,
+}
+
+impl From<MachineRow> for Machine {
+    fn from(row: MachineRow) -> Self {
+        Machine {
+            id: row.id,
+            name: row.name,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = machines)]
+pub(super) struct NewMachine<'a> {
+    pub(super) name: &'a str,
+    pub(super) name_key: &'a str,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, AsChangeset)]
+#[diesel(table_name = runs, treat_none_as_null = true)]
+pub(super) struct RunRow {
+    pub(super) id: i64,
+    pub(super) machine_id: i64,
+    pub(super) timestamp: i64,
+    pub(super) file_name: String,
+    pub(super) file_path: String,
+    pub(super) script: Option<String>,
+    pub(super) status: String,
+    pub(super) timestamp_start: Option<i64>,
+    pub(super) timestamp_stop: Option<i64>,
+    pub(super) scenarios_count: i64,
+    pub(super) empty_scenarios: i64,
+    pub(super) test_count: i64,
+    pub(super) running_test_id: Option<i64>,
+    pub(super) last_event_at: i64,
+    pub(super) n_cancelled: i64,
+    pub(super) n_running: i64,
+    pub(super) n_waiting: i64,
+    pub(super) n_unknown: i64,
+    pub(super) n_failed: i64,
+    pub(super) n_error: i64,
+    pub(super) n_warning: i64,
+    pub(super) n_passed: i64,
+}
+
+counts_accessors!(RunRow);
+
+impl RunRow {
+    pub(super) fn progress(&self) -> Result<Progress, StoreError> {
+        Ok(Progress {
+            counts: self.counts(),
+            empty_children: count(self.empty_scenarios),
+            status: status(&self.status)?,
+            timestamp_start: optional_timestamp(self.timestamp_start)?,
+            timestamp_stop: optional_timestamp(self.timestamp_stop)?,
+        })
+    }
+
+    pub(super) fn set_progress(&mut self, progress: &Progress) {
+        self.set_counts(progress.counts);
+        self.status = progress.status.as_str().to_owned();
+        self.timestamp_start = micros(progress.timestamp_start);
+        self.timestamp_stop = micros(progress.timestamp_stop);
+    }
+
+    pub(super) fn summary(&self) -> Result<RunSummary, StoreError> {
+        Ok(RunSummary {
+            id: self.id,
+            machine_id: self.machine_id,
+            timestamp: timestamp(self.timestamp)?,
+            status: status(&self.status)?,
+            counts: self.counts(),
+            scenarios: count(self.scenarios_count),
+            timestamp_start: optional_timestamp(self.timestamp_start)?,
+            timestamp_stop: optional_timestamp(self.timestamp_stop)?,
+        })
+    }
+
+    pub(super) fn master(&self) -> Result<Node, StoreError> {
+        Ok(Node {
+            id: self.id,
+            kind: NodeKind::Master,
+            run_id: self.id,
+            position: 0,
+            file_name: self.file_name.clone(),
+            file_path: self.file_path.clone(),
+            script: self.script.clone(),
+            status: status(&self.status)?,
+            timestamp_start: optional_timestamp(self.timestamp_start)?,
+            timestamp_stop: optional_timestamp(self.timestamp_stop)?,
+            message: None,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = runs, treat_none_as_default_value = false)]
+pub(super) struct NewRun<'a> {
+    pub(super) machine_id: i64,
+    pub(super) timestamp: i64,
+    pub(super) file_name: &'a str,
+    pub(super) file_path: &'a str,
+    pub(super) script: Option<&'a str>,
+    pub(super) status: &'a str,
+    pub(super) scenarios_count: i64,
+    pub(super) empty_scenarios: i64,
+    pub(super) test_count: i64,
+    pub(super) last_event_at: i64,
+    pub(super) n_waiting: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, AsChangeset)]
+#[diesel(table_name = scenarios, treat_none_as_null = true)]
+pub(super) struct ScenarioRow {
+    pub(super) id: i64,
+    pub(super) run_id: i64,
+    pub(super) position: i64,
+    pub(super) file_name: String,
+    pub(super) file_path: String,
+    pub(super) script: Option<String>,
+    pub(super) status: String,
+    pub(super) timestamp_start: Option<i64>,
+    pub(super) timestamp_stop: Option<i64>,
+    pub(super) n_cancelled: i64,
+    pub(super) n_running: i64,
+    pub(super) n_waiting: i64,
+    pub(super) n_unknown: i64,
+    pub(super) n_failed: i64,
+    pub(super) n_error: i64,
+    pub(super) n_warning: i64,
+    pub(super) n_passed: i64,
+}
+
+counts_accessors!(ScenarioRow);
+
+impl ScenarioRow {
+    pub(super) fn progress(&self) -> Result<Progress, StoreError> {
+        Ok(Progress {
+            counts: self.counts(),
+            empty_children: 0,
+            status: status(&self.status)?,
+            timestamp_start: optional_timestamp(self.timestamp_start)?,
+            timestamp_stop: optional_timestamp(self.timestamp_stop)?,
+        })
+    }
+
+    pub(super) fn set_progress(&mut self, progress: &Progress) {
+        self.set_counts(progress.counts);
+        self.status = progress.status.as_str().to_owned();
+        self.timestamp_start = micros(progress.timestamp_start);
+        self.timestamp_stop = micros(progress.timestamp_stop);
+    }
+
+    pub(super) fn node(&self) -> Result<Node, StoreError> {
+        Ok(Node {
+            id: self.id,
+            kind: NodeKind::Scenario,
+            run_id: self.run_id,
+            position: position(self.position),
+            file_name: self.file_name.clone(),
+            file_path: self.file_path.clone(),
+            script: self.script.clone(),
+            status: status(&self.status)?,
+            timestamp_start: optional_timestamp(self.timestamp_start)?,
+            timestamp_stop: optional_timestamp(self.timestamp_stop)?,
+            message: None,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = scenarios, treat_none_as_default_value = false)]
+pub(super) struct NewScenario<'a> {
+    pub(super) run_id: i64,
+    pub(super) position: i64,
+    pub(super) file_name: &'a str,
+    pub(super) file_path: &'a str,
+    pub(super) script: Option<&'a str>,
+    pub(super) status: &'a str,
+    pub(super) n_waiting: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, AsChangeset)]
+#[diesel(table_name = tests, treat_none_as_null = true)]
+pub(super) struct TestRow {
+    pub(super) id: i64,
+    pub(super) run_id: i64,
+    pub(super) scenario_id: i64,
+    pub(super) position: i64,
+    pub(super) file_name: String,
+    pub(super) file_path: String,
+    pub(super) script: Option<String>,
+    pub(super) status: String,
+    pub(super) timestamp_start: Option<i64>,
+    pub(super) timestamp_stop: Option<i64>,
+    pub(super) message: Option<String>,
+}
+
+impl TestRow {
+    pub(super) fn node(&self) -> Result<Node, StoreError> {
+        Ok(Node {
+            id: self.id,
+            kind: NodeKind::Test,
+            run_id: self.run_id,
+            position: position(self.position),
+            file_name: self.file_name.clone(),
+            file_path: self.file_path.clone(),
+            script: self.script.clone(),
+            status: status(&self.status)?,
+            timestamp_start: optional_timestamp(self.timestamp_start)?,
+            timestamp_stop: optional_timestamp(self.timestamp_stop)?,
+            message: self.message.clone(),
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = tests, treat_none_as_default_value = false)]
+pub(super) struct NewTest<'a> {
+    pub(super) run_id: i64,
+    pub(super) scenario_id: i64,
+    pub(super) position: i64,
+    pub(super) file_name: &'a str,
+    pub(super) file_path: &'a str,
+    pub(super) script: Option<&'a str>,
+    pub(super) status: &'a str,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = applied_events, treat_none_as_default_value = false)]
+pub(super) struct AppliedEventRow {
+    pub(super) event_id: String,
+    pub(super) kind: String,
+    pub(super) machine_id: i64,
+    pub(super) run_id: i64,
+    pub(super) test_id: Option<i64>,
+    pub(super) applied_at: i64,
+}

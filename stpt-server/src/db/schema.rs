@@ -1,0 +1,94 @@
+//! The tables, as diesel sees them; the same on SQLite and PostgreSQL.
+//!
+//! Timestamps are `BigInt` microseconds since the Unix epoch, statuses their lowercase names,
+//! so no backend-specific type crosses this line.
+
+diesel::table! {
+    machines (id) {
+        id -> BigInt,
+        name -> Text,
+        name_key -> Text,
+        last_run_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    runs (id) {
+        id -> BigInt,
+        machine_id -> BigInt,
+        timestamp -> BigInt,
+        file_name -> Text,
+        file_path -> Text,
+        script -> Nullable<Text>,
+        status -> Text,
+        timestamp_start -> Nullable<BigInt>,
+        timestamp_stop -> Nullable<BigInt>,
+        scenarios_count -> BigInt,
+        empty_scenarios -> BigInt,
+        test_count -> BigInt,
+        running_test_id -> Nullable<BigInt>,
+        last_event_at -> BigInt,
+        n_cancelled -> BigInt,
+        n_running -> BigInt,
+        n_waiting -> BigInt,
+        n_unknown -> BigInt,
+        n_failed -> BigInt,
+        n_error -> BigInt,
+        n_warning -> BigInt,
+        n_passed -> BigInt,
+    }
+}
+
+diesel::table! {
+    scenarios (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        position -> BigInt,
+        file_name -> Text,
+        file_path -> Text,
+        script -> Nullable<Text>,
+        status -> Text,
+        timestamp_start -> Nullable<BigInt>,
+        timestamp_stop -> Nullable<BigInt>,
+        n_cancelled -> BigInt,
+        n_running -> BigInt,
+        n_waiting -> BigInt,
+        n_unknown -> BigInt,
+        n_failed -> BigInt,
+        n_error -> BigInt,
+        n_warning -> BigInt,
+        n_passed -> BigInt,
+    }
+}
+
+diesel::table! {
+    tests (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        scenario_id -> BigInt,
+        position -> BigInt,
+        file_name -> Text,
+        file_path -> Text,
+        script -> Nullable<Text>,
+        status -> Text,
+        timestamp_start -> Nullable<BigInt>,
+        timestamp_stop -> Nullable<BigInt>,
+        message -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    applied_events (event_id) {
+        event_id -> Text,
+        kind -> Text,
+        machine_id -> BigInt,
+        run_id -> BigInt,
+        test_id -> Nullable<BigInt>,
+        applied_at -> BigInt,
+    }
+}
+
+diesel::joinable!(runs -> machines (machine_id));
+diesel::joinable!(scenarios -> runs (run_id));
+diesel::joinable!(tests -> scenarios (scenario_id));
+diesel::allow_tables_to_appear_in_same_query!(machines, runs, scenarios, tests, applied_events);

@@ -1,0 +1,113 @@
+//! The diesel [`Store`]: the same semantics as stpt-core's `MemoryStore`, persisted.
+//!
+//! The main type here is [`DieselStore`]. It dispatches each call to the operations compiled
+//! for its backend (`db::sqlite`, `db::postgres`), on a pooled connection.
+//!
+//! **Invariant:** one transaction per event; a start or stop reads and writes a fixed number
+//! of rows (machine, run, one or two tests and their scenarios), found through indexes.
+
+use stpt_core::{
+    Applied, Event, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
+    PageRequest, RunId, RunSummary, RunTree, Store, StoreError, Timestamp,
+};
+
+use super::pool::DbPool;
+use super::{OpError, postgres, sqlite};
+
+/// A [`Store`] on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct DieselStore {
+    pool: DbPool,
+}
+
+impl DieselStore {
+    /// A store over a migrated pool.
+    pub fn new(pool: DbPool) -> Self {
+        DieselStore { pool }
+    }
+
+    /// The pool, for health checks and metrics.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+}
+
+fn busy(err: diesel::r2d2::PoolError) -> StoreError {
+    StoreError::Busy {
+        reason: format!("no database connection free: {err}"),
+    }
+}
+
+/// Runs `$op` from the backend's module on a pooled connection.
+macro_rules! on_backend {
+    ($store:expr, $op:ident($($arg:expr),*)) => {
+        match &$store.pool {
+            DbPool::Sqlite(pool) => {
+                let mut conn = pool.get().map_err(busy)?;
+                sqlite::$op(&mut conn, $($arg),*)
+            }
+            DbPool::Postgres(pool) => {
+                let mut conn = pool.get().map_err(busy)?;
+                postgres::$op(&mut conn, $($arg),*)
+            }
+        }
+        .map_err(StoreError::from)
+    };
+}
+
+impl Store for DieselStore {
+    fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
+        on_backend!(self, apply(event, Timestamp::now()))
+    }
+
+    fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError> {
+        on_backend!(self, machines(page))
+    }
+
+    fn machine(&self, id: MachineId) -> Result<Option<Machine>, StoreError> {
+        on_backend!(self, machine(id))
+    }
+
+    fn machine_by_name(&self, name: &str) -> Result<Option<Machine>, StoreError> {
+        on_backend!(self, machine_by_name(name))
+    }
+
+    fn runs(&self, machine: MachineId, page: PageRequest) -> Result<Page<RunSummary>, StoreError> {
+        on_backend!(self, runs(machine, page))
+    }
+
+    fn run(&self, id: RunId) -> Result<Option<RunTree>, StoreError> {
+        on_backend!(self, run(id))
+    }
+
+    fn last_run(&self, machine: MachineId) -> Result<Option<RunTree>, StoreError> {
+        on_backend!(self, last_run(machine))
+    }
+
+    fn node(&self, kind: NodeKind, id: NodeId) -> Result<Option<Node>, StoreError> {
+        on_backend!(self, node(kind, id))
+    }
+}
+
+impl From<OpError> for StoreError {
+    fn from(err: OpError) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match err {
+            OpError::Store(err) => err,
+            OpError::Db(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info)) => {
+                StoreError::Busy {
+                    reason: info.message().to_owned(),
+                }
+            }
+            OpError::Db(Error::DatabaseError(kind, info))
+                if info.message().contains("database is locked") =>
+            {
+                let _ = kind;
+                StoreError::Busy {
+                    reason: info.message().to_owned(),
+                }
+            }
+            OpError::Db(err) => StoreError::backend("database query failed", err),
+        }
+    }
+}

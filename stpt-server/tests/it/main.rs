@@ -1,0 +1,5 @@
+//! stpt-server's integration tests: the Store conformance suite on SQLite and PostgreSQL,
+//! and the HTTP endpoints through Rocket's local client.
+
+mod conformance;
+mod support;

@@ -1,0 +1,108 @@
+//! Test databases: a temporary SQLite file, or a fresh schema on the PostgreSQL server named by
+//! `STPT_TEST_POSTGRES_URL`. Every test gets its own; nothing is shared between tests.
+
+use std::ops::Deref;
+
+use stpt_server::db::{DatabaseUrl, DieselStore, PoolOptions, connect};
+
+/// A store on a database that exists for one test and is removed afterwards.
+pub(crate) struct TestDb {
+    store: DieselStore,
+    url: DatabaseUrl,
+    _dir: Option<tempfile::TempDir>,
+    postgres_schema: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A store on a new SQLite file in a temporary directory.
+    pub(crate) fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("stpt.db");
+        let url = DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
+        let pool = connect(&url, PoolOptions::default()).expect("open SQLite");
+        TestDb {
+            store: DieselStore::new(pool),
+            url,
+            _dir: Some(dir),
+            postgres_schema: None,
+        }
+    }
+
+    /// A store on a new schema of the test PostgreSQL server; `None` when none is configured
+    /// (never in CI, where that is an error).
+    pub(crate) fn postgres() -> Option<TestDb> {
+        let base = postgres_url()?;
+        let schema = format!("stpt_test_{}", uuid_like());
+        run_admin_sql(&base, &format!("CREATE SCHEMA {schema}"));
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = DatabaseUrl::Postgres(format!(
+            "{base}{separator}options=-c%20search_path%3D{schema}"
+        ));
+        let pool = connect(&url, PoolOptions { max_size: 4, ..PoolOptions::default() })
+            .expect("open PostgreSQL");
+        Some(TestDb {
+            store: DieselStore::new(pool),
+            url,
+            _dir: None,
+            postgres_schema: Some((base, schema)),
+        })
+    }
+
+    /// The database's URL, for servers built on it.
+    #[allow(dead_code)]
+    pub(crate) fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+}
+
+impl Deref for TestDb {
+    type Target = DieselStore;
+
+    fn deref(&self) -> &DieselStore {
+        &self.store
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.postgres_schema {
+            run_admin_sql(base, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+}
+
+/// The PostgreSQL URL for tests. Unset: `None` locally, a failure in CI, so CI never skips.
+pub(crate) fn postgres_url() -> Option<String> {
+    match std::env::var("STPT_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI must set STPT_TEST_POSTGRES_URL so PostgreSQL tests run")
+        }
+        _ => {
+            eprintln!("STPT_TEST_POSTGRES_URL is not set: skipping a PostgreSQL test");
+            None
+        }
+    }
+}
+
+fn run_admin_sql(url: &str, sql: &str) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut conn = diesel::PgConnection::establish(url).expect("connect to PostgreSQL");
+    conn.batch_execute(sql).expect("run admin SQL");
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
