@@ -1,0 +1,147 @@
+//! Turning a harness's progress into protocol events.
+//!
+//! The main type here is [`Reporter`]: it sends a plan's dry run, then a start and a stop per
+//! test, through any [`Sink`]. Harnesses that run their own tests call [`Reporter::start`] and
+//! [`Reporter::stop`]; the [`Executor`](crate::Executor) calls them for the tests it runs.
+//!
+//! **Invariant:** every event the reporter builds gets a fresh `event_id` (a UUID v4), so a
+//! sink may deliver it more than once and the server still applies it once. The reporter needs
+//! no `run_id`: the seed's protocol addresses tests by machine, file name and path (and the
+//! optional `index`, which the reporter always sends).
+
+use stpt_core::{Event, Sink, SinkError, Status, TestStart, TestStop, Timestamp};
+
+use crate::plan::{Plan, PlannedTest};
+
+/// Sends a run's events for one machine through a sink.
+#[derive(Debug)]
+pub struct Reporter<S> {
+    machine_name: String,
+    sink: S,
+}
+
+impl<S: Sink> Reporter<S> {
+    /// A reporter for `machine_name` sending through `sink`.
+    pub fn new(machine_name: impl Into<String>, sink: S) -> Self {
+        Reporter {
+            machine_name: machine_name.into(),
+            sink,
+        }
+    }
+
+    /// The machine this reporter speaks for.
+    pub fn machine_name(&self) -> &str {
+        &self.machine_name
+    }
+
+    /// Announces `plan`: every test becomes `waiting` on the server.
+    pub fn dry_run(&mut self, plan: &Plan) -> Result<(), SinkError> {
+        let event = Event::DryRun(plan.dry_run(self.machine_name.clone(), Timestamp::now()));
+        self.send(event)
+    }
+
+    /// Reports that `test` starts now.
+    pub fn start(&mut self, test: &PlannedTest<'_>) -> Result<(), SinkError> {
+        let event = Event::TestStart(TestStart {
+            machine_name: self.machine_name.clone(),
+            file_name: test.file_name().to_owned(),
+            file_path: test.file_path().to_owned(),
+            timestamp_start: Timestamp::now(),
+            event_id: None,
+            run_id: None,
+            index: Some(test.index),
+        });
+        self.send(event)
+    }
+
+    /// Reports that `test` finished now with `status`, and why when `message` says.
+    pub fn stop(
+        &mut self,
+        test: &PlannedTest<'_>,
+        status: Status,
+        message: Option<&str>,
+    ) -> Result<(), SinkError> {
+        let event = Event::TestStop(TestStop {
+            machine_name: self.machine_name.clone(),
+            file_name: test.file_name().to_owned(),
+            file_path: test.file_path().to_owned(),
+            status,
+            timestamp_stop: Timestamp::now(),
+            event_id: None,
+            run_id: None,
+            index: Some(test.index),
+            message: message.map(str::to_owned),
+        });
+        self.send(event)
+    }
+
+    /// Asks the sink to deliver whatever it still holds.
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        self.sink.flush()
+    }
+
+    /// The sink.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// The sink, mutably.
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    /// Gives the sink back.
+    pub fn into_sink(self) -> S {
+        self.sink
+    }
+
+    fn send(&mut self, mut event: Event) -> Result<(), SinkError> {
+        event.set_event_id(uuid::Uuid::new_v4().to_string());
+        self.sink.send(&event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use stpt_core::MemorySink;
+
+    use super::*;
+
+    #[test]
+    fn every_event_gets_a_distinct_uuid_and_the_test_index() {
+        let plan = Plan::builder("m.py", "/")
+            .scenario("s.py", "/")
+            .test("a.py", "/t")
+            .test("b.py", "/t")
+            .build()
+            .unwrap();
+        let sink = MemorySink::new();
+        let mut reporter = Reporter::new("rig", sink.clone());
+        reporter.dry_run(&plan).unwrap();
+        let tests = plan.tests();
+        reporter.start(&tests[1]).unwrap();
+        reporter
+            .stop(&tests[1], Status::Failed, Some("boom"))
+            .unwrap();
+        let events = sink.events();
+        let ids: HashSet<_> = events.iter().filter_map(Event::event_id).collect();
+        assert_eq!(ids.len(), 3);
+        assert!(
+            ids.iter()
+                .all(|id| uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 4))
+        );
+        let Event::TestStop(stop) = &events[2] else {
+            panic!("expected a stop, got {:?}", events[2])
+        };
+        assert_eq!((stop.index, stop.status), (Some(1), Status::Failed));
+        assert_eq!(stop.message.as_deref(), Some("boom"));
+        assert_eq!(stop.file_name, "b.py");
+        assert!(
+            events
+                .iter()
+                .all(|e| e.machine_name() == "rig" && e.validate().is_ok())
+        );
+    }
+}

@@ -1,0 +1,516 @@
+//! Delivering events to an stpt server over HTTP, losslessly.
+//!
+//! The main type here is [`HttpSink`]: each event is appended (fsynced) to a [`Spool`] before it
+//! is posted, and leaves the spool only once the server acknowledged it (2xx). Pending events
+//! are always delivered first, in order, so after an outage or a crash the backlog replays
+//! before anything new; [`replay`] delivers a spool on its own (`stpt replay`).
+//!
+//! What each answer does:
+//! - 2xx: delivered, removed from the spool. A dry run's answer may carry `run_id`; later
+//!   starts and stops of that machine that carry none get it, once that dry run is the
+//!   machine's latest.
+//! - 5xx, 408, 429, connection errors and timeouts: retried with exponential backoff and
+//!   jitter ([`RetryPolicy`]); when the retries of one event are used up the sink goes
+//!   *offline*: the event stays spooled, `send` answers [`SinkError::Deferred`] at once, and
+//!   only one quick attempt per [`HttpConfig::probe_interval`] checks whether the server is
+//!   back; the first success delivers the backlog.
+//! - 401, 403, 407 and 3xx: the server (or a proxy) refuses *us*, not the event (a bad token, a
+//!   wrong URL): [`SinkError::Rejected`] with the answer, the event stays spooled and the sink
+//!   goes offline, so fixing the configuration and replaying loses nothing.
+//! - any other 4xx: the event itself is refused. [`SinkError::Rejected`] carries the server's
+//!   `{"error", "detail"}` answer, and the event is moved to the spool's `rejected/` folder, so
+//!   it is never retried and not lost from sight.
+//!
+//! **Invariant:** every event carries an `event_id` before it is spooled (one is made when the
+//! caller gave none), so replays are idempotent: the server de-duplicates by event id.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use stpt_core::{Event, RunId, Sink, SinkError};
+
+use crate::spool::{Pending, Spool, SpoolError};
+
+/// How often, and how patiently, one event is retried before the sink goes offline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Tries per event, the first one included (at least 1).
+    pub attempts: u32,
+    /// Wait before the first retry; each later wait doubles, up to `max_delay`.
+    pub initial_delay: Duration,
+    /// Longest wait between two tries.
+    pub max_delay: Duration,
+    /// Wait a random time between half the delay and the delay, so many rigs coming back
+    /// after an outage do not hit the server in step.
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    /// 4 tries, waiting about 0.25 s, 0.5 s and 1 s in between.
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            initial_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(5),
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retry at all: one try per event.
+    pub fn none() -> Self {
+        RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The wait before retry number `retry` (0 for the first retry).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let factor = 2u32.checked_pow(retry).unwrap_or(u32::MAX);
+        let delay = self
+            .initial_delay
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay);
+        if self.jitter {
+            delay.mul_f64(0.5 + fastrand::f64() / 2.0)
+        } else {
+            delay
+        }
+    }
+}
+
+/// Where and how an [`HttpSink`] delivers.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The server's base URL, e.g. `http://127.0.0.1:8000` (the ingest paths are appended).
+    pub url: String,
+    /// The spool directory (see [`default_spool_dir`]).
+    pub spool_dir: PathBuf,
+    /// Sent as `Authorization: Bearer <token>` when set.
+    pub token: Option<String>,
+    /// Retries of one event.
+    pub retry: RetryPolicy,
+    /// Longest wait for a connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for a whole request and its answer.
+    pub request_timeout: Duration,
+    /// While offline, the least time between two attempts made by `send`.
+    pub probe_interval: Duration,
+}
+
+impl HttpConfig {
+    /// The default policy for the server at `url`, spooling to `spool_dir`: 4 tries per event,
+    /// 3 s to connect, 10 s per request, a probe every 5 s while offline.
+    pub fn new(url: impl Into<String>, spool_dir: impl Into<PathBuf>) -> Self {
+        HttpConfig {
+            url: url.into(),
+            spool_dir: spool_dir.into(),
+            token: None,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(10),
+            probe_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// The same configuration with a bearer token.
+    #[must_use]
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+}
+
+/// The spool directory to use when none is given: `STPT_SPOOL_DIR` if set, else `stpt/spool`
+/// in the user's data directory (`$XDG_DATA_HOME` or `~/.local/share` on Linux and other
+/// Unixes, `~/Library/Application Support` on macOS, `%LOCALAPPDATA%` on Windows), else
+/// `stpt-spool` in the temporary directory.
+pub fn default_spool_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STPT_SPOOL_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    match data_dir() {
+        Some(data) => data.join("stpt").join("spool"),
+        None => std::env::temp_dir().join("stpt-spool"),
+    }
+}
+
+fn data_dir() -> Option<PathBuf> {
+    let env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if cfg!(windows) {
+        env("LOCALAPPDATA")
+    } else if cfg!(target_os = "macos") {
+        env("HOME").map(|h| h.join("Library").join("Application Support"))
+    } else {
+        env("XDG_DATA_HOME").or_else(|| env("HOME").map(|h| h.join(".local").join("share")))
+    }
+}
+
+/// What one round of delivering the spool achieved.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    /// Events the server acknowledged.
+    pub delivered: usize,
+    /// Events the server refused, moved to `rejected/` (each a [`SinkError::Rejected`]).
+    pub rejected: Vec<SinkError>,
+    /// Events still pending afterwards.
+    pub pending: usize,
+    /// Why delivery stopped before the end of the spool, if it did.
+    pub interrupted: Option<SinkError>,
+}
+
+/// A sink posting events to an stpt server through a durable spool.
+#[derive(Debug)]
+pub struct HttpSink {
+    config: HttpConfig,
+    agent: ureq::Agent,
+    spool: Spool,
+    offline_since: Option<Instant>,
+    /// Per lowercased machine name: the event id of its latest dry run and, once that dry run
+    /// is delivered, the run id the server answered.
+    runs: HashMap<String, (String, Option<RunId>)>,
+}
+
+/// How one post ended, after its retries.
+enum Outcome {
+    Delivered(Option<RunId>),
+    /// The event itself was refused: move it aside.
+    Refused(String),
+    /// We were refused (auth, redirect): keep the event, stop.
+    Unauthorized(String),
+    /// The server could not be reached or failed: keep the event, stop.
+    Unavailable(String),
+}
+
+impl HttpSink {
+    /// Opens the spool (pending events are delivered by the first send or flush).
+    pub fn open(config: HttpConfig) -> Result<HttpSink, SinkError> {
+        let spool = Spool::open(&config.spool_dir).map_err(|e| spool_error(&config.url, e))?;
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .redirects(0)
+            .build();
+        Ok(HttpSink {
+            config,
+            agent,
+            spool,
+            offline_since: None,
+            runs: HashMap::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// The spool.
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// Whether the last attempt to reach the server failed.
+    pub fn is_offline(&self) -> bool {
+        self.offline_since.is_some()
+    }
+
+    /// The run id the server answered for `machine_name`'s latest dry run, once delivered.
+    pub fn run_id(&self, machine_name: &str) -> Option<RunId> {
+        self.runs
+            .get(&machine_name.to_lowercase())
+            .and_then(|(_, run)| *run)
+    }
+
+    /// Delivers every pending event in order, with the full retry policy.
+    pub fn deliver_pending(&mut self) -> Result<Delivery, SinkError> {
+        Ok(self.drain(self.config.retry.attempts)?.0)
+    }
+
+    /// Delivers pending events in order until one cannot be; also returns the sequence
+    /// numbers of the refused ones, parallel to `Delivery::rejected`.
+    fn drain(&mut self, attempts: u32) -> Result<(Delivery, Vec<u64>), SinkError> {
+        let url = self.config.url.clone();
+        let pending = self.spool.pending().map_err(|e| spool_error(&url, e))?;
+        let mut delivery = Delivery::default();
+        let mut refused = Vec::new();
+        for entry in pending {
+            match self.post(&entry.event, attempts) {
+                Outcome::Delivered(run_id) => {
+                    self.learn_run_id(&entry, run_id);
+                    self.spool
+                        .remove(&entry)
+                        .map_err(|e| spool_error(&url, e))?;
+                    delivery.delivered += 1;
+                }
+                Outcome::Refused(reason) => {
+                    let reason = describe(&entry.event, &reason);
+                    self.spool
+                        .reject(&entry, &reason)
+                        .map_err(|e| spool_error(&url, e))?;
+                    delivery.rejected.push(SinkError::Rejected {
+                        destination: self.endpoint(&entry.event),
+                        reason,
+                    });
+                    refused.push(entry.seq);
+                }
+                Outcome::Unauthorized(reason) => {
+                    delivery.interrupted = Some(SinkError::Rejected {
+                        destination: self.endpoint(&entry.event),
+                        reason: format!("{reason}; the event stays in the spool"),
+                    });
+                    break;
+                }
+                Outcome::Unavailable(reason) => {
+                    delivery.interrupted = Some(SinkError::Deferred {
+                        destination: self.endpoint(&entry.event),
+                        reason,
+                    });
+                    break;
+                }
+            }
+        }
+        self.offline_since = delivery.interrupted.as_ref().map(|_| Instant::now());
+        delivery.pending = self
+            .spool
+            .pending_count()
+            .map_err(|e| spool_error(&url, e))?;
+        Ok((delivery, refused))
+    }
+
+    fn learn_run_id(&mut self, entry: &Pending, run_id: Option<RunId>) {
+        let (Event::DryRun(dry), Some(run_id)) = (&entry.event, run_id) else {
+            return;
+        };
+        if let (Some(latest), Some(id)) = (
+            self.runs.get_mut(&dry.machine_name.to_lowercase()),
+            dry.event_id.as_deref(),
+        ) && latest.0 == id
+        {
+            latest.1 = Some(run_id);
+        }
+    }
+
+    /// Posts one event, retrying transient failures up to `attempts` tries.
+    fn post(&self, event: &Event, attempts: u32) -> Outcome {
+        let url = self.endpoint(event);
+        let body = match serde_json::to_string(event) {
+            Ok(body) => body,
+            Err(e) => return Outcome::Refused(format!("cannot serialise event: {e}")),
+        };
+        let mut last = String::new();
+        for attempt in 0..attempts.max(1) {
+            if attempt > 0 {
+                std::thread::sleep(self.config.retry.delay(attempt - 1));
+            }
+            let mut request = self
+                .agent
+                .post(&url)
+                .set("Content-Type", "application/json");
+            if let Some(token) = &self.config.token {
+                request = request.set("Authorization", &format!("Bearer {token}"));
+            }
+            match request.send_string(&body) {
+                Ok(response) if (200..300).contains(&response.status()) => {
+                    let run_id = response
+                        .into_json::<serde_json::Value>()
+                        .ok()
+                        .and_then(|answer| answer.get("run_id")?.as_i64());
+                    return Outcome::Delivered(run_id);
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    return Outcome::Unauthorized(answer_text(status, response));
+                }
+                Err(ureq::Error::Status(status, response)) => {
+                    let text = answer_text(status, response);
+                    match status {
+                        401 | 403 | 407 => return Outcome::Unauthorized(text),
+                        408 | 429 | 500.. => last = text,
+                        _ => return Outcome::Refused(text),
+                    }
+                }
+                Err(ureq::Error::Transport(transport)) => last = transport.to_string(),
+            }
+        }
+        Outcome::Unavailable(last)
+    }
+
+    fn endpoint(&self, event: &Event) -> String {
+        format!(
+            "{}{}",
+            self.config.url.trim_end_matches('/'),
+            event.kind().path()
+        )
+    }
+
+    /// Gives the event an id and the run id it lacks, as it will be spooled.
+    fn prepare(&mut self, event: &Event) -> Event {
+        let mut event = event.clone();
+        if event.event_id().is_none() {
+            event.set_event_id(uuid::Uuid::new_v4().to_string());
+        }
+        let machine = event.machine_name().to_lowercase();
+        match &mut event {
+            Event::DryRun(dry) => {
+                let id = dry.event_id.clone().unwrap_or_default();
+                self.runs.insert(machine, (id, None));
+            }
+            Event::TestStart(start) if start.run_id.is_none() => {
+                start.run_id = self.runs.get(&machine).and_then(|(_, run)| *run);
+            }
+            Event::TestStop(stop) if stop.run_id.is_none() => {
+                stop.run_id = self.runs.get(&machine).and_then(|(_, run)| *run);
+            }
+            _ => {}
+        }
+        event
+    }
+}
+
+impl Sink for HttpSink {
+    fn send(&mut self, event: &Event) -> Result<(), SinkError> {
+        let event = self.prepare(event);
+        let seq = match self.spool.append(&event) {
+            Ok(seq) => seq,
+            // Without a spool the event can still be delivered; it just cannot wait.
+            Err(spool_failure) => {
+                return match self.post(&event, self.config.retry.attempts) {
+                    Outcome::Delivered(_) => Ok(()),
+                    _ => Err(spool_error(&self.config.url, spool_failure)),
+                };
+            }
+        };
+        let attempts = match self.offline_since {
+            Some(since) if since.elapsed() < self.config.probe_interval => {
+                return Err(SinkError::Deferred {
+                    destination: self.endpoint(&event),
+                    reason: "server unavailable, event spooled".to_owned(),
+                });
+            }
+            // A probe: one quick try; the backlog follows with full retries once it works.
+            Some(_) => 1,
+            None => self.config.retry.attempts,
+        };
+        let (mut delivery, mut refused) = self.drain(attempts)?;
+        if attempts == 1 && delivery.delivered > 0 && delivery.interrupted.is_some() {
+            let (rest, rest_refused) = self.drain(self.config.retry.attempts)?;
+            delivery.delivered += rest.delivered;
+            delivery.rejected.extend(rest.rejected);
+            delivery.interrupted = rest.interrupted;
+            refused.extend(rest_refused);
+        }
+        // This event's own refusal first, then anything else that went wrong.
+        if let Some(at) = refused.iter().position(|&s| s == seq) {
+            return Err(delivery.rejected.swap_remove(at));
+        }
+        match (delivery.interrupted, delivery.rejected.into_iter().next()) {
+            (Some(error), _) | (None, Some(error)) => Err(error),
+            (None, None) => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        let delivery = self.deliver_pending()?;
+        match (delivery.interrupted, delivery.rejected.into_iter().next()) {
+            (Some(error), _) | (None, Some(error)) => Err(error),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+/// Delivers whatever is pending in the spool at `spool_dir` to the server at `url`, in order,
+/// with the default retry policy and no token; build an [`HttpSink`] and call
+/// [`HttpSink::deliver_pending`] for anything else. Delivering twice changes nothing: the
+/// server de-duplicates by event id.
+pub fn replay(url: &str, spool_dir: &Path) -> Result<Delivery, SinkError> {
+    HttpSink::open(HttpConfig::new(url, spool_dir))?.deliver_pending()
+}
+
+/// "HTTP 404 no_match: no waiting test a.py in /t" from a `{"error", "detail"}` answer, or
+/// the status and the start of whatever else the server said.
+fn answer_text(status: u16, response: ureq::Response) -> String {
+    let mut text = response.into_string().unwrap_or_default();
+    if let Ok(serde_json::Value::Object(body)) = serde_json::from_str(&text)
+        && let Some(error) = body.get("error").and_then(|e| e.as_str())
+    {
+        return match body.get("detail") {
+            Some(serde_json::Value::String(detail)) => format!("HTTP {status} {error}: {detail}"),
+            Some(detail) if !detail.is_null() => format!("HTTP {status} {error}: {detail}"),
+            _ => format!("HTTP {status} {error}"),
+        };
+    }
+    if text.trim().is_empty() {
+        return format!("HTTP {status}");
+    }
+    if let Some((cut, _)) = text.char_indices().nth(300) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    format!("HTTP {status}: {}", text.trim())
+}
+
+fn describe(event: &Event, reason: &str) -> String {
+    format!(
+        "{reason} ({} event {})",
+        event.kind().as_str(),
+        event.event_id().unwrap_or("without id")
+    )
+}
+
+fn spool_error(url: &str, error: SpoolError) -> SinkError {
+    SinkError::Io {
+        destination: format!("spool for {url}"),
+        source: Box::new(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_jitter_stays_within_half() {
+        let policy = RetryPolicy {
+            attempts: 5,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+            jitter: false,
+        };
+        let delays: Vec<_> = (0..4).map(|r| policy.delay(r).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 300, 300]);
+        assert_eq!(policy.delay(u32::MAX), Duration::from_millis(300));
+        let jittered = RetryPolicy {
+            jitter: true,
+            ..policy
+        };
+        for _ in 0..100 {
+            let d = jittered.delay(1);
+            assert!(
+                d >= Duration::from_millis(100) && d <= Duration::from_millis(200),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_spool_dir_comes_from_the_environment_first() {
+        // Only this test touches STPT_SPOOL_DIR in this binary.
+        let dir = default_spool_dir();
+        match std::env::var_os("STPT_SPOOL_DIR").filter(|d| !d.is_empty()) {
+            Some(set) => assert_eq!(dir, PathBuf::from(set)),
+            None => assert!(
+                dir.ends_with("stpt/spool") || dir.ends_with("stpt-spool"),
+                "{dir:?}"
+            ),
+        }
+    }
+}
