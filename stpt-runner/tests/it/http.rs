@@ -1,0 +1,266 @@
+//! The HTTP sink against the in-test server: delivery, retries, spooling, rejection.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use stpt_core::{SinkError, Status};
+use stpt_runner::{HttpConfig, HttpSink, Plan, Reporter, RetryPolicy, replay};
+
+use crate::server::{Reply, TestServer};
+
+/// Tiny delays so retries never slow the tests; offline sends do not probe unless told to.
+pub(crate) fn config(url: &str, spool: &Path) -> HttpConfig {
+    HttpConfig {
+        retry: RetryPolicy {
+            attempts: 3,
+            initial_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            jitter: true,
+        },
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(5),
+        probe_interval: Duration::from_secs(3600),
+        ..HttpConfig::new(url, spool)
+    }
+}
+
+pub(crate) fn plan() -> Plan {
+    Plan::builder("scenario_master.py", "/rig/scenarios")
+        .scenario("scenario_01_feature_lamp.py", "/rig/scenarios")
+        .test("01_01_test_lamp.py", "/rig/01_feature_lamp")
+        .test("01_02_test_lamp.py", "/rig/01_feature_lamp")
+        .build()
+        .unwrap()
+}
+
+/// A port nothing listens on (connections are refused).
+pub(crate) fn closed_port() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+fn paths(server: &TestServer) -> Vec<String> {
+    server
+        .received()
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
+}
+
+#[test]
+fn events_arrive_in_order_with_token_ids_and_the_answered_run_id() {
+    let server = TestServer::start();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = HttpSink::open(config(&server.url, spool.path()).with_token("s3cret")).unwrap();
+    let mut reporter = Reporter::new("machine #1", sink);
+    let plan = plan();
+    let test = plan.tests()[0];
+    reporter.dry_run(&plan).unwrap();
+    reporter.start(&test).unwrap();
+    reporter.stop(&test, Status::Passed, None).unwrap();
+
+    let requests = server.requests();
+    assert_eq!(
+        paths(&server),
+        [
+            "/tm_api/dry_run/",
+            "/tm_api/test_start/",
+            "/tm_api/test_stop/"
+        ]
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some("Bearer s3cret"))
+    );
+    assert!(requests.iter().all(|r| r.body["event_id"].is_string()));
+    assert_eq!(requests[0].body.get("run_id"), None);
+    assert_eq!(requests[1].body["run_id"], 7);
+    assert_eq!(requests[2].body["status"], "passed");
+    assert_eq!(reporter.sink().run_id("MACHINE #1"), Some(7));
+    assert_eq!(reporter.sink().spool().pending_count().unwrap(), 0);
+}
+
+#[test]
+fn server_errors_are_retried_then_spooled_and_delivered_later_in_order() {
+    let server = TestServer::start();
+    // Three tries of the first event fail, then the server recovers.
+    server.script([
+        Reply::Status(500, "{}"),
+        Reply::HangUp,
+        Reply::Status(503, "down"),
+    ]);
+    let spool = tempfile::tempdir().unwrap();
+    let mut reporter = Reporter::new(
+        "m",
+        HttpSink::open(config(&server.url, spool.path())).unwrap(),
+    );
+    let plan = plan();
+    let test = plan.tests()[0];
+
+    let err = reporter.dry_run(&plan).unwrap_err();
+    assert!(
+        matches!(&err, SinkError::Deferred { reason, .. } if reason.contains("503")),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 3);
+    assert!(reporter.sink().is_offline());
+
+    // Offline: further events go straight to the spool, without touching the network.
+    let err = reporter.start(&test).unwrap_err();
+    assert!(matches!(err, SinkError::Deferred { .. }), "{err}");
+    assert_eq!(server.requests().len(), 3);
+    assert_eq!(reporter.sink().spool().pending_count().unwrap(), 2);
+
+    reporter.flush().unwrap();
+    assert!(!reporter.sink().is_offline());
+    let received = server.received();
+    assert_eq!(
+        received[3..]
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect::<Vec<_>>(),
+        ["/tm_api/dry_run/", "/tm_api/test_start/"]
+    );
+    // The retried event is the same event: same id on every try.
+    assert!(received[..4].iter().all(|(_, id)| *id == received[0].1));
+    assert_eq!(reporter.sink().spool().pending_count().unwrap(), 0);
+}
+
+#[test]
+fn an_offline_sink_probes_and_delivers_the_backlog_once_the_server_is_back() {
+    let server = TestServer::start();
+    server.script([
+        Reply::Status(502, ""),
+        Reply::Status(502, ""),
+        Reply::Status(502, ""),
+    ]);
+    let spool = tempfile::tempdir().unwrap();
+    let config = HttpConfig {
+        probe_interval: Duration::ZERO,
+        ..config(&server.url, spool.path())
+    };
+    let mut reporter = Reporter::new("m", HttpSink::open(config).unwrap());
+    let plan = plan();
+    let test = plan.tests()[0];
+    assert!(reporter.dry_run(&plan).is_err());
+    reporter.start(&test).unwrap();
+    assert_eq!(
+        paths(&server)[3..],
+        ["/tm_api/dry_run/", "/tm_api/test_start/"]
+    );
+    assert!(!reporter.sink().is_offline());
+}
+
+#[test]
+fn refused_connections_are_spooled_and_replayed_when_the_server_is_up() {
+    let port = closed_port();
+    let addr = port.local_addr().unwrap();
+    drop(port);
+    let url = format!("http://{addr}");
+    let spool = tempfile::tempdir().unwrap();
+    let mut reporter = Reporter::new("m", HttpSink::open(config(&url, spool.path())).unwrap());
+    let plan = plan();
+    let test = plan.tests()[1];
+    assert!(matches!(
+        reporter.dry_run(&plan),
+        Err(SinkError::Deferred { .. })
+    ));
+    assert!(matches!(
+        reporter.start(&test),
+        Err(SinkError::Deferred { .. })
+    ));
+    assert!(matches!(
+        reporter.stop(&test, Status::Failed, Some("lamp stayed dark")),
+        Err(SinkError::Deferred { .. })
+    ));
+
+    let server = TestServer::on(TcpListener::bind(addr).unwrap());
+    let delivery = replay(&url, spool.path()).unwrap();
+    assert_eq!((delivery.delivered, delivery.pending), (3, 0));
+    assert!(delivery.rejected.is_empty() && delivery.interrupted.is_none());
+    let requests = server.requests();
+    assert_eq!(
+        paths(&server),
+        [
+            "/tm_api/dry_run/",
+            "/tm_api/test_start/",
+            "/tm_api/test_stop/"
+        ]
+    );
+    assert_eq!(requests[2].body["message"], "lamp stayed dark");
+    assert_eq!(requests[2].body["index"], 1);
+    // Nothing is left, so a second replay sends nothing.
+    assert_eq!(replay(&url, spool.path()).unwrap().delivered, 0);
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[test]
+fn a_refused_event_is_reported_moved_aside_and_not_retried() {
+    let server = TestServer::start();
+    server.script([Reply::Status(
+        404,
+        r#"{"error": "no_matching_test", "detail": "no waiting test 01_01_test_lamp.py in /rig/01_feature_lamp"}"#,
+    )]);
+    let spool = tempfile::tempdir().unwrap();
+    let mut reporter = Reporter::new(
+        "m",
+        HttpSink::open(config(&server.url, spool.path())).unwrap(),
+    );
+    let plan = plan();
+    let test = plan.tests()[0];
+    let err = reporter.start(&test).unwrap_err();
+    let SinkError::Rejected {
+        destination,
+        reason,
+    } = &err
+    else {
+        panic!("expected a rejection, got {err:?}")
+    };
+    assert_eq!(destination, &format!("{}/tm_api/test_start/", server.url));
+    assert!(
+        reason.starts_with(
+            "HTTP 404 no_matching_test: no waiting test 01_01_test_lamp.py in /rig/01_feature_lamp (test_start event "
+        ),
+        "{reason}"
+    );
+    assert_eq!(server.requests().len(), 1);
+    let sink = reporter.sink();
+    assert_eq!(sink.spool().pending_count().unwrap(), 0);
+    let rejected = sink.spool().rejected().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(&rejected[0].1, reason);
+
+    // The sink is not offline: the next event goes through, and the refused one is not resent.
+    reporter.stop(&test, Status::Passed, None).unwrap();
+    assert_eq!(
+        paths(&server),
+        ["/tm_api/test_start/", "/tm_api/test_stop/"]
+    );
+    reporter.flush().unwrap();
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn a_refused_token_keeps_the_events_for_later() {
+    let server = TestServer::start();
+    server.script([Reply::Status(
+        401,
+        r#"{"error": "unauthorized", "detail": "bad token"}"#,
+    )]);
+    let spool = tempfile::tempdir().unwrap();
+    let mut reporter = Reporter::new(
+        "m",
+        HttpSink::open(config(&server.url, spool.path())).unwrap(),
+    );
+    let err = reporter.dry_run(&plan()).unwrap_err();
+    assert!(
+        matches!(&err, SinkError::Rejected { reason, .. } if reason.starts_with("HTTP 401 unauthorized: bad token")),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(reporter.sink().spool().pending_count().unwrap(), 1);
+    assert_eq!(reporter.sink().spool().rejected().unwrap().len(), 0);
+    let delivery = reporter.sink_mut().deliver_pending().unwrap();
+    assert_eq!((delivery.delivered, delivery.pending), (1, 0));
+}

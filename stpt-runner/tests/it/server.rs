@@ -1,0 +1,124 @@
+//! A tiny HTTP server on 127.0.0.1 that records what it is sent and answers from a script.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub(crate) path: String,
+    pub(crate) authorization: Option<String>,
+    pub(crate) body: serde_json::Value,
+}
+
+/// How to answer one request.
+#[derive(Debug, Clone)]
+pub(crate) enum Reply {
+    Status(u16, &'static str),
+    /// Close the connection without answering.
+    HangUp,
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<Request>,
+    script: VecDeque<Reply>,
+}
+
+/// Answers scripted replies first, then 201 with `run_id` 7 to a dry run and 202 to the rest.
+pub(crate) struct TestServer {
+    pub(crate) url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl TestServer {
+    pub(crate) fn start() -> TestServer {
+        TestServer::on(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    pub(crate) fn on(listener: TcpListener) -> TestServer {
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let _ = serve(stream, &shared);
+            }
+        });
+        TestServer { url, state }
+    }
+
+    pub(crate) fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.lock().unwrap().script.extend(replies);
+    }
+
+    pub(crate) fn requests(&self) -> Vec<Request> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// `(path, event_id)` of every request, in arrival order.
+    pub(crate) fn received(&self) -> Vec<(String, String)> {
+        self.requests()
+            .into_iter()
+            .map(|r| (r.path, r.body["event_id"].as_str().unwrap_or("").to_owned()))
+            .collect()
+    }
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_owned();
+    let (mut length, mut authorization) = (0, None);
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().unwrap_or(0),
+            "authorization" => authorization = Some(value.trim().to_owned()),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let reply = {
+        let mut state = state.lock().unwrap();
+        state.requests.push(Request {
+            path: path.clone(),
+            authorization,
+            body: body.clone(),
+        });
+        state.script.pop_front()
+    };
+    let (status, text) = match reply {
+        Some(Reply::HangUp) => return Ok(()),
+        Some(Reply::Status(status, text)) => (status, text.to_owned()),
+        None if path == "/tm_api/dry_run/" => {
+            let mut answer = body;
+            answer["run_id"] = 7.into();
+            (201, answer.to_string())
+        }
+        None => (202, body.to_string()),
+    };
+    let mut stream = stream;
+    write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    )?;
+    stream.flush()
+}
