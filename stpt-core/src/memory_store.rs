@@ -202,12 +202,12 @@ impl State {
         let run = self.run_mut(run_id);
         run.progress.test_moved(old, new, at);
         sync(&mut run.master, &run.progress);
-        if old == Status::Waiting {
-            if let Some(ids) = run.waiting.get_mut(&key) {
-                ids.remove(&test_id);
-                if ids.is_empty() {
-                    run.waiting.remove(&key);
-                }
+        if old == Status::Waiting
+            && let Some(ids) = run.waiting.get_mut(&key)
+        {
+            ids.remove(&test_id);
+            if ids.is_empty() {
+                run.waiting.remove(&key);
             }
         }
         if new == Status::Waiting {
@@ -254,7 +254,13 @@ impl State {
         run.running = None;
     }
 
-    fn applied(&self, kind: EventKind, machine_id: MachineId, run_id: RunId, test_id: Option<NodeId>) -> Applied {
+    fn applied(
+        &self,
+        kind: EventKind,
+        machine_id: MachineId,
+        run_id: RunId,
+        test_id: Option<NodeId>,
+    ) -> Applied {
         let run_status = self
             .run_rec(run_id)
             .map(|run| run.master.status)
@@ -353,7 +359,9 @@ impl State {
             if tests.is_empty() {
                 run.progress.empty_children += 1;
             }
-            run.progress.counts.add_n(Status::Waiting, tests.len() as u64);
+            run.progress
+                .counts
+                .add_n(Status::Waiting, tests.len() as u64);
             self.scenarios.push(ScenarioRec {
                 node: Node {
                     id: scenario_id,
@@ -376,7 +384,10 @@ impl State {
         run.progress = Progress::planned(run.progress.counts.total(), run.progress.empty_children);
         sync(&mut run.master, &run.progress);
         self.runs.push(run);
-        if let Some(machine) = self.machines.get_mut(slot(machine_id).unwrap_or(usize::MAX)) {
+        if let Some(machine) = self
+            .machines
+            .get_mut(slot(machine_id).unwrap_or(usize::MAX))
+        {
             machine.runs.push(run_id);
         }
         self.applied(EventKind::DryRun, machine_id, run_id, None)
@@ -394,7 +405,13 @@ impl State {
         };
         let run_id = self.target_run(machine, start.run_id, no_match)?;
         let test_id = self
-            .find_test(run_id, &start.file_path, &start.file_name, start.index, Status::Waiting)
+            .find_test(
+                run_id,
+                &start.file_path,
+                &start.file_name,
+                start.index,
+                Status::Waiting,
+            )
             .ok_or_else(no_match)?;
         if let Some(other) = self.run_rec(run_id).and_then(|run| run.running) {
             self.set_test_status(other, Status::Unknown, start.timestamp_start);
@@ -415,7 +432,13 @@ impl State {
         };
         let run_id = self.target_run(machine, stop.run_id, no_match)?;
         let test_id = self
-            .find_test(run_id, &stop.file_path, &stop.file_name, stop.index, Status::Running)
+            .find_test(
+                run_id,
+                &stop.file_path,
+                &stop.file_name,
+                stop.index,
+                Status::Running,
+            )
             .ok_or_else(no_match)?;
         self.set_test_status(test_id, stop.status, stop.timestamp_stop);
         self.test_mut(test_id).node.message = stop.message.clone();
@@ -467,13 +490,13 @@ impl State {
 impl Store for MemoryStore {
     fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
         let mut state = self.lock()?;
-        if let Some(id) = event.event_id() {
-            if let Some(applied) = state.applied.get(id) {
-                return Ok(Applied {
-                    duplicate: true,
-                    ..applied.clone()
-                });
-            }
+        if let Some(id) = event.event_id()
+            && let Some(applied) = state.applied.get(id)
+        {
+            return Ok(Applied {
+                duplicate: true,
+                ..applied.clone()
+            });
         }
         let applied = match event {
             Event::DryRun(dry) => state.apply_dry_run(dry),
@@ -549,11 +572,15 @@ impl Store for MemoryStore {
         let state = self.lock()?;
         let index = slot(id);
         Ok(match kind {
-            NodeKind::Master => index.and_then(|i| state.runs.get(i)).map(|r| r.master.clone()),
+            NodeKind::Master => index
+                .and_then(|i| state.runs.get(i))
+                .map(|r| r.master.clone()),
             NodeKind::Scenario => index
                 .and_then(|i| state.scenarios.get(i))
                 .map(|s| s.node.clone()),
-            NodeKind::Test => index.and_then(|i| state.tests.get(i)).map(|t| t.node.clone()),
+            NodeKind::Test => index
+                .and_then(|i| state.tests.get(i))
+                .map(|t| t.node.clone()),
         })
     }
 }

@@ -80,7 +80,10 @@ mod tests {
         let mut progress = Progress::planned(2, 0);
         assert_eq!(progress.status, Status::Waiting);
         progress.test_moved(Status::Waiting, Status::Running, at(1));
-        assert_eq!((progress.status, progress.timestamp_start), (Status::Running, Some(at(1))));
+        assert_eq!(
+            (progress.status, progress.timestamp_start),
+            (Status::Running, Some(at(1)))
+        );
         progress.test_moved(Status::Running, Status::Passed, at(2));
         progress.test_moved(Status::Waiting, Status::Running, at(3));
         assert_eq!(progress.timestamp_start, Some(at(1)));

@@ -223,6 +223,19 @@ impl Serialize for StatusCounts {
     }
 }
 
+impl<'de> Deserialize<'de> for StatusCounts {
+    /// Reads the map [`Serialize`] writes; absent statuses count 0.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, u64>::deserialize(deserializer)?;
+        let mut counts = StatusCounts::new();
+        for (name, n) in map {
+            let status: Status = name.parse().map_err(serde::de::Error::custom)?;
+            counts.add_n(status, n);
+        }
+        Ok(counts)
+    }
+}
+
 /// The aggregate of statuses given one by one (scenario statuses into a master, for instance).
 pub fn aggregate(statuses: impl IntoIterator<Item = Status>) -> Status {
     StatusCounts::tally(statuses).aggregate()
@@ -257,11 +270,26 @@ mod tests {
     #[test]
     fn aggregate_follows_priority() {
         assert_eq!(aggregate([]), Status::Unknown);
-        assert_eq!(aggregate([Status::Passed, Status::Warning]), Status::Warning);
-        assert_eq!(aggregate([Status::Passed, Status::Failed, Status::Error]), Status::Failed);
-        assert_eq!(aggregate([Status::Failed, Status::Waiting]), Status::Waiting);
-        assert_eq!(aggregate([Status::Waiting, Status::Running]), Status::Running);
-        assert_eq!(aggregate([Status::Running, Status::Cancelled]), Status::Cancelled);
+        assert_eq!(
+            aggregate([Status::Passed, Status::Warning]),
+            Status::Warning
+        );
+        assert_eq!(
+            aggregate([Status::Passed, Status::Failed, Status::Error]),
+            Status::Failed
+        );
+        assert_eq!(
+            aggregate([Status::Failed, Status::Waiting]),
+            Status::Waiting
+        );
+        assert_eq!(
+            aggregate([Status::Waiting, Status::Running]),
+            Status::Running
+        );
+        assert_eq!(
+            aggregate([Status::Running, Status::Cancelled]),
+            Status::Cancelled
+        );
     }
 
     #[test]
@@ -280,8 +308,17 @@ mod tests {
 
     #[test]
     fn ongoing_and_finished_partition_the_statuses() {
-        let ongoing: Vec<_> = Status::PRIORITY.into_iter().filter(|s| s.is_ongoing()).collect();
+        let ongoing: Vec<_> = Status::PRIORITY
+            .into_iter()
+            .filter(|s| s.is_ongoing())
+            .collect();
         assert_eq!(ongoing, [Status::Running, Status::Waiting]);
-        assert_eq!(Status::PRIORITY.into_iter().filter(|s| s.is_finished()).count(), 6);
+        assert_eq!(
+            Status::PRIORITY
+                .into_iter()
+                .filter(|s| s.is_finished())
+                .count(),
+            6
+        );
     }
 }

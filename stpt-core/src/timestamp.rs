@@ -16,9 +16,7 @@ pub struct Timestamp(DateTime<Utc>);
 
 /// A string that is neither the seed's timestamp format nor RFC 3339.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid timestamp {value:?}: expected \"YYYY-MM-DD HH:MM:SS[.ffffff]\" (UTC) or RFC 3339"
-)]
+#[error("invalid timestamp {value:?}: expected \"YYYY-MM-DD HH:MM:SS[.ffffff]\" (UTC) or RFC 3339")]
 pub struct InvalidTimestamp {
     /// The string that was given.
     pub value: String,

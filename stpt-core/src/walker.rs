@@ -204,7 +204,10 @@ mod tests {
             self.0.push(format!("leave {} #{i}", s.file_name));
         }
         fn visit_test(&mut self, t: &TestPlan, p: TestPosition) {
-            self.0.push(format!("test {} {}/{}/{}", t.file_name, p.scenario, p.in_scenario, p.index));
+            self.0.push(format!(
+                "test {} {}/{}/{}",
+                t.file_name, p.scenario, p.in_scenario, p.index
+            ));
         }
     }
 
@@ -233,7 +236,10 @@ mod tests {
     #[test]
     fn statistics_count_the_plan() {
         let stats = Statistics::of(&plan());
-        assert_eq!((stats.scenarios, stats.tests, stats.empty_scenarios), (3, 3, 1));
+        assert_eq!(
+            (stats.scenarios, stats.tests, stats.empty_scenarios),
+            (3, 3, 1)
+        );
     }
 
     #[test]

@@ -234,11 +234,10 @@ impl Event {
 
     /// Parses a body of any kind, telling the kind from its fields ([`EventKind::detect`]).
     pub fn parse_detected(body: &[u8]) -> Result<Event, WireError> {
-        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-            WireError::MalformedJson {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| WireError::MalformedJson {
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let kind = EventKind::detect(&value).ok_or(WireError::UnknownKind)?;
         Event::parse(kind, body)
     }
@@ -347,7 +346,8 @@ impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let value = serde_json::Value::deserialize(deserializer)?;
-        let kind = EventKind::detect(&value).ok_or_else(|| D::Error::custom(WireError::UnknownKind))?;
+        let kind =
+            EventKind::detect(&value).ok_or_else(|| D::Error::custom(WireError::UnknownKind))?;
         let event = match kind {
             EventKind::DryRun => serde_json::from_value(value).map(Event::DryRun),
             EventKind::TestStart => serde_json::from_value(value).map(Event::TestStart),
@@ -489,10 +489,8 @@ mod tests {
 
     #[test]
     fn blank_and_long_names_are_rejected_with_their_path() {
-        let body = format!(
-            r#"{{"machine_name": "m", "timestamp": "2018-12-30 13:01:57", "master_scenario": {{"file_name": "m.py", "file_path": "/", "scenarios": [{{"file_name": "s.py", "file_path": "/", "tests": [{{"file_name": " ", "file_path": "/"}}]}}]}}}}"#
-        );
-        let (field, reason) = field_of(error_of(EventKind::DryRun, &body));
+        let body = r#"{"machine_name": "m", "timestamp": "2018-12-30 13:01:57", "master_scenario": {"file_name": "m.py", "file_path": "/", "scenarios": [{"file_name": "s.py", "file_path": "/", "tests": [{"file_name": " ", "file_path": "/"}]}]}}"#;
+        let (field, reason) = field_of(error_of(EventKind::DryRun, body));
         assert_eq!(field, "master_scenario.scenarios[0].tests[0].file_name");
         assert_eq!(reason, "must not be blank");
         let long = "x".repeat(MAX_NAME_CHARS + 1);
@@ -519,8 +517,14 @@ mod tests {
     #[test]
     fn kinds_are_detected_from_fields() {
         let stop = br#"{"machine_name": "m", "file_name": "a.py", "file_path": "/", "status": "passed", "timestamp_stop": "2018-12-30 13:01:57"}"#;
-        assert_eq!(Event::parse_detected(stop).unwrap().kind(), EventKind::TestStop);
-        assert!(matches!(Event::parse_detected(b"{}"), Err(WireError::UnknownKind)));
+        assert_eq!(
+            Event::parse_detected(stop).unwrap().kind(),
+            EventKind::TestStop
+        );
+        assert!(matches!(
+            Event::parse_detected(b"{}"),
+            Err(WireError::UnknownKind)
+        ));
         let event: Event = serde_json::from_slice(stop).unwrap();
         assert_eq!(event.kind(), EventKind::TestStop);
     }

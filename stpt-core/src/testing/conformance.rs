@@ -50,7 +50,10 @@ fn assert_rejected_unchanged(store: &dyn Store, event: Event, check: impl Fn(&St
         Ok(applied) => panic!("expected a rejection, got {applied:?}"),
         Err(err) => {
             assert!(check(&err), "unexpected error: {err:?}");
-            assert!(err.is_client_error(), "{err:?} should be the client's error");
+            assert!(
+                err.is_client_error(),
+                "{err:?} should be the client's error"
+            );
         }
     }
     assert_eq!(dump(store), before, "a rejected event changed the store");
@@ -58,7 +61,10 @@ fn assert_rejected_unchanged(store: &dyn Store, event: Event, check: impl Fn(&St
 
 /// A dry run creates the machine and stores the plan with every node waiting.
 pub fn dry_run_creates_machine_and_waiting_plan(store: &dyn Store) {
-    let applied = apply(store, dry_run(M, 0, &[("s1.py", &["a.py", "b.py"]), ("s2.py", &["c.py"])]));
+    let applied = apply(
+        store,
+        dry_run(M, 0, &[("s1.py", &["a.py", "b.py"]), ("s2.py", &["c.py"])]),
+    );
     assert_eq!(applied.kind, EventKind::DryRun);
     assert_eq!(applied.run_status, Status::Waiting);
     assert!(!applied.duplicate);
@@ -75,16 +81,28 @@ pub fn dry_run_creates_machine_and_waiting_plan(store: &dyn Store) {
     assert_eq!(tree.run.scenarios, 2);
     assert_eq!(tree.run.tests(), 3);
     assert_eq!(tree.run.counts.get(Status::Waiting), 3);
-    let names: Vec<_> = tree.scenarios.iter().map(|s| s.node.file_name.as_str()).collect();
+    let names: Vec<_> = tree
+        .scenarios
+        .iter()
+        .map(|s| s.node.file_name.as_str())
+        .collect();
     assert_eq!(names, ["s1.py", "s2.py"]);
     let tests: Vec<_> = tree
         .scenarios
         .iter()
-        .flat_map(|s| s.tests.iter().map(|t| (t.file_name.as_str(), t.position, t.status)))
+        .flat_map(|s| {
+            s.tests
+                .iter()
+                .map(|t| (t.file_name.as_str(), t.position, t.status))
+        })
         .collect();
     assert_eq!(
         tests,
-        [("a.py", 0, Status::Waiting), ("b.py", 1, Status::Waiting), ("c.py", 2, Status::Waiting)]
+        [
+            ("a.py", 0, Status::Waiting),
+            ("b.py", 1, Status::Waiting),
+            ("c.py", 2, Status::Waiting)
+        ]
     );
     let a = &tree.scenarios[0].tests[0];
     assert_eq!(a.script.as_deref(), Some("print('a.py')"));
@@ -98,7 +116,10 @@ pub fn machine_names_compare_case_insensitively(store: &dyn Store) {
     let second = apply(store, dry_run("RIG-1", 10, &[("s.py", &["a.py"])]));
     assert_eq!(first.machine_id, second.machine_id);
     assert_ne!(first.run_id, second.run_id);
-    assert_eq!(store.machine_by_name("rig-1").unwrap().unwrap().name, "Rig-1");
+    assert_eq!(
+        store.machine_by_name("rig-1").unwrap().unwrap().name,
+        "Rig-1"
+    );
     apply(store, start("rIG-1", "a.py", 11));
     assert_eq!(statuses(&last(store, "rig-1")), [Status::Running]);
     assert_eq!(store.machines(PageRequest::new(1, 10)).unwrap().total, 1);
@@ -129,19 +150,33 @@ pub fn dry_run_marks_earlier_ongoing_tests_unknown(store: &dyn Store) {
     let other = apply(store, dry_run("rig-2", 4, &[("s.py", &["a.py"])])).run_id;
     let new = apply(store, dry_run(M, 5, &[("s.py", &["a.py"])]));
     let old_tree = run(store, old);
-    assert_eq!(statuses(&old_tree), [Status::Passed, Status::Unknown, Status::Unknown]);
+    assert_eq!(
+        statuses(&old_tree),
+        [Status::Passed, Status::Unknown, Status::Unknown]
+    );
     assert_eq!(old_tree.master.status, Status::Unknown);
     assert_eq!(old_tree.scenarios[0].node.status, Status::Unknown);
     assert_eq!(old_tree.run.counts.ongoing(), 0);
     assert_eq!(old_tree.master.timestamp_stop, Some(at(5)));
     assert_eq!(new.run_status, Status::Waiting);
-    assert_eq!(statuses(&run(store, other)), [Status::Waiting], "other machines are untouched");
+    assert_eq!(
+        statuses(&run(store, other)),
+        [Status::Waiting],
+        "other machines are untouched"
+    );
 }
 
 /// A start takes the first waiting test in plan order with that name and path, also when the
 /// same test appears several times in the plan.
 pub fn start_takes_first_waiting_test_in_plan_order(store: &dyn Store) {
-    apply(store, dry_run(M, 0, &[("s1.py", &["a.py", "b.py"]), ("s2.py", &["a.py", "a.py"])]));
+    apply(
+        store,
+        dry_run(
+            M,
+            0,
+            &[("s1.py", &["a.py", "b.py"]), ("s2.py", &["a.py", "a.py"])],
+        ),
+    );
     let first = apply(store, start(M, "a.py", 1));
     let tree = last(store, M);
     assert_eq!(first.test_id, Some(tree.scenarios[0].tests[0].id));
@@ -154,7 +189,12 @@ pub fn start_takes_first_waiting_test_in_plan_order(store: &dyn Store) {
     assert_eq!(second.test_id, Some(tree.scenarios[1].tests[0].id));
     assert_eq!(
         statuses(&tree),
-        [Status::Failed, Status::Passed, Status::Running, Status::Waiting]
+        [
+            Status::Failed,
+            Status::Passed,
+            Status::Running,
+            Status::Waiting
+        ]
     );
     apply(store, stop(M, "a.py", Status::Passed, 6));
     apply(store, start(M, "a.py", 7));
@@ -162,7 +202,12 @@ pub fn start_takes_first_waiting_test_in_plan_order(store: &dyn Store) {
     let tree = last(store, M);
     assert_eq!(
         statuses(&tree),
-        [Status::Failed, Status::Passed, Status::Passed, Status::Warning]
+        [
+            Status::Failed,
+            Status::Passed,
+            Status::Passed,
+            Status::Warning
+        ]
     );
     assert_eq!(tree.scenarios[1].node.status, Status::Warning);
     assert_eq!(tree.master.status, Status::Failed);
@@ -205,24 +250,36 @@ pub fn stop_applies_status_timestamp_and_message(store: &dyn Store) {
 
 /// Stopping a test as `cancelled` cancels every ongoing test of the run.
 pub fn cancelled_cancels_every_ongoing_test(store: &dyn Store) {
-    apply(store, dry_run(M, 0, &[("s1.py", &["a.py", "b.py"]), ("s2.py", &["c.py"])]));
+    apply(
+        store,
+        dry_run(M, 0, &[("s1.py", &["a.py", "b.py"]), ("s2.py", &["c.py"])]),
+    );
     apply(store, start(M, "a.py", 1));
     apply(store, stop(M, "a.py", Status::Passed, 2));
     apply(store, start(M, "b.py", 3));
     let applied = apply(store, stop(M, "b.py", Status::Cancelled, 4));
     assert_eq!(applied.run_status, Status::Cancelled);
     let tree = last(store, M);
-    assert_eq!(statuses(&tree), [Status::Passed, Status::Cancelled, Status::Cancelled]);
+    assert_eq!(
+        statuses(&tree),
+        [Status::Passed, Status::Cancelled, Status::Cancelled]
+    );
     assert_eq!(tree.scenarios[1].node.status, Status::Cancelled);
     assert_eq!(tree.run.counts.get(Status::Cancelled), 2);
     assert_eq!(tree.run.counts.ongoing(), 0);
     assert_eq!(tree.master.timestamp_stop, Some(at(4)));
-    assert!(store.apply(&start(M, "c.py", 5)).is_err(), "nothing waits after a cancel");
+    assert!(
+        store.apply(&start(M, "c.py", 5)).is_err(),
+        "nothing waits after a cancel"
+    );
 }
 
 /// Scenarios and the master start with their first test and stop when they finish.
 pub fn scenario_and_master_timestamps_follow_their_tests(store: &dyn Store) {
-    apply(store, dry_run(M, 0, &[("s1.py", &["a.py"]), ("s2.py", &["b.py"])]));
+    apply(
+        store,
+        dry_run(M, 0, &[("s1.py", &["a.py"]), ("s2.py", &["b.py"])]),
+    );
     let tree = last(store, M);
     assert_eq!(tree.master.timestamp_start, None);
     apply(store, start(M, "a.py", 10));
@@ -235,7 +292,10 @@ pub fn scenario_and_master_timestamps_follow_their_tests(store: &dyn Store) {
     let tree = last(store, M);
     assert_eq!(tree.scenarios[0].node.timestamp_stop, Some(at(20)));
     assert_eq!(tree.scenarios[0].node.status, Status::Passed);
-    assert_eq!(tree.master.timestamp_stop, None, "the master still has a waiting test");
+    assert_eq!(
+        tree.master.timestamp_stop, None,
+        "the master still has a waiting test"
+    );
     apply(store, start(M, "b.py", 30));
     apply(store, stop(M, "b.py", Status::Warning, 40));
     let tree = last(store, M);
@@ -244,12 +304,22 @@ pub fn scenario_and_master_timestamps_follow_their_tests(store: &dyn Store) {
     assert_eq!(tree.master.timestamp_stop, Some(at(40)));
     assert_eq!(tree.run.timestamp_stop, Some(at(40)));
     assert_eq!(tree.master.status, Status::Warning);
-    assert_eq!(store.node(NodeKind::Master, tree.run.id).unwrap().as_ref(), Some(&tree.master));
+    assert_eq!(
+        store.node(NodeKind::Master, tree.run.id).unwrap().as_ref(),
+        Some(&tree.master)
+    );
 }
 
 /// Aggregates: `cancelled > running > waiting > unknown > failed > error > warning > passed`.
 pub fn aggregates_follow_the_priority_order(store: &dyn Store) {
-    apply(store, dry_run(M, 0, &[("s1.py", &["a.py", "b.py", "c.py"]), ("s2.py", &["d.py"])]));
+    apply(
+        store,
+        dry_run(
+            M,
+            0,
+            &[("s1.py", &["a.py", "b.py", "c.py"]), ("s2.py", &["d.py"])],
+        ),
+    );
     let finish = |name: &str, status: Status, t: i64| {
         apply(store, start(M, name, t));
         apply(store, stop(M, name, status, t + 1));
@@ -269,7 +339,12 @@ pub fn aggregates_follow_the_priority_order(store: &dyn Store) {
     let counts: Vec<_> = tree.run.counts.iter().filter(|(_, n)| *n > 0).collect();
     assert_eq!(
         counts,
-        [(Status::Failed, 1), (Status::Error, 1), (Status::Warning, 1), (Status::Passed, 1)]
+        [
+            (Status::Failed, 1),
+            (Status::Error, 1),
+            (Status::Warning, 1),
+            (Status::Passed, 1)
+        ]
     );
 }
 
@@ -278,7 +353,10 @@ pub fn empty_scenarios_and_plans_aggregate_to_unknown(store: &dyn Store) {
     let empty = apply(store, dry_run("empty", 0, &[]));
     assert_eq!(empty.run_status, Status::Unknown);
     assert_eq!(run(store, empty.run_id).run.tests(), 0);
-    apply(store, dry_run(M, 0, &[("s1.py", &[]), ("s2.py", &["a.py"])]));
+    apply(
+        store,
+        dry_run(M, 0, &[("s1.py", &[]), ("s2.py", &["a.py"])]),
+    );
     apply(store, start(M, "a.py", 1));
     assert_eq!(last(store, M).master.status, Status::Running);
     apply(store, stop(M, "a.py", Status::Passed, 2));
@@ -291,9 +369,11 @@ pub fn empty_scenarios_and_plans_aggregate_to_unknown(store: &dyn Store) {
 /// Events for a machine that never sent a dry run are rejected and change nothing.
 pub fn unknown_machine_changes_nothing(store: &dyn Store) {
     apply(store, dry_run(M, 0, &[("s.py", &["a.py"])]));
-    assert_rejected_unchanged(store, start("ghost", "a.py", 1), |e| {
-        matches!(e, StoreError::UnknownMachine { name } if name == "ghost")
-    });
+    assert_rejected_unchanged(
+        store,
+        start("ghost", "a.py", 1),
+        |e| matches!(e, StoreError::UnknownMachine { name } if name == "ghost"),
+    );
     assert_rejected_unchanged(store, stop("ghost", "a.py", Status::Passed, 1), |e| {
         matches!(e, StoreError::UnknownMachine { .. })
     });
@@ -303,15 +383,29 @@ pub fn unknown_machine_changes_nothing(store: &dyn Store) {
 pub fn no_matching_test_changes_nothing(store: &dyn Store) {
     apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
     assert_rejected_unchanged(store, start(M, "zzz.py", 1), |e| {
-        matches!(e, StoreError::NoMatchingTest { wanted: Status::Waiting, .. })
+        matches!(
+            e,
+            StoreError::NoMatchingTest {
+                wanted: Status::Waiting,
+                ..
+            }
+        )
     });
     assert_rejected_unchanged(store, stop(M, "a.py", Status::Passed, 1), |e| {
-        matches!(e, StoreError::NoMatchingTest { wanted: Status::Running, .. })
+        matches!(
+            e,
+            StoreError::NoMatchingTest {
+                wanted: Status::Running,
+                ..
+            }
+        )
     });
     apply(store, start(M, "a.py", 2));
-    assert_rejected_unchanged(store, stop(M, "b.py", Status::Passed, 3), |e| {
-        matches!(e, StoreError::NoMatchingTest { file_name, .. } if file_name == "b.py")
-    });
+    assert_rejected_unchanged(
+        store,
+        stop(M, "b.py", Status::Passed, 3),
+        |e| matches!(e, StoreError::NoMatchingTest { file_name, .. } if file_name == "b.py"),
+    );
     apply(store, stop(M, "a.py", Status::Passed, 3));
     assert_rejected_unchanged(store, start(M, "a.py", 4), |e| {
         matches!(e, StoreError::NoMatchingTest { .. })
@@ -336,21 +430,46 @@ pub fn bad_status_is_rejected_before_the_store(store: &dyn Store) {
 
 /// An event whose id was applied before is acknowledged again and not applied twice.
 pub fn replayed_event_id_is_not_applied_twice(store: &dyn Store) {
-    let first = apply(store, with_event_id(dry_run(M, 0, &[("s.py", &["a.py", "a.py"])]), "e-1"));
-    let again = apply(store, with_event_id(dry_run(M, 0, &[("s.py", &["a.py", "a.py"])]), "e-1"));
+    let first = apply(
+        store,
+        with_event_id(dry_run(M, 0, &[("s.py", &["a.py", "a.py"])]), "e-1"),
+    );
+    let again = apply(
+        store,
+        with_event_id(dry_run(M, 0, &[("s.py", &["a.py", "a.py"])]), "e-1"),
+    );
     assert!(again.duplicate);
     assert_eq!(again.run_id, first.run_id);
     let machine = store.machine_by_name(M).unwrap().unwrap();
-    assert_eq!(store.runs(machine.id, PageRequest::new(1, 10)).unwrap().total, 1);
+    assert_eq!(
+        store
+            .runs(machine.id, PageRequest::new(1, 10))
+            .unwrap()
+            .total,
+        1
+    );
 
     apply(store, with_event_id(start(M, "a.py", 1), "e-2"));
     let before = dump(store);
     let replay = apply(store, with_event_id(start(M, "a.py", 1), "e-2"));
     assert!(replay.duplicate);
-    assert_eq!(dump(store), before, "a replayed start must not start the second a.py");
-    apply(store, with_event_id(stop(M, "a.py", Status::Passed, 2), "e-3"));
+    assert_eq!(
+        dump(store),
+        before,
+        "a replayed start must not start the second a.py"
+    );
+    apply(
+        store,
+        with_event_id(stop(M, "a.py", Status::Passed, 2), "e-3"),
+    );
     let before = dump(store);
-    assert!(apply(store, with_event_id(stop(M, "a.py", Status::Passed, 2), "e-3")).duplicate);
+    assert!(
+        apply(
+            store,
+            with_event_id(stop(M, "a.py", Status::Passed, 2), "e-3")
+        )
+        .duplicate
+    );
     assert_eq!(dump(store), before);
     assert_eq!(statuses(&last(store, M)), [Status::Passed, Status::Waiting]);
 }
@@ -362,8 +481,14 @@ pub fn run_id_and_index_address_one_test(store: &dyn Store) {
     let started = apply(store, addressed(start(M, "a.py", 2), run_id, 2));
     let tree = run(store, run_id);
     assert_eq!(started.test_id, Some(tree.scenarios[0].tests[2].id));
-    assert_eq!(statuses(&tree), [Status::Waiting, Status::Waiting, Status::Running]);
-    apply(store, addressed(stop(M, "a.py", Status::Error, 3), run_id, 2));
+    assert_eq!(
+        statuses(&tree),
+        [Status::Waiting, Status::Waiting, Status::Running]
+    );
+    apply(
+        store,
+        addressed(stop(M, "a.py", Status::Error, 3), run_id, 2),
+    );
     assert_eq!(
         statuses(&run(store, run_id)),
         [Status::Waiting, Status::Waiting, Status::Error]
@@ -377,36 +502,53 @@ pub fn run_id_and_index_address_one_test(store: &dyn Store) {
     assert_rejected_unchanged(store, addressed(start(M, "a.py", 4), old, 0), |e| {
         matches!(e, StoreError::NoMatchingTest { .. })
     });
-    assert_rejected_unchanged(store, addressed(start(M, "a.py", 4), run_id + 1000, 0), |e| {
-        matches!(e, StoreError::UnknownRun { .. })
-    });
+    assert_rejected_unchanged(
+        store,
+        addressed(start(M, "a.py", 4), run_id + 1000, 0),
+        |e| matches!(e, StoreError::UnknownRun { .. }),
+    );
 }
 
 /// A run id that belongs to another machine is an unknown run for this one.
 pub fn run_id_of_another_machine_is_rejected(store: &dyn Store) {
     apply(store, dry_run(M, 0, &[("s.py", &["a.py"])]));
     let other = apply(store, dry_run("rig-2", 0, &[("s.py", &["a.py"])])).run_id;
-    assert_rejected_unchanged(store, addressed(start(M, "a.py", 1), other, 0), |e| {
-        matches!(e, StoreError::UnknownRun { run_id, .. } if *run_id == other)
-    });
+    assert_rejected_unchanged(
+        store,
+        addressed(start(M, "a.py", 1), other, 0),
+        |e| matches!(e, StoreError::UnknownRun { run_id, .. } if *run_id == other),
+    );
 }
 
 /// Pages slice lists with totals; missing ids answer `None`, not errors.
 pub fn queries_paginate_and_miss_cleanly(store: &dyn Store) {
     for i in 0..12 {
-        apply(store, dry_run(&format!("rig-{i:02}"), i, &[("s.py", &["a.py"])]));
+        apply(
+            store,
+            dry_run(&format!("rig-{i:02}"), i, &[("s.py", &["a.py"])]),
+        );
     }
     for i in 0..3 {
         apply(store, dry_run("rig-00", 100 + i, &[("s.py", &["a.py"])]));
     }
     let first = store.machines(PageRequest::new(1, 5)).unwrap();
     assert_eq!(first.total, 12);
-    let names: Vec<_> = first.items.iter().map(|m| m.machine.name.as_str()).collect();
+    let names: Vec<_> = first
+        .items
+        .iter()
+        .map(|m| m.machine.name.as_str())
+        .collect();
     assert_eq!(names, ["rig-00", "rig-01", "rig-02", "rig-03", "rig-04"]);
     let third = store.machines(PageRequest::new(3, 5)).unwrap();
     assert_eq!(third.items.len(), 2);
     assert_eq!(third.total_pages(PageRequest::new(3, 5)), 3);
-    assert!(store.machines(PageRequest::new(4, 5)).unwrap().items.is_empty());
+    assert!(
+        store
+            .machines(PageRequest::new(4, 5))
+            .unwrap()
+            .items
+            .is_empty()
+    );
     let rig0 = store.machine_by_name("rig-00").unwrap().unwrap();
     let runs = store.runs(rig0.id, PageRequest::new(2, 3)).unwrap();
     assert_eq!(runs.total, 4);
@@ -417,7 +559,13 @@ pub fn queries_paginate_and_miss_cleanly(store: &dyn Store) {
     assert_eq!(store.machine_by_name("nobody").unwrap(), None);
     assert_eq!(store.run(9999).unwrap(), None);
     assert_eq!(store.last_run(9999).unwrap(), None);
-    assert!(store.runs(9999, PageRequest::new(1, 10)).unwrap().items.is_empty());
+    assert!(
+        store
+            .runs(9999, PageRequest::new(1, 10))
+            .unwrap()
+            .items
+            .is_empty()
+    );
     for kind in [NodeKind::Master, NodeKind::Scenario, NodeKind::Test] {
         assert_eq!(store.node(kind, 9999).unwrap(), None);
         assert_eq!(store.node(kind, 0).unwrap(), None);
@@ -438,7 +586,15 @@ pub fn seed_fixtures_make_one_run(store: &dyn Store) {
     }
     let tree = last(store, "machine #1");
     assert_eq!(tree.run.scenarios, 2);
-    assert_eq!(statuses(&tree), [Status::Passed, Status::Waiting, Status::Waiting, Status::Waiting]);
+    assert_eq!(
+        statuses(&tree),
+        [
+            Status::Passed,
+            Status::Waiting,
+            Status::Waiting,
+            Status::Waiting
+        ]
+    );
     assert_eq!(tree.master.status, Status::Waiting);
     assert_eq!(tree.scenarios[0].tests[0].file_name, "01_01_test_lamp.py");
 }

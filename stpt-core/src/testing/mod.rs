@@ -26,7 +26,10 @@ pub fn dump(store: &dyn Store) -> serde_json::Value {
             let mut run_page = 1;
             loop {
                 let batch = store
-                    .runs(summary.machine.id, PageRequest::new(run_page, PageRequest::MAX_SIZE))
+                    .runs(
+                        summary.machine.id,
+                        PageRequest::new(run_page, PageRequest::MAX_SIZE),
+                    )
                     .unwrap_or_else(|e| panic!("runs query failed: {e}"));
                 let done = batch.items.len() < PageRequest::MAX_SIZE as usize;
                 for run in batch.items {

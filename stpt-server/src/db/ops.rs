@@ -4,9 +4,9 @@
 
 use diesel::prelude::*;
 use stpt_core::{
-    Applied, DryRun, Event, EventKind, Machine, MachineId, MachineSummary, Node, NodeId,
-    NodeKind, Page, PageRequest, Progress, RunId, RunSummary, RunTree, ScenarioTree, Status,
-    StoreError, TestStart, TestStop, Timestamp,
+    Applied, DryRun, Event, EventKind, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind,
+    Page, PageRequest, Progress, RunId, RunSummary, RunTree, ScenarioTree, Status, StoreError,
+    TestStart, TestStop, Timestamp,
 };
 
 use super::OpError;
@@ -32,10 +32,10 @@ fn limit(n: u64) -> i64 {
 /// Applies one event in one transaction; a rejection rolls everything back.
 pub(crate) fn apply(conn: &mut Conn, event: &Event, now: Timestamp) -> Result<Applied, OpError> {
     in_transaction(conn, |conn| {
-        if let Some(id) = event.event_id() {
-            if let Some(applied) = find_applied(conn, id)? {
-                return Ok(applied);
-            }
+        if let Some(id) = event.event_id()
+            && let Some(applied) = find_applied(conn, id)?
+        {
+            return Ok(applied);
         }
         let applied = match event {
             Event::DryRun(dry) => apply_dry_run(conn, dry, now)?,
@@ -80,7 +80,11 @@ fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpEr
         kind,
         machine_id: row.machine_id,
         run_id: row.run_id,
-        run_status: run_status.as_deref().map(rows::status).transpose()?.unwrap_or(Status::Unknown),
+        run_status: run_status
+            .as_deref()
+            .map(rows::status)
+            .transpose()?
+            .unwrap_or(Status::Unknown),
         test_id: row.test_id,
         duplicate: true,
     }))
@@ -97,7 +101,10 @@ fn apply_dry_run(conn: &mut Conn, dry: &DryRun, now: Timestamp) -> Result<Applie
         .do_nothing()
         .execute(conn)?;
     let machine = machine_for_update(conn, &key)?.ok_or_else(|| StoreError::Backend {
-        reason: format!("machine {:?} vanished while being created", dry.machine_name),
+        reason: format!(
+            "machine {:?} vanished while being created",
+            dry.machine_name
+        ),
         source: None,
     })?;
 
@@ -114,7 +121,11 @@ fn apply_dry_run(conn: &mut Conn, dry: &DryRun, now: Timestamp) -> Result<Applie
 
     let master = &dry.master_scenario;
     let test_count: usize = master.scenarios.iter().map(|s| s.tests.len()).sum();
-    let empty = master.scenarios.iter().filter(|s| s.tests.is_empty()).count();
+    let empty = master
+        .scenarios
+        .iter()
+        .filter(|s| s.tests.is_empty())
+        .count();
     let progress = Progress::planned(test_count as u64, empty as u64);
     diesel::insert_into(runs::table)
         .values(NewRun {
@@ -151,12 +162,16 @@ fn apply_dry_run(conn: &mut Conn, dry: &DryRun, now: Timestamp) -> Result<Applie
             file_name: &scenario.file_name,
             file_path: &scenario.file_path,
             script: scenario.script.as_deref(),
-            status: Progress::planned(scenario.tests.len() as u64, 0).status.as_str(),
+            status: Progress::planned(scenario.tests.len() as u64, 0)
+                .status
+                .as_str(),
             n_waiting: scenario.tests.len() as i64,
         })
         .collect();
     for chunk in new_scenarios.chunks(INSERT_CHUNK) {
-        diesel::insert_into(scenarios::table).values(chunk).execute(conn)?;
+        diesel::insert_into(scenarios::table)
+            .values(chunk)
+            .execute(conn)?;
     }
     let scenario_ids: Vec<i64> = scenarios::table
         .filter(scenarios::run_id.eq(run_id))
@@ -179,7 +194,9 @@ fn apply_dry_run(conn: &mut Conn, dry: &DryRun, now: Timestamp) -> Result<Applie
         }
     }
     for chunk in new_tests.chunks(INSERT_CHUNK) {
-        diesel::insert_into(tests::table).values(chunk).execute(conn)?;
+        diesel::insert_into(tests::table)
+            .values(chunk)
+            .execute(conn)?;
     }
     diesel::update(machines::table.find(machine.id))
         .set(machines::last_run_id.eq(run_id))
@@ -273,10 +290,22 @@ fn apply_start(conn: &mut Conn, start: &TestStart, now: Timestamp) -> Result<App
             .first(conn)
             .optional()?;
         if let Some(mut other) = other {
-            move_test(conn, &mut other, &mut run, Status::Unknown, start.timestamp_start)?;
+            move_test(
+                conn,
+                &mut other,
+                &mut run,
+                Status::Unknown,
+                start.timestamp_start,
+            )?;
         }
     }
-    move_test(conn, &mut test, &mut run, Status::Running, start.timestamp_start)?;
+    move_test(
+        conn,
+        &mut test,
+        &mut run,
+        Status::Running,
+        start.timestamp_start,
+    )?;
     run.last_event_at = now.as_micros();
     diesel::update(&run).set(&run).execute(conn)?;
     Ok(Applied {
@@ -372,7 +401,12 @@ fn move_test(
 
 /// Moves every ongoing test of `run` to `to` (cancelled, or superseded by a dry run); updates
 /// `run` in memory (the caller saves it).
-fn finish_ongoing(conn: &mut Conn, run: &mut RunRow, to: Status, at: Timestamp) -> Result<(), OpError> {
+fn finish_ongoing(
+    conn: &mut Conn,
+    run: &mut RunRow,
+    to: Status,
+    at: Timestamp,
+) -> Result<(), OpError> {
     if run.counts().ongoing() == 0 {
         return Ok(());
     }
@@ -401,7 +435,10 @@ fn finish_ongoing(conn: &mut Conn, run: &mut RunRow, to: Status, at: Timestamp) 
     Ok(())
 }
 
-pub(crate) fn machines(conn: &mut Conn, page: PageRequest) -> Result<Page<MachineSummary>, OpError> {
+pub(crate) fn machines(
+    conn: &mut Conn,
+    page: PageRequest,
+) -> Result<Page<MachineSummary>, OpError> {
     let total: i64 = machines::table.count().get_result(conn)?;
     let rows: Vec<MachineRow> = machines::table
         .order(machines::id.asc())
@@ -454,7 +491,11 @@ pub(crate) fn machine_by_name(conn: &mut Conn, name: &str) -> Result<Option<Mach
         .map(Machine::from))
 }
 
-pub(crate) fn runs(conn: &mut Conn, machine: MachineId, page: PageRequest) -> Result<Page<RunSummary>, OpError> {
+pub(crate) fn runs(
+    conn: &mut Conn,
+    machine: MachineId,
+    page: PageRequest,
+) -> Result<Page<RunSummary>, OpError> {
     let total: i64 = runs::table
         .filter(runs::machine_id.eq(machine))
         .count()

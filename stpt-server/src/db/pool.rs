@@ -30,7 +30,9 @@ pub enum DatabaseUrl {
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseUrlError {
     /// The scheme names no supported backend.
-    #[error("unsupported database URL scheme {scheme:?}: use postgres://…, sqlite://PATH or a file path")]
+    #[error(
+        "unsupported database URL scheme {scheme:?}: use postgres://…, sqlite://PATH or a file path"
+    )]
     UnsupportedScheme {
         /// The scheme given.
         scheme: String,
@@ -51,7 +53,10 @@ impl FromStr for DatabaseUrl {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             return Ok(DatabaseUrl::Postgres(s.to_owned()));
         }
-        if let Some(path) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
+        if let Some(path) = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+        {
             return Ok(DatabaseUrl::Sqlite(path.to_owned()));
         }
         match s.split_once("://") {
@@ -208,7 +213,9 @@ mod tests {
     #[test]
     fn backend_comes_from_the_scheme() {
         assert_eq!(
-            "postgres://u:p@127.0.0.1/test".parse::<DatabaseUrl>().unwrap(),
+            "postgres://u:p@127.0.0.1/test"
+                .parse::<DatabaseUrl>()
+                .unwrap(),
             DatabaseUrl::Postgres("postgres://u:p@127.0.0.1/test".into())
         );
         assert_eq!(

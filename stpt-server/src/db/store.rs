@@ -7,8 +7,8 @@
 //! of rows (machine, run, one or two tests and their scenarios), found through indexes.
 
 use stpt_core::{
-    Applied, Event, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
-    PageRequest, RunId, RunSummary, RunTree, Store, StoreError, Timestamp,
+    Applied, Event, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest,
+    RunId, RunSummary, RunTree, Store, StoreError, Timestamp,
 };
 
 use super::pool::DbPool;

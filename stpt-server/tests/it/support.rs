@@ -38,8 +38,14 @@ impl TestDb {
         let url = DatabaseUrl::Postgres(format!(
             "{base}{separator}options=-c%20search_path%3D{schema}"
         ));
-        let pool = connect(&url, PoolOptions { max_size: 4, ..PoolOptions::default() })
-            .expect("open PostgreSQL");
+        let pool = connect(
+            &url,
+            PoolOptions {
+                max_size: 4,
+                ..PoolOptions::default()
+            },
+        )
+        .expect("open PostgreSQL");
         Some(TestDb {
             store: DieselStore::new(pool),
             url,

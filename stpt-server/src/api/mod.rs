@@ -1,0 +1,27 @@
+//! The JSON API: the seed's ingest and read endpoints, the OpenAPI document and health.
+
+mod catchers;
+mod docs;
+mod error;
+mod health;
+mod ingest;
+mod pagination;
+mod read;
+pub mod shapes;
+
+pub use docs::openapi;
+pub use error::ApiError;
+
+/// Every API route.
+pub fn routes() -> Vec<rocket::Route> {
+    let mut routes = ingest::routes();
+    routes.extend(read::routes());
+    routes.extend(docs::routes());
+    routes.extend(health::routes());
+    routes
+}
+
+/// JSON error answers for requests no route takes.
+pub fn catchers() -> Vec<rocket::Catcher> {
+    catchers::catchers()
+}

@@ -1,0 +1,128 @@
+//! The seed's read endpoints: one node, the machine list, a machine's runs and its newest run.
+//!
+//! Store calls run on the blocking pool; an id that names nothing is a 404 with the usual
+//! `{"error", "detail"}` body.
+
+use rocket::serde::json::{Json, Value};
+use rocket::{State, get, routes};
+use stpt_core::{NodeKind, Store, Timestamp};
+
+use super::ApiError;
+use super::pagination::{PageQuery, SiteHost, envelope};
+use super::shapes::{MachineLastData, MachineListItem, RunListItem, ScriptDetail};
+use crate::app::AppState;
+
+/// Runs a store query on the blocking pool.
+pub(crate) async fn query<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, stpt_core::StoreError> + Send + 'static,
+{
+    let store = state.store.clone();
+    rocket::tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal("the query task failed", &e))?
+        .map_err(ApiError::from)
+}
+
+async fn node_detail(
+    state: &AppState,
+    kind: NodeKind,
+    id: i64,
+) -> Result<Json<ScriptDetail>, ApiError> {
+    let node = query(state, move |store| store.node(kind, id)).await?;
+    let node = node.ok_or_else(|| {
+        let what = match kind {
+            NodeKind::Master => "master scenario",
+            NodeKind::Scenario => "scenario",
+            NodeKind::Test => "test",
+        };
+        ApiError::not_found("not_found", format!("no {what} has id {id}"))
+    })?;
+    Ok(Json(ScriptDetail::from(&node)))
+}
+
+#[get("/tm_api/test/<id>")]
+async fn get_test(state: &State<AppState>, id: i64) -> Result<Json<ScriptDetail>, ApiError> {
+    node_detail(state, NodeKind::Test, id).await
+}
+
+#[get("/tm_api/scenario/<id>")]
+async fn get_scenario(state: &State<AppState>, id: i64) -> Result<Json<ScriptDetail>, ApiError> {
+    node_detail(state, NodeKind::Scenario, id).await
+}
+
+#[get("/tm_api/master_scenario/<id>")]
+async fn get_master_scenario(
+    state: &State<AppState>,
+    id: i64,
+) -> Result<Json<ScriptDetail>, ApiError> {
+    node_detail(state, NodeKind::Master, id).await
+}
+
+#[get("/tm_api/machines?<page..>")]
+async fn list_machines(
+    state: &State<AppState>,
+    host: SiteHost,
+    page: PageQuery,
+) -> Result<Json<Value>, ApiError> {
+    let request = page.request()?;
+    let machines = query(state, move |store| store.machines(request)).await?;
+    let items = machines.map(|m| MachineListItem::from(&m));
+    Ok(Json(envelope(&host, request, items)?))
+}
+
+#[get("/tm_api/machine_dry_run_datas/<id>?<page..>")]
+async fn list_machine_runs(
+    state: &State<AppState>,
+    host: SiteHost,
+    id: i64,
+    page: PageQuery,
+) -> Result<Json<Value>, ApiError> {
+    let request = page.request()?;
+    let runs = query(state, move |store| store.runs(id, request)).await?;
+    let items = runs.map(|r| RunListItem::from(&r));
+    Ok(Json(envelope(&host, request, items)?))
+}
+
+#[get("/tm_api/machine_last_data/<id>")]
+async fn get_machine_last_data(
+    state: &State<AppState>,
+    id: i64,
+) -> Result<Json<MachineLastData>, ApiError> {
+    Ok(Json(machine_last_data(state, id).await?))
+}
+
+/// A machine's newest run in the seed's shape; 404 for an unknown machine.
+pub(crate) async fn machine_last_data(
+    state: &AppState,
+    id: i64,
+) -> Result<MachineLastData, ApiError> {
+    let (machine, run) = query(state, move |store| {
+        let machine = store.machine(id)?;
+        let run = match &machine {
+            Some(_) => store.last_run(id)?,
+            None => None,
+        };
+        Ok((machine, run))
+    })
+    .await?;
+    let machine = machine
+        .ok_or_else(|| ApiError::not_found("unknown_machine", format!("no machine has id {id}")))?;
+    Ok(MachineLastData::new(
+        &machine,
+        run.as_ref(),
+        Timestamp::now(),
+    ))
+}
+
+pub(super) fn routes() -> Vec<rocket::Route> {
+    routes![
+        get_test,
+        get_scenario,
+        get_master_scenario,
+        list_machines,
+        list_machine_runs,
+        get_machine_last_data
+    ]
+}

@@ -1,0 +1,71 @@
+//! The in-process fan-out of changes to WebSocket listeners.
+//!
+//! The main type here is [`LiveHub`], a `tokio::sync::broadcast` channel of [`RunChanged`].
+//! Ingest publishes after every applied event; each listener reads at its own pace and a
+//! listener that falls behind skips ahead (it re-reads state, so nothing is lost for it).
+//!
+//! **Invariant:** publishing never blocks and never grows memory: the channel is bounded and
+//! a slow receiver loses old messages, not the sender's time.
+
+use serde::{Deserialize, Serialize};
+use stpt_core::{Applied, MachineId, RunId, Status};
+use tokio::sync::broadcast;
+
+/// Messages kept per listener before a slow one starts skipping.
+const CAPACITY: usize = 1024;
+
+/// One run of one machine changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunChanged {
+    /// The machine.
+    pub machine_id: MachineId,
+    /// The run.
+    pub run_id: RunId,
+    /// The run's aggregate status afterwards.
+    pub run_status: Status,
+}
+
+impl From<&Applied> for RunChanged {
+    fn from(applied: &Applied) -> Self {
+        RunChanged {
+            machine_id: applied.machine_id,
+            run_id: applied.run_id,
+            run_status: applied.run_status,
+        }
+    }
+}
+
+/// Fans changes out to listeners.
+#[derive(Debug, Clone)]
+pub struct LiveHub {
+    sender: broadcast::Sender<RunChanged>,
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        LiveHub::new()
+    }
+}
+
+impl LiveHub {
+    /// A hub with no listeners.
+    pub fn new() -> Self {
+        let (sender, _) = broadcast::channel(CAPACITY);
+        LiveHub { sender }
+    }
+
+    /// Announces a change; without listeners it is dropped.
+    pub fn publish(&self, change: RunChanged) {
+        let _ = self.sender.send(change);
+    }
+
+    /// A new listener, receiving changes published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<RunChanged> {
+        self.sender.subscribe()
+    }
+
+    /// Number of current listeners.
+    pub fn listeners(&self) -> usize {
+        self.sender.receiver_count()
+    }
+}

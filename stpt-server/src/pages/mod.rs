@@ -1,0 +1,6 @@
+//! Server-rendered HTML pages.
+
+/// Every page route.
+pub fn routes() -> Vec<rocket::Route> {
+    Vec::new()
+}
