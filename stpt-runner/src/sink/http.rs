@@ -393,7 +393,10 @@ impl Sink for HttpSink {
             Some(since) if since.elapsed() < self.config.probe_interval => {
                 return Err(SinkError::Deferred {
                     destination: self.endpoint(&event),
-                    reason: "server unavailable, event spooled".to_owned(),
+                    reason: format!(
+                        "offline since an earlier failure; next try within {} s",
+                        self.config.probe_interval.as_secs_f64()
+                    ),
                 });
             }
             // A probe: one quick try; the backlog follows with full retries once it works.
