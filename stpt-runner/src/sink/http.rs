@@ -21,6 +21,10 @@
 //!   `{"error", "detail"}` answer, and the event is moved to the spool's `rejected/` folder, so
 //!   it is never retried and not lost from sight.
 //!
+//! If the spool itself cannot be written (a full disk), the event is posted directly with the
+//! full retry policy; only when that fails too is it lost, and `send` says so with
+//! [`SinkError::Io`].
+//!
 //! **Invariant:** every event carries an `event_id` before it is spooled (one is made when the
 //! caller gave none), so replays are idempotent: the server de-duplicates by event id.
 
