@@ -7,7 +7,7 @@
 //! Ids are stable integers. A run and its master scenario share one id: each dry run creates
 //! exactly one of each, so a second id would only be a second name for the same thing.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::status::{Status, StatusCounts};
 use crate::timestamp::Timestamp;
@@ -20,7 +20,7 @@ pub type RunId = i64;
 pub type NodeId = i64;
 
 /// A machine that has reported at least one dry run (or was registered ahead of it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
     /// Its id.
     pub id: MachineId,
@@ -29,7 +29,7 @@ pub struct Machine {
 }
 
 /// A machine with the status of its newest run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MachineSummary {
     /// The machine.
     pub machine: Machine,
@@ -40,7 +40,7 @@ pub struct MachineSummary {
 }
 
 /// What a node of the tree is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
     /// The master scenario (one per run; its id is the run id).
@@ -52,7 +52,7 @@ pub enum NodeKind {
 }
 
 /// A master scenario, scenario or test as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     /// Its id (for the master: the run id).
     pub id: NodeId,
@@ -87,7 +87,7 @@ impl Node {
 }
 
 /// One row of a machine's run list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// Run id (and master scenario id).
     pub id: RunId,
@@ -115,7 +115,7 @@ impl RunSummary {
 }
 
 /// A scenario with its tests.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScenarioTree {
     /// The scenario itself.
     pub node: Node,
@@ -124,7 +124,7 @@ pub struct ScenarioTree {
 }
 
 /// One run in full.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunTree {
     /// The run's summary.
     pub run: RunSummary,
@@ -166,7 +166,7 @@ impl PageRequest {
 }
 
 /// One page of a list and the size of the whole list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,

@@ -363,7 +363,14 @@ fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
         let field = err.path().to_string();
         let inner = err.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data => WireError::invalid(field, strip_position(&inner)),
+            serde_json::error::Category::Data => {
+                let reason = strip_position(&inner);
+                match missing_field(&reason) {
+                    Some(name) if field == "." => WireError::invalid(name, "missing field"),
+                    Some(name) => WireError::invalid(format!("{field}.{name}"), "missing field"),
+                    None => WireError::invalid(field, reason),
+                }
+            }
             _ => WireError::MalformedJson {
                 reason: inner.to_string(),
             },
@@ -373,6 +380,11 @@ fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
         reason: e.to_string(),
     })?;
     Ok(value)
+}
+
+/// The field named by serde's "missing field `x`" message.
+fn missing_field(reason: &str) -> Option<&str> {
+    reason.strip_prefix("missing field `")?.strip_suffix('`')
 }
 
 /// serde_json appends " at line 1 column 57" to data errors; the field path says more.
@@ -462,8 +474,8 @@ mod tests {
             EventKind::TestStart,
             r#"{"machine_name": "m", "file_name": "a.py", "timestamp_start": "2018-12-30 13:01:57"}"#,
         ));
-        assert_eq!(field, ".");
-        assert!(reason.contains("file_path"), "{reason}");
+        assert_eq!(field, "file_path");
+        assert_eq!(reason, "missing field");
         let (field, _) = field_of(error_of(
             EventKind::TestStart,
             r#"{"machine_name": 5, "file_name": "a.py", "file_path": "/", "timestamp_start": "2018-12-30 13:01:57"}"#,

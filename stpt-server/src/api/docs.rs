@@ -48,6 +48,16 @@ fn read(summary: &str, paginated: bool) -> Value {
     })
 }
 
+fn websocket(summary: &str) -> Value {
+    json!({
+        "get": {
+            "summary": summary,
+            "parameters": [],
+            "responses": {"101": {"description": "switching to the WebSocket protocol; the server sends JSON text frames"}}
+        }
+    })
+}
+
 fn with_id(mut operation: Value) -> Value {
     if let Some(params) = operation
         .pointer_mut("/get/parameters")
@@ -92,6 +102,10 @@ pub fn openapi() -> Value {
             "/tm_api/machines/": read("Machines with their newest run's status", true),
             "/tm_api/machine_dry_run_datas/{id}": with_id(read("A machine's runs, newest first", true)),
             "/tm_api/machine_last_data/{id}/": with_id(read("A machine's newest run in full", false)),
+            "/api/v1/runs/{id}": with_id(read("One run in full: machine, summary, master, scenarios and tests with ids, statuses, timestamps, scripts and messages", false)),
+            "/ws/machine/{id}/last/": with_id(websocket("WebSocket: {\"machine_data\": <machine_last_data>} after every change of the machine's newest run")),
+            "/ws/machine/{id}/runs/": with_id(websocket("WebSocket: {\"run_data\": {\"id\", \"status\"}} after every change of any run of the machine")),
+            "/ws/machine/status/": websocket("WebSocket: {\"machine_id_status\": {\"id\", \"status\"}} after every change of any machine's newest run"),
             "/healthz": read("The server and its database answer", false),
             "/docs/": read("This documentation as a page", false),
             "/docs/openapi.json": read("This documentation as OpenAPI 3", false)

@@ -8,6 +8,7 @@ mod ingest;
 mod pagination;
 mod read;
 pub mod shapes;
+mod v1;
 
 pub use docs::openapi;
 pub use error::ApiError;
@@ -18,6 +19,7 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(read::routes());
     routes.extend(docs::routes());
     routes.extend(health::routes());
+    routes.extend(v1::routes());
     routes
 }
 

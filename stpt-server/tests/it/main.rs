@@ -2,4 +2,5 @@
 //! and the HTTP endpoints through Rocket's local client.
 
 mod conformance;
+mod endpoints;
 mod support;

@@ -1,0 +1,345 @@
+//! The HTTP endpoints through Rocket's local client, on SQLite and on PostgreSQL.
+//!
+//! Every case runs on both backends against one shared set of snapshots, so the two answer
+//! the same bytes for the same requests.
+
+use std::sync::Arc;
+
+use rocket::http::{ContentType, Status};
+use rocket::local::blocking::{Client, LocalResponse};
+use serde_json::{Value, json};
+use stpt_core::Store;
+use stpt_core::testing::dump;
+use stpt_server::{Config, build_with_store};
+
+use crate::support::TestDb;
+
+/// A server on its own database, driven without a network.
+pub(crate) struct TestApp {
+    client: Client,
+    db: TestDb,
+}
+
+impl TestApp {
+    fn on(db: TestDb, body_limit: u64) -> TestApp {
+        let config = Config {
+            database_url: db.url().clone(),
+            body_limit,
+            log: false,
+            ..Config::default()
+        };
+        let store: Arc<dyn Store> = Arc::new((*db).clone());
+        let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
+        TestApp { client, db }
+    }
+
+    pub(crate) fn sqlite() -> Option<TestApp> {
+        Some(TestApp::on(TestDb::sqlite(), 4096))
+    }
+
+    pub(crate) fn postgres() -> Option<TestApp> {
+        TestDb::postgres().map(|db| TestApp::on(db, 4096))
+    }
+
+    fn post(&self, path: &str, body: &str) -> (Status, Value) {
+        let response = self
+            .client
+            .post(path)
+            .header(ContentType::JSON)
+            .body(body)
+            .dispatch();
+        answer(response)
+    }
+
+    fn get(&self, path: &str) -> (Status, Value) {
+        answer(self.client.get(path).dispatch())
+    }
+
+    fn dump(&self) -> Value {
+        dump(&*self.db)
+    }
+
+    fn post_fixtures(&self) {
+        let [dry, start, stop] = stpt_core::testing::builders::seed_fixtures();
+        assert_eq!(self.post("/tm_api/dry_run/", dry).0, Status::Created);
+        assert_eq!(self.post("/tm_api/test_start/", start).0, Status::Accepted);
+        assert_eq!(self.post("/tm_api/test_stop/", stop).0, Status::Accepted);
+    }
+}
+
+fn answer(response: LocalResponse<'_>) -> (Status, Value) {
+    let status = response.status();
+    let text = response.into_string().unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({prepend_module_to_snapshot => false}, {
+            insta::assert_json_snapshot!($name, $value, {
+                ".**.started_ago" => "[age]",
+                ".**.finished_ago" => "[age]",
+                ".current_site" => "[host]",
+            });
+        })
+    };
+}
+
+/// The seed's fixtures are accepted and echoed; a dry run answers its run id.
+pub(crate) fn fixtures_are_accepted_and_echoed(app: &TestApp) {
+    let [dry, start, stop] = stpt_core::testing::builders::seed_fixtures();
+    let (status, body) = app.post("/tm_api/dry_run/", dry);
+    assert_eq!(status, Status::Created);
+    let mut expected: Value = serde_json::from_str(dry).unwrap();
+    expected["run_id"] = json!(1);
+    assert_eq!(body, expected, "the dry run echoes its payload and run id");
+    let (status, body) = app.post("/tm_api/test_start/", start);
+    assert_eq!(status, Status::Accepted);
+    assert_eq!(body, serde_json::from_str::<Value>(start).unwrap());
+    let (status, body) = app.post("/tm_api/test_stop/", stop);
+    assert_eq!(status, Status::Accepted);
+    assert_eq!(body, serde_json::from_str::<Value>(stop).unwrap());
+}
+
+/// Every read endpoint answers the seed's shape.
+pub(crate) fn read_endpoints_answer_the_seed_shapes(app: &TestApp) {
+    app.post_fixtures();
+    for (name, path) in [
+        ("machines", "/tm_api/machines/"),
+        ("machine_dry_run_datas", "/tm_api/machine_dry_run_datas/1"),
+        ("machine_last_data", "/tm_api/machine_last_data/1/"),
+        ("test", "/tm_api/test/1"),
+        ("scenario", "/tm_api/scenario/1"),
+        ("master_scenario", "/tm_api/master_scenario/1"),
+        ("v1_run", "/api/v1/runs/1"),
+    ] {
+        let (status, body) = app.get(path);
+        assert_eq!(status, Status::Ok, "{path}: {body}");
+        snapshot!(format!("read_{name}"), body);
+    }
+}
+
+/// Paths work with and without their trailing slash.
+pub(crate) fn paths_work_with_and_without_trailing_slash(app: &TestApp) {
+    let [dry, ..] = stpt_core::testing::builders::seed_fixtures();
+    assert_eq!(app.post("/tm_api/dry_run", dry).0, Status::Created);
+    for path in [
+        "/tm_api/machines",
+        "/tm_api/machines/",
+        "/tm_api/machine_last_data/1",
+        "/tm_api/machine_last_data/1/",
+        "/tm_api/machine_dry_run_datas/1/",
+        "/tm_api/test/1/",
+        "/healthz",
+        "/docs/",
+        "/docs/openapi.json",
+    ] {
+        assert_eq!(app.get(path).0, Status::Ok, "{path}");
+    }
+}
+
+/// Pages of 5 out of 12 machines; past the end is a 404; sizes are capped at 100.
+pub(crate) fn machines_paginate_like_the_seed(app: &TestApp) {
+    for i in 0..12 {
+        let body = json!({
+            "machine_name": format!("rig-{i:02}"),
+            "timestamp": "2024-01-01 00:00:00",
+            "master_scenario": {"file_name": "m.py", "file_path": "/s", "scenarios": null}
+        });
+        assert_eq!(
+            app.post("/tm_api/dry_run/", &body.to_string()).0,
+            Status::Created
+        );
+    }
+    let (status, page) = app.get("/tm_api/machines/?page=3&page_size=5");
+    assert_eq!(status, Status::Ok);
+    snapshot!("machines_page_3_of_5", page);
+    let (_, page) = app.get("/tm_api/machines/?page_size=1000");
+    assert_eq!(page["page_size"], 100);
+    assert_eq!(page["results"].as_array().map(Vec::len), Some(12));
+    let (_, page) = app.get("/tm_api/machines/?page_size=abc");
+    assert_eq!(page["page_size"], 10);
+    assert_eq!(page["has_next"], true);
+    for past in [
+        "/tm_api/machines/?page=4&page_size=5",
+        "/tm_api/machines/?page=0",
+        "/tm_api/machines/?page=abc",
+    ] {
+        let (status, body) = app.get(past);
+        assert_eq!(status, Status::NotFound, "{past}");
+        assert_eq!(body["error"], "invalid_page");
+    }
+    let (status, body) = app.get("/tm_api/machine_dry_run_datas/999");
+    assert_eq!(status, Status::Ok);
+    assert_eq!(body["count"], 0);
+}
+
+/// Each kind of bad input gets a 4xx `{"error", "detail"}` and changes nothing.
+pub(crate) fn bad_input_is_refused_and_changes_nothing(app: &TestApp) {
+    app.post_fixtures();
+    let before = app.dump();
+    let start = |extra: &str| {
+        format!(
+            r#"{{"machine_name": "machine #1", "file_path": "/virtual_testing_machine/src/test_cases/01_feature_lamp", "file_name": "01_02_test_lamp.py"{extra}}}"#
+        )
+    };
+    let cases = [
+        ("malformed_json", "/tm_api/test_start/", "{\"machine_name\": ".to_owned()),
+        ("not_an_object", "/tm_api/test_start/", "[1, 2]".to_owned()),
+        ("empty_body", "/tm_api/test_stop/", String::new()),
+        ("missing_field", "/tm_api/test_start/", start("")),
+        ("wrong_type", "/tm_api/test_start/", start(r#", "timestamp_start": 17"#)),
+        ("bad_timestamp", "/tm_api/test_start/", start(r#", "timestamp_start": "yesterday""#)),
+        ("unknown_status", "/tm_api/test_stop/", start(r#", "status": "green", "timestamp_stop": "2018-12-30 13:02:00""#)),
+        ("blank_machine", "/tm_api/dry_run/", r#"{"machine_name": "  ", "timestamp": "2018-12-30 13:02:00", "master_scenario": {"file_name": "m.py", "file_path": "/"}}"#.to_owned()),
+        ("unknown_machine", "/tm_api/test_start/", r#"{"machine_name": "ghost", "file_path": "/", "file_name": "a.py", "timestamp_start": "2018-12-30 13:02:00"}"#.to_owned()),
+        ("no_matching_test", "/tm_api/test_start/", start(r#", "file_name": "nope.py", "timestamp_start": "2018-12-30 13:02:00""#).replace(r#""file_name": "01_02_test_lamp.py", "#, "")),
+        ("nothing_running", "/tm_api/test_stop/", start(r#", "status": "passed", "timestamp_stop": "2018-12-30 13:02:00""#)),
+        ("unknown_run", "/tm_api/test_start/", start(r#", "timestamp_start": "2018-12-30 13:02:00", "run_id": 99"#)),
+        ("oversized", "/tm_api/dry_run/", format!(r#"{{"machine_name": "{}"}}"#, "x".repeat(5000))),
+    ];
+    let mut answers = serde_json::Map::new();
+    for (name, path, body) in cases {
+        let (status, answer) = app.post(path, &body);
+        assert!(
+            status.code >= 400 && status.code < 500,
+            "{name}: {status} {answer}"
+        );
+        assert!(
+            answer["error"].is_string() && answer["detail"].is_string(),
+            "{name}: {answer}"
+        );
+        answers.insert(
+            name.to_owned(),
+            json!({"status": status.code, "body": answer}),
+        );
+        assert_eq!(app.dump(), before, "{name} changed the store");
+    }
+    snapshot!("bad_input_answers", answers);
+}
+
+/// A replayed event id is acknowledged again and applied once.
+pub(crate) fn replayed_event_ids_apply_once(app: &TestApp) {
+    let [dry, ..] = stpt_core::testing::builders::seed_fixtures();
+    let mut dry: Value = serde_json::from_str(dry).unwrap();
+    dry["event_id"] = json!("b1f0a0c2-0000-4000-8000-000000000001");
+    let (first, body1) = app.post("/tm_api/dry_run/", &dry.to_string());
+    let (second, body2) = app.post("/tm_api/dry_run/", &dry.to_string());
+    assert_eq!((first, second), (Status::Created, Status::Created));
+    assert_eq!(body1["run_id"], body2["run_id"]);
+    let start = json!({
+        "machine_name": "machine #1",
+        "file_path": "/virtual_testing_machine/src/test_cases/02_feature_door",
+        "file_name": "01_01_test_door.py",
+        "timestamp_start": "2018-12-30 13:02:00",
+        "event_id": "b1f0a0c2-0000-4000-8000-000000000002"
+    });
+    assert_eq!(
+        app.post("/tm_api/test_start/", &start.to_string()).0,
+        Status::Accepted
+    );
+    let before = app.dump();
+    assert_eq!(
+        app.post("/tm_api/test_start/", &start.to_string()).0,
+        Status::Accepted
+    );
+    assert_eq!(app.dump(), before, "the replay was applied again");
+    assert_eq!(app.get("/tm_api/machine_dry_run_datas/1").1["count"], 1);
+}
+
+/// Ids that name nothing get a JSON 404; ids that are not numbers a JSON 4xx.
+pub(crate) fn unknown_ids_are_json_errors(app: &TestApp) {
+    for path in [
+        "/tm_api/test/42",
+        "/tm_api/scenario/42",
+        "/tm_api/master_scenario/42",
+        "/tm_api/machine_last_data/42/",
+        "/api/v1/runs/42",
+        "/tm_api/nothing-here",
+    ] {
+        let (status, body) = app.get(path);
+        assert_eq!(status, Status::NotFound, "{path}");
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+    let (status, body) = app.get("/tm_api/test/abc");
+    assert!(status.code >= 400 && status.code < 500);
+    assert!(body["detail"].is_string());
+}
+
+/// The OpenAPI document describes every API, WebSocket and health route that is mounted.
+pub(crate) fn openapi_describes_every_route(app: &TestApp) {
+    let (status, document) = app.get("/docs/openapi.json");
+    assert_eq!(status, Status::Ok);
+    let described: Vec<String> = document["paths"]
+        .as_object()
+        .map(|paths| {
+            paths
+                .keys()
+                .map(|p| p.trim_end_matches('/').to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut checked = 0;
+    for route in app.client.rocket().routes() {
+        let path = route.uri.path().to_string();
+        if !["/tm_api", "/api/", "/ws/", "/healthz", "/docs"]
+            .iter()
+            .any(|p| path.starts_with(p))
+        {
+            continue;
+        }
+        let openapi_path = path
+            .split('/')
+            .map(
+                |segment| match segment.strip_prefix('<').and_then(|s| s.strip_suffix('>')) {
+                    Some(name) => format!("{{{}}}", name.trim_end_matches("..")),
+                    None => segment.to_owned(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("/");
+        assert!(
+            described.contains(&openapi_path),
+            "{} {path} is not in /docs/openapi.json",
+            route.method
+        );
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} routes were checked");
+}
+
+macro_rules! endpoint_tests {
+    ($make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let Some(app) = $make else { return };
+                super::$case(&app);
+            }
+        )*
+    };
+}
+
+macro_rules! all_endpoint_tests {
+    ($make:expr) => {
+        endpoint_tests!($make;
+            fixtures_are_accepted_and_echoed,
+            read_endpoints_answer_the_seed_shapes,
+            paths_work_with_and_without_trailing_slash,
+            machines_paginate_like_the_seed,
+            bad_input_is_refused_and_changes_nothing,
+            replayed_event_ids_apply_once,
+            unknown_ids_are_json_errors,
+            openapi_describes_every_route,
+        );
+    };
+}
+
+mod sqlite {
+    all_endpoint_tests!(super::TestApp::sqlite());
+}
+
+mod postgres {
+    all_endpoint_tests!(super::TestApp::postgres());
+}
