@@ -1,14 +1,16 @@
 //! Persistence: the diesel store on SQLite or PostgreSQL.
 //!
 //! `pool` opens and migrates the database, `schema` and `rows` describe the tables, `sqlite`
-//! and `postgres` compile the operations of `ops.rs` for each backend, and `store` puts them
-//! behind stpt-core's `Store` trait.
+//! and `postgres` compile the operations of `ops.rs` for each backend, `sqlite_writer` applies
+//! SQLite's events on one thread in batches, and `store` puts them behind stpt-core's `Store`
+//! trait.
 
 mod pool;
 mod postgres;
 mod rows;
 mod schema;
 mod sqlite;
+mod sqlite_writer;
 mod store;
 
 pub use pool::{ConnectError, DatabaseUrl, DatabaseUrlError, DbPool, PoolOptions, connect};

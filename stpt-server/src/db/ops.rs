@@ -31,31 +31,38 @@ fn limit(n: u64) -> i64 {
 
 /// Applies one event in one transaction; a rejection rolls everything back.
 pub(crate) fn apply(conn: &mut Conn, event: &Event, now: Timestamp) -> Result<Applied, OpError> {
-    in_transaction(conn, |conn| {
-        if let Some(id) = event.event_id()
-            && let Some(applied) = find_applied(conn, id)?
-        {
-            return Ok(applied);
-        }
-        let applied = match event {
-            Event::DryRun(dry) => apply_dry_run(conn, dry, now)?,
-            Event::TestStart(start) => apply_start(conn, start, now)?,
-            Event::TestStop(stop) => apply_stop(conn, stop, now)?,
-        };
-        if let Some(id) = event.event_id() {
-            diesel::insert_into(applied_events::table)
-                .values(AppliedEventRow {
-                    event_id: id.to_owned(),
-                    kind: applied.kind.as_str().to_owned(),
-                    machine_id: applied.machine_id,
-                    run_id: applied.run_id,
-                    test_id: applied.test_id,
-                    applied_at: now.as_micros(),
-                })
-                .execute(conn)?;
-        }
-        Ok(applied)
-    })
+    in_transaction(conn, |conn| apply_within(conn, event, now))
+}
+
+/// Applies one event inside the caller's transaction (or savepoint).
+pub(crate) fn apply_within(
+    conn: &mut Conn,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Applied, OpError> {
+    if let Some(id) = event.event_id()
+        && let Some(applied) = find_applied(conn, id)?
+    {
+        return Ok(applied);
+    }
+    let applied = match event {
+        Event::DryRun(dry) => apply_dry_run(conn, dry, now)?,
+        Event::TestStart(start) => apply_start(conn, start, now)?,
+        Event::TestStop(stop) => apply_stop(conn, stop, now)?,
+    };
+    if let Some(id) = event.event_id() {
+        diesel::insert_into(applied_events::table)
+            .values(AppliedEventRow {
+                event_id: id.to_owned(),
+                kind: applied.kind.as_str().to_owned(),
+                machine_id: applied.machine_id,
+                run_id: applied.run_id,
+                test_id: applied.test_id,
+                applied_at: now.as_micros(),
+            })
+            .execute(conn)?;
+    }
+    Ok(applied)
 }
 
 fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpError> {

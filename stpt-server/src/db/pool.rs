@@ -116,6 +116,15 @@ pub enum ConnectError {
         #[source]
         source: diesel::r2d2::PoolError,
     },
+    /// The SQLite writer's connection could not be opened.
+    #[error("cannot open the writer connection to {target}")]
+    Writer {
+        /// The database, as displayed.
+        target: String,
+        /// The connection error.
+        #[source]
+        source: diesel::ConnectionError,
+    },
     /// Migrations failed.
     #[error("cannot migrate {target}: {reason}")]
     Migrate {

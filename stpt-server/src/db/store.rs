@@ -11,19 +11,43 @@ use stpt_core::{
     RunId, RunSummary, RunTree, Store, StoreError, Timestamp,
 };
 
-use super::pool::DbPool;
+use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
+use super::sqlite_writer::SqliteWriter;
 use super::{OpError, postgres, sqlite};
 
 /// A [`Store`] on SQLite or PostgreSQL.
+///
+/// On SQLite, events go to one writer thread that commits them in batches
+/// (`db::sqlite_writer`) and queries use the pool; on PostgreSQL both use the pool, and
+/// concurrent events of one machine serialise on its row lock.
 #[derive(Debug, Clone)]
 pub struct DieselStore {
     pool: DbPool,
+    writer: Option<SqliteWriter>,
 }
 
 impl DieselStore {
-    /// A store over a migrated pool.
+    /// Opens the database at `url` (migrating it) with the writer its backend wants.
+    pub fn open(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, ConnectError> {
+        let pool = connect(url, options)?;
+        let writer = match url {
+            DatabaseUrl::Sqlite(path) => {
+                Some(
+                    SqliteWriter::start(path).map_err(|source| ConnectError::Writer {
+                        target: url.to_string(),
+                        source,
+                    })?,
+                )
+            }
+            DatabaseUrl::Postgres(_) => None,
+        };
+        Ok(DieselStore { pool, writer })
+    }
+
+    /// A store over a migrated pool that applies events on pooled connections, one
+    /// transaction each (no dedicated SQLite writer).
     pub fn new(pool: DbPool) -> Self {
-        DieselStore { pool }
+        DieselStore { pool, writer: None }
     }
 
     /// The pool, for health checks and metrics.
@@ -57,7 +81,10 @@ macro_rules! on_backend {
 
 impl Store for DieselStore {
     fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
-        on_backend!(self, apply(event, Timestamp::now()))
+        match &self.writer {
+            Some(writer) => writer.apply(event, Timestamp::now()),
+            None => on_backend!(self, apply(event, Timestamp::now())),
+        }
     }
 
     fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError> {

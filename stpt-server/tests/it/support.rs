@@ -3,7 +3,7 @@
 
 use std::ops::Deref;
 
-use stpt_server::db::{DatabaseUrl, DieselStore, PoolOptions, connect};
+use stpt_server::db::{DatabaseUrl, DieselStore, PoolOptions};
 
 /// A store on a database that exists for one test and is removed afterwards.
 pub(crate) struct TestDb {
@@ -19,9 +19,9 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("stpt.db");
         let url = DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
-        let pool = connect(&url, PoolOptions::default()).expect("open SQLite");
+        let store = DieselStore::open(&url, PoolOptions::default()).expect("open SQLite");
         TestDb {
-            store: DieselStore::new(pool),
+            store,
             url,
             _dir: Some(dir),
             postgres_schema: None,
