@@ -1,0 +1,507 @@
+//! `stpt bench ingest`: load a server with simulated test machines and measure how it keeps up.
+//!
+//! Each simulated machine is a thread with its own HTTP agent. It posts a dry run, then a start
+//! and a stop for every planned test, one after another, as a seed runner does. Only the seed's
+//! fields are sent (no event ids, run ids or indexes), so the same command measures the original
+//! application. Latencies are per request, measured at the client from sending the body to
+//! reading the whole answer.
+
+use std::sync::Barrier;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use stpt_core::{
+    DryRun, MasterScenarioPlan, ScenarioPlan, Status, TestPlan, TestStart, TestStop, Timestamp,
+};
+
+use crate::client::ServerArgs;
+
+/// Most simulated machines: each is a thread, and a few hundred already saturate a server.
+const MAX_MACHINES: u32 = 1_000;
+
+/// Error messages kept for the report; the rest are only counted.
+const KEPT_ERRORS: usize = 5;
+
+/// Characters of an error answer kept in the report.
+const ERROR_EXCERPT_CHARS: usize = 200;
+
+/// Measure a server.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    target: BenchTarget,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchTarget {
+    Ingest(IngestArgs),
+}
+
+/// Simulate machines posting a dry run and a start and stop per test; report events/s and
+/// latency percentiles.
+///
+/// Example: `stpt bench ingest --url http://127.0.0.1:8000 --machines 100 --tests 200`
+#[derive(Debug, Args)]
+struct IngestArgs {
+    /// Machines reporting at the same time (one thread each).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_MACHINES)))]
+    machines: u32,
+    /// Tests in each machine's run.
+    #[arg(long, default_value_t = 100)]
+    tests: u32,
+    /// Scenarios the tests are spread over.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    scenarios: u32,
+    /// Seconds to wait for one answer before counting the request as failed.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the chosen benchmark against the server named by `--url`.
+pub(crate) fn run(server: &ServerArgs, args: BenchArgs) -> anyhow::Result<()> {
+    match args.target {
+        BenchTarget::Ingest(args) => ingest(server, args),
+    }
+}
+
+fn ingest(server: &ServerArgs, args: IngestArgs) -> anyhow::Result<()> {
+    let base = server.url.trim_end_matches('/').to_owned();
+    let run_tag = run_tag();
+    let barrier = Barrier::new(args.machines as usize + 1);
+    let (outcomes, elapsed) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..args.machines)
+            .map(|n| {
+                let machine = Machine {
+                    name: format!("bench-{run_tag}-{n:03}"),
+                    base: &base,
+                    token: server.token.as_deref(),
+                    tests: args.tests,
+                    scenarios: args.scenarios,
+                    timeout: Duration::from_secs(args.timeout),
+                };
+                let barrier = &barrier;
+                std::thread::Builder::new()
+                    .name(machine.name.clone())
+                    .spawn_scoped(scope, move || {
+                        barrier.wait();
+                        machine.report()
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .context("cannot start a machine's thread")?;
+        barrier.wait();
+        let began = Instant::now();
+        let outcomes = workers
+            .into_iter()
+            .map(|worker| worker.join())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| anyhow::anyhow!("a machine's thread panicked"))?;
+        anyhow::Ok((outcomes, began.elapsed()))
+    })?;
+    let report = IngestReport::new(&args, &base, &outcomes, elapsed);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print();
+    }
+    if report.errors > 0 {
+        bail!(
+            "{} of {} requests failed (first: {})",
+            report.errors,
+            report.requests,
+            report.first_errors.first().map_or("?", String::as_str)
+        );
+    }
+    Ok(())
+}
+
+/// A suffix that keeps this invocation's machine names apart from earlier runs'.
+fn run_tag() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    // The low bits change fastest; 40 of them are unique enough and short to read.
+    format!("{:x}{:010x}", std::process::id(), nanos & 0xff_ffff_ffff)
+}
+
+/// One simulated machine: its name and the shape of the run it reports.
+struct Machine<'a> {
+    name: String,
+    base: &'a str,
+    /// Sent as a bearer token when the server asks for one; not part of any payload.
+    token: Option<&'a str>,
+    tests: u32,
+    scenarios: u32,
+    timeout: Duration,
+}
+
+/// What one machine saw.
+#[derive(Debug, Default)]
+struct MachineOutcome {
+    dry_run: Vec<Duration>,
+    start_stop: Vec<Duration>,
+    errors: u64,
+    first_errors: Vec<String>,
+}
+
+impl MachineOutcome {
+    fn failed(&mut self, what: &str, error: String) {
+        self.errors += 1;
+        if self.first_errors.len() < KEPT_ERRORS {
+            self.first_errors.push(format!("{what}: {error}"));
+        }
+    }
+}
+
+impl Machine<'_> {
+    /// Posts the dry run, then a start and a stop per test, timing each.
+    fn report(&self) -> MachineOutcome {
+        let agent = ureq::AgentBuilder::new().timeout(self.timeout).build();
+        let mut outcome = MachineOutcome::default();
+        let plan = self.plan();
+        let dry = DryRun {
+            machine_name: self.name.clone(),
+            timestamp: Timestamp::now(),
+            master_scenario: plan,
+            event_id: None,
+        };
+        match self.post(&agent, "dry_run", &dry) {
+            Ok(took) => outcome.dry_run.push(took),
+            Err(error) => {
+                // Every start would be refused for want of a run: stop here.
+                outcome.failed("dry run", error);
+                return outcome;
+            }
+        }
+        for (index, test) in dry
+            .master_scenario
+            .scenarios
+            .iter()
+            .flat_map(|s| &s.tests)
+            .enumerate()
+        {
+            let start = TestStart {
+                machine_name: self.name.clone(),
+                file_name: test.file_name.clone(),
+                file_path: test.file_path.clone(),
+                timestamp_start: Timestamp::now(),
+                event_id: None,
+                run_id: None,
+                index: None,
+            };
+            match self.post(&agent, "test_start", &start) {
+                Ok(took) => outcome.start_stop.push(took),
+                Err(error) => outcome.failed("test start", error),
+            }
+            let stop = TestStop {
+                machine_name: self.name.clone(),
+                file_name: test.file_name.clone(),
+                file_path: test.file_path.clone(),
+                status: status_of(index),
+                timestamp_stop: Timestamp::now(),
+                event_id: None,
+                run_id: None,
+                index: None,
+                message: None,
+            };
+            match self.post(&agent, "test_stop", &stop) {
+                Ok(took) => outcome.start_stop.push(took),
+                Err(error) => outcome.failed("test stop", error),
+            }
+        }
+        outcome
+    }
+
+    /// `tests` uniquely named tests spread evenly over `scenarios` scenarios.
+    fn plan(&self) -> MasterScenarioPlan {
+        let scenarios = self.scenarios.min(self.tests.max(1));
+        let per_scenario = self.tests.div_ceil(scenarios);
+        let scenarios = (0..scenarios)
+            .map(|s| {
+                let first = s * per_scenario;
+                let last = (first + per_scenario).min(self.tests);
+                ScenarioPlan {
+                    file_name: format!("scenario_{s:03}.py"),
+                    file_path: "/bench/scenarios".to_owned(),
+                    script: Some("run_tests()".to_owned()),
+                    tests: (first..last)
+                        .map(|t| TestPlan {
+                            file_name: format!("test_{t:06}.py"),
+                            file_path: format!("/bench/tests/scenario_{s:03}"),
+                            script: Some("check()".to_owned()),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        MasterScenarioPlan {
+            file_name: "master.py".to_owned(),
+            file_path: "/bench".to_owned(),
+            script: Some("run_scenarios()".to_owned()),
+            scenarios,
+        }
+    }
+
+    /// Posts `body` to `/tm_api/<endpoint>/` (with the slash, as seed runners do) and reads the
+    /// whole answer; a non-2xx answer or a transport failure is an error.
+    fn post(
+        &self,
+        agent: &ureq::Agent,
+        endpoint: &str,
+        body: &impl Serialize,
+    ) -> Result<Duration, String> {
+        let url = format!("{}/tm_api/{endpoint}/", self.base);
+        let body = serde_json::to_string(body).map_err(|e| e.to_string())?;
+        let began = Instant::now();
+        let mut request = agent.post(&url).set("Content-Type", "application/json");
+        if let Some(token) = self.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        let answer = request.send_string(&body);
+        match answer {
+            Ok(response) => {
+                let status = response.status();
+                // Read to the end so the connection is reused for the next request.
+                let text = response.into_string().map_err(|e| e.to_string())?;
+                let took = began.elapsed();
+                if (200..300).contains(&status) {
+                    Ok(took)
+                } else {
+                    Err(format!("HTTP {status}: {}", excerpt(&text)))
+                }
+            }
+            Err(ureq::Error::Status(status, response)) => {
+                let text = response.into_string().unwrap_or_default();
+                Err(format!("HTTP {status}: {}", excerpt(&text)))
+            }
+            Err(ureq::Error::Transport(transport)) => Err(format!("{url}: {transport}")),
+        }
+    }
+}
+
+/// A realistic mix of results: mostly passed, some warnings and failures.
+fn status_of(index: usize) -> Status {
+    match index % 20 {
+        0 => Status::Failed,
+        7 | 14 => Status::Warning,
+        _ => Status::Passed,
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    text.chars().take(ERROR_EXCERPT_CHARS).collect()
+}
+
+/// The benchmark's result, printed for people or as JSON.
+#[derive(Debug, Serialize)]
+struct IngestReport {
+    url: String,
+    machines: u32,
+    tests_per_machine: u32,
+    scenarios_per_machine: u32,
+    /// Requests sent (dry runs, starts and stops).
+    requests: u64,
+    /// Requests answered with 2xx.
+    events: u64,
+    /// Requests answered otherwise, or not at all.
+    errors: u64,
+    elapsed_seconds: f64,
+    /// Accepted events per second of wall time, over all machines.
+    events_per_second: f64,
+    start_stop: LatencySummary,
+    dry_run: LatencySummary,
+    first_errors: Vec<String>,
+}
+
+impl IngestReport {
+    fn new(args: &IngestArgs, base: &str, outcomes: &[MachineOutcome], elapsed: Duration) -> Self {
+        let mut start_stop: Vec<Duration> = outcomes
+            .iter()
+            .flat_map(|o| o.start_stop.iter().copied())
+            .collect();
+        let mut dry_run: Vec<Duration> = outcomes
+            .iter()
+            .flat_map(|o| o.dry_run.iter().copied())
+            .collect();
+        let events = (start_stop.len() + dry_run.len()) as u64;
+        let errors = outcomes.iter().map(|o| o.errors).sum();
+        let seconds = elapsed.as_secs_f64();
+        IngestReport {
+            url: base.to_owned(),
+            machines: args.machines,
+            tests_per_machine: args.tests,
+            scenarios_per_machine: args.scenarios.min(args.tests.max(1)),
+            requests: events + errors,
+            events,
+            errors,
+            elapsed_seconds: seconds,
+            events_per_second: if seconds > 0.0 {
+                events as f64 / seconds
+            } else {
+                0.0
+            },
+            start_stop: LatencySummary::of(&mut start_stop),
+            dry_run: LatencySummary::of(&mut dry_run),
+            first_errors: outcomes
+                .iter()
+                .flat_map(|o| o.first_errors.iter().cloned())
+                .take(KEPT_ERRORS)
+                .collect(),
+        }
+    }
+
+    fn print(&self) {
+        println!(
+            "{} machines x {} tests ({} scenarios each) against {}",
+            self.machines, self.tests_per_machine, self.scenarios_per_machine, self.url
+        );
+        println!(
+            "events:      {} accepted, {} failed, in {:.2} s",
+            self.events, self.errors, self.elapsed_seconds
+        );
+        println!("throughput:  {:.0} events/s", self.events_per_second);
+        println!("start/stop:  {}", self.start_stop);
+        println!("dry run:     {}", self.dry_run);
+        for error in &self.first_errors {
+            println!("error:       {error}");
+        }
+    }
+}
+
+/// Latency percentiles of one kind of request, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+struct LatencySummary {
+    count: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+impl LatencySummary {
+    /// Sorts `samples` and takes nearest-rank percentiles.
+    fn of(samples: &mut [Duration]) -> Self {
+        samples.sort_unstable();
+        let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1_000.0);
+        LatencySummary {
+            count: samples.len(),
+            p50_ms: ms(percentile(samples, 50)),
+            p99_ms: ms(percentile(samples, 99)),
+            max_ms: ms(samples.last()),
+        }
+    }
+}
+
+impl std::fmt::Display for LatencySummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} requests, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            self.count, self.p50_ms, self.p99_ms, self.max_ms
+        )
+    }
+}
+
+/// The nearest-rank `p`th percentile of sorted `samples`.
+fn percentile(samples: &[Duration], p: usize) -> Option<&Duration> {
+    let rank = (samples.len() * p).div_ceil(100).max(1);
+    samples.get(rank - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(tests: u32, scenarios: u32) -> Machine<'static> {
+        Machine {
+            name: "bench-x-000".to_owned(),
+            base: "http://127.0.0.1:1",
+            token: None,
+            tests,
+            scenarios,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn plan_spreads_uniquely_named_tests_over_the_scenarios() {
+        let plan = machine(11, 3).plan();
+        let sizes: Vec<usize> = plan.scenarios.iter().map(|s| s.tests.len()).collect();
+        assert_eq!(sizes, [4, 4, 3]);
+        let mut names: Vec<(&str, &str)> = plan
+            .scenarios
+            .iter()
+            .flat_map(|s| &s.tests)
+            .map(|t| (t.file_path.as_str(), t.file_name.as_str()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 11);
+    }
+
+    #[test]
+    fn plan_never_has_more_scenarios_than_tests() {
+        assert_eq!(machine(2, 5).plan().scenarios.len(), 2);
+        assert_eq!(machine(0, 5).plan().scenarios.len(), 1);
+        assert!(machine(0, 5).plan().scenarios[0].tests.is_empty());
+    }
+
+    #[test]
+    fn payloads_carry_only_the_seeds_fields() {
+        let start = TestStart {
+            machine_name: "m".to_owned(),
+            file_name: "t.py".to_owned(),
+            file_path: "/p".to_owned(),
+            timestamp_start: Timestamp::now(),
+            event_id: None,
+            run_id: None,
+            index: None,
+        };
+        let value = serde_json::to_value(&start).unwrap();
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["file_name", "file_path", "machine_name", "timestamp_start"]
+        );
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut samples: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        let summary = LatencySummary::of(&mut samples);
+        assert_eq!(summary.count, 100);
+        assert_eq!(summary.p50_ms, 50.0);
+        assert_eq!(summary.p99_ms, 99.0);
+        assert_eq!(summary.max_ms, 100.0);
+        assert_eq!(
+            LatencySummary::of(&mut []),
+            LatencySummary {
+                count: 0,
+                p50_ms: 0.0,
+                p99_ms: 0.0,
+                max_ms: 0.0
+            }
+        );
+        assert_eq!(
+            percentile(&[Duration::from_millis(7)], 99),
+            Some(&Duration::from_millis(7))
+        );
+    }
+
+    #[test]
+    fn run_tags_differ_between_invocations() {
+        let first = run_tag();
+        std::thread::sleep(Duration::from_millis(1));
+        assert_ne!(first, run_tag());
+    }
+}
