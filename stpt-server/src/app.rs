@@ -13,9 +13,9 @@ use rocket::{Build, Data, Request, Rocket};
 use stpt_core::Store;
 
 use crate::config::Config;
-use crate::db::{ConnectError, DieselStore, connect};
+use crate::db::{ConnectError, DatabaseUrl, DieselStore};
 use crate::live::LiveHub;
-use crate::{api, pages};
+use crate::{api, live, pages};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -30,16 +30,30 @@ pub struct AppState {
 
 /// Opens the configured database (migrating it) and builds the app on it.
 pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
-    let pool = connect(&config.database_url, config.pool)?;
-    Ok(build_with_store(config, Arc::new(DieselStore::new(pool))))
+    let store = DieselStore::open(&config.database_url, config.pool)?;
+    // With PostgreSQL, changes travel through the database so every instance hears them.
+    let hub = match &config.database_url {
+        DatabaseUrl::Postgres(url) => {
+            LiveHub::postgres(url).map_err(|e| ConnectError::Migrate {
+                target: "PostgreSQL change notifications".to_owned(),
+                reason: e.to_string(),
+            })?
+        }
+        DatabaseUrl::Sqlite(_) => LiveHub::new(),
+    };
+    Ok(assemble(config, Arc::new(store), hub))
 }
 
 /// Builds the app on any store (the diesel store in production, `MemoryStore` where no
 /// database is wanted).
 pub fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Rocket<Build> {
+    assemble(config, store, LiveHub::new())
+}
+
+fn assemble(config: &Config, store: Arc<dyn Store>, hub: LiveHub) -> Rocket<Build> {
     let state = AppState {
         store,
-        hub: LiveHub::new(),
+        hub,
         body_limit: config.body_limit,
     };
     let log_level = if config.log {
@@ -59,6 +73,7 @@ pub fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Rocket<Build>
         .attach(TrailingSlash)
         .mount("/", api::routes())
         .mount("/", pages::routes())
+        .mount("/", live::routes())
         .register("/", api::catchers())
 }
 

@@ -1,5 +1,14 @@
-//! Live updates: what the store changed, announced to every listener.
+//! Live updates: what the store changed, announced to every listener, shared between
+//! instances through PostgreSQL and pushed to clients over WebSockets.
 
 mod hub;
+mod relay;
+mod ws;
 
 pub use hub::{LiveHub, RunChanged};
+pub use relay::RelayError;
+
+/// The WebSocket routes.
+pub fn routes() -> Vec<rocket::Route> {
+    ws::routes()
+}

@@ -3,4 +3,5 @@
 
 mod conformance;
 mod endpoints;
+mod live;
 mod support;

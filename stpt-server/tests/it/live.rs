@@ -1,0 +1,323 @@
+//! The WebSocket routes against a real server on a free port: each route's messages after
+//! real ingest requests, filtering by machine, closing on shutdown, and two instances on one
+//! PostgreSQL database seeing each other's changes.
+
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stpt_core::Event;
+use stpt_core::Status;
+use stpt_core::testing::builders::{dry_run, start, stop};
+use stpt_server::Config;
+use stpt_server::db::DatabaseUrl;
+use tungstenite::{Message, WebSocket};
+
+use crate::support::TestDb;
+
+/// How long a client waits for an expected message before the test fails.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A server running on its own runtime in a thread, stopped gracefully on drop.
+pub(crate) struct Server {
+    /// `http://127.0.0.1:PORT`
+    pub(crate) base: String,
+    port: u16,
+    shutdown: Option<rocket::Shutdown>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Builds the app on `database` and launches it on a free port.
+    pub(crate) fn start(database: &DatabaseUrl) -> Server {
+        // Rocket can bind port 0 but does not tell which port it got: reserve one instead.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("reserve a port")
+            .port();
+        let config = Config {
+            database_url: database.clone(),
+            port,
+            log: false,
+            ..Config::default()
+        };
+        let (ready, shutdown) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let rocket = stpt_server::build(&config)
+                    .expect("build the app")
+                    .ignite()
+                    .await
+                    .expect("ignite");
+                ready
+                    .send(rocket.shutdown())
+                    .expect("report the shutdown handle");
+                rocket.launch().await.expect("serve");
+            });
+        });
+        let shutdown = shutdown.recv().expect("the server started");
+        let server = Server {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        };
+        server.wait_until_healthy();
+        server
+    }
+
+    fn wait_until_healthy(&self) {
+        for _ in 0..200 {
+            if ureq::get(&format!("{}/healthz", self.base)).call().is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("the server on port {} never became healthy", self.port);
+    }
+
+    /// Posts an event to its ingest endpoint; returns the response body.
+    pub(crate) fn post(&self, event: &Event) -> Value {
+        let path = match event {
+            Event::DryRun(_) => "dry_run",
+            Event::TestStart(_) => "test_start",
+            Event::TestStop(_) => "test_stop",
+        };
+        let body = serde_json::to_value(event).expect("event as JSON");
+        self.post_json(path, &body)
+    }
+
+    /// Posts a JSON body to `/tm_api/<path>/`.
+    pub(crate) fn post_json(&self, path: &str, body: &Value) -> Value {
+        ureq::post(&format!("{}/tm_api/{path}/", self.base))
+            .send_json(body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+            .into_json()
+            .expect("JSON answer")
+    }
+
+    /// GET a JSON document.
+    pub(crate) fn get(&self, path: &str) -> Value {
+        ureq::get(&format!("{}{path}", self.base))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .into_json()
+            .expect("JSON answer")
+    }
+
+    /// The id of the machine named `name`.
+    pub(crate) fn machine_id(&self, name: &str) -> i64 {
+        let machines = self.get("/tm_api/machines/?page_size=100");
+        machines["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["machine_name"] == name)
+            .and_then(|m| m["pk"].as_i64())
+            .unwrap_or_else(|| panic!("no machine {name:?} in {machines}"))
+    }
+
+    /// Opens a WebSocket to `path`.
+    fn socket(&self, path: &str) -> Socket {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+        let url = format!("ws://127.0.0.1:{}{path}", self.port);
+        let (socket, _) = tungstenite::client(url.as_str(), stream)
+            .unwrap_or_else(|e| panic!("WebSocket handshake on {path}: {e}"));
+        Socket(socket)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            shutdown.notify();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Socket(WebSocket<TcpStream>);
+
+impl Socket {
+    /// The next text message as JSON; fails after [`WAIT`].
+    fn next_json(&mut self) -> Value {
+        loop {
+            match self.0.read() {
+                Ok(Message::Text(text)) => {
+                    return serde_json::from_str(&text).expect("a JSON message");
+                }
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                Ok(other) => panic!("expected a text message, got {other:?}"),
+                Err(e) => panic!("expected a message: {e}"),
+            }
+        }
+    }
+
+    /// True when the server closes the connection (rather than the read timing out).
+    fn closes(&mut self) -> bool {
+        loop {
+            match self.0.read() {
+                Ok(Message::Close(_)) => continue,
+                Ok(_) => continue,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return true;
+                }
+                Err(tungstenite::Error::Io(e)) => {
+                    return !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    );
+                }
+                Err(tungstenite::Error::Protocol(_)) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+const LAMP: &[&str] = &["lamp_on.py", "lamp_off.py"];
+
+#[test]
+fn each_route_pushes_its_message_after_ingest() {
+    let db = TestDb::sqlite();
+    let server = Server::start(db.url());
+    server.post(&dry_run("rig-a", 0, &[("lamp.py", LAMP)]));
+    server.post(&dry_run("rig-b", 0, &[("door.py", &["door_open.py"])]));
+    let a = server.machine_id("rig-a");
+    let b = server.machine_id("rig-b");
+
+    // Trailing slashes as the seed's clients send them.
+    let mut last = server.socket(&format!("/ws/machine/{a}/last/"));
+    let mut runs = server.socket(&format!("/ws/machine/{a}/runs/"));
+    let mut status = server.socket("/ws/machine/status/");
+
+    let started = server.post(&start("rig-a", "lamp_on.py", 1));
+    assert_eq!(started["file_name"], "lamp_on.py");
+
+    let data = last.next_json();
+    let run = &data["machine_data"]["last_master_scenario"];
+    assert_eq!(data["machine_data"]["machine_name"], "rig-a");
+    assert_eq!(run["status"], "running");
+    assert_eq!(run["tests_statistics"]["running"], 1);
+    assert_eq!(run["tests_statistics"]["waiting"], 1);
+    assert_eq!(run["scenarios"][0]["tests"][0]["file_name"], "lamp_on.py");
+    assert_eq!(run["scenarios"][0]["tests"][0]["status"], "running");
+    let run_id = run["pk"].as_i64().expect("run id");
+
+    assert_eq!(
+        runs.next_json(),
+        json!({"run_data": {"id": run_id, "status": "running"}})
+    );
+    assert_eq!(
+        status.next_json(),
+        json!({"machine_id_status": {"id": a, "status": "running"}})
+    );
+
+    // Another machine's change reaches the status stream only.
+    server.post(&start("rig-b", "door_open.py", 2));
+    assert_eq!(
+        status.next_json(),
+        json!({"machine_id_status": {"id": b, "status": "running"}})
+    );
+
+    server.post(&stop("rig-a", "lamp_on.py", Status::Failed, 3));
+    // The next message on rig-a's streams is rig-a's stop: rig-b's start was filtered out.
+    let data = last.next_json();
+    let run = &data["machine_data"]["last_master_scenario"];
+    assert_eq!(run["scenarios"][0]["tests"][0]["status"], "failed");
+    assert_eq!(run["tests_statistics"]["failed"], 1);
+    assert_eq!(run["status"], "waiting");
+    assert_eq!(
+        runs.next_json(),
+        json!({"run_data": {"id": run_id, "status": "waiting"}})
+    );
+    assert_eq!(
+        status.next_json(),
+        json!({"machine_id_status": {"id": a, "status": "waiting"}})
+    );
+
+    // A new run: the live stream switches to it.
+    server.post(&dry_run("rig-a", 10, &[("lamp.py", &["lamp_dim.py"])]));
+    let data = last.next_json();
+    let run = &data["machine_data"]["last_master_scenario"];
+    assert_ne!(run["pk"].as_i64(), Some(run_id));
+    assert_eq!(run["scenarios"][0]["tests"][0]["file_name"], "lamp_dim.py");
+    assert_eq!(run["status"], "waiting");
+}
+
+#[test]
+fn unknown_machines_are_refused_before_the_upgrade() {
+    let db = TestDb::sqlite();
+    let server = Server::start(db.url());
+    let stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let url = format!("ws://127.0.0.1:{}/ws/machine/999/last", server.port);
+    match tungstenite::client(url.as_str(), stream) {
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+            assert_eq!(response.status(), 404);
+        }
+        other => panic!("expected a 404 answer, got {other:?}"),
+    }
+}
+
+#[test]
+fn sockets_close_when_the_server_stops() {
+    let db = TestDb::sqlite();
+    let server = Server::start(db.url());
+    server.post(&dry_run("rig-a", 0, &[("lamp.py", LAMP)]));
+    let a = server.machine_id("rig-a");
+    let mut sockets = vec![
+        server.socket(&format!("/ws/machine/{a}/last")),
+        server.socket(&format!("/ws/machine/{a}/runs")),
+        server.socket("/ws/machine/status"),
+    ];
+    drop(server);
+    for socket in &mut sockets {
+        assert!(socket.closes(), "the socket stayed open after shutdown");
+    }
+}
+
+#[test]
+fn an_instance_hears_events_posted_to_another_on_postgres() {
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    let a = Server::start(db.url());
+    let b = Server::start(db.url());
+    let mut status_b = b.socket("/ws/machine/status");
+
+    a.post(&dry_run("rig-pg", 0, &[("lamp.py", LAMP)]));
+    let machine = b.machine_id("rig-pg");
+    assert_eq!(
+        status_b.next_json(),
+        json!({"machine_id_status": {"id": machine, "status": "waiting"}})
+    );
+
+    let mut runs_a = a.socket(&format!("/ws/machine/{machine}/runs"));
+    let mut runs_b = b.socket(&format!("/ws/machine/{machine}/runs"));
+    let mut last_b = b.socket(&format!("/ws/machine/{machine}/last"));
+    a.post(&start("rig-pg", "lamp_on.py", 1));
+    b.post(&stop("rig-pg", "lamp_on.py", Status::Passed, 2));
+
+    // Each instance delivers each change once, whichever instance it was posted to.
+    for runs in [&mut runs_a, &mut runs_b] {
+        assert_eq!(runs.next_json()["run_data"]["status"], "running");
+        assert_eq!(runs.next_json()["run_data"]["status"], "waiting");
+    }
+    let first = last_b.next_json();
+    let tests = &first["machine_data"]["last_master_scenario"]["scenarios"][0]["tests"];
+    // The stream reads the state when it sends, so a burst may arrive as one message.
+    assert!(
+        tests[0]["status"] == "running" || tests[0]["status"] == "passed",
+        "{first}"
+    );
+}
