@@ -3,12 +3,19 @@
 //! Each subcommand lives in its own module under `commands`; errors end here, printed with
 //! their causes and mapped to the codes in `exit_codes`.
 
+mod client;
 mod commands;
 mod exit_codes;
+mod junit;
+mod live_feed;
+mod outcome;
+mod palette;
+mod selection;
+mod terminal;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// System Test Progress Tracking: what your system tests are doing now, and what they did.
 #[derive(Debug, Parser)]
@@ -16,17 +23,41 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    server: client::ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     Serve(commands::serve::ServeArgs),
+    Machines(commands::machines::MachinesArgs),
+    Runs(commands::runs::RunsArgs),
+    Show(commands::show::ShowArgs),
+    Tail(commands::tail::TailArgs),
+    Send(commands::send::SendArgs),
+    Run(commands::run::RunArgs),
+    Replay(commands::replay::ReplayArgs),
+    Export(commands::export::ExportArgs),
+    Import(commands::import::ImportArgs),
+    Completions(commands::completions::CompletionsArgs),
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
+        Command::Machines(args) => commands::machines::run(&cli.server, args),
+        Command::Runs(args) => commands::runs::run(&cli.server, args),
+        Command::Show(args) => commands::show::run(&cli.server, args),
+        Command::Tail(args) => commands::tail::run(&cli.server, args),
+        Command::Send(args) => commands::send::run(&cli.server, args),
+        Command::Run(args) => commands::run::run(&cli.server, args),
+        Command::Replay(args) => commands::replay::run(&cli.server, args),
+        Command::Export(args) => commands::export::run(&cli.server, args),
+        Command::Import(args) => commands::import::run(&cli.server, args),
+        Command::Completions(args) => commands::completions::run(args, Cli::command()),
+        Command::Bench(args) => commands::bench::run(&cli.server, args),
     };
     match result {
         Ok(()) => ExitCode::from(exit_codes::OK),
@@ -44,5 +75,24 @@ fn report(err: &anyhow::Error) -> ExitCode {
         return ExitCode::from(exit_codes::OK);
     }
     eprintln!("error: {err:#}");
-    ExitCode::from(exit_codes::FAILURE)
+    ExitCode::from(exit_code(err))
+}
+
+/// The documented exit code for an error, from the first cause that has one.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(not_passed) = cause.downcast_ref::<outcome::RunNotPassed>() {
+            return match not_passed {
+                outcome::RunNotPassed::Failed { .. } => exit_codes::RUN_NOT_PASSED,
+                outcome::RunNotPassed::Cancelled { .. } => exit_codes::INTERRUPTED,
+            };
+        }
+        if let Some(client::RequestError::Unreachable { .. }) = cause.downcast_ref() {
+            return exit_codes::SERVER_UNREACHABLE;
+        }
+        if cause.is::<client::UnknownMachine>() || cause.is::<selection::UnknownRun>() {
+            return exit_codes::NOT_FOUND;
+        }
+    }
+    exit_codes::FAILURE
 }

@@ -1,3 +1,14 @@
 //! One module per subcommand.
 
+pub(crate) mod bench;
+pub(crate) mod completions;
+pub(crate) mod export;
+pub(crate) mod import;
+pub(crate) mod machines;
+pub(crate) mod replay;
+pub(crate) mod run;
+pub(crate) mod runs;
+pub(crate) mod send;
 pub(crate) mod serve;
+pub(crate) mod show;
+pub(crate) mod tail;

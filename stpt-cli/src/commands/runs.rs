@@ -1,0 +1,116 @@
+//! `stpt runs <machine>`: one page of a machine's runs, newest first.
+
+use clap::Args;
+use serde::Serialize;
+use stpt_server::api::shapes::RunListItem;
+
+use crate::client::{Client, Paginated, ServerArgs};
+use crate::{palette, terminal};
+
+/// List a machine's runs, newest first, one page at a time.
+///
+/// With --json, prints `{"machine": {"id", "name"}, "page": <n>, "total_pages": <n>,
+/// "count": <runs in all>, "runs": [{"pk": <run id>, "machine": <machine id>, "timestamp":
+/// <dry run time, "DD-MM-YYYY  HH:MM:SS">, "scenarios": <n>, "tests": <n>, "tests_status":
+/// <status>, "absolute_url": "/machine/run_data/<id>"}]}`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  stpt runs lamp-rig\n  stpt runs 3 --limit 50 --page 2 --json")]
+pub(crate) struct RunsArgs {
+    /// The machine, by name (any case) or id.
+    machine: String,
+    /// Runs per page (at most 100).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+    limit: u64,
+    /// Which page, from 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    page: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct RunsJson<'a> {
+    machine: MachineJson<'a>,
+    page: u64,
+    total_pages: u64,
+    count: u64,
+    runs: &'a [RunListItem],
+}
+
+#[derive(Debug, Serialize)]
+struct MachineJson<'a> {
+    id: i64,
+    name: &'a str,
+}
+
+/// Resolves the machine, fetches the page and prints it.
+pub(crate) fn run(server: &ServerArgs, args: RunsArgs) -> anyhow::Result<()> {
+    let client = Client::new(server);
+    let machine = client.resolve_machine(&args.machine)?;
+    let path = format!(
+        "/tm_api/machine_dry_run_datas/{}/?page={}&page_size={}",
+        machine.id, args.page, args.limit
+    );
+    let page: Paginated<RunListItem> = match client.get(&path) {
+        Ok(page) => page,
+        Err(e) if e.is_not_found() && args.page > 1 => {
+            anyhow::bail!(
+                "machine {} has no page {} of runs at {} a page; try a smaller --page",
+                machine.name,
+                args.page,
+                args.limit
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.json {
+        return terminal::emit_json(&RunsJson {
+            machine: MachineJson {
+                id: machine.id,
+                name: &machine.name,
+            },
+            page: page.page_number,
+            total_pages: page.total_pages,
+            count: page.count,
+            runs: &page.results,
+        });
+    }
+    let mut text = format!(
+        "{} (#{}): {} runs, page {} of {}\n",
+        palette::bold(&machine.name),
+        machine.id,
+        page.count,
+        page.page_number,
+        page.total_pages
+    );
+    if page.results.is_empty() {
+        text.push_str("no run yet\n");
+    } else {
+        text.push_str(&palette::bold(&format!(
+            "{:>6}  {:<20}  {:>9}  {:>5}  STATUS",
+            "RUN", "DRY RUN AT", "SCENARIOS", "TESTS"
+        )));
+        text.push('\n');
+        for run in &page.results {
+            text.push_str(&format!(
+                "{:>6}  {:<20}  {:>9}  {:>5}  {}\n",
+                run.pk,
+                run.timestamp,
+                run.scenarios,
+                run.tests,
+                palette::painted(run.tests_status, 0)
+            ));
+        }
+    }
+    if page.has_next {
+        text.push_str(&palette::dim(&format!(
+            "more: stpt runs {} --limit {} --page {}\n",
+            machine.id,
+            args.limit,
+            page.page_number + 1
+        )));
+    }
+    terminal::emit(&text)?;
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! `stpt show`: one run as a tree of scenarios and tests with statuses, durations and failure
+//! messages.
+//!
+//! The tree is drawn by [`TreeView`], a stpt-core [`Visitor`] over the [`RunTree`], so it sees
+//! the run in the same plan order as every other consumer.
+
+use clap::Args;
+use stpt_core::walker::master_status;
+use stpt_core::{Node, RunTree, ScenarioTree, Statistics, TestPosition, Visitor, walk};
+
+use crate::client::{Client, ServerArgs};
+use crate::selection::RunSelection;
+use crate::{palette, terminal};
+
+/// Most lines of a failure message shown under its test; --json has them all.
+const MESSAGE_LINES: usize = 12;
+/// Columns before a scenario's name (`├─ ✔ `) and a test's (`│  ├─ ✔ `).
+const SCENARIO_INDENT: usize = 5;
+const TEST_INDENT: usize = 8;
+
+/// Show one run: its scenarios and tests with statuses, durations and failure messages.
+///
+/// With --json, prints the run as stpt's `RunTree`: `{"run": {"id", "machine_id", "timestamp",
+/// "status", "counts": {<status>: n}, "scenarios", "timestamp_start", "timestamp_stop"},
+/// "machine": {"id", "name"}, "master": <node>, "scenarios": [{"node": <node>, "tests":
+/// [<node>]}]}` where a node is `{"id", "kind", "run_id", "position", "file_name", "file_path",
+/// "script", "status", "timestamp_start", "timestamp_stop", "message"}` and timestamps are
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]` UTC (or null).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  stpt show 42\n  stpt show --last lamp-rig")]
+pub(crate) struct ShowArgs {
+    #[command(flatten)]
+    selection: RunSelection,
+    /// Print JSON instead of a tree.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Fetches the run and prints it.
+pub(crate) fn run(server: &ServerArgs, args: ShowArgs) -> anyhow::Result<()> {
+    let client = Client::new(server);
+    let tree = args.selection.fetch(&client)?;
+    if args.json {
+        return terminal::emit_json(&tree);
+    }
+    terminal::emit(&render(&tree))?;
+    Ok(())
+}
+
+/// The run as human text (with styles).
+pub(crate) fn render(tree: &RunTree) -> String {
+    let width = tree
+        .scenarios
+        .iter()
+        .flat_map(|s| {
+            std::iter::once(s.node.file_name.chars().count() + SCENARIO_INDENT).chain(
+                s.tests
+                    .iter()
+                    .map(|t| t.file_name.chars().count() + TEST_INDENT),
+            )
+        })
+        .max()
+        .unwrap_or(0);
+    let mut view = TreeView {
+        text: String::new(),
+        scenarios: tree.scenarios.len(),
+        tests_in_scenario: 0,
+        last_scenario: false,
+        width,
+    };
+    let statistics = Statistics::of(tree);
+    view.header(tree, &statistics);
+    walk(tree, &mut view);
+    view.text
+}
+
+/// Draws a run as an indented tree.
+struct TreeView {
+    text: String,
+    scenarios: usize,
+    tests_in_scenario: usize,
+    last_scenario: bool,
+    /// Columns up to the end of the longest name, so statuses line up.
+    width: usize,
+}
+
+impl TreeView {
+    fn header(&mut self, tree: &RunTree, statistics: &Statistics) {
+        let master = &tree.master;
+        let status = master_status(&statistics.counts, statistics.empty_scenarios);
+        self.text.push_str(&format!(
+            "{} {} · {} · {}  {}{}\n",
+            palette::bold("run"),
+            palette::bold(&tree.run.id.to_string()),
+            tree.machine.name,
+            master.file_name,
+            palette::painted(status, 0),
+            duration_text(master, 2),
+        ));
+        let mut counts: Vec<String> = statistics
+            .counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(status, n)| format!("{} {n}", palette::painted(status, 0)))
+            .collect();
+        if counts.is_empty() {
+            counts.push("no test".to_owned());
+        }
+        self.text.push_str(&format!(
+            "{}\n",
+            palette::dim(&format!(
+                "dry run {} · {} scenarios · {} tests",
+                tree.run.timestamp.display(),
+                statistics.scenarios,
+                statistics.tests
+            ))
+        ));
+        self.text.push_str(&counts.join(" · "));
+        self.text.push('\n');
+    }
+}
+
+fn duration_text(node: &Node, gap: usize) -> String {
+    match node.duration_seconds() {
+        Some(seconds) => format!("{:gap$}{}", "", palette::duration(seconds)),
+        None => String::new(),
+    }
+}
+
+impl Visitor<RunTree> for TreeView {
+    fn enter_scenario(&mut self, scenario: &ScenarioTree, index: usize) {
+        self.last_scenario = index + 1 == self.scenarios;
+        self.tests_in_scenario = scenario.tests.len();
+        let node = &scenario.node;
+        let branch = if self.last_scenario {
+            "└─"
+        } else {
+            "├─"
+        };
+        let style = palette::style(node.status);
+        self.text.push_str(&format!(
+            "{branch} {style}{}{style:#} {:<width$}  {}{}\n",
+            palette::mark(node.status),
+            node.file_name,
+            palette::painted(node.status, 9),
+            duration_text(node, 0),
+            width = self.width - SCENARIO_INDENT,
+        ));
+    }
+
+    fn visit_test(&mut self, test: &Node, position: TestPosition) {
+        let stem = if self.last_scenario { "   " } else { "│  " };
+        let last_test = position.in_scenario + 1 == self.tests_in_scenario;
+        let branch = if last_test { "└─" } else { "├─" };
+        let style = palette::style(test.status);
+        self.text.push_str(&format!(
+            "{stem}{branch} {style}{}{style:#} {:<width$}  {}{}\n",
+            palette::mark(test.status),
+            test.file_name,
+            palette::painted(test.status, 9),
+            duration_text(test, 0),
+            width = self.width - TEST_INDENT,
+        ));
+        if let Some(message) = test.message.as_deref().filter(|m| !m.trim().is_empty()) {
+            let under = if last_test { "   " } else { "│  " };
+            let lines: Vec<&str> = message.trim_end().lines().collect();
+            for line in lines.iter().take(MESSAGE_LINES) {
+                self.text
+                    .push_str(&format!("{stem}{under}   {}\n", palette::dim(line)));
+            }
+            if lines.len() > MESSAGE_LINES {
+                self.text.push_str(&format!(
+                    "{stem}{under}   {}\n",
+                    palette::dim(&format!(
+                        "… {} more lines (stpt show {} --json)",
+                        lines.len() - MESSAGE_LINES,
+                        test.run_id
+                    ))
+                ));
+            }
+        }
+    }
+}

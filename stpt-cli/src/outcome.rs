@@ -1,0 +1,33 @@
+//! Results that are not the command failing, yet must not exit 0: a run that did not pass,
+//! a run cancelled with Ctrl-C. `main` maps them to their exit codes.
+
+use stpt_core::Status;
+
+/// A followed or executed run that did not end with every test passed or warned.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RunNotPassed {
+    /// It finished, and some test did not pass.
+    #[error("the run finished {status}: not every test passed or warned")]
+    Failed {
+        /// The run's aggregate status.
+        status: Status,
+    },
+    /// It was cancelled before its end.
+    #[error("cancelled; {not_run} tests did not run")]
+    Cancelled {
+        /// Tests never started.
+        not_run: usize,
+    },
+}
+
+impl RunNotPassed {
+    /// A run that finished with `status`.
+    pub(crate) fn failed(status: Status) -> Self {
+        RunNotPassed::Failed { status }
+    }
+
+    /// A run cancelled with `not_run` tests left.
+    pub(crate) fn cancelled(not_run: usize) -> Self {
+        RunNotPassed::Cancelled { not_run }
+    }
+}

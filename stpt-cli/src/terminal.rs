@@ -1,0 +1,41 @@
+//! Writing to stdout: human text through `anstream` (styles stripped off a terminal or under
+//! `NO_COLOR`), JSON as it is.
+//!
+//! Writes return their `io::Error` so a closed pipe (`stpt runs lamp | head`) ends the command
+//! quietly instead of panicking as `println!` would.
+
+use std::io::{IsTerminal, Write};
+
+use serde::Serialize;
+
+/// Writes human text to stdout.
+pub(crate) fn emit(text: &str) -> std::io::Result<()> {
+    let mut out = anstream::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// Writes `value` as pretty JSON and a newline to stdout.
+pub(crate) fn emit_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes `value` as one JSON line to stdout (for streams such as `tail --json`).
+pub(crate) fn emit_json_line<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string(value)?;
+    text.push('\n');
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Whether stdout is a terminal (bars and redrawn lines only make sense there).
+pub(crate) fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `stpt` binary: each test starts its own `stpt serve` on a fresh
+//! SQLite file and runs the subcommands against it as a user would.
+
+mod junit;
+mod queries;
+mod send;
+mod support;
+mod tail;

@@ -1,0 +1,146 @@
+//! `machines`, `runs`, `show` and their errors, in human and JSON form.
+
+use insta::{assert_json_snapshot, assert_snapshot};
+
+use crate::support::{Server, lamp_run, passing_run};
+
+fn two_machines() -> Server {
+    let server = Server::start();
+    server.post_run(&passing_run("lamp-rig", 0));
+    server.post_run(&lamp_run(10));
+    server.post_run(&passing_run("trunk-rig", 20));
+    server
+}
+
+#[test]
+fn machines_list_their_newest_run_status() {
+    let server = two_machines();
+    assert_snapshot!(server.stpt(&["machines"]).snapshot(), @r"
+    exit code: Some(0)
+    --- stdout ---
+       ID  NAME       LAST RUN
+        1  lamp-rig   failed
+        3  trunk-rig  passed
+    --- stderr ---
+    ");
+    assert_json_snapshot!(server.stpt(&["machines", "--json"]).json(), @r#"
+    [
+      {
+        "absolute_url": "/machine/1",
+        "get_last_master_scenario_status": "failed",
+        "machine_name": "lamp-rig",
+        "pk": 1
+      },
+      {
+        "absolute_url": "/machine/3",
+        "get_last_master_scenario_status": "passed",
+        "machine_name": "trunk-rig",
+        "pk": 3
+      }
+    ]
+    "#);
+}
+
+#[test]
+fn runs_are_paginated_and_machines_named_in_any_case_or_by_id() {
+    let server = two_machines();
+    assert_snapshot!(server.stpt(&["runs", "LAMP-rig"]).snapshot());
+    assert_snapshot!(server.stpt(&["runs", "1", "--limit", "1"]).snapshot());
+    let page_two = server.stpt(&["runs", "lamp-rig", "--limit", "1", "--page", "2", "--json"]);
+    assert_json_snapshot!(page_two.json());
+    let past_the_end = server.stpt(&["runs", "lamp-rig", "--limit", "1", "--page", "3"]);
+    assert_snapshot!(past_the_end.snapshot());
+}
+
+#[test]
+fn show_draws_the_tree_with_statuses_durations_and_messages() {
+    let server = two_machines();
+    let by_id = server.stpt(&["show", "2"]);
+    assert_snapshot!(by_id.snapshot());
+    let last = server.stpt(&["show", "--last", "lamp-rig"]);
+    assert_eq!(last.stdout, by_id.stdout);
+    let json = server.stpt(&["show", "2", "--json"]).json();
+    let statuses: Vec<(&str, &str)> = json["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .flat_map(|s| s["tests"].as_array().expect("tests"))
+        .map(|t| {
+            (
+                t["file_name"].as_str().unwrap_or_default(),
+                t["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("01_01_test_lamp_on.py", "passed"),
+            ("01_02_test_lamp_off.py", "failed"),
+            ("02_01_test_door_open.py", "warning"),
+        ]
+    );
+    assert_eq!(json["master"]["status"], "failed");
+    assert_eq!(json["machine"]["name"], "lamp-rig");
+}
+
+#[test]
+fn unknown_names_and_ids_say_what_exists() {
+    let server = two_machines();
+    assert_snapshot!(server.stpt(&["runs", "door-rig"]).snapshot(), @r#"
+    exit code: Some(4)
+    --- stdout ---
+    --- stderr ---
+    error: unknown machine "door-rig": known machines are lamp-rig (#1), trunk-rig (#3); see `stpt machines`
+    "#);
+    assert_snapshot!(server.stpt(&["show", "99"]).snapshot(), @r"
+    exit code: Some(4)
+    --- stdout ---
+    --- stderr ---
+    error: unknown run 99: the server has no run with this id; see `stpt runs <machine>`
+    ");
+}
+
+#[test]
+fn an_unreachable_server_is_named_with_its_url() {
+    let server = Server::start();
+    let output = server.stpt(&["machines", "--url", "http://127.0.0.1:9"]);
+    assert_eq!(output.code, Some(3), "{}", output.snapshot());
+    assert!(
+        output
+            .stderr
+            .starts_with("error: cannot reach the stpt server at http://127.0.0.1:9/tm_api/machines/?page=1&page_size=100: "),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("is `stpt serve` running there?"));
+}
+
+#[test]
+fn every_subcommand_has_an_example_in_its_help() {
+    let server = Server::start();
+    for command in [
+        "machines",
+        "runs",
+        "show",
+        "tail",
+        "send",
+        "run",
+        "replay",
+        "export",
+        "completions",
+    ] {
+        let help = server.stpt(&[command, "--help"]);
+        assert_eq!(help.code, Some(0), "{}", help.snapshot());
+        assert!(
+            help.stdout.contains("Example"),
+            "{command}: {}",
+            help.stdout
+        );
+    }
+    let help = server.stpt(&["import", "junit", "--help"]);
+    assert!(help.stdout.contains("Example"), "{}", help.stdout);
+    let bash = server.stpt(&["completions", "bash"]);
+    assert_eq!(bash.code, Some(0));
+    assert!(bash.stdout.contains("stpt"));
+}

@@ -1,0 +1,303 @@
+//! A real `stpt serve` per test, the `stpt` binary run against it, and the events of a few
+//! known runs.
+//!
+//! Outputs are snapshotted as one string, "exit code + stdout + stderr", with the server's
+//! port redacted; the events carry fixed timestamps so that dates and durations are stable.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The `stpt` binary under test.
+pub(crate) const STPT: &str = env!("CARGO_BIN_EXE_stpt");
+
+/// A server on a free port and a temporary database, stopped when dropped.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) url: String,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `stpt serve --port 0` and waits for its "listening" line.
+    pub(crate) fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let database = dir.path().join("stpt.db");
+        let mut child = Command::new(STPT)
+            .args(["serve", "--port", "0", "--database-url"])
+            .arg(&database)
+            .env_remove("STPT_DATABASE_URL")
+            .env_remove("STPT_ADDRESS")
+            .env_remove("STPT_PORT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start stpt serve");
+        let stdout = child.stdout.take().expect("stdout of stpt serve");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("stpt listening on ") {
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("stpt serve did not say where it listens");
+            }
+        };
+        Server { child, url, dir }
+    }
+
+    /// Runs `stpt args…` against this server, without colour.
+    pub(crate) fn stpt(&self, args: &[&str]) -> Output {
+        self.stpt_with_stdin(args, None)
+    }
+
+    /// Runs `stpt args…` with `stdin` as its standard input.
+    pub(crate) fn stpt_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut command = self.command(args);
+        command.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("run stpt");
+        if let Some(text) = stdin {
+            let mut input = child.stdin.take().expect("stdin");
+            input.write_all(text.as_bytes()).expect("write stdin");
+        }
+        let output = child.wait_with_output().expect("wait for stpt");
+        Output {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            url: self.url.clone(),
+        }
+    }
+
+    /// A `stpt args…` command against this server, not started.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(STPT);
+        command
+            .args(args)
+            .env("STPT_URL", &self.url)
+            .env("NO_COLOR", "1")
+            .env_remove("STPT_TOKEN")
+            .env_remove("CLICOLOR_FORCE")
+            .env("STPT_SPOOL_DIR", self.dir.path().join("spool"));
+        command
+    }
+
+    /// Posts one event straight to the server (not through the binary).
+    pub(crate) fn post(&self, kind: &str, body: &Value) -> Value {
+        let url = format!("{}/tm_api/{kind}/", self.url);
+        match ureq::post(&url).send_json(body) {
+            Ok(response) => response.into_json().unwrap_or(Value::Null),
+            Err(e) => panic!("POST {kind} {body}: {e}"),
+        }
+    }
+
+    /// Stores one whole run: the dry run, then start and stop of each given test.
+    pub(crate) fn post_run(&self, run: &RunSpec<'_>) -> i64 {
+        let answer = self.post("dry_run", &run.dry_run());
+        let run_id = answer["run_id"]
+            .as_i64()
+            .expect("run_id in the dry run's answer");
+        for (start, stop) in run.test_events() {
+            self.post("test_start", &start);
+            self.post("test_stop", &stop);
+        }
+        run_id
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one `stpt` invocation did.
+pub(crate) struct Output {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    url: String,
+}
+
+impl Output {
+    /// "exit code + stdout + stderr", with the server's URL redacted.
+    pub(crate) fn snapshot(&self) -> String {
+        let text = format!(
+            "exit code: {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        text.replace(&self.url, "http://[server]")
+    }
+
+    /// The stdout as JSON.
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.snapshot()))
+    }
+}
+
+/// One planned test and how it ends.
+pub(crate) struct TestSpec<'a> {
+    pub(crate) scenario: usize,
+    pub(crate) name: &'a str,
+    pub(crate) status: &'a str,
+    pub(crate) message: Option<&'a str>,
+}
+
+/// A run to store: its machine, its scenarios and the tests that get a start and a stop.
+pub(crate) struct RunSpec<'a> {
+    pub(crate) machine: &'a str,
+    /// Minutes past 13:00 on 2018-12-30 when the dry run happens; tests follow a second apart.
+    pub(crate) minute: u32,
+    pub(crate) scenarios: &'a [&'a str],
+    pub(crate) tests: &'a [TestSpec<'a>],
+}
+
+impl RunSpec<'_> {
+    fn at(&self, second: u32) -> String {
+        format!(
+            "2018-12-30 13:{:02}:{:02}",
+            self.minute + second / 60,
+            second % 60
+        )
+    }
+
+    /// The dry run body.
+    pub(crate) fn dry_run(&self) -> Value {
+        let scenarios: Vec<Value> = self
+            .scenarios
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let tests: Vec<Value> = self
+                    .tests
+                    .iter()
+                    .filter(|t| t.scenario == i)
+                    .map(|t| json!({"file_name": t.name, "file_path": "/rig/tests", "script": null}))
+                    .collect();
+                json!({"file_name": name, "file_path": "/rig/scenarios", "script": "", "tests": tests})
+            })
+            .collect();
+        json!({
+            "machine_name": self.machine,
+            "timestamp": self.at(0),
+            "master_scenario": {
+                "file_name": "scenario_master.py",
+                "file_path": "/rig/scenarios",
+                "script": "print('master')",
+                "scenarios": scenarios,
+            }
+        })
+    }
+
+    /// Start and stop bodies of each test, in order; test `i` runs from second `2i+1` to
+    /// `2i+2` plus `i` tenths.
+    pub(crate) fn test_events(&self) -> Vec<(Value, Value)> {
+        self.tests
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let i = u32::try_from(i).expect("few tests");
+                let start = json!({
+                    "machine_name": self.machine,
+                    "file_name": t.name,
+                    "file_path": "/rig/tests",
+                    "timestamp_start": self.at(2 * i + 1),
+                });
+                let mut stop = json!({
+                    "machine_name": self.machine,
+                    "file_name": t.name,
+                    "file_path": "/rig/tests",
+                    "status": t.status,
+                    "timestamp_stop": format!("{}.{}00000", self.at(2 * i + 2), i % 10),
+                });
+                if let Some(message) = t.message {
+                    stop["message"] = json!(message);
+                }
+                (start, stop)
+            })
+            .collect()
+    }
+}
+
+/// The lamp rig's run: two scenarios, one test failing with a two-line message.
+pub(crate) fn lamp_run(minute: u32) -> RunSpec<'static> {
+    RunSpec {
+        machine: "lamp-rig",
+        minute,
+        scenarios: &["scenario_01_lamp.py", "scenario_02_door.py"],
+        tests: &[
+            TestSpec {
+                scenario: 0,
+                name: "01_01_test_lamp_on.py",
+                status: "passed",
+                message: None,
+            },
+            TestSpec {
+                scenario: 0,
+                name: "01_02_test_lamp_off.py",
+                status: "failed",
+                message: Some("AssertionError: lamp still on\nafter 5 s"),
+            },
+            TestSpec {
+                scenario: 1,
+                name: "02_01_test_door_open.py",
+                status: "warning",
+                message: Some("door slow to open"),
+            },
+        ],
+    }
+}
+
+/// A run where every test passes.
+pub(crate) fn passing_run(machine: &'static str, minute: u32) -> RunSpec<'static> {
+    RunSpec {
+        machine,
+        minute,
+        scenarios: &["scenario_01_trunk.py"],
+        tests: &[
+            TestSpec {
+                scenario: 0,
+                name: "01_01_test_trunk_open.py",
+                status: "passed",
+                message: None,
+            },
+            TestSpec {
+                scenario: 0,
+                name: "01_02_test_trunk_close.py",
+                status: "passed",
+                message: None,
+            },
+        ],
+    }
+}
+
+/// Writes `text` to `name` in `dir` and answers its path as a string.
+pub(crate) fn write_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write a test file");
+    path.to_string_lossy().into_owned()
+}

@@ -1,0 +1,120 @@
+//! `tail`: following a live run while a rig reports it, and `--exit-status` for CI.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use insta::assert_snapshot;
+
+use crate::support::{RunSpec, Server, lamp_run, passing_run};
+
+/// Runs `stpt tail args…`; once it has printed its first line, posts `run` event by event,
+/// then waits for it to exit. Answers the exit code and stdout without connection notices.
+fn tail_while_posting(server: &Server, args: &[&str], run: &RunSpec<'_>) -> (Option<i32>, String) {
+    let mut child = server
+        .command(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stpt tail");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("tail prints a first line");
+    lines.push(first);
+    server.post("dry_run", &run.dry_run());
+    for (start, stop) in run.test_events() {
+        std::thread::sleep(Duration::from_millis(150));
+        server.post("test_start", &start);
+        std::thread::sleep(Duration::from_millis(150));
+        server.post("test_stop", &stop);
+    }
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        lines.push(line);
+    }
+    let status = child.wait().expect("tail exits");
+    let shown: Vec<String> = lines
+        .into_iter()
+        .filter(|l| {
+            !l.contains("running ") && !l.contains("live route") && !l.contains("reconnect")
+        })
+        .collect();
+    (status.code(), shown.join("\n"))
+}
+
+#[test]
+fn tail_exit_status_fails_when_a_test_failed() {
+    let server = Server::start();
+    server.post_run(&passing_run("lamp-rig", 0));
+    let (code, output) = tail_while_posting(
+        &server,
+        &["tail", "lamp-rig", "--next", "--exit-status"],
+        &lamp_run(10),
+    );
+    assert_eq!(code, Some(2), "{output}");
+    assert_snapshot!(output, @r"
+    following lamp-rig (#1), waiting for a run newer than 1
+    run 2: scenario_master.py (2 scenarios, 3 tests)
+    [1/3] passed    scenario_01_lamp.py / 01_01_test_lamp_on.py
+    [2/3] failed    scenario_01_lamp.py / 01_02_test_lamp_off.py
+    [3/3] warning   scenario_02_door.py / 02_01_test_door_open.py
+    run 2 finished failed: failed 1 · warning 1 · passed 1
+    ");
+}
+
+#[test]
+fn tail_exit_status_succeeds_when_every_test_passed() {
+    let server = Server::start();
+    server.post_run(&lamp_run(0));
+    let (code, output) = tail_while_posting(
+        &server,
+        &["tail", "1", "--next", "--exit-status"],
+        &passing_run("lamp-rig", 10),
+    );
+    assert_eq!(code, Some(0), "{output}");
+    assert_snapshot!(output, @r"
+    following lamp-rig (#1), waiting for a run newer than 1
+    run 2: scenario_master.py (1 scenarios, 2 tests)
+    [1/2] passed    scenario_01_trunk.py / 01_01_test_trunk_open.py
+    [2/2] passed    scenario_01_trunk.py / 01_02_test_trunk_close.py
+    run 2 finished passed: passed 2
+    ");
+}
+
+#[test]
+fn tail_exit_status_on_a_finished_run_answers_at_once() {
+    let server = Server::start();
+    server.post_run(&lamp_run(0));
+    let output = server.stpt(&["tail", "lamp-rig", "--exit-status"]);
+    let shown: Vec<&str> = output
+        .stdout
+        .lines()
+        .filter(|l| !l.contains("live route") && !l.contains("reconnect"))
+        .collect();
+    assert_eq!(output.code, Some(2), "{}", output.snapshot());
+    assert_snapshot!(shown.join("\n"), @r"
+    following lamp-rig (#1)
+    run 1: scenario_master.py (2 scenarios, 3 tests)
+    [1/3] passed    scenario_01_lamp.py / 01_01_test_lamp_on.py
+    [2/3] failed    scenario_01_lamp.py / 01_02_test_lamp_off.py
+    [3/3] warning   scenario_02_door.py / 02_01_test_door_open.py
+    run 1 finished failed: failed 1 · warning 1 · passed 1
+    ");
+    assert!(
+        output.stderr.contains("error: the run finished failed"),
+        "{}",
+        output.stderr
+    );
+}
