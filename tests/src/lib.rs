@@ -1,1 +1,10 @@
-//! Cross-crate end-to-end tests live in `tests/`; this library is empty.
+//! Support for stpt's cross-crate end-to-end tests (`tests/e2e/`): real servers on temporary
+//! SQLite databases that can be stopped and started again on the same port, the plan the tests
+//! report, and the sink configuration they report with.
+//!
+//! The rig binary (`src/bin/stepwise-rig.rs`) is the harness a test kills mid-run.
+
+pub mod database;
+pub mod delivery;
+pub mod plans;
+pub mod server;

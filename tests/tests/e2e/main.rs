@@ -1,0 +1,25 @@
+//! End-to-end tests across stpt-runner and stpt-server: runs reported through the HTTP sink
+//! to real servers on temporary SQLite databases, through outages, a killed harness and
+//! refused events.
+
+mod crash;
+mod outage;
+mod rejection;
+mod virtual_machine;
+
+use stpt_core::RunTree;
+
+/// `(file name, status, message)` of every test of `run`, in plan order.
+fn outcomes(run: &RunTree) -> Vec<(String, &'static str, Option<String>)> {
+    run.scenarios
+        .iter()
+        .flat_map(|scenario| &scenario.tests)
+        .map(|test| {
+            (
+                test.file_name.clone(),
+                test.status.as_str(),
+                test.message.clone(),
+            )
+        })
+        .collect()
+}
