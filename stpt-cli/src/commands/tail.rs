@@ -146,6 +146,7 @@ impl Follower {
         data: &MachineLastData,
         view: &mut dyn View,
     ) -> std::io::Result<Option<Finished>> {
+        view.snapshot(data)?;
         let run = match &data.last_master_scenario {
             Some(run) if Some(run.pk) != self.ignored => run,
             _ => {
@@ -205,6 +206,9 @@ impl Follower {
         let finished = run.tests_statistics.finished();
         let done = finished.checked_sub(finished_then).filter(|d| *d > 0)?;
         let remaining = run.tests_count.saturating_sub(finished);
+        if remaining == 0 {
+            return None;
+        }
         let per_test = since.elapsed().as_secs_f64() / done as f64;
         Some(per_test * remaining as f64)
     }
@@ -239,6 +243,10 @@ fn running_test(run: &LastMasterScenario) -> Option<String> {
 
 /// How a tail shows what happens.
 trait View {
+    /// Every snapshot as it arrives, before it is compared with the previous one.
+    fn snapshot(&mut self, _data: &MachineLastData) -> std::io::Result<()> {
+        Ok(())
+    }
     fn notice(&mut self, text: &str) -> std::io::Result<()>;
     fn start(&mut self, run: &LastMasterScenario) -> std::io::Result<()>;
     fn change(&mut self, change: &Change<'_>) -> std::io::Result<()>;
@@ -324,8 +332,12 @@ impl View for JsonView {
         Ok(())
     }
 
-    fn progress(&mut self, run: &LastMasterScenario, _eta: Option<f64>) -> std::io::Result<()> {
-        terminal::emit_json_line(run).map_err(std::io::Error::other)
+    fn snapshot(&mut self, data: &MachineLastData) -> std::io::Result<()> {
+        terminal::emit_json_line(data).map_err(std::io::Error::other)
+    }
+
+    fn progress(&mut self, _run: &LastMasterScenario, _eta: Option<f64>) -> std::io::Result<()> {
+        Ok(())
     }
 
     fn end(&mut self, _run: &LastMasterScenario) -> std::io::Result<()> {

@@ -3,6 +3,7 @@
 
 mod junit;
 mod queries;
+mod runner;
 mod send;
 mod support;
 mod tail;

@@ -45,11 +45,16 @@ fn tail_while_posting(server: &Server, args: &[&str], run: &RunSpec<'_>) -> (Opt
         lines.push(line);
     }
     let status = child.wait().expect("tail exits");
+    // The server has the live route: falling back to polling would hide a broken socket.
+    assert!(
+        !lines.iter().any(|l| l.contains("live route")),
+        "{}",
+        lines.join("\n")
+    );
+    // Whether a start shows depends on whether its stop arrives in the same update.
     let shown: Vec<String> = lines
         .into_iter()
-        .filter(|l| {
-            !l.contains("running ") && !l.contains("live route") && !l.contains("reconnect")
-        })
+        .filter(|l| !l.contains("running ") && !l.contains("reconnect"))
         .collect();
     (status.code(), shown.join("\n"))
 }
@@ -98,11 +103,7 @@ fn tail_exit_status_on_a_finished_run_answers_at_once() {
     let server = Server::start();
     server.post_run(&lamp_run(0));
     let output = server.stpt(&["tail", "lamp-rig", "--exit-status"]);
-    let shown: Vec<&str> = output
-        .stdout
-        .lines()
-        .filter(|l| !l.contains("live route") && !l.contains("reconnect"))
-        .collect();
+    let shown: Vec<&str> = output.stdout.lines().collect();
     assert_eq!(output.code, Some(2), "{}", output.snapshot());
     assert_snapshot!(shown.join("\n"), @r"
     following lamp-rig (#1)
@@ -114,6 +115,24 @@ fn tail_exit_status_on_a_finished_run_answers_at_once() {
     ");
     assert!(
         output.stderr.contains("error: the run finished failed"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn tail_json_prints_every_update_as_machine_last_data() {
+    let server = Server::start();
+    server.post_run(&lamp_run(0));
+    let output = server.stpt(&["tail", "lamp-rig", "--exit-status", "--json"]);
+    assert_eq!(output.code, Some(2), "{}", output.snapshot());
+    let first = output.stdout.lines().next().expect("one JSON line");
+    let data: serde_json::Value = serde_json::from_str(first).expect("JSON");
+    assert_eq!(data["machine_name"], "lamp-rig");
+    assert_eq!(data["last_master_scenario"]["status"], "failed");
+    assert_eq!(data["last_master_scenario"]["tests_count"], 3);
+    assert!(
+        output.stderr.contains("following lamp-rig (#1)"),
         "{}",
         output.stderr
     );

@@ -1,0 +1,178 @@
+//! `run` executes a scenario directory and reports it; `replay` delivers what was spooled
+//! while the server was away; Ctrl-C cancels the running test.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use insta::assert_snapshot;
+
+use crate::support::{Server, write_file};
+
+/// A scenario directory: one scenario `lamp` with a passing and a failing test, plus `extra`
+/// tests appended to it.
+fn scenario_dir(root: &Path, extra: &[(&str, &str)]) -> String {
+    let dir = root.join("rig");
+    std::fs::create_dir_all(&dir).expect("scenario directory");
+    write_file(&dir, "on.sh", "exit 0\n");
+    write_file(&dir, "off.sh", "echo 'lamp still on'\nexit 1\n");
+    let mut tests = vec!["\"on.sh\"".to_owned(), "\"off.sh\"".to_owned()];
+    for (name, script) in extra {
+        write_file(&dir, name, script);
+        tests.push(format!("{name:?}"));
+    }
+    write_file(
+        &dir,
+        "stpt.toml",
+        &format!(
+            "command = [\"sh\", \"{{file}}\"]\n\n[[scenarios]]\nname = \"lamp\"\ntests = [{}]\n",
+            tests.join(", ")
+        ),
+    );
+    dir.to_string_lossy().into_owned()
+}
+
+/// Drops the duration at the end of each test line, the one thing that varies.
+fn without_durations(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.rfind("  ") {
+            Some(cut) if line.starts_with('[') => &line[..cut],
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn statuses(server: &Server, machine: &str) -> Vec<(String, String, Option<String>)> {
+    let json = server.stpt(&["show", "--last", machine, "--json"]).json();
+    json["scenarios"][0]["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .map(|t| {
+            (
+                t["file_name"].as_str().unwrap_or_default().to_owned(),
+                t["status"].as_str().unwrap_or_default().to_owned(),
+                t["message"].as_str().map(|m| m.trim().to_owned()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn run_executes_the_plan_and_reports_each_test() {
+    let server = Server::start();
+    let dir = scenario_dir(server.dir.path(), &[]);
+    let output = server.stpt(&["run", &dir, "--machine", "lamp-rig"]);
+    assert_snapshot!(without_durations(&output.snapshot()), @r"
+    exit code: Some(2)
+    --- stdout ---
+    running 2 tests of stpt.toml as lamp-rig
+    start lamp / on.sh
+    [1/2] passed    lamp / on.sh
+    start lamp / off.sh
+    [2/2] failed    lamp / off.sh
+            exit code 1
+            lamp still on
+    ran 2 of 2 tests: failed 1 · passed 1
+    --- stderr ---
+    error: the run finished failed: not every test passed or warned
+    ");
+    assert_eq!(
+        statuses(&server, "lamp-rig"),
+        [
+            ("on.sh".to_owned(), "passed".to_owned(), None),
+            (
+                "off.sh".to_owned(),
+                "failed".to_owned(),
+                Some("exit code 1\nlamp still on".to_owned())
+            ),
+        ]
+    );
+}
+
+#[test]
+fn events_spooled_while_the_server_is_away_are_replayed() {
+    let server = Server::start();
+    let dir = scenario_dir(server.dir.path(), &[]);
+    let away = server.stpt(&[
+        "run",
+        &dir,
+        "--machine",
+        "lamp-rig",
+        "--url",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(away.code, Some(2), "{}", away.snapshot());
+    assert!(
+        away.stdout.contains("events wait in") && away.stdout.contains("stpt replay"),
+        "{}",
+        away.snapshot()
+    );
+    let machines = server.stpt(&["machines", "--json"]).json();
+    assert_eq!(machines, serde_json::json!([]));
+
+    let replay = server.stpt(&["replay", "--json"]);
+    assert_eq!(replay.code, Some(0), "{}", replay.snapshot());
+    let delivery = replay.json();
+    assert_eq!(delivery["delivered"], 5, "{delivery}");
+    assert_eq!(delivery["pending"], 0);
+    assert_eq!(
+        statuses(&server, "lamp-rig")
+            .into_iter()
+            .map(|(name, status, _)| (name, status))
+            .collect::<Vec<_>>(),
+        [
+            ("on.sh".to_owned(), "passed".to_owned()),
+            ("off.sh".to_owned(), "failed".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_the_running_test_and_skips_the_rest() {
+    let server = Server::start();
+    let dir = scenario_dir(
+        server.dir.path(),
+        &[("slow.sh", "sleep 30\n"), ("never.sh", "exit 0\n")],
+    );
+    let mut child = server
+        .command(&["run", &dir, "--machine", "lamp-rig"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stpt run");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the slow test starts");
+        if line.contains("slow.sh") {
+            break;
+        }
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("send SIGINT");
+    assert!(interrupted.success());
+    let status = child.wait().expect("stpt run exits");
+    assert_eq!(status.code(), Some(130));
+    let tests = statuses(&server, "lamp-rig");
+    let slow = tests.iter().find(|t| t.0 == "slow.sh").expect("slow.sh");
+    assert_eq!(slow.1, "cancelled");
+    let never = tests.iter().find(|t| t.0 == "never.sh").expect("never.sh");
+    assert_ne!(never.1, "passed");
+}
