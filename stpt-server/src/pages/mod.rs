@@ -1,6 +1,19 @@
-//! Server-rendered HTML pages.
+//! Server-rendered HTML pages: machines, a machine's runs, the live newest run and one run,
+//! with their stylesheet and script embedded in the binary.
+
+mod assets;
+mod estimate;
+mod live;
+mod machines;
+mod paging;
+mod rendering;
+mod run;
 
 /// Every page route.
 pub fn routes() -> Vec<rocket::Route> {
-    Vec::new()
+    let mut routes = assets::routes();
+    routes.extend(machines::routes());
+    routes.extend(live::routes());
+    routes.extend(run::routes());
+    routes
 }

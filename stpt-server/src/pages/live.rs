@@ -1,0 +1,128 @@
+//! `/machine/<id>/last`: the live view of a machine's newest run, and the JSON it starts from.
+//!
+//! The page is a shell; its script reads `/page_api/live/<id>` (the seed's `machine_last_data`
+//! body plus what the seed lacks: start times in milliseconds and each test's expected
+//! duration), then follows `/ws/machine/<id>/last`.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use rocket::response::content::RawHtml;
+use rocket::serde::json::Json;
+use rocket::{State, get, routes};
+use serde::Serialize;
+use stpt_core::{RunTree, Timestamp};
+
+use super::estimate::expected_durations;
+use super::rendering::{PageError, html, read};
+use crate::api::shapes::MachineLastData;
+use crate::app::AppState;
+
+#[derive(Template)]
+#[template(path = "live.html")]
+struct LivePage {
+    machine_id: i64,
+    name: String,
+}
+
+/// What the live page starts from.
+#[derive(Debug, Serialize)]
+struct LiveData {
+    /// As `/tm_api/machine_last_data/<id>` answers.
+    machine_data: MachineLastData,
+    /// Timing of the newest run, if any.
+    timing: Option<RunTiming>,
+}
+
+/// Times the seed's shape has only as display strings or not at all.
+#[derive(Debug, Serialize)]
+struct RunTiming {
+    /// The run.
+    run: i64,
+    /// The server's clock, so the page can correct for a skewed browser clock.
+    now_ms: i64,
+    /// When the first test started.
+    started_ms: Option<i64>,
+    /// When the run finished.
+    stopped_ms: Option<i64>,
+    /// Per test id.
+    tests: BTreeMap<i64, TestTiming>,
+}
+
+#[derive(Debug, Serialize)]
+struct TestTiming {
+    file_path: String,
+    started_ms: Option<i64>,
+    stopped_ms: Option<i64>,
+    /// Median duration of the same test in earlier runs.
+    expected_s: Option<f64>,
+}
+
+fn millis(at: Option<Timestamp>) -> Option<i64> {
+    at.map(|t| t.as_micros() / 1000)
+}
+
+impl RunTiming {
+    fn new(run: &RunTree, expected: &std::collections::HashMap<i64, f64>) -> RunTiming {
+        RunTiming {
+            run: run.run.id,
+            now_ms: Timestamp::now().as_micros() / 1000,
+            started_ms: millis(run.master.timestamp_start),
+            stopped_ms: millis(run.master.timestamp_stop),
+            tests: run
+                .scenarios
+                .iter()
+                .flat_map(|s| &s.tests)
+                .map(|test| {
+                    (
+                        test.id,
+                        TestTiming {
+                            file_path: test.file_path.clone(),
+                            started_ms: millis(test.timestamp_start),
+                            stopped_ms: millis(test.timestamp_stop),
+                            expected_s: expected.get(&test.id).copied(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+fn not_found(id: i64) -> PageError {
+    PageError::NotFound(format!("There is no machine with id {id}."))
+}
+
+#[get("/machine/<id>/last")]
+async fn show_live(state: &State<AppState>, id: i64) -> Result<RawHtml<String>, PageError> {
+    let machine = read(state, move |store| store.machine(id)).await?;
+    let machine = machine.ok_or_else(|| not_found(id))?;
+    html(&LivePage {
+        machine_id: machine.id,
+        name: machine.name,
+    })
+}
+
+#[get("/page_api/live/<id>")]
+async fn live_data(state: &State<AppState>, id: i64) -> Result<Json<LiveData>, PageError> {
+    let found = read(state, move |store| {
+        let Some(machine) = store.machine(id)? else {
+            return Ok(None);
+        };
+        let run = store.last_run(id)?;
+        let timing = match &run {
+            Some(run) => Some(RunTiming::new(run, &expected_durations(store, run)?)),
+            None => None,
+        };
+        Ok(Some(LiveData {
+            machine_data: MachineLastData::new(&machine, run.as_ref(), Timestamp::now()),
+            timing,
+        }))
+    })
+    .await?;
+    found.map(Json).ok_or_else(|| not_found(id))
+}
+
+pub(super) fn routes() -> Vec<rocket::Route> {
+    routes![show_live, live_data]
+}

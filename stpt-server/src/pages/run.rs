@@ -1,0 +1,155 @@
+//! `/machine/run_data/<id>`: one run in full, and `/page_api/node/<kind>/<id>`, the details a
+//! click on a node opens (the seed's node shape lacks status, duration and failure message).
+
+use askama::Template;
+use rocket::response::content::RawHtml;
+use rocket::serde::json::Json;
+use rocket::{State, get, routes};
+use serde::Serialize;
+use stpt_core::timestamp::human_duration;
+use stpt_core::{Node, NodeKind};
+
+use super::rendering::{Badge, PageError, html, read, shown};
+use crate::app::AppState;
+
+/// A node as the run page lists it.
+struct NodeRow {
+    id: i64,
+    name: String,
+    path: String,
+    status: Badge,
+    duration: String,
+    message: Option<String>,
+}
+
+impl From<&Node> for NodeRow {
+    fn from(node: &Node) -> Self {
+        NodeRow {
+            id: node.id,
+            name: node.file_name.clone(),
+            path: node.file_path.clone(),
+            status: Badge::of(Some(node.status)),
+            duration: duration(node),
+            message: node.message.clone().filter(|m| !m.is_empty()),
+        }
+    }
+}
+
+fn duration(node: &Node) -> String {
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "whole seconds of a test's duration fit an i64"
+    )]
+    node.duration_seconds()
+        .map(|s| {
+            if s < 60.0 {
+                format!("{s:.1} s")
+            } else {
+                human_duration(s.round() as i64)
+            }
+        })
+        .unwrap_or_default()
+}
+
+struct ScenarioRows {
+    node: NodeRow,
+    tests: Vec<NodeRow>,
+}
+
+#[derive(Template)]
+#[template(path = "run.html")]
+struct RunPage {
+    run_id: i64,
+    machine_id: i64,
+    machine_name: String,
+    timestamp: String,
+    started: String,
+    stopped: String,
+    master: NodeRow,
+    scenarios: Vec<ScenarioRows>,
+    tests: u64,
+    finished: u64,
+    counts: Vec<(&'static str, u64)>,
+}
+
+#[get("/machine/run_data/<id>", rank = 1)]
+async fn show_run(state: &State<AppState>, id: i64) -> Result<RawHtml<String>, PageError> {
+    let tree = read(state, move |store| store.run(id)).await?;
+    let tree = tree.ok_or_else(|| PageError::NotFound(format!("There is no run with id {id}.")))?;
+    html(&RunPage {
+        run_id: tree.run.id,
+        machine_id: tree.machine.id,
+        machine_name: tree.machine.name.clone(),
+        timestamp: shown(Some(tree.run.timestamp)),
+        started: shown(tree.master.timestamp_start),
+        stopped: shown(tree.master.timestamp_stop),
+        master: NodeRow::from(&tree.master),
+        scenarios: tree
+            .scenarios
+            .iter()
+            .map(|s| ScenarioRows {
+                node: NodeRow::from(&s.node),
+                tests: s.tests.iter().map(NodeRow::from).collect(),
+            })
+            .collect(),
+        tests: tree.run.tests(),
+        finished: tree.run.counts.finished(),
+        counts: tree
+            .run
+            .counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| (s.as_str(), n))
+            .collect(),
+    })
+}
+
+/// What the details panel shows.
+#[derive(Debug, Serialize)]
+struct NodeDetail {
+    kind: &'static str,
+    file_name: String,
+    file_path: String,
+    script: Option<String>,
+    status: &'static str,
+    timestamp_start: String,
+    timestamp_stop: String,
+    duration: String,
+    message: Option<String>,
+}
+
+#[get("/page_api/node/<kind>/<id>")]
+async fn node_detail(
+    state: &State<AppState>,
+    kind: &str,
+    id: i64,
+) -> Result<Json<NodeDetail>, PageError> {
+    let (kind, label) = match kind {
+        "master" => (NodeKind::Master, "master scenario"),
+        "scenario" => (NodeKind::Scenario, "scenario"),
+        "test" => (NodeKind::Test, "test"),
+        _ => {
+            return Err(PageError::NotFound(format!(
+                "There is no kind of node {kind:?}."
+            )));
+        }
+    };
+    let node = read(state, move |store| store.node(kind, id)).await?;
+    let node =
+        node.ok_or_else(|| PageError::NotFound(format!("There is no {label} with id {id}.")))?;
+    Ok(Json(NodeDetail {
+        kind: label,
+        duration: duration(&node),
+        timestamp_start: shown(node.timestamp_start),
+        timestamp_stop: shown(node.timestamp_stop),
+        status: node.status.as_str(),
+        file_name: node.file_name,
+        file_path: node.file_path,
+        script: node.script,
+        message: node.message,
+    }))
+}
+
+pub(super) fn routes() -> Vec<rocket::Route> {
+    routes![show_run, node_detail]
+}

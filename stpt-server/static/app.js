@@ -1,0 +1,339 @@
+// stpt pages: live badges, the live run view and the run details panel.
+// Data from the server is only ever put into the page with textContent, never innerHTML.
+"use strict";
+
+const STATUSES = ["passed", "failed", "error", "warning", "cancelled", "unknown", "running", "waiting"];
+const FINISHED = ["passed", "failed", "error", "warning", "cancelled", "unknown"];
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function setStatus(node, status) {
+  if (!node) return;
+  for (const c of [...node.classList]) if (c.startsWith("s-")) node.classList.remove(c);
+  node.classList.add("s-" + status);
+  node.dataset.status = status;
+  if (node.classList.contains("badge")) node.textContent = status;
+}
+
+function humanSeconds(total) {
+  if (!isFinite(total) || total < 0) return "–";
+  total = Math.round(total);
+  const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+  if (h > 0) return h + " h " + String(m).padStart(2, "0") + " min";
+  if (m > 0) return m + " min " + String(s).padStart(2, "0") + " s";
+  return s + " s";
+}
+
+// A WebSocket that reconnects with backoff and shows its state in #conn.
+function follow(path, onMessage, onOpen) {
+  const indicator = document.getElementById("conn");
+  let delay = 500, failures = 0;
+  function show(state) {
+    if (!indicator) return;
+    indicator.dataset.state = state;
+    indicator.textContent = state;
+  }
+  function open() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    let socket;
+    try {
+      socket = new WebSocket(scheme + location.host + path);
+    } catch (e) {
+      retry();
+      return;
+    }
+    socket.onopen = () => {
+      delay = 500;
+      failures = 0;
+      show("live");
+      if (onOpen) onOpen();
+    };
+    socket.onmessage = (event) => {
+      let message;
+      try { message = JSON.parse(event.data); } catch (e) { return; }
+      onMessage(message);
+    };
+    socket.onclose = () => retry();
+  }
+  function retry() {
+    failures += 1;
+    show(failures > 4 || !navigator.onLine ? "offline" : "reconnecting");
+    setTimeout(open, delay + Math.random() * 250);
+    delay = Math.min(delay * 2, 15000);
+  }
+  window.addEventListener("online", () => { if (failures > 0) { delay = 500; } });
+  open();
+}
+
+// --- list pages -------------------------------------------------------------------------
+
+function machinesPage() {
+  follow("/ws/machine/status", (message) => {
+    const update = message.machine_id_status;
+    if (!update) return;
+    const row = document.querySelector('tr[data-machine-id="' + Number(update.id) + '"]');
+    if (row) setStatus(row.querySelector(".badge"), update.status);
+  });
+}
+
+function machinePage() {
+  const heading = document.querySelector("[data-machine-id]");
+  if (!heading) return;
+  const id = Number(heading.dataset.machineId);
+  follow("/ws/machine/" + id + "/runs", (message) => {
+    const update = message.run_data;
+    if (!update) return;
+    const row = document.querySelector('tr[data-run-id="' + Number(update.id) + '"]');
+    if (row) setStatus(row.querySelector(".badge"), update.status);
+  });
+}
+
+// --- the live run -----------------------------------------------------------------------
+
+function livePage() {
+  const root = document.getElementById("live");
+  const machine = Number(root.dataset.machineId);
+  let data = null;      // machine_last_data body
+  let timing = null;    // /page_api/live timing of data's run
+  let skew = 0;         // server clock minus browser clock, in ms
+  const serverNow = () => Date.now() + skew;
+
+  async function readTiming() {
+    const response = await fetch("/page_api/live/" + machine, { cache: "no-store" });
+    if (!response.ok) return;
+    const body = await response.json();
+    if (body.timing) skew = body.timing.now_ms - Date.now();
+    timing = body.timing;
+    apply(body.machine_data);
+  }
+
+  async function reread() {
+    // After a reconnect, read the state again so nothing missed stays missing.
+    try {
+      const response = await fetch("/tm_api/machine_last_data/" + machine, { cache: "no-store" });
+      if (response.ok) apply(await response.json());
+      await readTiming();
+    } catch (e) { /* the socket's backoff retries */ }
+  }
+
+  function apply(machineData) {
+    data = machineData;
+    const run = data && data.last_master_scenario;
+    if (run && (!timing || timing.run !== run.pk)) {
+      // A new run started on the rig: switch to it and fetch its estimates.
+      timing = { run: run.pk, started_ms: null, stopped_ms: null, tests: {} };
+      readTiming();
+    }
+    if (run && timing) noteTimes(run);
+    render();
+  }
+
+  // Times the pushed shape does not carry are noted as the changes arrive.
+  let refresh = null;
+  function noteTimes(run) {
+    const now = serverNow();
+    const known = JSON.stringify(timing.tests);
+    for (const scenario of run.scenarios) {
+      for (const test of scenario.tests) {
+        const t = timing.tests[test.pk] || (timing.tests[test.pk] = {});
+        if (test.status === "running" && !t.started_ms) t.started_ms = now;
+        if (FINISHED.includes(test.status) && t.started_ms && !t.stopped_ms) t.stopped_ms = now;
+        if (test.status !== "waiting" && !timing.started_ms) timing.started_ms = now;
+      }
+    }
+    const finished = !["running", "waiting"].includes(run.status);
+    if (finished && timing.started_ms && !timing.stopped_ms) timing.stopped_ms = now;
+    if (!finished) timing.stopped_ms = null;
+    // Guessed from the arrival time: ask the server for the recorded times shortly.
+    if (JSON.stringify(timing.tests) !== known && !refresh) {
+      refresh = setTimeout(() => { refresh = null; readTiming(); }, 400);
+    }
+  }
+
+  function render() {
+    const tree = document.getElementById("tree");
+    const run = data && data.last_master_scenario;
+    if (!run) {
+      tree.replaceChildren(el("p", "card empty", "This machine has no run yet. The view switches to it as soon as one starts."));
+      return;
+    }
+    document.getElementById("run-name").textContent = run.file_name;
+    setStatus(document.getElementById("run-status"), run.status);
+    const link = document.getElementById("run-link");
+    link.textContent = "#" + run.pk;
+    link.href = "/machine/run_data/" + run.pk;
+
+    const stats = run.tests_statistics || {};
+    const total = run.tests_count || 0;
+    const finished = FINISHED.reduce((n, s) => n + (stats[s] || 0), 0);
+    document.getElementById("progress-text").textContent = finished + " / " + total;
+    const bar = document.getElementById("progress");
+    bar.setAttribute("aria-valuenow", total ? Math.round((finished * 100) / total) : 0);
+    bar.replaceChildren(...STATUSES.filter((s) => s !== "waiting" && stats[s]).map((s) => {
+      const part = el("span", "s-" + s);
+      part.style.width = (stats[s] * 100) / total + "%";
+      part.title = stats[s] + " " + s;
+      return part;
+    }));
+    document.getElementById("counts").replaceChildren(...STATUSES.filter((s) => stats[s]).map((s) => {
+      const chip = el("span", "chip s-" + s);
+      chip.dataset.status = s;
+      chip.append(el("b", null, stats[s]), " " + s);
+      return chip;
+    }));
+
+    tree.replaceChildren(...run.scenarios.map((scenario) => {
+      const box = el("div", "scenario card");
+      box.dataset.scenarioPk = scenario.pk;
+      const title = el("div", "scenario-title");
+      title.append(el("span", "dot s-" + scenario.status), el("span", "name", scenario.file_name),
+        el("span", "badge s-" + scenario.status, scenario.status));
+      const list = el("ul", "tests");
+      for (const test of scenario.tests) {
+        const item = el("li");
+        item.dataset.testPk = test.pk;
+        item.dataset.status = test.status;
+        if (test.status === "running") item.classList.add("is-running");
+        const row = el("a", "test-row");
+        row.href = "/machine/run_data/" + run.pk + "?test=" + test.pk;
+        const t = (timing && timing.tests[test.pk]) || {};
+        const time = el("span", "muted small time");
+        time.dataset.pk = test.pk;
+        row.append(el("span", "dot s-" + test.status), el("span", "name", test.file_name), time);
+        item.append(row);
+        list.append(item);
+        fillTime(time, test, t);
+      }
+      box.append(title, list);
+      return box;
+    }));
+    tick();
+  }
+
+  function fillTime(node, test, t) {
+    if (t.started_ms && t.stopped_ms && FINISHED.includes(test.status)) {
+      node.textContent = humanSeconds((t.stopped_ms - t.started_ms) / 1000);
+    } else if (test.status === "running" && t.started_ms) {
+      node.textContent = humanSeconds((serverNow() - t.started_ms) / 1000) +
+        (t.expected_s ? " of ~" + humanSeconds(t.expected_s) : "");
+    } else if (test.status === "waiting" && t.expected_s) {
+      node.textContent = "~" + humanSeconds(t.expected_s);
+    } else {
+      node.textContent = "";
+    }
+  }
+
+  function tick() {
+    const run = data && data.last_master_scenario;
+    if (!run || !timing) return;
+    const now = serverNow();
+    const elapsed = document.getElementById("elapsed");
+    elapsed.textContent = timing.started_ms
+      ? humanSeconds(((timing.stopped_ms || now) - timing.started_ms) / 1000) : "not started";
+    let left = 0, known = 0, unknown = 0;
+    for (const scenario of run.scenarios) {
+      for (const test of scenario.tests) {
+        const t = timing.tests[test.pk] || {};
+        if (test.status === "running") {
+          const node = document.querySelector('.time[data-pk="' + Number(test.pk) + '"]');
+          if (node) fillTime(node, test, t);
+        }
+        if (test.status !== "waiting" && test.status !== "running") continue;
+        if (!t.expected_s) { unknown += 1; continue; }
+        known += 1;
+        const done = test.status === "running" && t.started_ms ? (now - t.started_ms) / 1000 : 0;
+        left += Math.max(0, t.expected_s - done);
+      }
+    }
+    const eta = document.getElementById("eta");
+    if (known === 0 && unknown === 0) eta.textContent = "done";
+    else if (known === 0) eta.textContent = "no history yet";
+    else eta.textContent = (unknown > 0 ? "≥ " : "~") + humanSeconds(left);
+  }
+
+  setInterval(tick, 1000);
+  readTiming().finally(() => {
+    follow("/ws/machine/" + machine + "/last", (message) => {
+      if (message.machine_data) apply(message.machine_data);
+    }, reread);
+  });
+}
+
+// --- one run ----------------------------------------------------------------------------
+
+const KEYWORDS = new Set(("False None True and as assert async await break class continue def del elif else " +
+  "except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield " +
+  "const let var function new this typeof").split(" "));
+const TOKENS = /(#[^\n]*|\/\/[^\n]*)|("""[\s\S]*?"""|'''[\s\S]*?'''|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')|\b(\d+(?:\.\d+)?)\b|\b([A-Za-z_]\w*)\b(\s*\()?/g;
+
+// A tiny highlighter for Python-like scripts: comments, strings, numbers, keywords, calls.
+function highlight(target, source) {
+  target.replaceChildren();
+  let last = 0;
+  for (const m of source.matchAll(TOKENS)) {
+    if (m.index > last) target.append(source.slice(last, m.index));
+    let cls = null, text = m[0];
+    if (m[1]) cls = "tok-com";
+    else if (m[2]) cls = "tok-str";
+    else if (m[3]) cls = "tok-num";
+    else if (m[4]) {
+      text = m[4];
+      cls = KEYWORDS.has(m[4]) ? "tok-kw" : (m[5] ? "tok-fn" : null);
+    }
+    target.append(cls ? el("span", cls, text) : text);
+    if (m[4] && m[5]) target.append(m[5]);
+    last = m.index + m[0].length;
+  }
+  if (last < source.length) target.append(source.slice(last));
+}
+
+function runPage() {
+  const panel = document.getElementById("details");
+  const split = document.querySelector(".split");
+  let selected = null;
+  async function open(button) {
+    if (selected) selected.classList.remove("selected");
+    selected = button;
+    button.classList.add("selected");
+    const response = await fetch("/page_api/node/" + encodeURIComponent(button.dataset.kind) + "/" +
+      Number(button.dataset.id), { cache: "no-store" });
+    if (!response.ok) return;
+    const node = await response.json();
+    document.getElementById("d-name").textContent = node.file_name;
+    document.getElementById("d-kind").textContent = node.kind;
+    setStatus(document.getElementById("d-status"), node.status);
+    document.getElementById("d-path").textContent = node.file_path;
+    document.getElementById("d-start").textContent = node.timestamp_start || "–";
+    document.getElementById("d-stop").textContent = node.timestamp_stop || "–";
+    document.getElementById("d-duration").textContent = node.duration || "–";
+    const hasMessage = !!node.message;
+    document.getElementById("d-message-box").hidden = !hasMessage;
+    document.getElementById("d-message").textContent = node.message || "";
+    highlight(document.getElementById("d-script"), node.script || "");
+    panel.hidden = false;
+    split.classList.add("open");
+    if (window.matchMedia("(max-width: 720px)").matches) panel.scrollIntoView({ behavior: "smooth" });
+  }
+  document.querySelectorAll("button.node").forEach((b) => b.addEventListener("click", () => open(b)));
+  document.getElementById("d-close").addEventListener("click", () => {
+    panel.hidden = true;
+    split.classList.remove("open");
+  });
+  const wanted = new URLSearchParams(location.search).get("test");
+  if (wanted) {
+    const button = document.querySelector('button.node[data-kind="test"][data-id="' + Number(wanted) + '"]');
+    if (button) open(button);
+  }
+}
+
+// --- start ------------------------------------------------------------------------------
+
+document.querySelectorAll("select[data-autosubmit]").forEach((select) =>
+  select.addEventListener("change", () => select.form.submit()));
+
+({ machines: machinesPage, machine: machinePage, live: livePage, run: runPage }[document.body.dataset.page] || (() => {}))();
