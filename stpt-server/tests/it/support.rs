@@ -3,7 +3,7 @@
 
 use std::ops::Deref;
 
-use stpt_server::db::{DatabaseUrl, DieselStore, PoolOptions};
+use stpt_server::db::{DatabaseUrl, DieselStore, PoolOptions, connect};
 
 /// A store on a database that exists for one test and is removed afterwards.
 pub(crate) struct TestDb {
