@@ -19,7 +19,14 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 /// System Test Progress Tracking: what your system tests are doing now, and what they did.
 #[derive(Debug, Parser)]
-#[command(name = "stpt", version, about)]
+#[command(
+    name = "stpt",
+    version,
+    about,
+    after_help = "Exit codes: 0 done (every test passed or warned, for `tail --exit-status` and \
+                  `run`), 1 failed, 2 a test did not pass or warn, 3 server unreachable, \
+                  4 unknown machine or run, 130 cancelled with Ctrl-C."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

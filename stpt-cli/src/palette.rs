@@ -1,4 +1,4 @@
-//! Colours and marks of statuses in human output.
+//! How human output looks: colours and marks of statuses, durations, counted nouns.
 //!
 //! Styles are always written; `anstream`'s stdout and stderr strip them when the stream is not
 //! a terminal or `NO_COLOR` is set, so the commands never decide about colour themselves.
@@ -82,6 +82,15 @@ pub(crate) fn duration(seconds: f64) -> String {
         format!("{}m {:02}s", whole / 60, whole % 60)
     } else {
         format!("{}h {:02}m", whole / 3600, (whole % 3600) / 60)
+    }
+}
+
+/// `1 test`, `3 tests`.
+pub(crate) fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

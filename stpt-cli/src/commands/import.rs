@@ -103,10 +103,10 @@ fn import_junit(server: &ServerArgs, args: JunitArgs) -> anyhow::Result<()> {
         .collect();
     let run_text = run_id.map_or_else(|| "a run".to_owned(), |id| format!("run {id}"));
     terminal::emit(&format!(
-        "imported {} as {run_text} of {}: {} tests ({})\n",
+        "imported {} as {run_text} of {}: {} ({})\n",
         args.file.display(),
         args.machine,
-        run.tests.len(),
+        palette::counted(run.tests.len() as u64, "test"),
         summary.join(" · ")
     ))?;
     Ok(())

@@ -109,10 +109,10 @@ impl TreeView {
         self.text.push_str(&format!(
             "{}\n",
             palette::dim(&format!(
-                "dry run {} · {} scenarios · {} tests",
+                "dry run {} · {} · {}",
                 tree.run.timestamp.display(),
-                statistics.scenarios,
-                statistics.tests
+                palette::counted(statistics.scenarios, "scenario"),
+                palette::counted(statistics.tests, "test")
             ))
         ));
         self.text.push_str(&counts.join(" · "));

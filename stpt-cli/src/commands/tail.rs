@@ -19,10 +19,10 @@ use crate::live_feed::{FeedEvent, LiveFeed};
 use crate::outcome::RunNotPassed;
 use crate::{palette, terminal};
 
-/// Follow a machine's live run: progress per scenario and overall, the running test, counts
-/// per status and the time left; follows into the next run when one starts.
+/// Follow a machine's live run, and the runs after it.
 ///
-/// With --exit-status, exits when the run finishes: 0 when every test passed or warned, 2
+/// Shows progress per scenario and overall, the running test, counts per status and the time
+/// left. With --exit-status, exits when the run finishes: 0 when every test passed or warned, 2
 /// otherwise (if the newest run has already finished, at once with its result; add --next to
 /// wait for a run that starts later). When stdout is not a terminal, prints one line per
 /// change instead of bars. With --json, prints every update as one JSON line, the
@@ -256,12 +256,12 @@ trait View {
 
 fn start_text(run: &LastMasterScenario) -> String {
     format!(
-        "{} {}: {} ({} scenarios, {} tests)\n",
+        "{} {}: {} ({}, {})\n",
         palette::bold("run"),
         palette::bold(&run.pk.to_string()),
         run.file_name,
-        run.scenarios_count,
-        run.tests_count
+        palette::counted(run.scenarios_count, "scenario"),
+        palette::counted(run.tests_count, "test")
     )
 }
 

@@ -91,7 +91,7 @@ fn tail_exit_status_succeeds_when_every_test_passed() {
     assert_eq!(code, Some(0), "{output}");
     assert_snapshot!(output, @r"
     following lamp-rig (#1), waiting for a run newer than 1
-    run 2: scenario_master.py (1 scenarios, 2 tests)
+    run 2: scenario_master.py (1 scenario, 2 tests)
     [1/2] passed    scenario_01_trunk.py / 01_01_test_trunk_open.py
     [2/2] passed    scenario_01_trunk.py / 01_02_test_trunk_close.py
     run 2 finished passed: passed 2
