@@ -144,3 +144,26 @@ fn every_subcommand_has_an_example_in_its_help() {
     assert_eq!(bash.code, Some(0));
     assert!(bash.stdout.contains("stpt"));
 }
+
+#[test]
+fn colour_only_when_asked_for_and_never_under_no_color() {
+    let server = two_machines();
+    let run = |envs: &[(&str, &str)], no_color: bool| {
+        let mut command = server.command(&["machines"]);
+        if !no_color {
+            command.env_remove("NO_COLOR");
+        }
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let output = command.output().expect("run stpt machines");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // Not a terminal: plain text.
+    assert!(!run(&[], false).contains('\u{1b}'));
+    // Forced colour: the statuses are painted.
+    let forced = run(&[("CLICOLOR_FORCE", "1")], false);
+    assert!(forced.contains("\u{1b}[32mpassed"), "{forced:?}");
+    // NO_COLOR wins over everything.
+    assert!(!run(&[("CLICOLOR_FORCE", "1")], true).contains('\u{1b}'));
+}

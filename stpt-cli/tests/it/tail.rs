@@ -137,3 +137,55 @@ fn tail_json_prints_every_update_as_machine_last_data() {
         output.stderr
     );
 }
+
+#[test]
+fn tail_follows_into_the_next_run() {
+    let server = Server::start();
+    server.post_run(&passing_run("lamp-rig", 0));
+    let mut child = server
+        .command(&["tail", "lamp-rig"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start stpt tail");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let wait_for = |needle: &str, lines: &mut Vec<String>| {
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+            let found = line.contains(needle);
+            lines.push(line);
+            if found {
+                return;
+            }
+        }
+        panic!("tail never printed {needle:?}:\n{}", lines.join("\n"));
+    };
+    wait_for("run 1 finished", &mut lines);
+    server.post_run(&lamp_run(10));
+    wait_for("run 2 finished", &mut lines);
+    let _ = child.kill();
+    let _ = child.wait();
+    let finished: Vec<&String> = lines.iter().filter(|l| l.contains("finished")).collect();
+    assert_eq!(
+        finished,
+        [
+            "run 1 finished passed: passed 2",
+            "run 2 finished failed: failed 1 · warning 1 · passed 1"
+        ]
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("run 2: scenario_master.py"))
+    );
+}
