@@ -1,7 +1,7 @@
 //! The pages in a real browser: headless Chromium driven over WebDriver (chromedriver's HTTP
 //! API, spoken with ureq) against a server on a free port. The live view must follow a run
 //! posted through the API without a reload, names and scripts must show as text, and the
-//! four pages are saved as screenshots to `docs/img/`.
+//! four pages are saved as screenshots (to `docs/img/` when `STPT_UPDATE_SCREENSHOTS` is set).
 //!
 //! Chromium and chromedriver are Debian's `chromium` and `chromium-driver`; without them the
 //! test fails in CI and is skipped (with a message) elsewhere.
@@ -196,8 +196,15 @@ impl Browser {
         let png = base64::engine::general_purpose::STANDARD
             .decode(encoded.as_str().expect("base64 screenshot"))
             .expect("decodable screenshot");
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img");
-        std::fs::create_dir_all(&dir).expect("docs/img");
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
+        // The README's pictures are refreshed on request only, so a test run leaves the
+        // checkout clean; otherwise they go to cargo's scratch directory for a look.
+        let dir = if std::env::var_os("STPT_UPDATE_SCREENSHOTS").is_some() {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img")
+        } else {
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+        };
+        std::fs::create_dir_all(&dir).expect("screenshot directory");
         std::fs::write(dir.join(file), png).expect("write the screenshot");
     }
 }
