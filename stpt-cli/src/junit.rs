@@ -11,9 +11,10 @@ use chrono::Utc;
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite, XmlString,
 };
+use serde_json::json;
 use stpt_core::{
-    DryRun, Event, MasterScenarioPlan, Node, RunTree, ScenarioPlan, ScenarioTree, Status, TestPlan,
-    TestPosition, TestStart, TestStop, Timestamp, Visitor, walk,
+    DryRun, Event, EventKind, MasterScenarioPlan, Node, RunTree, ScenarioPlan, ScenarioTree,
+    Status, TestPlan, TestPosition, Timestamp, Visitor, WireError, walk,
 };
 
 /// The testcase property holding the stpt status.
@@ -105,13 +106,71 @@ fn seconds_to_duration(seconds: f64) -> Duration {
 }
 
 /// The events that store `report` as one run of `machine_name`: a dry run, then a start and
-/// a stop per testcase (without `run_id`, which the dry run's answer gives).
+/// a stop per testcase.
 #[derive(Debug, Clone)]
 pub(crate) struct ImportedRun {
     /// The dry run.
     pub(crate) dry_run: Event,
-    /// Start and stop of each testcase, in order.
-    pub(crate) tests: Vec<(TestStart, TestStop)>,
+    /// Each testcase, in order.
+    pub(crate) tests: Vec<ImportedTest>,
+}
+
+/// One testcase as a test of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ImportedTest {
+    /// The test's file name (the testcase's name).
+    pub(crate) file_name: String,
+    /// The test's file path (the testcase's classname).
+    pub(crate) file_path: String,
+    /// When it started.
+    pub(crate) start: Timestamp,
+    /// When it stopped.
+    pub(crate) stop: Timestamp,
+    /// How it ended.
+    pub(crate) status: Status,
+    /// Why, when it did not pass.
+    pub(crate) message: Option<String>,
+    /// Its position in plan order.
+    pub(crate) index: Option<u32>,
+}
+
+impl ImportedTest {
+    /// Its start event for `machine_name`'s run `run_id`, checked as the server would.
+    pub(crate) fn start_event(
+        &self,
+        machine_name: &str,
+        run_id: Option<i64>,
+    ) -> Result<Event, WireError> {
+        // Built as JSON so that extensions added to the wire types later keep their defaults.
+        let body = json!({
+            "machine_name": machine_name,
+            "file_name": self.file_name,
+            "file_path": self.file_path,
+            "timestamp_start": self.start,
+            "run_id": run_id,
+            "index": self.index,
+        });
+        Event::parse(EventKind::TestStart, body.to_string().as_bytes())
+    }
+
+    /// Its stop event for `machine_name`'s run `run_id`, checked as the server would.
+    pub(crate) fn stop_event(
+        &self,
+        machine_name: &str,
+        run_id: Option<i64>,
+    ) -> Result<Event, WireError> {
+        let body = json!({
+            "machine_name": machine_name,
+            "file_name": self.file_name,
+            "file_path": self.file_path,
+            "status": self.status,
+            "timestamp_stop": self.stop,
+            "run_id": run_id,
+            "index": self.index,
+            "message": self.message,
+        });
+        Event::parse(EventKind::TestStop, body.to_string().as_bytes())
+    }
 }
 
 /// Turns a JUnit report into the events of one run; timestamps come from the report, else
@@ -156,29 +215,15 @@ pub(crate) fn events(report: &Report, machine_name: &str, now: Timestamp) -> Imp
                 .and_then(|d| start.as_datetime().checked_add_signed(d))
                 .map_or(start, Timestamp::from_datetime);
             cursor = stop;
-            let index = u32::try_from(tests.len()).ok();
-            tests.push((
-                TestStart {
-                    machine_name: machine_name.to_owned(),
-                    file_name: file_name.clone(),
-                    file_path: file_path.clone(),
-                    timestamp_start: start,
-                    event_id: None,
-                    run_id: None,
-                    index,
-                },
-                TestStop {
-                    machine_name: machine_name.to_owned(),
-                    file_name,
-                    file_path,
-                    status: case_status(case),
-                    timestamp_stop: stop,
-                    event_id: None,
-                    run_id: None,
-                    index,
-                    message: case_message(case),
-                },
-            ));
+            tests.push(ImportedTest {
+                file_name,
+                file_path,
+                start,
+                stop,
+                status: case_status(case),
+                message: case_message(case),
+                index: u32::try_from(tests.len()).ok(),
+            });
         }
         scenarios.push(ScenarioPlan {
             file_name: suite.name.as_str().to_owned(),
@@ -283,7 +328,7 @@ mod tests {
         let statuses: Vec<(String, Status, Option<String>)> = run
             .tests
             .iter()
-            .map(|(_, stop)| (stop.file_name.clone(), stop.status, stop.message.clone()))
+            .map(|t| (t.file_name.clone(), t.status, t.message.clone()))
             .collect();
         assert_eq!(
             statuses,
@@ -302,13 +347,27 @@ mod tests {
                 ("blink".to_owned(), Status::Unknown, None),
             ]
         );
-        let (start, stop) = &run.tests[0];
-        assert_eq!(start.timestamp_start, now);
+        let first = &run.tests[0];
+        assert_eq!(first.start, now);
+        assert_eq!(first.start.seconds_until(first.stop), 1.5);
+        assert_eq!(run.tests[1].start, first.stop);
+        let Event::TestStop(stop) = run.tests[1].stop_event("rig", Some(7)).unwrap() else {
+            panic!("not a stop");
+        };
         assert_eq!(
-            start.timestamp_start.seconds_until(stop.timestamp_stop),
-            1.5
+            (
+                stop.status,
+                stop.run_id,
+                stop.index,
+                stop.message.as_deref()
+            ),
+            (
+                Status::Failed,
+                Some(7),
+                Some(1),
+                Some("lamp still on after 5 s")
+            )
         );
-        assert_eq!(run.tests[1].0.timestamp_start, stop.timestamp_stop);
         run.dry_run.validate().unwrap();
     }
 }

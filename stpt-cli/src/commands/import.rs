@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use stpt_core::{Event, StatusCounts, Timestamp};
+use stpt_core::{StatusCounts, Timestamp};
 
 use crate::client::{Client, ServerArgs};
 use crate::{junit, palette, terminal};
@@ -76,16 +76,20 @@ fn import_junit(server: &ServerArgs, args: JunitArgs) -> anyhow::Result<()> {
         .context("the server refused the report's dry run")?;
     let run_id = answer.get("run_id").and_then(serde_json::Value::as_i64);
     let mut counts = StatusCounts::new();
-    for (mut start, mut stop) in run.tests.iter().cloned() {
-        start.run_id = run_id;
-        stop.run_id = run_id;
-        let name = format!("{}/{}", start.file_path, start.file_name);
+    for test in &run.tests {
+        let name = format!("{}/{}", test.file_path, test.file_name);
+        let start = test
+            .start_event(&args.machine, run_id)
+            .with_context(|| format!("{name} cannot become a test start"))?;
+        let stop = test
+            .stop_event(&args.machine, run_id)
+            .with_context(|| format!("{name} cannot become a test stop"))?;
         client
-            .post_event(&Event::TestStart(start))
+            .post_event(&start)
             .with_context(|| format!("the server refused the start of {name}"))?;
-        counts.add(stop.status);
+        counts.add(test.status);
         client
-            .post_event(&Event::TestStop(stop))
+            .post_event(&stop)
             .with_context(|| format!("the server refused the stop of {name}"))?;
     }
     if args.json {
