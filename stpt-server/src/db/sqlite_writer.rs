@@ -3,9 +3,10 @@
 //! SQLite admits one writer at a time; connections competing for the write lock wait in its
 //! busy handler, which sleeps in steps of milliseconds, so concurrent writers collapse
 //! throughput. Instead, [`SqliteWriter`] owns one connection on its own thread, takes whatever
-//! events are queued (up to [`MAX_BATCH`]) and applies them in one immediate transaction, each
-//! inside its own savepoint: a rejected event rolls back alone, and one commit covers the batch
-//! (group commit). Callers wait for their own answer, which is sent only after the commit.
+//! events are queued (up to [`MAX_BATCH`]) and applies them in one immediate transaction: one
+//! commit covers the batch (group commit). A refused event writes nothing (the operations check
+//! before they write); a database failure inside one event replays the batch one event per
+//! transaction. Callers wait for their own answer, which is sent only after the commit.
 //!
 //! **Invariant:** an event is acknowledged only once the transaction that applied it committed.
 
@@ -98,28 +99,32 @@ fn run(mut conn: SqliteConnection, queue: mpsc::Receiver<Job>) {
     }
 }
 
-/// Applies a batch in one transaction, each event in its own savepoint.
+/// Applies a batch in one transaction.
+///
+/// The operations check everything an event could be refused for before their first write,
+/// so a refused event leaves nothing behind and needs no savepoint of its own. A database
+/// failure part-way through an event is different: then the batch is rolled back and every
+/// event of it is applied again in a transaction of its own, so only that event fails.
 fn apply_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Vec<Result<Applied, StoreError>> {
     let mut results: Vec<Result<Applied, StoreError>> = Vec::with_capacity(batch.len());
     let committed = conn.immediate_transaction(|conn| {
         for job in batch {
-            let outcome = conn.transaction(|conn| sqlite::apply_within(conn, &job.event, job.now));
-            results.push(outcome.map_err(StoreError::from));
+            match sqlite::apply_within(conn, &job.event, job.now) {
+                Ok(applied) => results.push(Ok(applied)),
+                Err(OpError::Store(refused)) => results.push(Err(refused)),
+                Err(failed @ OpError::Db(_)) => return Err(failed),
+            }
         }
         Ok::<(), OpError>(())
     });
     match committed {
         Ok(()) => results,
-        Err(err) => {
-            let reason = StoreError::from(err).to_string();
-            batch
-                .iter()
-                .map(|_| {
-                    Err(StoreError::Busy {
-                        reason: format!("the batch could not be committed: {reason}"),
-                    })
-                })
-                .collect()
-        }
+        Err(_) => batch
+            .iter()
+            .map(|job| {
+                conn.immediate_transaction(|conn| sqlite::apply_within(conn, &job.event, job.now))
+                    .map_err(StoreError::from)
+            })
+            .collect(),
     }
 }
