@@ -48,6 +48,9 @@ enum Command {
     Import(commands::import::ImportArgs),
     Completions(commands::completions::CompletionsArgs),
     Bench(commands::bench::BenchArgs),
+    User(commands::user::UserArgs),
+    Token(commands::token::TokenArgs),
+    Prune(commands::prune::PruneArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,9 @@ fn main() -> ExitCode {
         Command::Import(args) => commands::import::run(&cli.server, args),
         Command::Completions(args) => commands::completions::run(args, Cli::command()),
         Command::Bench(args) => commands::bench::run(&cli.server, args),
+        Command::User(args) => commands::user::run(&cli.server, args),
+        Command::Token(args) => commands::token::run(args),
+        Command::Prune(args) => commands::prune::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit_codes::OK),

@@ -1,21 +1,29 @@
 //! Building the Rocket application from a [`Config`].
 //!
-//! The main items here are [`build`] (open the configured database, then [`build_with_store`])
+//! The main items here are [`build`] (open the configured database, then [`build_with_access`])
 //! and [`AppState`], the managed state every handler sees. Tests and the CLI's `serve` run the
 //! same app.
+//!
+//! The session cookies' key comes from [`Config::secret_key`] when set, else from the one
+//! generated once and kept in the database (so restarts keep users logged in), else (a store
+//! without a database) from a key generated per process.
 
 use std::sync::Arc;
 
+use rocket::config::SecretKey;
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::figment::Figment;
 use rocket::http::uri::Origin;
 use rocket::{Build, Data, Request, Rocket};
+use sha2::{Digest, Sha512};
 use stpt_core::Store;
 
+use crate::access::Security;
+use crate::access::credentials::random_bytes;
 use crate::config::Config;
-use crate::db::{ConnectError, DatabaseUrl, DieselStore};
+use crate::db::{AccessStore, ConnectError, DatabaseUrl, DieselStore};
 use crate::live::LiveHub;
-use crate::{api, live, pages};
+use crate::{access, api, live, pages};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -26,6 +34,8 @@ pub struct AppState {
     pub hub: LiveHub,
     /// Largest accepted request body.
     pub body_limit: u64,
+    /// Who may read and write, and the users and tokens that decide it.
+    pub security: Arc<Security>,
 }
 
 /// Opens the configured database (migrating it) and builds the app on it.
@@ -41,20 +51,61 @@ pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
         }
         DatabaseUrl::Sqlite(_) => LiveHub::new(),
     };
-    Ok(assemble(config, Arc::new(store), hub))
+    let access = AccessStore::new(store.pool().clone());
+    let key = secret_key(config, Some(&access)).map_err(|e| ConnectError::Migrate {
+        target: "the session key".to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(assemble(config, Arc::new(store), hub, Some(access), key))
 }
 
 /// Builds the app on any store (the diesel store in production, `MemoryStore` where no
-/// database is wanted).
+/// database is wanted). Without an access store nobody can log in and no machine token is
+/// valid.
 pub fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Rocket<Build> {
-    assemble(config, store, LiveHub::new())
+    let key = secret_key(config, None).unwrap_or_else(|_| SecretKey::from(&random_bytes::<64>()));
+    assemble(config, store, LiveHub::new(), None, key)
 }
 
-fn assemble(config: &Config, store: Arc<dyn Store>, hub: LiveHub) -> Rocket<Build> {
+/// Builds the app on a store and the access store holding its users and tokens.
+pub fn build_with_access(
+    config: &Config,
+    store: Arc<dyn Store>,
+    access: AccessStore,
+) -> Result<Rocket<Build>, crate::db::AccessError> {
+    let key = secret_key(config, Some(&access))?;
+    Ok(assemble(config, store, LiveHub::new(), Some(access), key))
+}
+
+/// The cookie key: the configured material (stretched to 64 bytes, so any length works; the
+/// CLI insists on at least 32 characters), the database's, or a fresh one.
+fn secret_key(
+    config: &Config,
+    access: Option<&AccessStore>,
+) -> Result<SecretKey, crate::db::AccessError> {
+    if let Some(material) = &config.secret_key {
+        return Ok(SecretKey::from(
+            Sha512::digest(material.as_bytes()).as_slice(),
+        ));
+    }
+    Ok(match access {
+        Some(access) => SecretKey::from(&access.secret_key()?),
+        None => SecretKey::from(&random_bytes::<64>()),
+    })
+}
+
+fn assemble(
+    config: &Config,
+    store: Arc<dyn Store>,
+    hub: LiveHub,
+    access: Option<AccessStore>,
+    secret_key: SecretKey,
+) -> Rocket<Build> {
     let state = AppState {
         store,
         hub,
         body_limit: config.body_limit,
+        security: Arc::new(Security::new(config, access)),
     };
     let log_level = if config.log {
         rocket::config::LogLevel::Normal
@@ -66,12 +117,17 @@ fn assemble(config: &Config, store: Arc<dyn Store>, hub: LiveHub) -> Rocket<Buil
         port: config.port,
         log_level,
         cli_colors: false,
+        secret_key,
         ..rocket::Config::default()
     });
     rocket::custom(figment)
         .manage(state)
+        // The gate sees the path after the trailing slash is gone.
         .attach(TrailingSlash)
+        .attach(access::gate::ReadGate)
+        .attach(access::headers::SecurityHeaders)
         .mount("/", api::routes())
+        .mount("/", access::gate::routes())
         .mount("/", pages::routes())
         .mount("/", live::routes())
         .register("/", api::catchers())

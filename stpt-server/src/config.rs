@@ -2,7 +2,8 @@
 //! variables, tests directly).
 //!
 //! The main type here is [`Config`]; its `Default` is the embedded setup: an SQLite file
-//! `stpt.db` in the working directory, served on 127.0.0.1:8000.
+//! `stpt.db` in the working directory, served on 127.0.0.1:8000, readable by anyone who can
+//! reach it, with ingest open because only this host can reach it.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -26,6 +27,94 @@ pub struct Config {
     pub pool: PoolOptions,
     /// Rocket's own launch and request logging.
     pub log: bool,
+    /// Who may read pages, the read API and the WebSockets.
+    pub read_access: ReadAccess,
+    /// Whether ingest needs a machine token; `None` decides from the address
+    /// ([`Config::effective_ingest_auth`]).
+    pub ingest_auth: Option<IngestAuth>,
+    /// Key material for the session cookies (at least 32 bytes); `None` uses a key generated
+    /// once and kept in the database.
+    pub secret_key: Option<String>,
+    /// Where password-reset mail is sent from; `None` means links are only printed by
+    /// `stpt user reset-link`.
+    pub smtp: Option<SmtpConfig>,
+    /// The server's public base URL (`https://stpt.example.com`), used in mailed reset links.
+    /// Links are never built from a request's `Host` header, which a caller controls.
+    pub public_url: Option<String>,
+}
+
+/// Who may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadAccess {
+    /// Anyone who can reach the server, as the seed.
+    #[default]
+    Public,
+    /// Only logged-in users (pages, API, WebSockets) or machine tokens (API).
+    Login,
+}
+
+/// Whether ingest needs a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestAuth {
+    /// Anyone who can reach the server may report.
+    Open,
+    /// Every event needs `Authorization: Bearer <token>` of its machine.
+    Token,
+}
+
+/// An SMTP relay for password-reset mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    /// Relay host name; STARTTLS is required unless [`SmtpConfig::insecure`].
+    pub host: String,
+    /// Relay port (587 for STARTTLS).
+    pub port: u16,
+    /// Login name, if the relay needs one.
+    pub username: Option<String>,
+    /// Password for `username`.
+    pub password: Option<String>,
+    /// The From address.
+    pub from: String,
+    /// Plain SMTP without TLS (a relay on localhost).
+    pub insecure: bool,
+}
+
+impl Config {
+    /// The ingest rule in force: as configured, else open when listening on a loopback
+    /// address only and token otherwise.
+    pub fn effective_ingest_auth(&self) -> IngestAuth {
+        self.ingest_auth.unwrap_or(if self.address.is_loopback() {
+            IngestAuth::Open
+        } else {
+            IngestAuth::Token
+        })
+    }
+}
+
+impl std::str::FromStr for ReadAccess {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "public" => Ok(ReadAccess::Public),
+            "login" => Ok(ReadAccess::Login),
+            other => Err(format!(
+                "unknown read access {other:?}: use public or login"
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for IngestAuth {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(IngestAuth::Open),
+            "token" => Ok(IngestAuth::Token),
+            other => Err(format!("unknown ingest auth {other:?}: use open or token")),
+        }
+    }
 }
 
 impl Default for Config {
@@ -37,6 +126,11 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             pool: PoolOptions::default(),
             log: true,
+            read_access: ReadAccess::Public,
+            ingest_auth: None,
+            secret_key: None,
+            smtp: None,
+            public_url: None,
         }
     }
 }

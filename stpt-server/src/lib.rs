@@ -5,6 +5,7 @@
 //! drive it with Rocket's local client.
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod config;
@@ -12,5 +13,5 @@ pub mod db;
 pub mod live;
 pub mod pages;
 
-pub use app::{AppState, build, build_with_store};
+pub use app::{AppState, build, build_with_access, build_with_store};
 pub use config::Config;

@@ -6,7 +6,11 @@ use anyhow::Context;
 use clap::Args;
 use rocket::fairing::AdHoc;
 use stpt_server::Config;
+use stpt_server::config::{IngestAuth, ReadAccess, SmtpConfig};
 use stpt_server::db::{DatabaseUrl, PoolOptions};
+
+/// Shortest `STPT_SECRET_KEY` accepted.
+const MIN_SECRET_KEY_LEN: usize = 32;
 
 /// Serve the REST API, the pages and the WebSockets.
 ///
@@ -29,6 +33,66 @@ pub(crate) struct ServeArgs {
     /// Most database connections open at once.
     #[arg(long, env = "STPT_DB_POOL_SIZE", default_value_t = 8)]
     pool_size: u32,
+    /// Who may read the pages, the read API and the WebSockets: `public` (anyone who can
+    /// reach the server) or `login` (a user session, or a machine token for the API).
+    #[arg(long, env = "STPT_READ_ACCESS", default_value = "public", value_parser = parse_read_access)]
+    read_access: ReadAccess,
+    /// Whether ingest needs a machine token: `open` or `token`. Default: `open` when
+    /// listening on a loopback address only, `token` otherwise.
+    #[arg(long, env = "STPT_INGEST_AUTH", value_parser = parse_ingest_auth)]
+    ingest_auth: Option<IngestAuth>,
+    /// Key material for session cookies, at least 32 characters (default: a key generated
+    /// once and kept in the database).
+    #[arg(long, env = "STPT_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// The server's public base URL (e.g. `https://stpt.example.com`), used in mailed
+    /// password-reset links.
+    #[arg(long, env = "STPT_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// SMTP relay for password-reset mail (STARTTLS); without it links are only printed by
+    /// `stpt user reset-link`.
+    #[arg(long, env = "STPT_SMTP_HOST")]
+    smtp_host: Option<String>,
+    /// SMTP relay port.
+    #[arg(long, env = "STPT_SMTP_PORT", default_value_t = 587)]
+    smtp_port: u16,
+    /// SMTP login name.
+    #[arg(long, env = "STPT_SMTP_USERNAME")]
+    smtp_username: Option<String>,
+    /// SMTP password (only from the environment, so it is not visible in `ps`).
+    #[arg(skip = std::env::var("STPT_SMTP_PASSWORD").ok())]
+    smtp_password: Option<String>,
+    /// The From address of reset mail.
+    #[arg(long, env = "STPT_SMTP_FROM", default_value = "stpt@localhost")]
+    smtp_from: String,
+    /// Talk to the relay without TLS (only for a relay on this host).
+    #[arg(long, env = "STPT_SMTP_INSECURE")]
+    smtp_insecure: bool,
+}
+
+fn parse_read_access(s: &str) -> Result<ReadAccess, String> {
+    s.parse()
+}
+
+fn parse_ingest_auth(s: &str) -> Result<IngestAuth, String> {
+    s.parse()
+}
+
+/// The startup line naming the ingest rule in force.
+fn ingest_line(config: &Config) -> String {
+    match (config.effective_ingest_auth(), config.ingest_auth.is_some()) {
+        (IngestAuth::Open, true) => "ingest: open (--ingest-auth open)".to_owned(),
+        (IngestAuth::Open, false) => {
+            "ingest: open (listening on loopback only; --ingest-auth token to require tokens)"
+                .to_owned()
+        }
+        (IngestAuth::Token, true) => "ingest: machine token required (--ingest-auth token)".into(),
+        (IngestAuth::Token, false) => {
+            "ingest: machine token required (listening beyond loopback; create one with \
+             `stpt token create --machine NAME`)"
+                .to_owned()
+        }
+    }
 }
 
 /// Builds the configuration and runs the server until Ctrl-C.
@@ -47,7 +111,32 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..PoolOptions::default()
         },
         log: false,
+        read_access: args.read_access,
+        ingest_auth: args.ingest_auth,
+        secret_key: args.secret_key,
+        smtp: args.smtp_host.map(|host| SmtpConfig {
+            host,
+            port: args.smtp_port,
+            username: args.smtp_username,
+            password: args.smtp_password,
+            from: args.smtp_from,
+            insecure: args.smtp_insecure,
+        }),
+        public_url: args.public_url,
     };
+    if let Some(key) = &config.secret_key
+        && key.chars().count() < MIN_SECRET_KEY_LEN
+    {
+        anyhow::bail!("STPT_SECRET_KEY is too short: use at least {MIN_SECRET_KEY_LEN} characters");
+    }
+    let access_line = format!(
+        "{}; read access: {}",
+        ingest_line(&config),
+        match config.read_access {
+            ReadAccess::Public => "public",
+            ReadAccess::Login => "login required",
+        }
+    );
     rocket::execute(async move {
         let app = stpt_server::build(&config)
             .with_context(|| format!("cannot open the database ({database_url})"))?
@@ -58,6 +147,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                         "stpt listening on http://{}:{} (database: {database_url})",
                         config.address, config.port
                     );
+                    println!("{access_line}");
                 })
             }));
         app.launch()

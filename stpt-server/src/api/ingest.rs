@@ -4,6 +4,10 @@
 //! `Event`, applies it to the store off the async executor, announces the change on the live
 //! hub and echoes the accepted payload (a dry run adds its `run_id`). A body that fails any
 //! step gets a 4xx `{"error", "detail"}` and the store is unchanged.
+//!
+//! Under `--ingest-auth token` a request needs `Authorization: Bearer <token>`: a missing,
+//! unknown or revoked token is refused (401) before the body is read; a live token of another
+//! machine than the event names is refused (403) after parsing.
 
 use rocket::data::{Data, ToByteUnit};
 use rocket::http::Status;
@@ -12,15 +16,46 @@ use rocket::{State, post, routes};
 use stpt_core::{Event, EventKind};
 
 use super::ApiError;
+use crate::access::Bearer;
 use crate::app::AppState;
+use crate::config::IngestAuth;
+use crate::db::TokenCheck;
 use crate::live::RunChanged;
+
+fn unauthorized(detail: &str) -> ApiError {
+    ApiError {
+        status: Status::Unauthorized,
+        error: "unauthorized",
+        detail: detail.to_owned(),
+        field: None,
+    }
+}
+
+/// The machine key a request's token may write for; `None` when ingest is open.
+async fn token_machine(state: &AppState, bearer: &Bearer) -> Result<Option<String>, ApiError> {
+    if state.security.ingest_auth == IngestAuth::Open {
+        return Ok(None);
+    }
+    let Some(token) = &bearer.0 else {
+        return Err(unauthorized(
+            "this server needs a machine token: send Authorization: Bearer <token>",
+        ));
+    };
+    match state.security.check_token(token).await? {
+        TokenCheck::Valid { machine_key, .. } => Ok(Some(machine_key)),
+        TokenCheck::Unknown => Err(unauthorized("the token is not known to this server")),
+        TokenCheck::Revoked => Err(unauthorized("the token has been revoked")),
+    }
+}
 
 /// Reads, parses, applies and announces one event.
 async fn ingest(
     state: &AppState,
     kind: EventKind,
+    bearer: Bearer,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
+    let allowed_machine = token_machine(state, &bearer).await?;
     let bytes = body
         .open(state.body_limit.bytes())
         .into_bytes()
@@ -32,6 +67,19 @@ async fn ingest(
         return Err(ApiError::payload_too_large(state.body_limit));
     }
     let event = Event::parse(kind, &bytes)?;
+    if let Some(key) = allowed_machine
+        && event.machine_name().to_lowercase() != key
+    {
+        return Err(ApiError {
+            status: Status::Forbidden,
+            error: "forbidden",
+            detail: format!(
+                "the token may not write for machine {:?}",
+                event.machine_name()
+            ),
+            field: None,
+        });
+    }
     let store = state.store.clone();
     let (event, applied) = rocket::tokio::task::spawn_blocking(move || {
         let applied = store.apply(&event);
@@ -60,25 +108,28 @@ async fn ingest(
 #[post("/tm_api/dry_run", data = "<body>")]
 async fn post_dry_run(
     state: &State<AppState>,
+    bearer: Bearer,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
-    ingest(state, EventKind::DryRun, body).await
+    ingest(state, EventKind::DryRun, bearer, body).await
 }
 
 #[post("/tm_api/test_start", data = "<body>")]
 async fn post_test_start(
     state: &State<AppState>,
+    bearer: Bearer,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
-    ingest(state, EventKind::TestStart, body).await
+    ingest(state, EventKind::TestStart, bearer, body).await
 }
 
 #[post("/tm_api/test_stop", data = "<body>")]
 async fn post_test_stop(
     state: &State<AppState>,
+    bearer: Bearer,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
-    ingest(state, EventKind::TestStop, body).await
+    ingest(state, EventKind::TestStop, bearer, body).await
 }
 
 pub(super) fn routes() -> Vec<rocket::Route> {

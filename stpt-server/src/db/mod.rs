@@ -3,8 +3,10 @@
 //! `pool` opens and migrates the database, `schema` and `rows` describe the tables, `sqlite`
 //! and `postgres` compile the operations of `ops.rs` for each backend, `sqlite_writer` applies
 //! SQLite's events on one thread in batches, and `store` puts them behind stpt-core's `Store`
-//! trait.
+//! trait. `access` (with `access_ops.rs`) keeps users, machine tokens, reset links, the secret
+//! key, and prunes old runs.
 
+mod access;
 mod pool;
 mod postgres;
 mod rows;
@@ -13,6 +15,9 @@ mod sqlite;
 mod sqlite_writer;
 mod store;
 
+pub use access::{
+    AccessError, AccessStore, RESET_LINK_LIFETIME, ResetLink, TokenCheck, TokenInfo, User,
+};
 pub use pool::{ConnectError, DatabaseUrl, DatabaseUrlError, DbPool, PoolOptions, connect};
 pub use store::DieselStore;
 

@@ -23,3 +23,4 @@ fn machine_for_update(conn: &mut Conn, key: &str) -> QueryResult<Option<MachineR
         .first(conn)
         .optional()
 }
+include!("access_ops.rs");

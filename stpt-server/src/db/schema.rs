@@ -92,3 +92,41 @@ diesel::joinable!(runs -> machines (machine_id));
 diesel::joinable!(scenarios -> runs (run_id));
 diesel::joinable!(tests -> scenarios (scenario_id));
 diesel::allow_tables_to_appear_in_same_query!(machines, runs, scenarios, tests, applied_events);
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        name -> Text,
+        email -> Nullable<Text>,
+        password_hash -> Text,
+        sessions_since -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    machine_tokens (id) {
+        id -> BigInt,
+        machine_name -> Text,
+        machine_key -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    password_resets (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Text,
+    }
+}

@@ -1,6 +1,8 @@
 //! Server-rendered HTML pages: machines, a machine's runs, the live newest run and one run,
-//! with their stylesheet and script embedded in the binary.
+//! with their stylesheet and script embedded in the binary; and the account pages (login,
+//! logout, password reset).
 
+mod account;
 mod assets;
 mod estimate;
 mod live;
@@ -15,5 +17,8 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(machines::routes());
     routes.extend(live::routes());
     routes.extend(run::routes());
+    routes.extend(account::routes());
     routes
 }
+
+pub(crate) use account::login_target;

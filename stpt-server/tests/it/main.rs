@@ -1,6 +1,7 @@
 //! stpt-server's integration tests: the Store conformance suite on SQLite and PostgreSQL,
 //! and the HTTP endpoints through Rocket's local client.
 
+mod access;
 mod browser;
 mod conformance;
 mod endpoints;

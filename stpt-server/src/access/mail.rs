@@ -1,0 +1,58 @@
+//! Password-reset mail over SMTP.
+//!
+//! STARTTLS is required unless the relay is configured as insecure (a relay on localhost).
+//! Sending happens on the blocking pool; a failure is logged and the page answers as if the
+//! mail went out, so the form never tells whether an account exists.
+
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Message, SmtpTransport, Transport};
+
+use crate::config::SmtpConfig;
+
+/// Why a mail was not sent.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MailError {
+    /// An address does not parse.
+    #[error("invalid mail address: {0}")]
+    Address(#[from] lettre::address::AddressError),
+    /// The message cannot be built.
+    #[error("cannot build the message: {0}")]
+    Build(#[from] lettre::error::Error),
+    /// The relay refused or could not be reached.
+    #[error("SMTP failed: {0}")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+}
+
+/// Sends the reset link `url` to `to`.
+pub(crate) fn send_reset_link(
+    smtp: &SmtpConfig,
+    to: &str,
+    user: &str,
+    url: &str,
+) -> Result<(), MailError> {
+    let message = Message::builder()
+        .from(smtp.from.parse()?)
+        .to(to.parse()?)
+        .subject("stpt password reset")
+        .header(ContentType::TEXT_PLAIN)
+        .body(format!(
+            "Someone asked to reset the stpt password of {user}.\n\n\
+             To choose a new password, open this link within the hour (it works once):\n\n\
+             {url}\n\n\
+             If it was not you, ignore this mail; the password stays as it is.\n"
+        ))?;
+    let builder = if smtp.insecure {
+        SmtpTransport::builder_dangerous(smtp.host.as_str())
+    } else {
+        SmtpTransport::starttls_relay(&smtp.host)?
+    };
+    let mut builder = builder
+        .port(smtp.port)
+        .timeout(Some(std::time::Duration::from_secs(20)));
+    if let (Some(name), Some(password)) = (&smtp.username, &smtp.password) {
+        builder = builder.credentials(Credentials::new(name.clone(), password.clone()));
+    }
+    builder.build().send(&message)?;
+    Ok(())
+}
