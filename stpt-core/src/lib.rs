@@ -21,7 +21,7 @@ pub mod testing;
 
 pub use memory_store::MemoryStore;
 pub use model::{
-    Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
+    Attempt, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
     RunSummary, RunTree, ScenarioTree,
 };
 pub use progress::Progress;

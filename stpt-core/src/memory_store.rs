@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::model::{
-    Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
+    Attempt, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
     RunSummary, RunTree, ScenarioTree,
 };
 use crate::progress::Progress;
@@ -68,6 +68,8 @@ struct RunRec {
     test_count: u32,
     running: Option<NodeId>,
     waiting: HashMap<(String, String), BTreeSet<NodeId>>,
+    /// Every test by (file path, file name) in plan order, for retries of finished tests.
+    by_name: HashMap<(String, String), Vec<NodeId>>,
 }
 
 #[derive(Debug)]
@@ -81,6 +83,8 @@ struct ScenarioRec {
 struct TestRec {
     node: Node,
     scenario: NodeId,
+    /// Earlier attempts, oldest first (the current one is `node`).
+    history: Vec<Attempt>,
 }
 
 /// Ids are 1-based positions in their vectors.
@@ -175,6 +179,33 @@ impl State {
         let test = &self.tests.get(slot(candidate)?)?.node;
         (test.status == wanted && test.file_path == file_path && test.file_name == file_name)
             .then_some(candidate)
+    }
+
+    /// The finished test a start of attempt `attempt` (≥ 2) retries: the one at `index`, else
+    /// the first in plan order with this path and name and `attempt − 1` attempts.
+    fn find_retry(&self, run_id: RunId, start: &TestStart, attempt: u32) -> Option<NodeId> {
+        let run = self.run_rec(run_id)?;
+        let fits = |id: NodeId| {
+            self.tests.get(slot(id)?).map(|t| &t.node).filter(|t| {
+                t.status.is_finished()
+                    && t.attempts == attempt - 1
+                    && t.file_path == start.file_path
+                    && t.file_name == start.file_name
+            })
+        };
+        match start.index {
+            Some(index) if index < run.test_count => {
+                let id = run.first_test + i64::from(index);
+                fits(id).map(|_| id)
+            }
+            Some(_) => None,
+            None => run
+                .by_name
+                .get(&(start.file_path.clone(), start.file_name.clone()))?
+                .iter()
+                .copied()
+                .find(|id| fits(*id).is_some()),
+        }
     }
 
     /// Moves one test to `new`, keeping counters, indexes and timestamps right.
@@ -319,6 +350,7 @@ impl State {
                 timestamp_start: None,
                 timestamp_stop: None,
                 message: None,
+                attempts: 0,
             },
             progress: Progress::planned(0, 0),
             scenario_ids: Vec::with_capacity(master.scenarios.len()),
@@ -326,6 +358,7 @@ impl State {
             test_count: 0,
             running: None,
             waiting: HashMap::new(),
+            by_name: HashMap::new(),
         };
         for (position, scenario) in master.scenarios.iter().enumerate() {
             let scenario_id = next_id(self.scenarios.len());
@@ -345,13 +378,14 @@ impl State {
                         timestamp_start: None,
                         timestamp_stop: None,
                         message: None,
+                        attempts: 0,
                     },
                     scenario: scenario_id,
+                    history: Vec::new(),
                 });
-                run.waiting
-                    .entry((test.file_path.clone(), test.file_name.clone()))
-                    .or_default()
-                    .insert(test_id);
+                let key = (test.file_path.clone(), test.file_name.clone());
+                run.by_name.entry(key.clone()).or_default().push(test_id);
+                run.waiting.entry(key).or_default().insert(test_id);
                 run.test_count += 1;
                 tests.push(test_id);
             }
@@ -375,6 +409,7 @@ impl State {
                     timestamp_start: None,
                     timestamp_stop: None,
                     message: None,
+                    attempts: 0,
                 },
                 progress,
                 tests,
@@ -404,18 +439,29 @@ impl State {
             index: start.index,
         };
         let run_id = self.target_run(machine, start.run_id, no_match)?;
-        let test_id = self
-            .find_test(
+        let attempt = start.attempt.unwrap_or(1);
+        let test_id = if attempt >= 2 {
+            self.find_retry(run_id, start, attempt)
+        } else {
+            self.find_test(
                 run_id,
                 &start.file_path,
                 &start.file_name,
                 start.index,
                 Status::Waiting,
             )
-            .ok_or_else(no_match)?;
+        }
+        .ok_or_else(no_match)?;
         if let Some(other) = self.run_rec(run_id).and_then(|run| run.running) {
             self.set_test_status(other, Status::Unknown, start.timestamp_start);
         }
+        let test = self.test_mut(test_id);
+        if test.node.attempts > 0 {
+            let previous = Attempt::current(&test.node);
+            test.history.push(previous);
+            test.node.message = None;
+        }
+        test.node.attempts = attempt;
         self.set_test_status(test_id, Status::Running, start.timestamp_start);
         Ok(self.applied(EventKind::TestStart, machine_id, run_id, Some(test_id)))
     }
@@ -440,6 +486,21 @@ impl State {
                 Status::Running,
             )
             .ok_or_else(no_match)?;
+        if let Some(given) = stop.attempt {
+            let running = self
+                .tests
+                .get(slot(test_id).unwrap_or(usize::MAX))
+                .map_or(0, |t| t.node.attempts);
+            if given != running {
+                return Err(StoreError::AttemptMismatch {
+                    machine: stop.machine_name.clone(),
+                    file_path: stop.file_path.clone(),
+                    file_name: stop.file_name.clone(),
+                    given,
+                    running,
+                });
+            }
+        }
         self.set_test_status(test_id, stop.status, stop.timestamp_stop);
         self.test_mut(test_id).node.message = stop.message.clone();
         if stop.status == Status::Cancelled {
@@ -582,6 +643,18 @@ impl Store for MemoryStore {
                 .and_then(|i| state.tests.get(i))
                 .map(|t| t.node.clone()),
         })
+    }
+
+    fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError> {
+        let state = self.lock()?;
+        let Some(test) = slot(test).and_then(|i| state.tests.get(i)) else {
+            return Ok(Vec::new());
+        };
+        let mut attempts = test.history.clone();
+        if test.node.attempts > 0 {
+            attempts.push(Attempt::current(&test.node));
+        }
+        Ok(attempts)
     }
 }
 

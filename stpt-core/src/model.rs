@@ -77,12 +77,43 @@ pub struct Node {
     pub timestamp_stop: Option<Timestamp>,
     /// The failure reason sent with the test's stop (tests only).
     pub message: Option<String>,
+    /// How many times the test was started (tests only; 0 = never, 2 and more = retried).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 impl Node {
     /// Seconds between start and stop, when both are known.
     pub fn duration_seconds(&self) -> Option<f64> {
         Some(self.timestamp_start?.seconds_until(self.timestamp_stop?))
+    }
+}
+
+/// One attempt of a test: the current one, or an earlier one kept when the test was retried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Its number, from 1.
+    pub number: u32,
+    /// How it ended (or `running` while it runs).
+    pub status: Status,
+    /// When it started.
+    pub timestamp_start: Option<Timestamp>,
+    /// When it finished.
+    pub timestamp_stop: Option<Timestamp>,
+    /// The failure reason sent with its stop.
+    pub message: Option<String>,
+}
+
+impl Attempt {
+    /// The attempt a test node currently holds.
+    pub fn current(node: &Node) -> Attempt {
+        Attempt {
+            number: node.attempts,
+            status: node.status,
+            timestamp_start: node.timestamp_start,
+            timestamp_stop: node.timestamp_stop,
+            message: node.message.clone(),
+        }
     }
 }
 

@@ -11,6 +11,10 @@
 //!   running test of that run becomes `unknown`.
 //! - A stop gives the running test with that file name and path its status; `cancelled`
 //!   cancels every ongoing test of the run.
+//! - A start with `attempt = k ≥ 2` retries a finished test: it takes (by `index`, else) the
+//!   first finished test in plan order with that file name and path and `k − 1` attempts, keeps
+//!   that attempt in the test's history and makes the test `running` again; the last attempt
+//!   decides its status. A stop with `attempt` must name the running test's attempt.
 //! - A scenario or master gets `timestamp_start` from its first started test and
 //!   `timestamp_stop` when it becomes finished.
 //! - An event whose `event_id` was applied before changes nothing and is acknowledged again.
@@ -19,7 +23,7 @@
 //! rows whatever the run's size (cancelling is the one event that touches every ongoing test).
 
 use crate::model::{
-    Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
+    Attempt, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
     RunSummary, RunTree,
 };
 use crate::status::Status;
@@ -73,6 +77,22 @@ pub enum StoreError {
         /// The `index` given, if any.
         index: Option<u32>,
     },
+    /// A stop names another attempt than the running test's.
+    #[error(
+        "test {file_name:?} in {file_path:?} of machine {machine:?} is running attempt {running}, not {given}"
+    )]
+    AttemptMismatch {
+        /// The machine named by the event.
+        machine: String,
+        /// The test's path.
+        file_path: String,
+        /// The test's file name.
+        file_name: String,
+        /// The attempt the event named.
+        given: u32,
+        /// The attempt that is running.
+        running: u32,
+    },
     /// The database is busy; the client may retry.
     #[error("the store is busy: {reason}")]
     Busy {
@@ -122,6 +142,7 @@ impl StoreError {
             StoreError::UnknownMachine { .. }
                 | StoreError::UnknownRun { .. }
                 | StoreError::NoMatchingTest { .. }
+                | StoreError::AttemptMismatch { .. }
         )
     }
 }
@@ -153,6 +174,9 @@ pub trait Store: Send + Sync {
 
     /// One master scenario (by run id), scenario or test.
     fn node(&self, kind: NodeKind, id: NodeId) -> Result<Option<Node>, StoreError>;
+
+    /// Every attempt of a test, oldest first (empty if it never started or does not exist).
+    fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError>;
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -179,5 +203,8 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn node(&self, kind: NodeKind, id: NodeId) -> Result<Option<Node>, StoreError> {
         (**self).node(kind, id)
+    }
+    fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError> {
+        (**self).attempts(test)
     }
 }

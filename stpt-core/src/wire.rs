@@ -97,6 +97,10 @@ pub struct TestStart {
     /// Position of the test in plan order, from 0 (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
+    /// Which attempt of the test this is, from 1; 2 and more retry a finished test
+    /// (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 /// A test has finished with a status.
@@ -124,6 +128,9 @@ pub struct TestStop {
     /// A failure reason or log excerpt (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Which attempt of the test this stop ends; must be the running one's (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 /// One event of the protocol. Serialises as its wire body (no tag).
@@ -313,10 +320,12 @@ impl Event {
             Event::TestStart(start) => {
                 check_script_node("", &start.file_name, &start.file_path)?;
                 check_run_id(start.run_id)?;
+                check_attempt(start.attempt)?;
             }
             Event::TestStop(stop) => {
                 check_script_node("", &stop.file_name, &stop.file_path)?;
                 check_run_id(stop.run_id)?;
+                check_attempt(stop.attempt)?;
             }
         }
         Ok(())
@@ -438,9 +447,32 @@ fn check_run_id(run_id: Option<RunId>) -> Result<(), WireError> {
     }
 }
 
+fn check_attempt(attempt: Option<u32>) -> Result<(), WireError> {
+    match attempt {
+        Some(0) => Err(WireError::invalid("attempt", "must be at least 1")),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempt_zero_is_rejected() {
+        let body = r#"{"machine_name": "m", "file_name": "a.py", "file_path": "/", "timestamp_start": "2018-12-30 13:01:57", "attempt": 0}"#;
+        let (field, reason) = field_of(error_of(EventKind::TestStart, body));
+        assert_eq!(
+            (field.as_str(), reason.as_str()),
+            ("attempt", "must be at least 1")
+        );
+        let body = body.replace("\"attempt\": 0", "\"attempt\": 2");
+        let Ok(Event::TestStart(start)) = Event::parse(EventKind::TestStart, body.as_bytes())
+        else {
+            panic!("a second attempt should parse");
+        };
+        assert_eq!(start.attempt, Some(2));
+    }
 
     fn error_of(kind: EventKind, body: &str) -> WireError {
         Event::parse(kind, body.as_bytes()).unwrap_err()

@@ -50,6 +50,7 @@ impl<S: Sink> Reporter<S> {
             event_id: None,
             run_id: None,
             index: Some(test.index),
+            attempt: None,
         });
         self.send(event)
     }
@@ -71,6 +72,7 @@ impl<S: Sink> Reporter<S> {
             run_id: None,
             index: Some(test.index),
             message: message.map(str::to_owned),
+            attempt: None,
         });
         self.send(event)
     }

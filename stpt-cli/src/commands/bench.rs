@@ -193,6 +193,7 @@ impl Machine<'_> {
                 event_id: None,
                 run_id: None,
                 index: None,
+                attempt: None,
             };
             match self.post(&agent, "test_start", &start) {
                 Ok(took) => outcome.start_stop.push(took),
@@ -208,6 +209,7 @@ impl Machine<'_> {
                 run_id: None,
                 index: None,
                 message: None,
+                attempt: None,
             };
             match self.post(&agent, "test_stop", &stop) {
                 Ok(took) => outcome.start_stop.push(took),
@@ -460,6 +462,7 @@ mod tests {
             event_id: None,
             run_id: None,
             index: None,
+            attempt: None,
         };
         let value = serde_json::to_value(&start).unwrap();
         let mut keys: Vec<&str> = value

@@ -56,6 +56,7 @@ pub fn start(machine: &str, name: &str, seconds: i64) -> Event {
         event_id: None,
         run_id: None,
         index: None,
+        attempt: None,
     })
 }
 
@@ -71,6 +72,7 @@ pub fn stop(machine: &str, name: &str, status: Status, seconds: i64) -> Event {
         run_id: None,
         index: None,
         message: None,
+        attempt: None,
     })
 }
 
@@ -103,4 +105,14 @@ pub fn seed_fixtures() -> [&'static str; 3] {
         include_str!("../../tests/fixtures/seed_test_start.json"),
         include_str!("../../tests/fixtures/seed_test_stop.json"),
     ]
+}
+
+/// `event` (a start or stop) marked as attempt `attempt` of its test.
+pub fn attempt(mut event: Event, attempt: u32) -> Event {
+    match &mut event {
+        Event::TestStart(start) => start.attempt = Some(attempt),
+        Event::TestStop(stop) => stop.attempt = Some(attempt),
+        Event::DryRun(_) => {}
+    }
+    event
 }

@@ -3,7 +3,7 @@
 //! Each case takes a fresh, empty store. Run them all for a store with
 //! [`store_conformance_tests!`](crate::store_conformance_tests).
 
-use super::builders::{addressed, at, dry_run, seed_fixtures, start, stop, with_event_id};
+use super::builders::{addressed, at, attempt, dry_run, seed_fixtures, start, stop, with_event_id};
 use super::dump;
 use crate::model::{NodeKind, PageRequest, RunTree};
 use crate::status::Status;
@@ -597,4 +597,107 @@ pub fn seed_fixtures_make_one_run(store: &dyn Store) {
     );
     assert_eq!(tree.master.status, Status::Waiting);
     assert_eq!(tree.scenarios[0].tests[0].file_name, "01_01_test_lamp.py");
+}
+
+fn with_message(mut event: Event, message: &str) -> Event {
+    if let Event::TestStop(stop) = &mut event {
+        stop.message = Some(message.to_owned());
+    }
+    event
+}
+
+/// A finished test started again as attempt 2 keeps attempt 1 in its history; the last attempt
+/// decides its status and the aggregates follow it back and forth.
+pub fn retried_test_keeps_every_attempt_and_the_last_status(store: &dyn Store) {
+    let dry = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
+    apply(store, start(M, "a.py", 1));
+    apply(
+        store,
+        with_message(stop(M, "a.py", Status::Failed, 2), "flaked"),
+    );
+    apply(store, start(M, "b.py", 3));
+    apply(store, stop(M, "b.py", Status::Passed, 4));
+    assert_eq!(run(store, dry.run_id).run.status, Status::Failed);
+    // Without `attempt`, a finished test cannot start again (the seed's behaviour).
+    assert_rejected_unchanged(store, start(M, "a.py", 5), |e| {
+        matches!(e, StoreError::NoMatchingTest { .. })
+    });
+
+    let retried = apply(store, attempt(start(M, "a.py", 5), 2));
+    assert_eq!(retried.run_status, Status::Running);
+    let a = run(store, dry.run_id).scenarios[0].tests[0].clone();
+    assert_eq!(
+        (a.status, a.attempts, a.message),
+        (Status::Running, 2, None)
+    );
+    assert_eq!(retried.test_id, Some(a.id));
+    let stopped = apply(store, attempt(stop(M, "a.py", Status::Passed, 7), 2));
+    assert_eq!(stopped.run_status, Status::Passed);
+
+    let tree = run(store, dry.run_id);
+    let a = &tree.scenarios[0].tests[0];
+    assert_eq!((a.status, a.attempts), (Status::Passed, 2));
+    assert_eq!(
+        (a.timestamp_start, a.timestamp_stop),
+        (Some(at(5)), Some(at(7)))
+    );
+    assert_eq!(tree.run.counts.get(Status::Passed), 2);
+    assert_eq!(tree.run.counts.get(Status::Failed), 0);
+    assert_eq!(tree.run.timestamp_stop, Some(at(7)));
+    let attempts = store.attempts(a.id).unwrap();
+    let summary: Vec<_> = attempts
+        .iter()
+        .map(|t| {
+            (
+                t.number,
+                t.status,
+                t.timestamp_start,
+                t.timestamp_stop,
+                t.message.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, Status::Failed, Some(at(1)), Some(at(2)), Some("flaked")),
+            (2, Status::Passed, Some(at(5)), Some(at(7)), None),
+        ]
+    );
+    let b = &tree.scenarios[0].tests[1];
+    assert_eq!(b.attempts, 1);
+    assert_eq!(store.attempts(b.id).unwrap().len(), 1);
+    assert!(store.attempts(-1).unwrap().is_empty());
+}
+
+/// A stop naming another attempt than the running one, or a retry of a test without the
+/// previous attempt finished, is rejected and changes nothing.
+pub fn attempt_mismatch_changes_nothing(store: &dyn Store) {
+    apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
+    // Attempt 2 of a test that never ran.
+    assert_rejected_unchanged(store, attempt(start(M, "a.py", 1), 2), |e| {
+        matches!(e, StoreError::NoMatchingTest { .. })
+    });
+    apply(store, attempt(start(M, "a.py", 1), 1));
+    assert_rejected_unchanged(store, attempt(stop(M, "a.py", Status::Passed, 2), 2), |e| {
+        matches!(
+            e,
+            StoreError::AttemptMismatch {
+                given: 2,
+                running: 1,
+                ..
+            }
+        )
+    });
+    apply(store, attempt(stop(M, "a.py", Status::Failed, 2), 1));
+    // Attempt 3 needs a test with two attempts.
+    assert_rejected_unchanged(store, attempt(start(M, "a.py", 3), 3), |e| {
+        matches!(e, StoreError::NoMatchingTest { .. })
+    });
+    apply(store, attempt(start(M, "a.py", 3), 2));
+    assert_rejected_unchanged(store, attempt(stop(M, "a.py", Status::Passed, 4), 1), |e| {
+        matches!(e, StoreError::AttemptMismatch { .. })
+    });
+    let tree = last(store, M);
+    assert_eq!(statuses(&tree), [Status::Running, Status::Waiting]);
 }

@@ -86,6 +86,8 @@ macro_rules! store_conformance_tests {
             run_id_of_another_machine_is_rejected,
             queries_paginate_and_miss_cleanly,
             seed_fixtures_make_one_run,
+            retried_test_keeps_every_attempt_and_the_last_status,
+            attempt_mismatch_changes_nothing,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

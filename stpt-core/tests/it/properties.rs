@@ -9,7 +9,7 @@
 use proptest::prelude::*;
 use proptest::sample::select;
 use stpt_core::status::aggregate;
-use stpt_core::testing::builders::{dry_run, start, stop};
+use stpt_core::testing::builders::{attempt, dry_run, start, stop};
 use stpt_core::testing::dump;
 use stpt_core::{Event, MemoryStore, RunId, RunTree, Status, StatusCounts, Store};
 
@@ -26,6 +26,8 @@ enum Step {
     Start(Option<usize>),
     /// Stop a test by name; `None` names the running test, if any.
     Stop(Option<usize>, Status),
+    /// Start a finished test again as its next attempt; `None` picks a finished test, if any.
+    Retry(Option<usize>),
 }
 
 fn plan() -> impl Strategy<Value = Vec<Vec<usize>>> {
@@ -54,6 +56,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => plan().prop_map(Step::DryRun),
         8 => name().prop_map(Step::Start),
         8 => (name(), stop_status()).prop_map(|(name, status)| Step::Stop(name, status)),
+        3 => name().prop_map(Step::Retry),
     ]
 }
 
@@ -156,6 +159,24 @@ fn event_for(step: &Step, newest: Option<&RunTree>, at: i64) -> (Event, Option<i
                 stop(MACHINE, name, *status, at),
                 target(name, Status::Running),
             )
+        }
+        Step::Retry(index) => {
+            let finished = |t: &&stpt_core::Node| {
+                t.status.is_finished() && index.is_none_or(|i| t.file_name == NAMES[i])
+            };
+            let first = newest.and_then(|tree| tests_of(tree).find(finished));
+            let name = first.map_or(NAMES[index.unwrap_or(0)], |t| t.file_name.as_str());
+            // Attempt 2 at least: a test finished without ever starting has no attempt to retry.
+            let next = first.map_or(2, |t| (t.attempts + 1).max(2));
+            // The store must pick the first finished test with that name and one attempt less.
+            let target = newest.and_then(|tree| {
+                tests_of(tree)
+                    .find(|t| {
+                        t.file_name == name && t.status.is_finished() && t.attempts + 1 == next
+                    })
+                    .map(|t| t.id)
+            });
+            (attempt(start(MACHINE, name, at), next), target)
         }
     }
 }

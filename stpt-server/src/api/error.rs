@@ -111,6 +111,9 @@ impl From<StoreError> for ApiError {
             StoreError::NoMatchingTest { .. } => {
                 ApiError::conflict("no_matching_test", err.to_string())
             }
+            StoreError::AttemptMismatch { .. } => {
+                ApiError::conflict("attempt_mismatch", err.to_string())
+            }
             StoreError::Busy { .. } => ApiError::unavailable(err.to_string()),
             StoreError::Backend { .. } => {
                 ApiError::internal("the store failed", &DisplayChain(&err))

@@ -4,17 +4,17 @@
 
 use diesel::prelude::*;
 use stpt_core::{
-    Applied, DryRun, Event, EventKind, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind,
-    Page, PageRequest, Progress, RunId, RunSummary, RunTree, ScenarioTree, Status, StoreError,
-    TestStart, TestStop, Timestamp,
+    Applied, Attempt, DryRun, Event, EventKind, Machine, MachineId, MachineSummary, Node, NodeId,
+    NodeKind, Page, PageRequest, Progress, RunId, RunSummary, RunTree, ScenarioTree, Status,
+    StoreError, TestStart, TestStop, Timestamp,
 };
 
 use super::OpError;
 use super::rows::{
-    self, AppliedEventRow, MachineRow, NewMachine, NewRun, NewScenario, NewTest, RunRow,
-    ScenarioRow, TestRow,
+    self, AppliedEventRow, AttemptRow, MachineRow, NewMachine, NewRun, NewScenario, NewTest,
+    RunRow, ScenarioRow, TestRow,
 };
-use super::schema::{applied_events, machines, runs, scenarios, tests};
+use super::schema::{applied_events, machines, runs, scenarios, test_attempts, tests};
 
 /// Rows per multi-row INSERT: 7 bound values each stays under every backend's bind limit.
 const INSERT_CHUNK: usize = 2_000;
@@ -275,21 +275,32 @@ fn apply_start(conn: &mut Conn, start: &TestStart, now: Timestamp) -> Result<App
         index: start.index,
     };
     let mut run = target_run(conn, &machine, start.run_id, no_match)?;
-    let test = match start.index {
-        Some(index) => test_at(conn, run.id, index)?,
-        None => tests::table
-            .filter(tests::run_id.eq(run.id))
-            .filter(tests::file_path.eq(&start.file_path))
-            .filter(tests::file_name.eq(&start.file_name))
-            .filter(tests::status.eq(Status::Waiting.as_str()))
-            .order(tests::position.asc())
-            .select(TestRow::as_select())
-            .first(conn)
-            .optional()?,
-    };
-    let mut test = test
-        .filter(|t| matches(t, &start.file_path, &start.file_name, Status::Waiting))
-        .ok_or_else(no_match)?;
+    let attempt = start.attempt.unwrap_or(1);
+    let mut test = if attempt >= 2 {
+        find_retry(conn, run.id, start, attempt)?
+    } else {
+        let test = match start.index {
+            Some(index) => test_at(conn, run.id, index)?,
+            None => tests::table
+                .filter(tests::run_id.eq(run.id))
+                .filter(tests::file_path.eq(&start.file_path))
+                .filter(tests::file_name.eq(&start.file_name))
+                .filter(tests::status.eq(Status::Waiting.as_str()))
+                .order(tests::position.asc())
+                .select(TestRow::as_select())
+                .first(conn)
+                .optional()?,
+        };
+        test.filter(|t| matches(t, &start.file_path, &start.file_name, Status::Waiting))
+    }
+    .ok_or_else(no_match)?;
+    if test.attempts > 0 {
+        diesel::insert_into(test_attempts::table)
+            .values(test.current_attempt())
+            .execute(conn)?;
+        test.message = None;
+    }
+    test.attempts = i64::from(attempt);
     if let Some(other) = run.running_test_id {
         let other: Option<TestRow> = tests::table
             .find(other)
@@ -325,6 +336,36 @@ fn apply_start(conn: &mut Conn, start: &TestStart, now: Timestamp) -> Result<App
     })
 }
 
+/// The finished test a start of attempt `attempt` (≥ 2) retries: the one at `index`, else the
+/// first in plan order with this path and name and `attempt − 1` attempts.
+fn find_retry(
+    conn: &mut Conn,
+    run_id: RunId,
+    start: &TestStart,
+    attempt: u32,
+) -> Result<Option<TestRow>, OpError> {
+    let previous = i64::from(attempt) - 1;
+    let test = match start.index {
+        Some(index) => test_at(conn, run_id, index)?,
+        None => tests::table
+            .filter(tests::run_id.eq(run_id))
+            .filter(tests::file_path.eq(&start.file_path))
+            .filter(tests::file_name.eq(&start.file_name))
+            .filter(tests::status.ne_all(ONGOING))
+            .filter(tests::attempts.eq(previous))
+            .order(tests::position.asc())
+            .select(TestRow::as_select())
+            .first(conn)
+            .optional()?,
+    };
+    Ok(test.filter(|t| {
+        t.attempts == previous
+            && !ONGOING.contains(&t.status.as_str())
+            && t.file_path == start.file_path
+            && t.file_name == start.file_name
+    }))
+}
+
 fn apply_stop(conn: &mut Conn, stop: &TestStop, now: Timestamp) -> Result<Applied, OpError> {
     let machine = known_machine(conn, &stop.machine_name)?;
     let no_match = || StoreError::NoMatchingTest {
@@ -347,6 +388,17 @@ fn apply_stop(conn: &mut Conn, stop: &TestStop, now: Timestamp) -> Result<Applie
     let mut test = test
         .filter(|t| matches(t, &stop.file_path, &stop.file_name, Status::Running))
         .ok_or_else(no_match)?;
+    if let Some(given) = stop.attempt
+        && i64::from(given) != test.attempts
+    {
+        return Err(OpError::Store(StoreError::AttemptMismatch {
+            machine: stop.machine_name.clone(),
+            file_path: stop.file_path.clone(),
+            file_name: stop.file_name.clone(),
+            given,
+            running: u32::try_from(test.attempts).unwrap_or(0),
+        }));
+    }
     test.message = stop.message.clone();
     move_test(conn, &mut test, &mut run, stop.status, stop.timestamp_stop)?;
     if stop.status == Status::Cancelled {
@@ -601,4 +653,28 @@ pub(crate) fn node(conn: &mut Conn, kind: NodeKind, id: NodeId) -> Result<Option
             .map(|row| row.node())
             .transpose()?,
     })
+}
+
+pub(crate) fn attempts(conn: &mut Conn, test: NodeId) -> Result<Vec<Attempt>, OpError> {
+    let Some(row) = tests::table
+        .find(test)
+        .select(TestRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(Vec::new());
+    };
+    let earlier: Vec<AttemptRow> = test_attempts::table
+        .filter(test_attempts::test_id.eq(test))
+        .order(test_attempts::number.asc())
+        .select(AttemptRow::as_select())
+        .load(conn)?;
+    let mut attempts = earlier
+        .iter()
+        .map(AttemptRow::attempt)
+        .collect::<Result<Vec<_>, _>>()?;
+    if row.attempts > 0 {
+        attempts.push(row.current_attempt().attempt()?);
+    }
+    Ok(attempts)
 }

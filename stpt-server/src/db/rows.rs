@@ -6,10 +6,11 @@
 
 use diesel::prelude::*;
 use stpt_core::{
-    Machine, Node, NodeKind, Progress, RunSummary, Status, StatusCounts, StoreError, Timestamp,
+    Attempt, Machine, Node, NodeKind, Progress, RunSummary, Status, StatusCounts, StoreError,
+    Timestamp,
 };
 
-use super::schema::{applied_events, machines, runs, scenarios, tests};
+use super::schema::{applied_events, machines, runs, scenarios, test_attempts, tests};
 
 /// A value read from the database that does not decode: our fault, not the caller's.
 fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
@@ -179,6 +180,7 @@ impl RunRow {
             timestamp_start: optional_timestamp(self.timestamp_start)?,
             timestamp_stop: optional_timestamp(self.timestamp_stop)?,
             message: None,
+            attempts: 0,
         })
     }
 }
@@ -254,6 +256,7 @@ impl ScenarioRow {
             timestamp_start: optional_timestamp(self.timestamp_start)?,
             timestamp_stop: optional_timestamp(self.timestamp_stop)?,
             message: None,
+            attempts: 0,
         })
     }
 }
@@ -284,6 +287,7 @@ pub(super) struct TestRow {
     pub(super) timestamp_start: Option<i64>,
     pub(super) timestamp_stop: Option<i64>,
     pub(super) message: Option<String>,
+    pub(super) attempts: i64,
 }
 
 impl TestRow {
@@ -296,6 +300,43 @@ impl TestRow {
             file_name: self.file_name.clone(),
             file_path: self.file_path.clone(),
             script: self.script.clone(),
+            status: status(&self.status)?,
+            timestamp_start: optional_timestamp(self.timestamp_start)?,
+            timestamp_stop: optional_timestamp(self.timestamp_stop)?,
+            message: self.message.clone(),
+            attempts: position(self.attempts),
+        })
+    }
+
+    /// The attempt the row holds now, as a history row.
+    pub(super) fn current_attempt(&self) -> AttemptRow {
+        AttemptRow {
+            test_id: self.id,
+            number: self.attempts,
+            status: self.status.clone(),
+            timestamp_start: self.timestamp_start,
+            timestamp_stop: self.timestamp_stop,
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// An earlier attempt of a retried test.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = test_attempts, treat_none_as_default_value = false)]
+pub(super) struct AttemptRow {
+    pub(super) test_id: i64,
+    pub(super) number: i64,
+    pub(super) status: String,
+    pub(super) timestamp_start: Option<i64>,
+    pub(super) timestamp_stop: Option<i64>,
+    pub(super) message: Option<String>,
+}
+
+impl AttemptRow {
+    pub(super) fn attempt(&self) -> Result<Attempt, StoreError> {
+        Ok(Attempt {
+            number: position(self.number),
             status: status(&self.status)?,
             timestamp_start: optional_timestamp(self.timestamp_start)?,
             timestamp_stop: optional_timestamp(self.timestamp_stop)?,

@@ -74,6 +74,18 @@ diesel::table! {
         timestamp_start -> Nullable<BigInt>,
         timestamp_stop -> Nullable<BigInt>,
         message -> Nullable<Text>,
+        attempts -> BigInt,
+    }
+}
+
+diesel::table! {
+    test_attempts (test_id, number) {
+        test_id -> BigInt,
+        number -> BigInt,
+        status -> Text,
+        timestamp_start -> Nullable<BigInt>,
+        timestamp_stop -> Nullable<BigInt>,
+        message -> Nullable<Text>,
     }
 }
 

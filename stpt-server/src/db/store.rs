@@ -7,8 +7,8 @@
 //! of rows (machine, run, one or two tests and their scenarios), found through indexes.
 
 use stpt_core::{
-    Applied, Event, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest,
-    RunId, RunSummary, RunTree, Store, StoreError, Timestamp,
+    Applied, Attempt, Event, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
+    PageRequest, RunId, RunSummary, RunTree, Store, StoreError, Timestamp,
 };
 
 use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
@@ -113,6 +113,10 @@ impl Store for DieselStore {
 
     fn node(&self, kind: NodeKind, id: NodeId) -> Result<Option<Node>, StoreError> {
         on_backend!(self, node(kind, id))
+    }
+
+    fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError> {
+        on_backend!(self, attempts(test))
     }
 }
 

@@ -1,0 +1,2 @@
+DROP TABLE test_attempts;
+ALTER TABLE tests DROP COLUMN attempts;
