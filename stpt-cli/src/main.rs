@@ -51,6 +51,7 @@ enum Command {
     User(commands::user::UserArgs),
     Token(commands::token::TokenArgs),
     Prune(commands::prune::PruneArgs),
+    Abort(commands::abort::AbortArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
         Command::User(args) => commands::user::run(&cli.server, args),
         Command::Token(args) => commands::token::run(args),
         Command::Prune(args) => commands::prune::run(args),
+        Command::Abort(args) => commands::abort::run(&cli.server, args),
     };
     match result {
         Ok(()) => ExitCode::from(exit_codes::OK),

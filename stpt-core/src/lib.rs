@@ -21,8 +21,8 @@ pub mod testing;
 
 pub use memory_store::MemoryStore;
 pub use model::{
-    Attempt, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
-    RunSummary, RunTree, ScenarioTree,
+    Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
+    PageRequest, RunId, RunSummary, RunTree, ScenarioTree,
 };
 pub use progress::Progress;
 pub use sink::{MemorySink, Sink, SinkError};

@@ -12,12 +12,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::model::{
-    Attempt, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
-    RunSummary, RunTree, ScenarioTree,
+    Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
+    PageRequest, RunId, RunSummary, RunTree, ScenarioTree,
 };
 use crate::progress::Progress;
 use crate::status::Status;
-use crate::store::{Applied, Store, StoreError};
+use crate::store::{Applied, Store, StoreError, closing_status};
 use crate::timestamp::Timestamp;
 use crate::wire::{DryRun, Event, EventKind, TestStart, TestStop};
 
@@ -70,6 +70,10 @@ struct RunRec {
     waiting: HashMap<(String, String), BTreeSet<NodeId>>,
     /// Every test by (file path, file name) in plan order, for retries of finished tests.
     by_name: HashMap<(String, String), Vec<NodeId>>,
+    /// When the store last applied an event to the run (its clock).
+    last_event_at: Timestamp,
+    /// Why and when the store closed the run, if it did.
+    closed: Option<(Closure, Timestamp)>,
 }
 
 #[derive(Debug)]
@@ -359,6 +363,8 @@ impl State {
             running: None,
             waiting: HashMap::new(),
             by_name: HashMap::new(),
+            last_event_at: Timestamp::now(),
+            closed: None,
         };
         for (position, scenario) in master.scenarios.iter().enumerate() {
             let scenario_id = next_id(self.scenarios.len());
@@ -520,7 +526,22 @@ impl State {
             scenarios: run.scenario_ids.len() as u64,
             timestamp_start: run.master.timestamp_start,
             timestamp_stop: run.master.timestamp_stop,
+            last_event_at: Some(run.last_event_at),
+            stale: run.closed.map(|(why, _)| why) == Some(Closure::Stale),
+            closed_at: run.closed.map(|(_, at)| at),
+            closed_as: run.closed.map(|(why, _)| why),
         })
+    }
+
+    /// Closes one ongoing run; a finished one is left as it is.
+    fn close(&mut self, run_id: RunId, why: Closure, at: Timestamp) {
+        let ongoing = self
+            .run_rec(run_id)
+            .is_some_and(|run| run.progress.counts.ongoing() > 0);
+        if ongoing {
+            self.finish_ongoing(run_id, closing_status(why), at);
+            self.run_mut(run_id).closed = Some((why, at));
+        }
     }
 
     fn tree(&self, run_id: RunId) -> Option<RunTree> {
@@ -567,6 +588,7 @@ impl Store for MemoryStore {
         if let Some(id) = event.event_id() {
             state.applied.insert(id.to_owned(), applied.clone());
         }
+        state.run_mut(applied.run_id).last_event_at = Timestamp::now();
         Ok(applied)
     }
 
@@ -655,6 +677,38 @@ impl Store for MemoryStore {
             attempts.push(Attempt::current(&test.node));
         }
         Ok(attempts)
+    }
+
+    fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {
+        let mut state = self.lock()?;
+        if state.run_rec(run).is_none() {
+            return Ok(None);
+        }
+        state.close(run, Closure::Aborted, at);
+        Ok(state.summary(run))
+    }
+
+    fn close_stale(
+        &self,
+        idle_since: Timestamp,
+        at: Timestamp,
+    ) -> Result<Vec<RunSummary>, StoreError> {
+        let mut state = self.lock()?;
+        let silent: Vec<RunId> = (1..)
+            .zip(&state.runs)
+            .filter(|(_, run)| {
+                run.progress.counts.ongoing() > 0
+                    && run.last_event_at.as_micros() < idle_since.as_micros()
+            })
+            .map(|(id, _)| id)
+            .collect();
+        Ok(silent
+            .into_iter()
+            .filter_map(|id| {
+                state.close(id, Closure::Stale, at);
+                state.summary(id)
+            })
+            .collect())
     }
 }
 

@@ -136,12 +136,62 @@ pub struct RunSummary {
     pub timestamp_start: Option<Timestamp>,
     /// When it finished.
     pub timestamp_stop: Option<Timestamp>,
+    /// When the server last applied an event to it (its clock, not the runner's).
+    #[serde(default)]
+    pub last_event_at: Option<Timestamp>,
+    /// Still ongoing but silent for longer than the server's stale limit, or closed as stale.
+    #[serde(default)]
+    pub stale: bool,
+    /// When the server closed it (stale, or aborted by hand).
+    #[serde(default)]
+    pub closed_at: Option<Timestamp>,
+    /// Why the server closed it.
+    #[serde(default)]
+    pub closed_as: Option<Closure>,
+}
+
+/// Why a run was closed by the server rather than by its runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Closure {
+    /// Nothing was heard from it for longer than the stale limit; its ongoing tests became
+    /// `unknown`.
+    Stale,
+    /// Someone aborted it; its ongoing tests became `cancelled`.
+    Aborted,
+}
+
+impl Closure {
+    /// The snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Closure::Stale => "stale",
+            Closure::Aborted => "aborted",
+        }
+    }
+
+    /// The closure named `name`, if any.
+    pub fn parse(name: &str) -> Option<Closure> {
+        [Closure::Stale, Closure::Aborted]
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
 }
 
 impl RunSummary {
     /// Number of tests.
     pub fn tests(&self) -> u64 {
         self.counts.total()
+    }
+
+    /// Sets `stale` when the run is still ongoing and nothing was heard from it since before
+    /// `idle_since` (a run closed as stale stays stale).
+    pub fn mark_stale(&mut self, idle_since: Timestamp) {
+        let silent = self
+            .last_event_at
+            .is_some_and(|last| last.as_micros() < idle_since.as_micros());
+        self.stale = self.closed_as == Some(Closure::Stale)
+            || (self.closed_as.is_none() && self.status.is_ongoing() && silent);
     }
 }
 

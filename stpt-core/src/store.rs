@@ -23,10 +23,11 @@
 //! rows whatever the run's size (cancelling is the one event that touches every ongoing test).
 
 use crate::model::{
-    Attempt, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, RunId,
-    RunSummary, RunTree,
+    Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
+    PageRequest, RunId, RunSummary, RunTree,
 };
 use crate::status::Status;
+use crate::timestamp::Timestamp;
 use crate::wire::{Event, EventKind};
 
 /// What applying an event changed.
@@ -177,6 +178,28 @@ pub trait Store: Send + Sync {
 
     /// Every attempt of a test, oldest first (empty if it never started or does not exist).
     fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError>;
+
+    /// Closes a run by hand: its ongoing tests become `cancelled` and it records `at` as
+    /// closed ([`Closure::Aborted`]). `None` when no run has this id; a finished run is
+    /// answered unchanged.
+    fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError>;
+
+    /// Closes every ongoing run that heard no event since before `idle_since`: its ongoing
+    /// tests become `unknown` and it records `at` as closed ([`Closure::Stale`]). Answers the
+    /// closed runs.
+    fn close_stale(
+        &self,
+        idle_since: Timestamp,
+        at: Timestamp,
+    ) -> Result<Vec<RunSummary>, StoreError>;
+}
+
+/// What closing a run does to its ongoing tests.
+pub fn closing_status(closure: Closure) -> Status {
+    match closure {
+        Closure::Stale => Status::Unknown,
+        Closure::Aborted => Status::Cancelled,
+    }
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -206,5 +229,15 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError> {
         (**self).attempts(test)
+    }
+    fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {
+        (**self).abort(run, at)
+    }
+    fn close_stale(
+        &self,
+        idle_since: Timestamp,
+        at: Timestamp,
+    ) -> Result<Vec<RunSummary>, StoreError> {
+        (**self).close_stale(idle_since, at)
     }
 }

@@ -23,6 +23,7 @@ use crate::access::credentials::random_bytes;
 use crate::config::Config;
 use crate::db::{AccessStore, ConnectError, DatabaseUrl, DieselStore};
 use crate::live::LiveHub;
+use crate::stale::{StaleLimit, StaleSweep};
 use crate::{access, api, live, pages};
 
 /// What every handler shares.
@@ -122,6 +123,10 @@ fn assemble(
     });
     rocket::custom(figment)
         .manage(state)
+        .manage(StaleLimit(config.stale_after))
+        .attach(StaleSweep {
+            every: config.stale_sweep_every,
+        })
         // The gate sees the path after the trailing slash is gone.
         .attach(TrailingSlash)
         .attach(access::gate::ReadGate)

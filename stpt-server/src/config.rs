@@ -6,8 +6,12 @@
 //! reach it, with ingest open because only this host can reach it.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use crate::db::{DatabaseUrl, PoolOptions};
+
+/// Default time a run may stay silent before it is stale: 2 hours.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// Default largest request body: 16 MiB, room for a dry run of many thousand scripts.
 pub const DEFAULT_BODY_LIMIT: u64 = 16 * 1024 * 1024;
@@ -41,6 +45,11 @@ pub struct Config {
     /// The server's public base URL (`https://stpt.example.com`), used in mailed reset links.
     /// Links are never built from a request's `Host` header, which a caller controls.
     pub public_url: Option<String>,
+    /// How long an ongoing run may go without an event before it is shown as stale and
+    /// closed (its ongoing tests become `unknown`).
+    pub stale_after: Duration,
+    /// Time between two sweeps closing stale runs.
+    pub stale_sweep_every: Duration,
 }
 
 /// Who may read.
@@ -131,6 +140,8 @@ impl Default for Config {
             secret_key: None,
             smtp: None,
             public_url: None,
+            stale_after: DEFAULT_STALE_AFTER,
+            stale_sweep_every: Duration::from_secs(60),
         }
     }
 }

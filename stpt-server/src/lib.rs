@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod live;
 pub mod pages;
+pub mod stale;
 
 pub use app::{AppState, build, build_with_access, build_with_store};
 pub use config::Config;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod abort;
 pub(crate) mod bench;
 pub(crate) mod completions;
 pub(crate) mod export;

@@ -68,6 +68,10 @@ pub(crate) struct ServeArgs {
     /// Talk to the relay without TLS (only for a relay on this host).
     #[arg(long, env = "STPT_SMTP_INSECURE")]
     smtp_insecure: bool,
+    /// How long a run may go without an event before it is shown as stale and closed (its
+    /// running and waiting tests become unknown): 90m, 2h, 1d.
+    #[arg(long, env = "STPT_STALE_AFTER", default_value = "2h", value_parser = super::prune::parse_duration)]
+    stale_after: std::time::Duration,
 }
 
 fn parse_read_access(s: &str) -> Result<ReadAccess, String> {
@@ -123,6 +127,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             insecure: args.smtp_insecure,
         }),
         public_url: args.public_url,
+        stale_after: args.stale_after,
+        ..Config::default()
     };
     if let Some(key) = &config.secret_key
         && key.chars().count() < MIN_SECRET_KEY_LEN

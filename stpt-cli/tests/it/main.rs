@@ -1,6 +1,7 @@
 //! End-to-end tests of the `stpt` binary: each test starts its own `stpt serve` on a fresh
 //! SQLite file and runs the subcommands against it as a user would.
 
+mod abort;
 mod junit;
 mod queries;
 mod runner;

@@ -5,9 +5,10 @@
 
 use super::builders::{addressed, at, attempt, dry_run, seed_fixtures, start, stop, with_event_id};
 use super::dump;
-use crate::model::{NodeKind, PageRequest, RunTree};
+use crate::model::{Closure, NodeKind, PageRequest, RunTree};
 use crate::status::Status;
 use crate::store::{Applied, Store, StoreError};
+use crate::timestamp::Timestamp;
 use crate::wire::{Event, EventKind, WireError};
 
 const M: &str = "rig-1";
@@ -700,4 +701,91 @@ pub fn attempt_mismatch_changes_nothing(store: &dyn Store) {
     });
     let tree = last(store, M);
     assert_eq!(statuses(&tree), [Status::Running, Status::Waiting]);
+}
+
+/// Aborting a run cancels its ongoing tests and records when; finished runs and unknown ids
+/// are left alone.
+pub fn abort_cancels_ongoing_tests_and_records_when(store: &dyn Store) {
+    let done = apply(store, dry_run("rig-2", 0, &[("s.py", &["a.py"])]));
+    apply(store, start("rig-2", "a.py", 1));
+    apply(store, stop("rig-2", "a.py", Status::Passed, 2));
+    let dry = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py", "c.py"])]));
+    apply(store, start(M, "a.py", 1));
+    apply(store, stop(M, "a.py", Status::Passed, 2));
+    apply(store, start(M, "b.py", 3));
+    let before = run(store, dry.run_id);
+    assert_eq!(
+        (before.run.closed_as, before.run.closed_at, before.run.stale),
+        (None, None, false)
+    );
+    assert!(before.run.last_event_at.is_some());
+
+    let aborted = store
+        .abort(dry.run_id, at(100))
+        .unwrap()
+        .unwrap_or_else(|| panic!("run {} missing", dry.run_id));
+    assert_eq!(aborted.closed_as, Some(Closure::Aborted));
+    assert_eq!(aborted.closed_at, Some(at(100)));
+    assert_eq!(aborted.status, Status::Cancelled);
+    assert!(!aborted.stale);
+    let tree = run(store, dry.run_id);
+    assert_eq!(tree.run, aborted);
+    assert_eq!(
+        statuses(&tree),
+        [Status::Passed, Status::Cancelled, Status::Cancelled]
+    );
+    assert_eq!(tree.run.counts.ongoing(), 0);
+    // Rejected from now on: nothing waits or runs.
+    assert_rejected_unchanged(store, start(M, "c.py", 101), |e| {
+        matches!(e, StoreError::NoMatchingTest { .. })
+    });
+
+    let before = dump(store);
+    let finished = store.abort(done.run_id, at(100)).unwrap().unwrap();
+    assert_eq!(
+        (finished.closed_as, finished.status),
+        (None, Status::Passed)
+    );
+    assert!(
+        store
+            .abort(dry.run_id + done.run_id + 100, at(100))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        dump(store),
+        before,
+        "aborting a finished run changed the store"
+    );
+}
+
+/// The stale sweep closes only ongoing runs silent since before the limit: their ongoing
+/// tests become unknown, and they say when and why.
+pub fn close_stale_closes_only_silent_ongoing_runs(store: &dyn Store) {
+    let done = apply(store, dry_run("rig-2", 0, &[("s.py", &["a.py"])]));
+    apply(store, start("rig-2", "a.py", 1));
+    apply(store, stop("rig-2", "a.py", Status::Failed, 2));
+    let open = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
+    apply(store, start(M, "a.py", 1));
+
+    // Every event was applied after 2024-01-01, so nothing is silent since then.
+    let before = dump(store);
+    assert!(store.close_stale(at(0), at(50)).unwrap().is_empty());
+    assert_eq!(dump(store), before);
+
+    let later = Timestamp::from_micros(Timestamp::now().as_micros() + 3_600_000_000)
+        .unwrap_or_else(|| panic!("timestamp out of range"));
+    let closed = store.close_stale(later, at(60)).unwrap();
+    let ids: Vec<_> = closed.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [open.run_id]);
+    let tree = run(store, open.run_id);
+    assert_eq!(tree.run, closed[0]);
+    assert_eq!(statuses(&tree), [Status::Unknown, Status::Unknown]);
+    assert_eq!(tree.run.status, Status::Unknown);
+    assert_eq!(
+        (tree.run.closed_as, tree.run.closed_at, tree.run.stale),
+        (Some(Closure::Stale), Some(at(60)), true)
+    );
+    assert_eq!(run(store, done.run_id).run.closed_as, None);
+    assert!(store.close_stale(later, at(70)).unwrap().is_empty());
 }

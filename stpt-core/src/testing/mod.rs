@@ -88,6 +88,8 @@ macro_rules! store_conformance_tests {
             seed_fixtures_make_one_run,
             retried_test_keeps_every_attempt_and_the_last_status,
             attempt_mismatch_changes_nothing,
+            abort_cancels_ongoing_tests_and_records_when,
+            close_stale_closes_only_silent_ongoing_runs,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -58,6 +58,22 @@ fn websocket(summary: &str) -> Value {
     })
 }
 
+/// A POST on one resource (named by `id` in the path) without a body.
+fn action(summary: &str) -> Value {
+    json!({
+        "post": {
+            "summary": summary,
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "responses": {
+                "200": {"description": "OK"},
+                "401": error_response("a machine token is needed"),
+                "403": error_response("the token is another machine's"),
+                "404": error_response("nothing there")
+            }
+        }
+    })
+}
+
 fn with_id(mut operation: Value) -> Value {
     if let Some(params) = operation
         .pointer_mut("/get/parameters")
@@ -102,7 +118,8 @@ pub fn openapi() -> Value {
             "/tm_api/machines/": read("Machines with their newest run's status", true),
             "/tm_api/machine_dry_run_datas/{id}": with_id(read("A machine's runs, newest first", true)),
             "/tm_api/machine_last_data/{id}/": with_id(read("A machine's newest run in full", false)),
-            "/api/v1/runs/{id}": with_id(read("One run in full: machine, summary, master, scenarios and tests with ids, statuses, timestamps, scripts and messages", false)),
+            "/api/v1/runs/{id}": with_id(read("One run in full: machine, summary, master, scenarios and tests with ids, statuses, timestamps, scripts and messages; `run.stale` and `run.last_event_at` say whether it went silent", false)),
+            "/api/v1/runs/{id}/abort": action("Close a run by hand: its ongoing tests become cancelled; answers the run's summary with closed_at and closed_as"),
             "/ws/machine/{id}/last/": with_id(websocket("WebSocket: {\"machine_data\": <machine_last_data>} after every change of the machine's newest run")),
             "/ws/machine/{id}/runs/": with_id(websocket("WebSocket: {\"run_data\": {\"id\", \"status\"}} after every change of any run of the machine")),
             "/ws/machine/status/": websocket("WebSocket: {\"machine_id_status\": {\"id\", \"status\"}} after every change of any machine's newest run"),
@@ -121,11 +138,11 @@ pub fn openapi() -> Value {
             }},
             "TestStart": {"type": "object", "required": ["machine_name", "file_name", "file_path", "timestamp_start"], "properties": {
                 "machine_name": {"type": "string"}, "file_name": {"type": "string"}, "file_path": {"type": "string"},
-                "timestamp_start": timestamp, "event_id": {"type": "string"}, "run_id": {"type": "integer"}, "index": {"type": "integer", "minimum": 0}}},
+                "timestamp_start": timestamp, "event_id": {"type": "string"}, "run_id": {"type": "integer"}, "index": {"type": "integer", "minimum": 0}, "attempt": {"type": "integer", "minimum": 1}}},
             "TestStop": {"type": "object", "required": ["machine_name", "file_name", "file_path", "status", "timestamp_stop"], "properties": {
                 "machine_name": {"type": "string"}, "file_name": {"type": "string"}, "file_path": {"type": "string"},
                 "status": status, "timestamp_stop": timestamp, "event_id": {"type": "string"},
-                "run_id": {"type": "integer"}, "index": {"type": "integer", "minimum": 0}, "message": {"type": "string"}}}
+                "run_id": {"type": "integer"}, "index": {"type": "integer", "minimum": 0}, "message": {"type": "string"}, "attempt": {"type": "integer", "minimum": 1}}}
         }}
     })
 }

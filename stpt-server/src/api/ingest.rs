@@ -32,7 +32,10 @@ fn unauthorized(detail: &str) -> ApiError {
 }
 
 /// The machine key a request's token may write for; `None` when ingest is open.
-async fn token_machine(state: &AppState, bearer: &Bearer) -> Result<Option<String>, ApiError> {
+pub(super) async fn token_machine(
+    state: &AppState,
+    bearer: &Bearer,
+) -> Result<Option<String>, ApiError> {
     if state.security.ingest_auth == IngestAuth::Open {
         return Ok(None);
     }

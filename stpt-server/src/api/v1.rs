@@ -2,23 +2,77 @@
 //!
 //! `GET /api/v1/runs/<id>` answers one run in full as stpt-core's `RunTree` (every node with
 //! its id, status, timestamps in the wire format, script and failure message), which the CLI's
-//! `show` and `export` read.
+//! `show` and `export` read. Its summary says whether the run is `stale` (silent for longer
+//! than the server's stale limit, or closed as stale) and when it last heard an event.
+//!
+//! `POST /api/v1/runs/<id>/abort` closes a run by hand: its ongoing tests become `cancelled`.
+//! It needs what ingest needs (a token of the run's machine when ingest takes tokens).
 
 use rocket::serde::json::Json;
-use rocket::{State, get, routes};
-use stpt_core::RunTree;
+use rocket::{State, get, post, routes};
+use stpt_core::{RunSummary, RunTree, Timestamp};
 
 use super::ApiError;
+use super::ingest::token_machine;
 use super::read::query;
+use crate::access::Bearer;
 use crate::app::AppState;
+use crate::live::RunChanged;
+use crate::stale::StaleLimit;
+
+fn unknown_run(id: i64) -> ApiError {
+    ApiError::not_found("unknown_run", format!("no run has id {id}"))
+}
 
 #[get("/api/v1/runs/<id>")]
-async fn get_run(state: &State<AppState>, id: i64) -> Result<Json<RunTree>, ApiError> {
-    let run = query(state, move |store| store.run(id)).await?;
-    run.map(Json)
-        .ok_or_else(|| ApiError::not_found("unknown_run", format!("no run has id {id}")))
+async fn get_run(
+    state: &State<AppState>,
+    limit: &State<StaleLimit>,
+    id: i64,
+) -> Result<Json<RunTree>, ApiError> {
+    let mut run = query(state, move |store| store.run(id))
+        .await?
+        .ok_or_else(|| unknown_run(id))?;
+    limit.mark(&mut run.run);
+    Ok(Json(run))
+}
+
+#[post("/api/v1/runs/<id>/abort")]
+async fn abort_run(
+    state: &State<AppState>,
+    limit: &State<StaleLimit>,
+    bearer: Bearer,
+    id: i64,
+) -> Result<Json<RunSummary>, ApiError> {
+    let allowed_machine = token_machine(state, &bearer).await?;
+    let tree = query(state, move |store| store.run(id))
+        .await?
+        .ok_or_else(|| unknown_run(id))?;
+    if let Some(key) = allowed_machine
+        && tree.machine.name.to_lowercase() != key
+    {
+        return Err(ApiError {
+            status: rocket::http::Status::Forbidden,
+            error: "forbidden",
+            detail: format!(
+                "the token may not abort runs of machine {:?}",
+                tree.machine.name
+            ),
+            field: None,
+        });
+    }
+    let mut run = query(state, move |store| store.abort(id, Timestamp::now()))
+        .await?
+        .ok_or_else(|| unknown_run(id))?;
+    state.hub.publish(RunChanged {
+        machine_id: run.machine_id,
+        run_id: run.id,
+        run_status: run.status,
+    });
+    limit.mark(&mut run);
+    Ok(Json(run))
 }
 
 pub(super) fn routes() -> Vec<rocket::Route> {
-    routes![get_run]
+    routes![get_run, abort_run]
 }

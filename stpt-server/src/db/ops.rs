@@ -4,9 +4,9 @@
 
 use diesel::prelude::*;
 use stpt_core::{
-    Applied, Attempt, DryRun, Event, EventKind, Machine, MachineId, MachineSummary, Node, NodeId,
-    NodeKind, Page, PageRequest, Progress, RunId, RunSummary, RunTree, ScenarioTree, Status,
-    StoreError, TestStart, TestStop, Timestamp,
+    Applied, Attempt, Closure, DryRun, Event, EventKind, Machine, MachineId, MachineSummary, Node,
+    NodeId, NodeKind, Page, PageRequest, Progress, RunId, RunSummary, RunTree, ScenarioTree,
+    Status, StoreError, TestStart, TestStop, Timestamp,
 };
 
 use super::OpError;
@@ -677,4 +677,72 @@ pub(crate) fn attempts(conn: &mut Conn, test: NodeId) -> Result<Vec<Attempt>, Op
         attempts.push(row.current_attempt().attempt()?);
     }
     Ok(attempts)
+}
+
+/// Closes one run (see `Store::abort`, `Store::close_stale`) after locking its machine, so no
+/// event of that machine interleaves. `idle_since` skips a run that heard an event since.
+fn close_run(
+    conn: &mut Conn,
+    run_id: RunId,
+    why: Closure,
+    idle_since: Option<Timestamp>,
+    at: Timestamp,
+) -> Result<Option<RunSummary>, OpError> {
+    let Some(key) = runs::table
+        .inner_join(machines::table)
+        .filter(runs::id.eq(run_id))
+        .select(machines::name_key)
+        .first::<String>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    machine_for_update(conn, &key)?;
+    let mut run: RunRow = runs::table
+        .find(run_id)
+        .select(RunRow::as_select())
+        .first(conn)?;
+    let silent = idle_since.is_none_or(|idle| run.last_event_at < idle.as_micros());
+    if run.counts().ongoing() > 0 && silent {
+        finish_ongoing(conn, &mut run, stpt_core::store::closing_status(why), at)?;
+        run.closed_at = Some(at.as_micros());
+        run.closed_as = Some(why.as_str().to_owned());
+        diesel::update(&run).set(&run).execute(conn)?;
+    }
+    Ok(Some(run.summary()?))
+}
+
+pub(crate) fn abort(
+    conn: &mut Conn,
+    run_id: RunId,
+    at: Timestamp,
+) -> Result<Option<RunSummary>, OpError> {
+    in_transaction(conn, |conn| {
+        close_run(conn, run_id, Closure::Aborted, None, at)
+    })
+}
+
+pub(crate) fn close_stale(
+    conn: &mut Conn,
+    idle_since: Timestamp,
+    at: Timestamp,
+) -> Result<Vec<RunSummary>, OpError> {
+    in_transaction(conn, |conn| {
+        let silent: Vec<i64> = runs::table
+            .filter(runs::n_running.gt(0).or(runs::n_waiting.gt(0)))
+            .filter(runs::last_event_at.lt(idle_since.as_micros()))
+            .order(runs::id.asc())
+            .select(runs::id)
+            .load(conn)?;
+        let mut closed = Vec::with_capacity(silent.len());
+        for id in silent {
+            if let Some(run) = close_run(conn, id, Closure::Stale, Some(idle_since), at)?
+                && run.closed_as == Some(Closure::Stale)
+                && run.closed_at == Some(at)
+            {
+                closed.push(run);
+            }
+        }
+        Ok(closed)
+    })
 }

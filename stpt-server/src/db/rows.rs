@@ -6,8 +6,8 @@
 
 use diesel::prelude::*;
 use stpt_core::{
-    Attempt, Machine, Node, NodeKind, Progress, RunSummary, Status, StatusCounts, StoreError,
-    Timestamp,
+    Attempt, Closure, Machine, Node, NodeKind, Progress, RunSummary, Status, StatusCounts,
+    StoreError, Timestamp,
 };
 
 use super::schema::{applied_events, machines, runs, scenarios, test_attempts, tests};
@@ -132,6 +132,8 @@ pub(super) struct RunRow {
     pub(super) n_error: i64,
     pub(super) n_warning: i64,
     pub(super) n_passed: i64,
+    pub(super) closed_at: Option<i64>,
+    pub(super) closed_as: Option<String>,
 }
 
 counts_accessors!(RunRow);
@@ -155,6 +157,11 @@ impl RunRow {
     }
 
     pub(super) fn summary(&self) -> Result<RunSummary, StoreError> {
+        let closed_as = self
+            .closed_as
+            .as_deref()
+            .map(|name| Closure::parse(name).ok_or_else(|| corrupt("closure", name)))
+            .transpose()?;
         Ok(RunSummary {
             id: self.id,
             machine_id: self.machine_id,
@@ -164,6 +171,10 @@ impl RunRow {
             scenarios: count(self.scenarios_count),
             timestamp_start: optional_timestamp(self.timestamp_start)?,
             timestamp_stop: optional_timestamp(self.timestamp_stop)?,
+            last_event_at: Some(timestamp(self.last_event_at)?),
+            stale: closed_as == Some(Closure::Stale),
+            closed_at: optional_timestamp(self.closed_at)?,
+            closed_as,
         })
     }
 

@@ -36,6 +36,8 @@ diesel::table! {
         n_error -> BigInt,
         n_warning -> BigInt,
         n_passed -> BigInt,
+        closed_at -> Nullable<BigInt>,
+        closed_as -> Nullable<Text>,
     }
 }
 

@@ -118,6 +118,18 @@ impl Store for DieselStore {
     fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError> {
         on_backend!(self, attempts(test))
     }
+
+    fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {
+        on_backend!(self, abort(run, at))
+    }
+
+    fn close_stale(
+        &self,
+        idle_since: Timestamp,
+        at: Timestamp,
+    ) -> Result<Vec<RunSummary>, StoreError> {
+        on_backend!(self, close_stale(idle_since, at))
+    }
 }
 
 impl From<OpError> for StoreError {

@@ -17,6 +17,7 @@ use super::estimate::expected_durations;
 use super::rendering::{PageError, html, read};
 use crate::api::shapes::MachineLastData;
 use crate::app::AppState;
+use crate::stale::StaleLimit;
 
 #[derive(Template)]
 #[template(path = "live.html")]
@@ -45,6 +46,10 @@ struct RunTiming {
     started_ms: Option<i64>,
     /// When the run finished.
     stopped_ms: Option<i64>,
+    /// Ongoing but silent for longer than the stale limit, or closed as stale.
+    stale: bool,
+    /// When the server last heard an event of the run.
+    last_event_at: Option<String>,
     /// Per test id.
     tests: BTreeMap<i64, TestTiming>,
 }
@@ -63,9 +68,17 @@ fn millis(at: Option<Timestamp>) -> Option<i64> {
 }
 
 impl RunTiming {
-    fn new(run: &RunTree, expected: &std::collections::HashMap<i64, f64>) -> RunTiming {
+    fn new(
+        run: &RunTree,
+        expected: &std::collections::HashMap<i64, f64>,
+        limit: StaleLimit,
+    ) -> RunTiming {
+        let mut summary = run.run.clone();
+        limit.mark(&mut summary);
         RunTiming {
             run: run.run.id,
+            stale: summary.stale,
+            last_event_at: summary.last_event_at.map(Timestamp::to_rfc3339),
             now_ms: Timestamp::now().as_micros() / 1000,
             started_ms: millis(run.master.timestamp_start),
             stopped_ms: millis(run.master.timestamp_stop),
@@ -104,14 +117,19 @@ async fn show_live(state: &State<AppState>, id: i64) -> Result<RawHtml<String>, 
 }
 
 #[get("/page_api/live/<id>")]
-async fn live_data(state: &State<AppState>, id: i64) -> Result<Json<LiveData>, PageError> {
+async fn live_data(
+    state: &State<AppState>,
+    limit: &State<StaleLimit>,
+    id: i64,
+) -> Result<Json<LiveData>, PageError> {
+    let limit = *limit.inner();
     let found = read(state, move |store| {
         let Some(machine) = store.machine(id)? else {
             return Ok(None);
         };
         let run = store.last_run(id)?;
         let timing = match &run {
-            Some(run) => Some(RunTiming::new(run, &expected_durations(store, run)?)),
+            Some(run) => Some(RunTiming::new(run, &expected_durations(store, run)?, limit)),
             None => None,
         };
         Ok(Some(LiveData {

@@ -81,6 +81,7 @@ macro_rules! snapshot {
                 ".**.started_ago" => "[age]",
                 ".**.finished_ago" => "[age]",
                 ".current_site" => "[host]",
+                ".**.last_event_at" => "[now]",
             });
         })
     };

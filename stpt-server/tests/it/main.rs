@@ -3,6 +3,7 @@
 
 mod access;
 mod browser;
+mod closing;
 mod conformance;
 mod endpoints;
 mod live;

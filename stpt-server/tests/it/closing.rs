@@ -1,0 +1,175 @@
+//! Runs the server closes: `POST /api/v1/runs/<id>/abort` by hand, and the stale sweep for
+//! runs that went silent, on SQLite and on PostgreSQL.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rocket::http::Status;
+use rocket::local::blocking::Client;
+use serde_json::Value;
+use stpt_core::Store;
+use stpt_server::{Config, build_with_store};
+
+use crate::support::TestDb;
+
+struct App {
+    client: Client,
+    _db: TestDb,
+}
+
+impl App {
+    fn on(db: Option<TestDb>, stale_after: Duration, sweep_every: Duration) -> Option<App> {
+        let db = db?;
+        let config = Config {
+            database_url: db.url().clone(),
+            log: false,
+            stale_after,
+            stale_sweep_every: sweep_every,
+            ..Config::default()
+        };
+        let store: Arc<dyn Store> = Arc::new((*db).clone());
+        let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
+        Some(App { client, _db: db })
+    }
+
+    fn send(&self, post: bool, path: &str, body: Option<&str>) -> (Status, Value) {
+        let mut request = if post {
+            self.client.post(path)
+        } else {
+            self.client.get(path)
+        };
+        if let Some(body) = body {
+            request = request.header(rocket::http::ContentType::JSON).body(body);
+        }
+        let response = request.dispatch();
+        let status = response.status();
+        let text = response.into_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// The seed's dry run and first start: a run with one test running and three waiting.
+    fn start_a_run(&self) {
+        let [dry, start, _] = stpt_core::testing::builders::seed_fixtures();
+        assert_eq!(
+            self.send(true, "/tm_api/dry_run", Some(dry)).0,
+            Status::Created
+        );
+        assert_eq!(
+            self.send(true, "/tm_api/test_start", Some(start)).0,
+            Status::Accepted
+        );
+    }
+
+    fn test_statuses(&self, run: &Value) -> Vec<String> {
+        run["scenarios"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s["tests"].as_array().into_iter().flatten())
+            .map(|t| t["status"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn abort_cancels_the_ongoing_tests(app: App) {
+    app.start_a_run();
+    let (status, run) = app.send(false, "/api/v1/runs/1", None);
+    assert_eq!(status, Status::Ok);
+    assert_eq!(run["run"]["stale"], false);
+    assert!(run["run"]["last_event_at"].is_string(), "{run}");
+
+    let (status, summary) = app.send(true, "/api/v1/runs/1/abort", None);
+    assert_eq!(status, Status::Ok, "{summary}");
+    assert_eq!(summary["closed_as"], "aborted");
+    assert!(summary["closed_at"].is_string());
+    assert_eq!(summary["status"], "cancelled");
+    let (_, run) = app.send(false, "/api/v1/runs/1", None);
+    assert_eq!(app.test_statuses(&run), ["cancelled"; 4]);
+
+    let (status, body) = app.send(true, "/api/v1/runs/99/abort", None);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (Status::NotFound, Some("unknown_run"))
+    );
+}
+
+fn a_silent_run_is_shown_stale_before_the_sweep(app: App) {
+    app.start_a_run();
+    std::thread::sleep(Duration::from_millis(20));
+    let (_, run) = app.send(false, "/api/v1/runs/1", None);
+    assert_eq!(run["run"]["stale"], true, "{run}");
+    assert_eq!(run["run"]["closed_as"], Value::Null);
+    assert_eq!(
+        app.test_statuses(&run),
+        ["running", "waiting", "waiting", "waiting"]
+    );
+    let (_, live) = app.send(false, "/page_api/live/1", None);
+    assert_eq!(live["timing"]["stale"], true, "{live}");
+}
+
+fn the_sweep_closes_a_silent_run(app: App) {
+    // Only the dry run: a start could find the run already closed by the fast sweep.
+    let [dry, ..] = stpt_core::testing::builders::seed_fixtures();
+    assert_eq!(
+        app.send(true, "/tm_api/dry_run", Some(dry)).0,
+        Status::Created
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let run = loop {
+        let (_, run) = app.send(false, "/api/v1/runs/1", None);
+        if run["run"]["closed_as"] == "stale" || Instant::now() > deadline {
+            break run;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        run["run"]["closed_as"], "stale",
+        "the sweep never closed the run: {run}"
+    );
+    assert_eq!(run["run"]["stale"], true);
+    assert_eq!(run["run"]["status"], "unknown");
+    assert_eq!(app.test_statuses(&run), ["unknown"; 4]);
+}
+
+macro_rules! closing_tests {
+    ($db:expr) => {
+        #[test]
+        fn abort_cancels_the_ongoing_tests() {
+            let Some(app) = super::App::on($db, super::HOUR, super::HOUR) else {
+                return;
+            };
+            super::abort_cancels_the_ongoing_tests(app);
+        }
+
+        #[test]
+        fn a_silent_run_is_shown_stale_before_the_sweep() {
+            let after = std::time::Duration::from_millis(1);
+            let Some(app) = super::App::on($db, after, super::HOUR) else {
+                return;
+            };
+            super::a_silent_run_is_shown_stale_before_the_sweep(app);
+        }
+
+        #[test]
+        fn the_sweep_closes_a_silent_run() {
+            let fast = std::time::Duration::from_millis(20);
+            let Some(app) = super::App::on($db, fast, fast) else {
+                return;
+            };
+            super::the_sweep_closes_a_silent_run(app);
+        }
+    };
+}
+
+mod sqlite {
+    closing_tests!(Some(crate::support::TestDb::sqlite()));
+}
+
+mod postgres {
+    closing_tests!(crate::support::TestDb::postgres());
+}
