@@ -6,6 +6,7 @@
 //! [`Sink`] trait. With the `testing` feature, [`testing`] exports the Store conformance suite.
 #![warn(missing_docs)]
 
+pub mod insights;
 pub mod memory_store;
 pub mod model;
 pub mod progress;
@@ -22,7 +23,7 @@ pub mod testing;
 pub use memory_store::MemoryStore;
 pub use model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
-    PageRequest, RunId, RunSummary, RunTree, ScenarioTree,
+    PageRequest, RunId, RunSummary, RunTree, ScenarioTree, TestResult,
 };
 pub use progress::Progress;
 pub use sink::{MemorySink, Sink, SinkError};

@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
-    PageRequest, RunId, RunSummary, RunTree, ScenarioTree,
+    PageRequest, RunId, RunSummary, RunTree, ScenarioTree, TestResult,
 };
 use crate::progress::Progress;
 use crate::status::Status;
@@ -355,6 +355,7 @@ impl State {
                 timestamp_stop: None,
                 message: None,
                 attempts: 0,
+                occurrence: 0,
             },
             progress: Progress::planned(0, 0),
             scenario_ids: Vec::with_capacity(master.scenarios.len()),
@@ -366,11 +367,14 @@ impl State {
             last_event_at: Timestamp::now(),
             closed: None,
         };
+        let mut scenario_seen: HashMap<(&str, &str), u32> = HashMap::new();
         for (position, scenario) in master.scenarios.iter().enumerate() {
             let scenario_id = next_id(self.scenarios.len());
             let mut tests = Vec::with_capacity(scenario.tests.len());
             for test in &scenario.tests {
                 let test_id = next_id(self.tests.len());
+                let key = (test.file_path.clone(), test.file_name.clone());
+                let occurrence = run.by_name.get(&key).map_or(0, Vec::len);
                 self.tests.push(TestRec {
                     node: Node {
                         id: test_id,
@@ -385,11 +389,11 @@ impl State {
                         timestamp_stop: None,
                         message: None,
                         attempts: 0,
+                        occurrence: u32::try_from(occurrence).unwrap_or(u32::MAX),
                     },
                     scenario: scenario_id,
                     history: Vec::new(),
                 });
-                let key = (test.file_path.clone(), test.file_name.clone());
                 run.by_name.entry(key.clone()).or_default().push(test_id);
                 run.waiting.entry(key).or_default().insert(test_id);
                 run.test_count += 1;
@@ -416,6 +420,13 @@ impl State {
                     timestamp_stop: None,
                     message: None,
                     attempts: 0,
+                    occurrence: {
+                        let seen = scenario_seen
+                            .entry((&scenario.file_path, &scenario.file_name))
+                            .or_default();
+                        *seen += 1;
+                        *seen - 1
+                    },
                 },
                 progress,
                 tests,
@@ -677,6 +688,35 @@ impl Store for MemoryStore {
             attempts.push(Attempt::current(&test.node));
         }
         Ok(attempts)
+    }
+
+    fn test_history(&self, test: NodeId, limit: u32) -> Result<Vec<TestResult>, StoreError> {
+        let state = self.lock()?;
+        let Some(node) = slot(test).and_then(|i| state.tests.get(i)).map(|t| &t.node) else {
+            return Ok(Vec::new());
+        };
+        let Some(machine) = state
+            .run_rec(node.run_id)
+            .and_then(|run| state.machines.get(slot(run.machine_id)?))
+        else {
+            return Ok(Vec::new());
+        };
+        let key = (node.file_path.clone(), node.file_name.clone());
+        let occurrence = usize::try_from(node.occurrence).unwrap_or(usize::MAX);
+        let results = machine
+            .runs
+            .iter()
+            .rev()
+            .skip_while(|id| **id != node.run_id)
+            .filter_map(|id| {
+                let run = state.run_rec(*id)?;
+                let test_id = *run.by_name.get(&key)?.get(occurrence)?;
+                let test = &state.tests.get(slot(test_id)?)?.node;
+                Some(TestResult::of(test, run.timestamp))
+            })
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+        Ok(results)
     }
 
     fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {

@@ -80,6 +80,11 @@ pub struct Node {
     /// How many times the test was started (tests only; 0 = never, 2 and more = retried).
     #[serde(default)]
     pub attempts: u32,
+    /// How many earlier siblings in plan order (earlier tests of the run, for a test) share its
+    /// file path and name: with the machine, path and name it identifies the same test or
+    /// scenario across runs.
+    #[serde(default)]
+    pub occurrence: u32,
 }
 
 impl Node {
@@ -112,6 +117,40 @@ impl Attempt {
             status: node.status,
             timestamp_start: node.timestamp_start,
             timestamp_stop: node.timestamp_stop,
+            message: node.message.clone(),
+        }
+    }
+}
+
+/// One result of a test in one run, as its history lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    /// The run.
+    pub run_id: RunId,
+    /// The run's dry-run timestamp.
+    pub run_timestamp: Timestamp,
+    /// The test's id in that run.
+    pub test_id: NodeId,
+    /// Its status there.
+    pub status: Status,
+    /// Seconds between its (last attempt's) start and stop, when both are known.
+    pub duration_seconds: Option<f64>,
+    /// How many times it was started there.
+    pub attempts: u32,
+    /// The failure reason of its last attempt.
+    pub message: Option<String>,
+}
+
+impl TestResult {
+    /// The result a test node holds.
+    pub fn of(node: &Node, run_timestamp: Timestamp) -> TestResult {
+        TestResult {
+            run_id: node.run_id,
+            run_timestamp,
+            test_id: node.id,
+            status: node.status,
+            duration_seconds: node.duration_seconds(),
+            attempts: node.attempts,
             message: node.message.clone(),
         }
     }

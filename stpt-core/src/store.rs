@@ -24,7 +24,7 @@
 
 use crate::model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
-    PageRequest, RunId, RunSummary, RunTree,
+    PageRequest, RunId, RunSummary, RunTree, TestResult,
 };
 use crate::status::Status;
 use crate::timestamp::Timestamp;
@@ -179,6 +179,11 @@ pub trait Store: Send + Sync {
     /// Every attempt of a test, oldest first (empty if it never started or does not exist).
     fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError>;
 
+    /// The same test (machine, file path, file name, occurrence) in the machine's runs,
+    /// newest first, from the run of `test` back: at most `limit` results. Empty when `test`
+    /// is not a test.
+    fn test_history(&self, test: NodeId, limit: u32) -> Result<Vec<TestResult>, StoreError>;
+
     /// Closes a run by hand: its ongoing tests become `cancelled` and it records `at` as
     /// closed ([`Closure::Aborted`]). `None` when no run has this id; a finished run is
     /// answered unchanged.
@@ -229,6 +234,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError> {
         (**self).attempts(test)
+    }
+    fn test_history(&self, test: NodeId, limit: u32) -> Result<Vec<TestResult>, StoreError> {
+        (**self).test_history(test, limit)
     }
     fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {
         (**self).abort(run, at)

@@ -789,3 +789,71 @@ pub fn close_stale_closes_only_silent_ongoing_runs(store: &dyn Store) {
     assert_eq!(run(store, done.run_id).run.closed_as, None);
     assert!(store.close_stale(later, at(70)).unwrap().is_empty());
 }
+
+/// A test is the same across a machine's runs when its path, name and occurrence (how many
+/// earlier tests of its run share them) match; its history lists it newest first.
+pub fn test_history_follows_the_same_test_across_runs(store: &dyn Store) {
+    let first = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py", "a.py"])]));
+    for (name, status, t) in [
+        ("a.py", Status::Passed, 1),
+        ("b.py", Status::Failed, 3),
+        ("a.py", Status::Failed, 5),
+    ] {
+        apply(store, start(M, name, t));
+        apply(store, with_message(stop(M, name, status, t + 1), "why"));
+    }
+    let tree = run(store, first.run_id);
+    let occurrences: Vec<u32> = tree.scenarios[0]
+        .tests
+        .iter()
+        .map(|t| t.occurrence)
+        .collect();
+    assert_eq!(occurrences, [0, 0, 1]);
+    apply(store, dry_run("rig-2", 10, &[("s.py", &["a.py"])]));
+    let second = apply(
+        store,
+        dry_run(M, 20, &[("s.py", &["a.py"]), ("t.py", &["a.py"])]),
+    );
+    apply(store, start(M, "a.py", 21));
+    apply(store, stop(M, "a.py", Status::Passed, 24));
+    apply(store, start(M, "a.py", 25));
+    apply(store, stop(M, "a.py", Status::Passed, 26));
+    let third = apply(store, dry_run(M, 30, &[("s.py", &["b.py", "a.py"])]));
+    apply(store, start(M, "a.py", 31));
+
+    let newest_a = run(store, third.run_id).scenarios[0].tests[1].clone();
+    let history = store.test_history(newest_a.id, 10).unwrap();
+    let summary: Vec<_> = history
+        .iter()
+        .map(|r| (r.run_id, r.status, r.duration_seconds, r.attempts))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (third.run_id, Status::Running, None, 1),
+            (second.run_id, Status::Passed, Some(3.0), 1),
+            (first.run_id, Status::Passed, Some(1.0), 1),
+        ]
+    );
+    assert_eq!(history[0].test_id, newest_a.id);
+    assert_eq!(history[1].run_timestamp, at(20));
+    assert_eq!(history[2].message.as_deref(), Some("why"));
+    assert_eq!(store.test_history(newest_a.id, 1).unwrap().len(), 1);
+
+    let second_a = run(store, second.run_id).scenarios[1].tests[0].clone();
+    assert_eq!(second_a.occurrence, 1);
+    let history: Vec<_> = store
+        .test_history(second_a.id, 10)
+        .unwrap()
+        .iter()
+        .map(|r| (r.run_id, r.status))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (second.run_id, Status::Passed),
+            (first.run_id, Status::Failed)
+        ]
+    );
+    assert!(store.test_history(-1, 10).unwrap().is_empty());
+}

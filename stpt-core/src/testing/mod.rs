@@ -90,6 +90,7 @@ macro_rules! store_conformance_tests {
             attempt_mismatch_changes_nothing,
             abort_cancels_ongoing_tests_and_records_when,
             close_stale_closes_only_silent_ongoing_runs,
+            test_history_follows_the_same_test_across_runs,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use stpt_core::{
     Applied, Attempt, Closure, DryRun, Event, EventKind, Machine, MachineId, MachineSummary, Node,
     NodeId, NodeKind, Page, PageRequest, Progress, RunId, RunSummary, RunTree, ScenarioTree,
-    Status, StoreError, TestStart, TestStop, Timestamp,
+    Status, StoreError, TestResult, TestStart, TestStop, Timestamp,
 };
 
 use super::OpError;
@@ -16,7 +16,8 @@ use super::rows::{
 };
 use super::schema::{applied_events, machines, runs, scenarios, test_attempts, tests};
 
-/// Rows per multi-row INSERT: 7 bound values each stays under every backend's bind limit.
+/// Rows per multi-row INSERT: 9 bound values each stays under every backend's bind limit
+/// (SQLite's 32,766).
 const INSERT_CHUNK: usize = 2_000;
 
 const ONGOING: [&str; 2] = [Status::Running.as_str(), Status::Waiting.as_str()];
@@ -97,6 +98,16 @@ fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpEr
     }))
 }
 
+/// How many nodes of a plan so far had each (file path, file name).
+type Occurrences<'a> = std::collections::HashMap<(&'a str, &'a str), i64>;
+
+/// The occurrence of the next node with this path and name, counted.
+fn next_occurrence<'a>(seen: &mut Occurrences<'a>, file_path: &'a str, file_name: &'a str) -> i64 {
+    let count = seen.entry((file_path, file_name)).or_default();
+    *count += 1;
+    *count - 1
+}
+
 fn apply_dry_run(conn: &mut Conn, dry: &DryRun, now: Timestamp) -> Result<Applied, OpError> {
     let key = name_key(&dry.machine_name);
     diesel::insert_into(machines::table)
@@ -159,11 +170,13 @@ fn apply_dry_run(conn: &mut Conn, dry: &DryRun, now: Timestamp) -> Result<Applie
             source: None,
         })?;
 
+    let mut seen = Occurrences::new();
     let new_scenarios: Vec<NewScenario<'_>> = master
         .scenarios
         .iter()
         .enumerate()
         .map(|(position, scenario)| NewScenario {
+            occurrence: next_occurrence(&mut seen, &scenario.file_path, &scenario.file_name),
             run_id,
             position: position as i64,
             file_name: &scenario.file_name,
@@ -186,6 +199,8 @@ fn apply_dry_run(conn: &mut Conn, dry: &DryRun, now: Timestamp) -> Result<Applie
         .select(scenarios::id)
         .load(conn)?;
 
+    // Scenario and test occurrences are counted apart: a fresh count for the tests.
+    let mut seen = Occurrences::new();
     let mut new_tests = Vec::with_capacity(test_count);
     for (scenario, scenario_id) in master.scenarios.iter().zip(&scenario_ids) {
         for test in &scenario.tests {
@@ -197,6 +212,8 @@ fn apply_dry_run(conn: &mut Conn, dry: &DryRun, now: Timestamp) -> Result<Applie
                 file_path: &test.file_path,
                 script: test.script.as_deref(),
                 status: Status::Waiting.as_str(),
+                machine_id: machine.id,
+                occurrence: next_occurrence(&mut seen, &test.file_path, &test.file_name),
             });
         }
     }
@@ -745,4 +762,39 @@ pub(crate) fn close_stale(
         }
         Ok(closed)
     })
+}
+
+pub(crate) fn test_history(
+    conn: &mut Conn,
+    test: NodeId,
+    limit: u32,
+) -> Result<Vec<TestResult>, OpError> {
+    let Some(row) = tests::table
+        .find(test)
+        .select(TestRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(Vec::new());
+    };
+    // One range of the tests_identity index, newest run first.
+    let rows: Vec<(TestRow, i64)> = tests::table
+        .inner_join(scenarios::table.inner_join(runs::table))
+        .filter(tests::machine_id.eq(row.machine_id))
+        .filter(tests::file_path.eq(&row.file_path))
+        .filter(tests::file_name.eq(&row.file_name))
+        .filter(tests::occurrence.eq(row.occurrence))
+        .filter(tests::run_id.le(row.run_id))
+        .order(tests::run_id.desc())
+        .limit(i64::from(limit))
+        .select((TestRow::as_select(), runs::timestamp))
+        .load(conn)?;
+    rows.iter()
+        .map(|(test, run_timestamp)| {
+            Ok(TestResult::of(
+                &test.node()?,
+                rows::timestamp(*run_timestamp)?,
+            ))
+        })
+        .collect()
 }

@@ -192,6 +192,7 @@ impl RunRow {
             timestamp_stop: optional_timestamp(self.timestamp_stop)?,
             message: None,
             attempts: 0,
+            occurrence: 0,
         })
     }
 }
@@ -232,6 +233,7 @@ pub(super) struct ScenarioRow {
     pub(super) n_error: i64,
     pub(super) n_warning: i64,
     pub(super) n_passed: i64,
+    pub(super) occurrence: i64,
 }
 
 counts_accessors!(ScenarioRow);
@@ -268,6 +270,7 @@ impl ScenarioRow {
             timestamp_stop: optional_timestamp(self.timestamp_stop)?,
             message: None,
             attempts: 0,
+            occurrence: position(self.occurrence),
         })
     }
 }
@@ -282,6 +285,7 @@ pub(super) struct NewScenario<'a> {
     pub(super) script: Option<&'a str>,
     pub(super) status: &'a str,
     pub(super) n_waiting: i64,
+    pub(super) occurrence: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, AsChangeset)]
@@ -299,6 +303,8 @@ pub(super) struct TestRow {
     pub(super) timestamp_stop: Option<i64>,
     pub(super) message: Option<String>,
     pub(super) attempts: i64,
+    pub(super) machine_id: i64,
+    pub(super) occurrence: i64,
 }
 
 impl TestRow {
@@ -316,6 +322,7 @@ impl TestRow {
             timestamp_stop: optional_timestamp(self.timestamp_stop)?,
             message: self.message.clone(),
             attempts: position(self.attempts),
+            occurrence: position(self.occurrence),
         })
     }
 
@@ -366,6 +373,8 @@ pub(super) struct NewTest<'a> {
     pub(super) file_path: &'a str,
     pub(super) script: Option<&'a str>,
     pub(super) status: &'a str,
+    pub(super) machine_id: i64,
+    pub(super) occurrence: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -60,6 +60,7 @@ diesel::table! {
         n_error -> BigInt,
         n_warning -> BigInt,
         n_passed -> BigInt,
+        occurrence -> BigInt,
     }
 }
 
@@ -77,6 +78,8 @@ diesel::table! {
         timestamp_stop -> Nullable<BigInt>,
         message -> Nullable<Text>,
         attempts -> BigInt,
+        machine_id -> BigInt,
+        occurrence -> BigInt,
     }
 }
 

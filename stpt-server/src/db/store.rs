@@ -8,7 +8,7 @@
 
 use stpt_core::{
     Applied, Attempt, Event, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
-    PageRequest, RunId, RunSummary, RunTree, Store, StoreError, Timestamp,
+    PageRequest, RunId, RunSummary, RunTree, Store, StoreError, TestResult, Timestamp,
 };
 
 use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
@@ -117,6 +117,10 @@ impl Store for DieselStore {
 
     fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError> {
         on_backend!(self, attempts(test))
+    }
+
+    fn test_history(&self, test: NodeId, limit: u32) -> Result<Vec<TestResult>, StoreError> {
+        on_backend!(self, test_history(test, limit))
     }
 
     fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {
