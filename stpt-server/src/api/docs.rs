@@ -74,6 +74,19 @@ fn action(summary: &str) -> Value {
     })
 }
 
+/// Adds optional integer query parameters.
+fn with_query(mut operation: Value, params: &[(&str, &str)]) -> Value {
+    if let Some(list) = operation
+        .pointer_mut("/get/parameters")
+        .and_then(Value::as_array_mut)
+    {
+        for (name, description) in params {
+            list.push(json!({"name": name, "in": "query", "description": description, "schema": {"type": "integer"}}));
+        }
+    }
+    operation
+}
+
 fn with_id(mut operation: Value) -> Value {
     if let Some(params) = operation
         .pointer_mut("/get/parameters")
@@ -119,6 +132,10 @@ pub fn openapi() -> Value {
             "/tm_api/machine_dry_run_datas/{id}": with_id(read("A machine's runs, newest first", true)),
             "/tm_api/machine_last_data/{id}/": with_id(read("A machine's newest run in full", false)),
             "/api/v1/runs/{id}": with_id(read("One run in full: machine, summary, master, scenarios and tests with ids, statuses, timestamps, scripts and messages; `run.stale` and `run.last_event_at` say whether it went silent", false)),
+            "/api/v1/tests/{id}/history": with_id(with_query(read("A test's results in its machine's runs, newest first (same path, name and occurrence), its attempts and its duration median and p90", false), &[("limit", "results, 1-500, default 20"), ("window", "results the trend looks at, default limit")])),
+            "/api/v1/runs/{id}/compare": with_id(with_query(read("A run compared with another (default: its machine's previous run): newly failing, fixed, still failing, new and removed tests, the 10 largest duration changes", false), &[("other", "the run to compare with")])),
+            "/api/v1/machines/{id}/flaky": with_id(read("A machine's flaky tests over its last 10 runs, with the rule and each test's score", false)),
+            "/api/v1/machines/{id}/trend": with_id(with_query(read("A machine's newest runs, oldest first: pass rate and duration", false), &[("limit", "runs, 1-100, default 100")])),
             "/api/v1/runs/{id}/abort": action("Close a run by hand: its ongoing tests become cancelled; answers the run's summary with closed_at and closed_as"),
             "/ws/machine/{id}/last/": with_id(websocket("WebSocket: {\"machine_data\": <machine_last_data>} after every change of the machine's newest run")),
             "/ws/machine/{id}/runs/": with_id(websocket("WebSocket: {\"run_data\": {\"id\", \"status\"}} after every change of any run of the machine")),

@@ -4,6 +4,7 @@ mod catchers;
 mod docs;
 mod error;
 mod health;
+pub mod history;
 mod ingest;
 mod pagination;
 mod read;
@@ -20,6 +21,7 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(docs::routes());
     routes.extend(health::routes());
     routes.extend(v1::routes());
+    routes.extend(history::routes());
     routes
 }
 

@@ -6,5 +6,6 @@ mod browser;
 mod closing;
 mod conformance;
 mod endpoints;
+mod history;
 mod live;
 mod support;

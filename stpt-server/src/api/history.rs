@@ -1,0 +1,221 @@
+//! The history API under `/api/v1/`: what a machine's runs say over time.
+//!
+//! - `GET /api/v1/tests/<id>/history?limit&window`: the same test (machine, path, name,
+//!   occurrence) in the machine's runs, newest first, with the test's attempts and its
+//!   duration trend (median and p90 over the newest `window` results);
+//! - `GET /api/v1/runs/<id>/compare?other`: the run compared with another (by default the
+//!   machine's previous run);
+//! - `GET /api/v1/machines/<id>/flaky`: the machine's flaky tests by the rule of
+//!   `stpt_core::insights` (shown in the answer);
+//! - `GET /api/v1/machines/<id>/trend?limit`: pass rate and duration of its newest runs,
+//!   oldest first.
+//!
+//! Every answer reads a bounded number of rows: `limit` results through the test identity
+//! index, two runs, or the newest ten runs.
+
+use rocket::serde::json::Json;
+use rocket::{State, get, routes};
+use serde::Serialize;
+use stpt_core::insights::{
+    self, DurationTrend, FLAKY_MIN_FLIPS, FLAKY_WINDOW, FlakyTest, RunComparison, RunPoint,
+};
+use stpt_core::{
+    Attempt, Machine, Node, NodeKind, PageRequest, RunId, RunTree, Store, StoreError, TestResult,
+};
+
+use super::ApiError;
+use super::read::query;
+use crate::app::AppState;
+
+/// Default and largest number of results of a test's history.
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 500;
+/// Largest number of runs of a machine's trend.
+const MAX_TREND: u64 = PageRequest::MAX_SIZE;
+
+/// The rule the flaky list applies, in words.
+pub const FLAKY_RULE: &str = "over a test's last 10 results: at least 3 changes between pass (passed, warning) and fail (failed, error), or a pass only after a retry; score = changes + passes after a retry";
+
+/// A test's history.
+#[derive(Debug, Serialize)]
+pub struct TestHistory {
+    /// The test asked about.
+    pub test: Node,
+    /// Its attempts in its own run, oldest first.
+    pub attempts: Vec<Attempt>,
+    /// Its results, newest run first.
+    pub results: Vec<TestResult>,
+    /// Median and p90 of its durations.
+    pub trend: DurationTrend,
+}
+
+/// A machine's flaky tests.
+#[derive(Debug, Serialize)]
+pub struct FlakyList {
+    /// The machine.
+    pub machine: Machine,
+    /// Runs looked at.
+    pub runs: usize,
+    /// The rule.
+    pub rule: &'static str,
+    /// Flaky tests, highest score first.
+    pub tests: Vec<FlakyTest>,
+}
+
+/// A machine's runs over time.
+#[derive(Debug, Serialize)]
+pub struct MachineTrend {
+    /// The machine.
+    pub machine: Machine,
+    /// Its newest runs, oldest first.
+    pub points: Vec<RunPoint>,
+}
+
+fn unknown(error: &'static str, what: &str, id: i64) -> ApiError {
+    ApiError::not_found(error, format!("no {what} has id {id}"))
+}
+
+#[get("/api/v1/tests/<id>/history?<limit>&<window>")]
+async fn test_history(
+    state: &State<AppState>,
+    id: i64,
+    limit: Option<u32>,
+    window: Option<u32>,
+) -> Result<Json<TestHistory>, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let window = usize::try_from(window.unwrap_or(limit).clamp(1, MAX_LIMIT)).unwrap_or(1);
+    let found = query(state, move |store| {
+        let Some(test) = store.node(NodeKind::Test, id)? else {
+            return Ok(None);
+        };
+        let attempts = store.attempts(id)?;
+        let wanted = limit.max(u32::try_from(window).unwrap_or(MAX_LIMIT));
+        let results = store.test_history(id, wanted)?;
+        Ok(Some((test, attempts, results)))
+    })
+    .await?;
+    let (test, attempts, mut results) = found.ok_or_else(|| unknown("unknown_test", "test", id))?;
+    let trend = DurationTrend::of(&results, window);
+    results.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(Json(TestHistory {
+        test,
+        attempts,
+        results,
+        trend,
+    }))
+}
+
+/// The run before `run` on its machine, if any.
+pub(crate) fn previous_run(store: &dyn Store, run: &RunTree) -> Result<Option<RunId>, StoreError> {
+    let mut page = 1;
+    loop {
+        let batch = store.runs(
+            run.machine.id,
+            PageRequest::new(page, PageRequest::MAX_SIZE),
+        )?;
+        if let Some(at) = batch.items.iter().position(|r| r.id == run.run.id) {
+            if let Some(previous) = batch.items.get(at + 1) {
+                return Ok(Some(previous.id));
+            }
+            let next = store.runs(
+                run.machine.id,
+                PageRequest::new(page + 1, PageRequest::MAX_SIZE),
+            )?;
+            return Ok(next.items.first().map(|r| r.id));
+        }
+        if batch.items.len() < PageRequest::MAX_SIZE as usize {
+            return Ok(None);
+        }
+        page += 1;
+    }
+}
+
+#[get("/api/v1/runs/<id>/compare?<other>")]
+async fn compare_runs(
+    state: &State<AppState>,
+    id: i64,
+    other: Option<i64>,
+) -> Result<Json<RunComparison>, ApiError> {
+    let found = query(state, move |store| {
+        let Some(run) = store.run(id)? else {
+            return Ok(Err(unknown("unknown_run", "run", id)));
+        };
+        let other_id = match other {
+            Some(other) => other,
+            None => match previous_run(store, &run)? {
+                Some(previous) => previous,
+                None => {
+                    return Ok(Err(ApiError::not_found(
+                        "no_previous_run",
+                        format!("run {id} is its machine's first: name another with ?other="),
+                    )));
+                }
+            },
+        };
+        Ok(match store.run(other_id)? {
+            Some(other) => Ok(insights::compare(&run, &other)),
+            None => Err(unknown("unknown_run", "run", other_id)),
+        })
+    })
+    .await?;
+    found.map(Json)
+}
+
+/// A machine and its newest `count` runs in full, newest first.
+fn newest_runs(
+    store: &dyn Store,
+    machine: i64,
+    count: u64,
+) -> Result<Option<(Machine, Vec<RunTree>)>, StoreError> {
+    let Some(found) = store.machine(machine)? else {
+        return Ok(None);
+    };
+    let summaries = store.runs(machine, PageRequest::new(1, count))?;
+    let mut runs = Vec::with_capacity(summaries.items.len());
+    for summary in summaries.items {
+        if let Some(tree) = store.run(summary.id)? {
+            runs.push(tree);
+        }
+    }
+    Ok(Some((found, runs)))
+}
+
+#[get("/api/v1/machines/<id>/flaky")]
+async fn flaky_tests(state: &State<AppState>, id: i64) -> Result<Json<FlakyList>, ApiError> {
+    let window = FLAKY_WINDOW as u64;
+    let found = query(state, move |store| newest_runs(store, id, window)).await?;
+    let (machine, runs) = found.ok_or_else(|| unknown("unknown_machine", "machine", id))?;
+    debug_assert_eq!(FLAKY_MIN_FLIPS, 3, "FLAKY_RULE names the threshold");
+    Ok(Json(FlakyList {
+        machine,
+        runs: runs.len(),
+        rule: FLAKY_RULE,
+        tests: insights::flaky(&runs),
+    }))
+}
+
+#[get("/api/v1/machines/<id>/trend?<limit>")]
+async fn machine_trend(
+    state: &State<AppState>,
+    id: i64,
+    limit: Option<u64>,
+) -> Result<Json<MachineTrend>, ApiError> {
+    let limit = limit.unwrap_or(MAX_TREND).clamp(1, MAX_TREND);
+    let found = query(state, move |store| {
+        let Some(machine) = store.machine(id)? else {
+            return Ok(None);
+        };
+        let runs = store.runs(id, PageRequest::new(1, limit))?;
+        Ok(Some((machine, runs.items)))
+    })
+    .await?;
+    let (machine, runs) = found.ok_or_else(|| unknown("unknown_machine", "machine", id))?;
+    Ok(Json(MachineTrend {
+        machine,
+        points: runs.iter().rev().map(RunPoint::of).collect(),
+    }))
+}
+
+pub(super) fn routes() -> Vec<rocket::Route> {
+    routes![test_history, compare_runs, flaky_tests, machine_trend]
+}

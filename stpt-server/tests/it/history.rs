@@ -1,0 +1,165 @@
+//! The history API on SQLite and on PostgreSQL, against one shared set of snapshots: a test's
+//! history, a run compared with the previous one, the flaky list and a machine's trend.
+
+use std::sync::Arc;
+
+use rocket::http::{ContentType, Status};
+use rocket::local::blocking::Client;
+use serde_json::Value;
+use stpt_core::testing::builders::{attempt, dry_run, start, stop};
+use stpt_core::{Event, Status as TestStatus, Store};
+use stpt_server::{Config, build_with_store};
+
+use crate::support::TestDb;
+
+struct App {
+    client: Client,
+    _db: TestDb,
+}
+
+impl App {
+    fn on(db: Option<TestDb>) -> Option<App> {
+        let db = db?;
+        let config = Config {
+            database_url: db.url().clone(),
+            log: false,
+            ..Config::default()
+        };
+        let store: Arc<dyn Store> = Arc::new((*db).clone());
+        let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
+        Some(App { client, _db: db })
+    }
+
+    fn send(&self, event: &Event) {
+        let body = serde_json::to_string(event).expect("events serialise");
+        let path = format!("/tm_api/{}", event.kind().as_str());
+        let response = self
+            .client
+            .post(path)
+            .header(ContentType::JSON)
+            .body(body)
+            .dispatch();
+        assert!(
+            response.status().class().is_success(),
+            "{:?} refused: {:?}",
+            event.kind(),
+            response.into_string()
+        );
+    }
+
+    fn get(&self, path: &str) -> (Status, Value) {
+        let response = self.client.get(path).dispatch();
+        let status = response.status();
+        let text = response.into_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Four runs of rig-1 (a.py, b.py, c.py): a passes and fails in turn, b mostly fails, c
+    /// passes and in run 3 passes only after a retry. Each test of run r starts at 100·r s.
+    fn four_runs(&self) {
+        use TestStatus::{Failed, Passed};
+        let plan = [("s.py", &["a.py", "b.py", "c.py"][..])];
+        let runs = [
+            [(Passed, 2), (Failed, 1), (Passed, 1)],
+            [(Failed, 3), (Passed, 1), (Passed, 5)],
+            [(Passed, 2), (Failed, 1), (Failed, 1)],
+            [(Failed, 4), (Failed, 1), (Passed, 2)],
+        ];
+        for (r, results) in (1_i64..).zip(runs) {
+            let base = r * 100;
+            self.send(&dry_run("rig-1", base, &plan));
+            for ((name, (status, seconds)), i) in
+                ["a.py", "b.py", "c.py"].iter().zip(results).zip(0..)
+            {
+                let at = base + i * 10;
+                self.send(&start("rig-1", name, at));
+                self.send(&stop("rig-1", name, status, at + seconds));
+            }
+            if r == 3 {
+                self.send(&attempt(start("rig-1", "c.py", base + 50), 2));
+                self.send(&attempt(stop("rig-1", "c.py", Passed, base + 53), 2));
+            }
+        }
+    }
+}
+
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({prepend_module_to_snapshot => false}, {
+            insta::assert_json_snapshot!($name, $value);
+        })
+    };
+}
+
+fn history_answers(app: App) {
+    app.four_runs();
+    // Run 4's a.py is test 10 (three tests a run).
+    let (status, history) = app.get("/api/v1/tests/10/history?limit=3&window=4");
+    assert_eq!(status, Status::Ok, "{history}");
+    assert_eq!(history["results"].as_array().map(Vec::len), Some(3));
+    snapshot!("history_test", history);
+
+    let (status, retried) = app.get("/api/v1/tests/9/history?limit=1");
+    assert_eq!(status, Status::Ok);
+    assert_eq!(
+        retried["attempts"].as_array().map(Vec::len),
+        Some(2),
+        "{retried}"
+    );
+    assert_eq!(retried["results"][0]["attempts"], 2);
+
+    let (status, compared) = app.get("/api/v1/runs/4/compare");
+    assert_eq!(status, Status::Ok, "{compared}");
+    assert_eq!(compared["other_run_id"], 3);
+    snapshot!("history_compare_previous", compared);
+    let (_, explicit) = app.get("/api/v1/runs/4/compare?other=1");
+    assert_eq!(explicit["other_run_id"], 1);
+    assert_eq!(explicit["newly_failing"][0]["file_name"], "a.py");
+
+    let (status, flaky) = app.get("/api/v1/machines/1/flaky");
+    assert_eq!(status, Status::Ok);
+    snapshot!("history_flaky", flaky);
+
+    let (status, trend) = app.get("/api/v1/machines/1/trend");
+    assert_eq!(status, Status::Ok);
+    snapshot!("history_trend", trend);
+
+    for (path, error) in [
+        ("/api/v1/tests/99/history", "unknown_test"),
+        ("/api/v1/runs/1/compare", "no_previous_run"),
+        ("/api/v1/runs/99/compare", "unknown_run"),
+        ("/api/v1/runs/4/compare?other=99", "unknown_run"),
+        ("/api/v1/machines/9/flaky", "unknown_machine"),
+        ("/api/v1/machines/9/trend", "unknown_machine"),
+    ] {
+        let (status, body) = app.get(path);
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (Status::NotFound, Some(error)),
+            "{path}"
+        );
+    }
+}
+
+mod sqlite {
+    #[test]
+    fn history_answers() {
+        let Some(app) = super::App::on(Some(crate::support::TestDb::sqlite())) else {
+            return;
+        };
+        super::history_answers(app);
+    }
+}
+
+mod postgres {
+    #[test]
+    fn history_answers() {
+        let Some(app) = super::App::on(crate::support::TestDb::postgres()) else {
+            return;
+        };
+        super::history_answers(app);
+    }
+}
