@@ -52,6 +52,9 @@ enum Command {
     Token(commands::token::TokenArgs),
     Prune(commands::prune::PruneArgs),
     Abort(commands::abort::AbortArgs),
+    History(commands::history::HistoryArgs),
+    Diff(commands::diff::DiffArgs),
+    Flaky(commands::flaky::FlakyArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +76,9 @@ fn main() -> ExitCode {
         Command::Token(args) => commands::token::run(args),
         Command::Prune(args) => commands::prune::run(args),
         Command::Abort(args) => commands::abort::run(&cli.server, args),
+        Command::History(args) => commands::history::run(&cli.server, args),
+        Command::Diff(args) => commands::diff::run(&cli.server, args),
+        Command::Flaky(args) => commands::flaky::run(&cli.server, args),
     };
     match result {
         Ok(()) => ExitCode::from(exit_codes::OK),

@@ -3,7 +3,10 @@
 pub(crate) mod abort;
 pub(crate) mod bench;
 pub(crate) mod completions;
+pub(crate) mod diff;
 pub(crate) mod export;
+pub(crate) mod flaky;
+pub(crate) mod history;
 pub(crate) mod import;
 pub(crate) mod machines;
 pub(crate) mod prune;

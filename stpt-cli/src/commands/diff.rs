@@ -1,0 +1,85 @@
+//! `stpt diff <run> [<other-run>]`: a run compared with another.
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::client::{Client, ServerArgs};
+use crate::terminal;
+
+/// Compare a run with another (by default its machine's previous run).
+///
+/// Lists the tests that newly fail, were fixed, still fail, are new or were removed, and the
+/// largest duration changes. Tests match across runs by path, name and occurrence. With
+/// --json, prints `GET /api/v1/runs/<run>/compare` as is: `{"run_id", "other_run_id",
+/// "newly_failing", "fixed", "still_failing", "new_tests", "removed_tests",
+/// "duration_changes"}`, each a list of `{"file_path", "file_name", "occurrence", "test_id",
+/// "status", "other_status", "duration_seconds", "other_duration_seconds"}`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  stpt diff 42\n  stpt diff 42 17 --json")]
+pub(crate) struct DiffArgs {
+    /// The run.
+    run: i64,
+    /// The run to compare with; the machine's previous run when left out.
+    other: Option<i64>,
+    /// Print JSON instead of lists.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Fetches the comparison and prints it.
+pub(crate) fn run(server: &ServerArgs, args: DiffArgs) -> anyhow::Result<()> {
+    let client = Client::new(server);
+    let path = match args.other {
+        Some(other) => format!("/api/v1/runs/{}/compare?other={other}", args.run),
+        None => format!("/api/v1/runs/{}/compare", args.run),
+    };
+    let diff: Value = client.get(&path)?;
+    if args.json {
+        return terminal::emit_json(&diff);
+    }
+    let name = |t: &Value| {
+        format!(
+            "{}/{}{}",
+            t["file_path"].as_str().unwrap_or("?").trim_end_matches('/'),
+            t["file_name"].as_str().unwrap_or("?"),
+            match t["occurrence"].as_u64() {
+                Some(0) | None => String::new(),
+                Some(n) => format!("#{n}"),
+            }
+        )
+    };
+    let mut text = format!(
+        "run {} against run {}\n",
+        diff["run_id"], diff["other_run_id"]
+    );
+    for (key, title) in [
+        ("newly_failing", "newly failing"),
+        ("fixed", "fixed"),
+        ("still_failing", "still failing"),
+        ("new_tests", "new tests"),
+        ("removed_tests", "removed tests"),
+    ] {
+        let tests = diff[key].as_array().cloned().unwrap_or_default();
+        text.push_str(&format!("{title}: {}\n", tests.len()));
+        for test in &tests {
+            text.push_str(&format!(
+                "  {}  {} -> {}\n",
+                name(test),
+                test["other_status"].as_str().unwrap_or("-"),
+                test["status"].as_str().unwrap_or("-")
+            ));
+        }
+    }
+    text.push_str("largest duration changes:\n");
+    for test in diff["duration_changes"].as_array().into_iter().flatten() {
+        let before = test["other_duration_seconds"].as_f64().unwrap_or(0.0);
+        let after = test["duration_seconds"].as_f64().unwrap_or(0.0);
+        text.push_str(&format!(
+            "  {}  {before:.1}s -> {after:.1}s ({:+.1}s)\n",
+            name(test),
+            after - before
+        ));
+    }
+    terminal::emit(&text)?;
+    Ok(())
+}

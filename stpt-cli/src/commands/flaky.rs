@@ -1,0 +1,64 @@
+//! `stpt flaky <machine>`: the machine's flaky tests.
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::client::{Client, ServerArgs};
+use crate::terminal;
+
+/// List a machine's flaky tests, highest score first.
+///
+/// Over each test's last 10 results: flaky with at least 3 changes between pass and fail, or
+/// a pass only after a retry; score = changes + passes after a retry. With --json, prints
+/// `GET /api/v1/machines/<id>/flaky` as is: `{"machine", "runs", "rule", "tests":
+/// [{"file_path", "file_name", "occurrence", "test_id", "score", "flips", "retried_passes",
+/// "statuses"}]}`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  stpt flaky lamp-rig\n  stpt flaky 3 --json")]
+pub(crate) struct FlakyArgs {
+    /// The machine, by name (any case) or id.
+    machine: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Fetches the flaky list and prints it.
+pub(crate) fn run(server: &ServerArgs, args: FlakyArgs) -> anyhow::Result<()> {
+    let client = Client::new(server);
+    let machine = client.resolve_machine(&args.machine)?;
+    let flaky: Value = client.get(&format!("/api/v1/machines/{}/flaky", machine.id))?;
+    if args.json {
+        return terminal::emit_json(&flaky);
+    }
+    let tests = flaky["tests"].as_array().cloned().unwrap_or_default();
+    let mut text = format!(
+        "{} (#{}): {} flaky over the last {} runs\n",
+        machine.name,
+        machine.id,
+        tests.len(),
+        flaky["runs"]
+    );
+    if !tests.is_empty() {
+        text.push_str("SCORE  FLIPS  RETRIED  TEST\n");
+    }
+    for test in &tests {
+        text.push_str(&format!(
+            "{:>5}  {:>5}  {:>7}  {}/{}{}\n",
+            test["score"].as_u64().unwrap_or(0),
+            test["flips"].as_u64().unwrap_or(0),
+            test["retried_passes"].as_u64().unwrap_or(0),
+            test["file_path"]
+                .as_str()
+                .unwrap_or("?")
+                .trim_end_matches('/'),
+            test["file_name"].as_str().unwrap_or("?"),
+            match test["occurrence"].as_u64() {
+                Some(0) | None => String::new(),
+                Some(n) => format!("#{n}"),
+            }
+        ));
+    }
+    terminal::emit(&text)?;
+    Ok(())
+}

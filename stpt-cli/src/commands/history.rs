@@ -1,0 +1,130 @@
+//! `stpt history <machine> <test>`: one test's results across the machine's runs.
+
+use clap::Args;
+use serde_json::Value;
+use stpt_core::RunTree;
+use stpt_server::api::shapes::RunListItem;
+
+use crate::client::{Client, Paginated, ServerArgs};
+use crate::{palette, terminal};
+
+/// Show one test's results in a machine's runs, newest first, with its duration trend.
+///
+/// The test is named by file name (`a.py`), path and name (`/t/a.py`), either with `#N` for
+/// its N-th occurrence in the plan (from 0), or by test id; names are looked up in the
+/// machine's newest run. With --json, prints `GET /api/v1/tests/<id>/history` as is:
+/// `{"test", "attempts", "results": [{"run_id", "run_timestamp", "test_id", "status",
+/// "duration_seconds", "attempts", "message"}], "trend": {"window", "samples",
+/// "median_seconds", "p90_seconds"}}`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  stpt history lamp-rig 01_02_test_lamp_off.py\n  stpt history 3 /tests/a.py#1 --limit 50 --json"
+)]
+pub(crate) struct HistoryArgs {
+    /// The machine, by name (any case) or id.
+    machine: String,
+    /// The test: file name, path/name, with an optional #occurrence, or a test id.
+    test: String,
+    /// Results to show (1-500).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+    limit: u32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The newest run of a machine in full, if it has one.
+pub(crate) fn newest_run(client: &Client, machine: i64) -> anyhow::Result<Option<RunTree>> {
+    let page: Paginated<RunListItem> = client.get(&format!(
+        "/tm_api/machine_dry_run_datas/{machine}/?page=1&page_size=1"
+    ))?;
+    match page.results.first() {
+        Some(run) => Ok(Some(client.get(&format!("/api/v1/runs/{}", run.pk))?)),
+        None => Ok(None),
+    }
+}
+
+/// The id of the test `given` names in `run`.
+fn find_test(run: &RunTree, given: &str) -> Option<i64> {
+    let (name, occurrence) = match given.rsplit_once('#') {
+        Some((name, n)) => (name, n.parse::<u32>().ok()?),
+        None => (given, 0),
+    };
+    run.scenarios
+        .iter()
+        .flat_map(|s| &s.tests)
+        .find(|t| {
+            let full = format!("{}/{}", t.file_path.trim_end_matches('/'), t.file_name);
+            (t.file_name == name || full == name) && t.occurrence == occurrence
+        })
+        .map(|t| t.id)
+}
+
+/// Resolves the test, fetches its history and prints it.
+pub(crate) fn run(server: &ServerArgs, args: HistoryArgs) -> anyhow::Result<()> {
+    let client = Client::new(server);
+    let machine = client.resolve_machine(&args.machine)?;
+    let test_id = match args.test.parse::<i64>() {
+        Ok(id) => id,
+        Err(_) => {
+            let Some(run) = newest_run(&client, machine.id)? else {
+                anyhow::bail!("machine {} has no run yet", machine.name);
+            };
+            find_test(&run, &args.test).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the newest run of {} (#{}) has no test {:?}; see `stpt show {}`",
+                    machine.name,
+                    run.run.id,
+                    args.test,
+                    run.run.id
+                )
+            })?
+        }
+    };
+    let history: Value = client.get(&format!(
+        "/api/v1/tests/{test_id}/history?limit={}",
+        args.limit
+    ))?;
+    if args.json {
+        return terminal::emit_json(&history);
+    }
+    let test = &history["test"];
+    let mut text = format!(
+        "{}/{} on {} (occurrence {})\n",
+        test["file_path"]
+            .as_str()
+            .unwrap_or("?")
+            .trim_end_matches('/'),
+        test["file_name"].as_str().unwrap_or("?"),
+        machine.name,
+        test["occurrence"]
+    );
+    text.push_str("     RUN  STARTED               STATUS     DURATION  ATTEMPTS\n");
+    for result in history["results"].as_array().into_iter().flatten() {
+        let status = result["status"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(stpt_core::Status::Unknown);
+        let duration = result["duration_seconds"]
+            .as_f64()
+            .map_or_else(|| "-".to_owned(), palette::duration);
+        text.push_str(&format!(
+            "{:>8}  {:<20}  {}  {:>8}  {:>8}\n",
+            result["run_id"].as_i64().unwrap_or(0),
+            result["run_timestamp"].as_str().unwrap_or(""),
+            palette::painted(status, 9),
+            duration,
+            result["attempts"].as_u64().unwrap_or(0)
+        ));
+    }
+    let trend = &history["trend"];
+    let seconds = |v: &Value| v.as_f64().map_or_else(|| "-".to_owned(), palette::duration);
+    text.push_str(&format!(
+        "duration over the last {}: median {}, p90 {}\n",
+        palette::counted(trend["samples"].as_u64().unwrap_or(0), "result"),
+        seconds(&trend["median_seconds"]),
+        seconds(&trend["p90_seconds"])
+    ));
+    terminal::emit(&text)?;
+    Ok(())
+}
