@@ -4,7 +4,9 @@
 
 mod account;
 mod assets;
+mod chart;
 mod estimate;
+mod history;
 mod live;
 mod machines;
 mod paging;
@@ -17,6 +19,7 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(machines::routes());
     routes.extend(live::routes());
     routes.extend(run::routes());
+    routes.extend(history::routes());
     routes.extend(account::routes());
     routes
 }

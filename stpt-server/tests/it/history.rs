@@ -127,6 +127,38 @@ fn history_answers(app: App) {
     assert_eq!(status, Status::Ok);
     snapshot!("history_trend", trend);
 
+    // The pages: server-drawn, linked, and without inline scripts.
+    let page = |path: &str| {
+        let (status, body) = app.get(path);
+        assert_eq!(status, Status::Ok, "{path}");
+        let html = body.as_str().unwrap_or_default().to_owned();
+        assert!(!html.contains("<script>"), "{path} has an inline script");
+        html
+    };
+    let history = page("/test/10/history");
+    assert_eq!(
+        history.matches(r#"<a class="dot s-"#).count(),
+        4,
+        "{history}"
+    );
+    assert_eq!(
+        history.matches("<circle").count(),
+        4,
+        "one chart point per finished result"
+    );
+    assert!(history.contains(r#"href="/machine/run_data/3""#));
+    let compared = page("/run/4/compare");
+    assert!(
+        compared.contains("Newly failing <span class=\"muted\">1</span>"),
+        "{compared}"
+    );
+    assert!(compared.contains(r#"href="/test/10/history">a.py</a>"#));
+    let trend = page("/machine/1/trend");
+    assert_eq!(trend.matches("<svg").count(), 2);
+    let run = page("/machine/run_data/4");
+    assert!(run.contains(r#"href="/test/10/history""#) && run.contains(r#"href="/run/4/compare""#));
+    assert_eq!(app.get("/run/1/compare").0, Status::NotFound);
+
     for (path, error) in [
         ("/api/v1/tests/99/history", "unknown_test"),
         ("/api/v1/runs/1/compare", "no_previous_run"),
