@@ -23,6 +23,7 @@ use crate::access::credentials::random_bytes;
 use crate::config::Config;
 use crate::db::{AccessStore, ConnectError, DatabaseUrl, DieselStore};
 use crate::live::LiveHub;
+use crate::metrics::Metrics;
 use crate::stale::{StaleLimit, StaleSweep};
 use crate::{access, api, live, pages};
 
@@ -57,7 +58,8 @@ pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
         target: "the session key".to_owned(),
         reason: e.to_string(),
     })?;
-    Ok(assemble(config, Arc::new(store), hub, Some(access), key))
+    let metrics = Metrics::with_pool(Some(store.pool().clone()));
+    Ok(assemble(config, Arc::new(store), hub, Some(access), key).manage(metrics))
 }
 
 /// Builds the app on any store (the diesel store in production, `MemoryStore` where no
@@ -65,7 +67,7 @@ pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
 /// valid.
 pub fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Rocket<Build> {
     let key = secret_key(config, None).unwrap_or_else(|_| SecretKey::from(&random_bytes::<64>()));
-    assemble(config, store, LiveHub::new(), None, key)
+    assemble(config, store, LiveHub::new(), None, key).manage(Metrics::default())
 }
 
 /// Builds the app on a store and the access store holding its users and tokens.
@@ -75,7 +77,7 @@ pub fn build_with_access(
     access: AccessStore,
 ) -> Result<Rocket<Build>, crate::db::AccessError> {
     let key = secret_key(config, Some(&access))?;
-    Ok(assemble(config, store, LiveHub::new(), Some(access), key))
+    Ok(assemble(config, store, LiveHub::new(), Some(access), key).manage(Metrics::default()))
 }
 
 /// The cookie key: the configured material (stretched to 64 bytes, so any length works; the
@@ -135,6 +137,7 @@ fn assemble(
         .mount("/", access::gate::routes())
         .mount("/", pages::routes())
         .mount("/", live::routes())
+        .mount("/", crate::metrics::routes())
         .register("/", api::catchers())
 }
 

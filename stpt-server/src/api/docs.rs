@@ -140,6 +140,7 @@ pub fn openapi() -> Value {
             "/ws/machine/{id}/last/": with_id(websocket("WebSocket: {\"machine_data\": <machine_last_data>} after every change of the machine's newest run")),
             "/ws/machine/{id}/runs/": with_id(websocket("WebSocket: {\"run_data\": {\"id\", \"status\"}} after every change of any run of the machine")),
             "/ws/machine/status/": websocket("WebSocket: {\"machine_id_status\": {\"id\", \"status\"}} after every change of any machine's newest run"),
+            "/metrics": read("Counters in the Prometheus text format: events applied and refused by kind and reason, ingest latency histogram, open WebSockets, database pool connections", false),
             "/healthz": read("The server and its database answer", false),
             "/docs/": read("This documentation as a page", false),
             "/docs/openapi.json": read("This documentation as OpenAPI 3", false)

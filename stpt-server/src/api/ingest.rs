@@ -21,6 +21,7 @@ use crate::app::AppState;
 use crate::config::IngestAuth;
 use crate::db::TokenCheck;
 use crate::live::RunChanged;
+use crate::metrics::Metrics;
 
 fn unauthorized(detail: &str) -> ApiError {
     ApiError {
@@ -108,31 +109,62 @@ async fn ingest(
     Ok((status, Json(echo)))
 }
 
+/// Runs one ingest and records its outcome and time.
+async fn measured(
+    metrics: &Metrics,
+    kind: EventKind,
+    ingest: impl Future<Output = Result<(Status, Json<Value>), ApiError>>,
+) -> Result<(Status, Json<Value>), ApiError> {
+    let started = std::time::Instant::now();
+    let answer = ingest.await;
+    let refused = answer.as_ref().err().map(|e| e.error);
+    metrics.record(kind, refused, started.elapsed());
+    answer
+}
+
 #[post("/tm_api/dry_run", data = "<body>")]
 async fn post_dry_run(
     state: &State<AppState>,
+    metrics: &State<Metrics>,
     bearer: Bearer,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
-    ingest(state, EventKind::DryRun, bearer, body).await
+    measured(
+        metrics,
+        EventKind::DryRun,
+        ingest(state, EventKind::DryRun, bearer, body),
+    )
+    .await
 }
 
 #[post("/tm_api/test_start", data = "<body>")]
 async fn post_test_start(
     state: &State<AppState>,
+    metrics: &State<Metrics>,
     bearer: Bearer,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
-    ingest(state, EventKind::TestStart, bearer, body).await
+    measured(
+        metrics,
+        EventKind::TestStart,
+        ingest(state, EventKind::TestStart, bearer, body),
+    )
+    .await
 }
 
 #[post("/tm_api/test_stop", data = "<body>")]
 async fn post_test_stop(
     state: &State<AppState>,
+    metrics: &State<Metrics>,
     bearer: Bearer,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
-    ingest(state, EventKind::TestStop, bearer, body).await
+    measured(
+        metrics,
+        EventKind::TestStop,
+        ingest(state, EventKind::TestStop, bearer, body),
+    )
+    .await
 }
 
 pub(super) fn routes() -> Vec<rocket::Route> {

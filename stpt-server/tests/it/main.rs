@@ -8,4 +8,5 @@ mod conformance;
 mod endpoints;
 mod history;
 mod live;
+mod metrics;
 mod support;

@@ -1,0 +1,183 @@
+//! `GET /metrics`: the server's counters in the Prometheus text format (written by hand).
+//!
+//! The main type here is [`Metrics`] (managed state): events applied by kind, events refused
+//! by kind and reason (the error answered), an ingest latency histogram, open live listeners
+//! (WebSockets) and the database pool's connections. Counters are atomics, so recording costs
+//! no lock on the ingest path except for the rare refusal.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rocket::http::ContentType;
+use rocket::{State, get, routes};
+use stpt_core::EventKind;
+
+use crate::app::AppState;
+use crate::db::DbPool;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+fn kind_index(kind: EventKind) -> usize {
+    match kind {
+        EventKind::DryRun => 0,
+        EventKind::TestStart => 1,
+        EventKind::TestStop => 2,
+    }
+}
+
+/// The server's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    applied: [AtomicU64; 3],
+    refused: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Cumulative counts per bucket, plus one for +Inf.
+    latency: [AtomicU64; BUCKETS.len() + 1],
+    latency_sum_micros: AtomicU64,
+    pool: Option<DbPool>,
+}
+
+impl Metrics {
+    /// Counters that also report `pool`'s connections.
+    pub fn with_pool(pool: Option<DbPool>) -> Metrics {
+        Metrics {
+            pool,
+            ..Metrics::default()
+        }
+    }
+
+    /// One ingest request of `kind` took `took`; `refused` names the error answered, if any.
+    pub fn record(&self, kind: EventKind, refused: Option<&'static str>, took: Duration) {
+        match refused {
+            None => {
+                if let Some(counter) = self.applied.get(kind_index(kind)) {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Some(reason) => {
+                if let Ok(mut refused) = self.refused.lock() {
+                    *refused.entry((kind.as_str(), reason)).or_default() += 1;
+                }
+            }
+        }
+        let seconds = took.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(BUCKETS.len());
+        if let Some(counter) = self.latency.get(bucket) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Everything in the Prometheus text format; `listeners` is the live hub's count.
+    pub fn render(&self, listeners: usize) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP stpt_events_applied_total Events applied, by kind.\n");
+        out.push_str("# TYPE stpt_events_applied_total counter\n");
+        for kind in EventKind::ALL {
+            let n = self
+                .applied
+                .get(kind_index(kind))
+                .map_or(0, |c| c.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "stpt_events_applied_total{{kind=\"{}\"}} {n}",
+                kind.as_str()
+            );
+        }
+        out.push_str("# HELP stpt_events_refused_total Events refused, by kind and error.\n");
+        out.push_str("# TYPE stpt_events_refused_total counter\n");
+        if let Ok(refused) = self.refused.lock() {
+            for ((kind, reason), n) in refused.iter() {
+                let _ = writeln!(
+                    out,
+                    "stpt_events_refused_total{{kind=\"{kind}\",reason=\"{reason}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP stpt_ingest_seconds Time to read, apply and answer one event.\n");
+        out.push_str("# TYPE stpt_ingest_seconds histogram\n");
+        let mut cumulative = 0;
+        for (i, counter) in self.latency.iter().enumerate() {
+            cumulative += counter.load(Ordering::Relaxed);
+            let bound = BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(
+                out,
+                "stpt_ingest_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "stpt_ingest_seconds_sum {sum}");
+        let _ = writeln!(out, "stpt_ingest_seconds_count {cumulative}");
+        out.push_str("# HELP stpt_live_listeners Open WebSockets (and in-process listeners) of the live hub.\n");
+        out.push_str("# TYPE stpt_live_listeners gauge\n");
+        let _ = writeln!(out, "stpt_live_listeners {listeners}");
+        if let Some(pool) = &self.pool {
+            let state = match pool {
+                DbPool::Sqlite(pool) => pool.state(),
+                DbPool::Postgres(pool) => pool.state(),
+            };
+            out.push_str(
+                "# HELP stpt_db_pool_connections Database connections of the pool, by state.\n",
+            );
+            out.push_str("# TYPE stpt_db_pool_connections gauge\n");
+            let busy = state.connections.saturating_sub(state.idle_connections);
+            let _ = writeln!(out, "stpt_db_pool_connections{{state=\"busy\"}} {busy}");
+            let _ = writeln!(
+                out,
+                "stpt_db_pool_connections{{state=\"idle\"}} {}",
+                state.idle_connections
+            );
+        }
+        out
+    }
+}
+
+#[get("/metrics")]
+fn metrics(state: &State<AppState>, metrics: &State<Metrics>) -> (ContentType, String) {
+    let text =
+        ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
+    (text, metrics.render(state.hub.listeners()))
+}
+
+/// The metrics route.
+pub fn routes() -> Vec<rocket::Route> {
+    routes![metrics]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_applied_refused_and_latency() {
+        let metrics = Metrics::default();
+        metrics.record(EventKind::TestStart, None, Duration::from_micros(300));
+        metrics.record(
+            EventKind::TestStop,
+            Some("no_matching_test"),
+            Duration::from_secs(2),
+        );
+        let text = metrics.render(3);
+        assert!(text.contains("stpt_events_applied_total{kind=\"test_start\"} 1\n"));
+        assert!(text.contains("stpt_events_applied_total{kind=\"dry_run\"} 0\n"));
+        assert!(text.contains(
+            "stpt_events_refused_total{kind=\"test_stop\",reason=\"no_matching_test\"} 1\n"
+        ));
+        assert!(text.contains("stpt_ingest_seconds_bucket{le=\"0.0005\"} 1\n"));
+        assert!(text.contains("stpt_ingest_seconds_bucket{le=\"1\"} 1\n"));
+        assert!(text.contains("stpt_ingest_seconds_bucket{le=\"+Inf\"} 2\n"));
+        assert!(text.contains("stpt_ingest_seconds_count 2\n"));
+        assert!(text.contains("stpt_live_listeners 3\n"));
+    }
+}

@@ -1,0 +1,70 @@
+//! `GET /metrics`: counters move with the events the server applies and refuses.
+
+use std::sync::Arc;
+
+use rocket::http::{ContentType, Status};
+use rocket::local::blocking::Client;
+use stpt_core::Store;
+use stpt_server::{Config, build_with_store};
+
+use crate::support::TestDb;
+
+fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+}
+
+#[test]
+fn metrics_count_applied_and_refused_events() {
+    let db = TestDb::sqlite();
+    let config = Config {
+        database_url: db.url().clone(),
+        log: false,
+        ..Config::default()
+    };
+    let store: Arc<dyn Store> = Arc::new((*db).clone());
+    let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
+    let [dry, start, _] = stpt_core::testing::builders::seed_fixtures();
+    for (path, body) in [
+        ("/tm_api/dry_run", dry),
+        ("/tm_api/test_start", start),
+        ("/tm_api/test_start", start),
+    ] {
+        client
+            .post(path)
+            .header(ContentType::JSON)
+            .body(body)
+            .dispatch();
+    }
+    let response = client.get("/metrics").dispatch();
+    assert_eq!(response.status(), Status::Ok);
+    assert!(
+        response
+            .content_type()
+            .is_some_and(|t| t.top() == "text" && t.sub() == "plain")
+    );
+    let text = response.into_string().unwrap_or_default();
+    assert_eq!(
+        metric(&text, "stpt_events_applied_total{kind=\"dry_run\"}"),
+        Some(1)
+    );
+    assert_eq!(
+        metric(&text, "stpt_events_applied_total{kind=\"test_start\"}"),
+        Some(1)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "stpt_events_refused_total{kind=\"test_start\",reason=\"no_matching_test\"}"
+        ),
+        Some(1),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "stpt_ingest_seconds_count"), Some(3));
+    assert_eq!(
+        metric(&text, "stpt_ingest_seconds_bucket{le=\"+Inf\"}"),
+        Some(3)
+    );
+    assert!(text.contains("# TYPE stpt_ingest_seconds histogram"));
+    assert!(metric(&text, "stpt_live_listeners").is_some());
+}
