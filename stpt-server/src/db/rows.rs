@@ -387,3 +387,55 @@ pub(super) struct AppliedEventRow {
     pub(super) test_id: Option<i64>,
     pub(super) applied_at: i64,
 }
+
+/// A finished run written whole by the history generator (benchmarks).
+#[derive(Insertable)]
+#[diesel(table_name = runs, treat_none_as_default_value = false)]
+pub(super) struct GeneratedRun<'a> {
+    pub(super) machine_id: i64,
+    pub(super) timestamp: i64,
+    pub(super) file_name: &'a str,
+    pub(super) file_path: &'a str,
+    pub(super) status: &'a str,
+    pub(super) timestamp_start: Option<i64>,
+    pub(super) timestamp_stop: Option<i64>,
+    pub(super) scenarios_count: i64,
+    pub(super) empty_scenarios: i64,
+    pub(super) test_count: i64,
+    pub(super) last_event_at: i64,
+    pub(super) n_failed: i64,
+    pub(super) n_passed: i64,
+}
+
+/// A finished scenario written whole by the history generator.
+#[derive(Insertable)]
+#[diesel(table_name = scenarios, treat_none_as_default_value = false)]
+pub(super) struct GeneratedScenario<'a> {
+    pub(super) run_id: i64,
+    pub(super) position: i64,
+    pub(super) file_name: &'a str,
+    pub(super) file_path: &'a str,
+    pub(super) status: &'a str,
+    pub(super) timestamp_start: Option<i64>,
+    pub(super) timestamp_stop: Option<i64>,
+    pub(super) n_failed: i64,
+    pub(super) n_passed: i64,
+    pub(super) occurrence: i64,
+}
+
+/// A finished test written whole by the history generator.
+#[derive(Insertable)]
+#[diesel(table_name = tests, treat_none_as_default_value = false)]
+pub(super) struct GeneratedTest<'a> {
+    pub(super) run_id: i64,
+    pub(super) scenario_id: i64,
+    pub(super) position: i64,
+    pub(super) file_name: &'a str,
+    pub(super) file_path: &'a str,
+    pub(super) status: &'a str,
+    pub(super) timestamp_start: Option<i64>,
+    pub(super) timestamp_stop: Option<i64>,
+    pub(super) attempts: i64,
+    pub(super) machine_id: i64,
+    pub(super) occurrence: i64,
+}

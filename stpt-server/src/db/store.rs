@@ -79,6 +79,22 @@ macro_rules! on_backend {
     };
 }
 
+impl DieselStore {
+    /// Writes `runs` finished runs of `tests` tests each for `machine` with multi-row inserts,
+    /// a minute apart from `first`: a fast load generator for the history benchmarks (see
+    /// docs/benchmarks.md), not an event path. Test `i` of run `r` fails when
+    /// `(r + i) % 37 == 0`, and test 0 fails every other run.
+    pub fn generate_history(
+        &self,
+        machine: &str,
+        runs: u32,
+        tests: u32,
+        first: Timestamp,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, generate_history(machine, runs, tests, first))
+    }
+}
+
 impl Store for DieselStore {
     fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
         match &self.writer {

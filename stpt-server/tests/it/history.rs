@@ -195,3 +195,44 @@ mod postgres {
         super::history_answers(app);
     }
 }
+
+/// The benchmark generator writes finished runs the queries read like any other.
+fn generated_history_reads_back(db: TestDb) {
+    db.generate_history("gen", 30, 5, stpt_core::testing::builders::at(0))
+        .expect("generate");
+    let machine = db.machine_by_name("gen").unwrap().unwrap();
+    let runs = db
+        .runs(machine.id, stpt_core::PageRequest::new(1, 100))
+        .unwrap();
+    assert_eq!(runs.total, 30);
+    let newest = db.last_run(machine.id).unwrap().unwrap();
+    assert_eq!(newest.run.id, runs.items[0].id);
+    assert_eq!(newest.run.tests(), 5);
+    assert_eq!(newest.run.counts.ongoing(), 0);
+    let first_test = &newest.scenarios[0].tests[0];
+    let history = db.test_history(first_test.id, 10).unwrap();
+    assert_eq!(history.len(), 10);
+    assert!(history.iter().all(|r| r.duration_seconds.is_some()));
+    // Test 0 fails every other run: flaky.
+    let trees: Vec<_> = runs.items[..10]
+        .iter()
+        .map(|r| db.run(r.id).unwrap().unwrap())
+        .collect();
+    let flaky = stpt_core::insights::flaky(&trees);
+    assert_eq!(
+        flaky.first().map(|t| t.key.file_name.as_str()),
+        Some("test_0000.py")
+    );
+}
+
+#[test]
+fn generated_history_reads_back_on_sqlite() {
+    generated_history_reads_back(TestDb::sqlite());
+}
+
+#[test]
+fn generated_history_reads_back_on_postgres() {
+    if let Some(db) = TestDb::postgres() {
+        generated_history_reads_back(db);
+    }
+}
