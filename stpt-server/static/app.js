@@ -89,7 +89,13 @@ function machinePage() {
     const update = message.run_data;
     if (!update) return;
     const row = document.querySelector('tr[data-run-id="' + Number(update.id) + '"]');
-    if (row) setStatus(row.querySelector(".badge"), update.status);
+    if (!row) return;
+    setStatus(row.querySelector(".badge"), update.status);
+    // An event was heard, so the run is not silent any more; the sweep closing it as stale
+    // turns it unknown, and then the marks stay.
+    if (update.status !== "unknown") {
+      for (const mark of row.querySelectorAll(".s-stale, .stale-note")) mark.remove();
+    }
   });
 }
 
@@ -167,6 +173,12 @@ function livePage() {
     const link = document.getElementById("run-link");
     link.textContent = "#" + run.pk;
     link.href = "/machine/run_data/" + run.pk;
+    // Stale is the server's judgement (its clock and limit), read with the timing.
+    const stale = Boolean(timing && timing.run === run.pk && timing.stale);
+    document.getElementById("run-stale").hidden = !stale;
+    const staleNote = document.getElementById("run-stale-note");
+    staleNote.hidden = !stale;
+    staleNote.textContent = stale ? (timing.stale_note || "") : "";
 
     const stats = run.tests_statistics || {};
     const total = run.tests_count || 0;
@@ -205,7 +217,9 @@ function livePage() {
         const time = el("span", "muted small time");
         time.dataset.pk = test.pk;
         row.append(el("span", "dot s-" + test.status), el("span", "name", test.file_name), time);
-        item.append(row);
+        const history = el("a", "small history", "history");
+        history.href = "/test/" + Number(test.pk) + "/history";
+        item.append(row, history);
         list.append(item);
         fillTime(time, test, t);
       }
@@ -257,6 +271,8 @@ function livePage() {
   }
 
   setInterval(tick, 1000);
+  // A silent run turns stale without any event to announce it: ask again now and then.
+  setInterval(() => { if (document.visibilityState === "visible") readTiming().catch(() => {}); }, 60000);
   readTiming().finally(() => {
     follow("/ws/machine/" + machine + "/last", (message) => {
       if (message.machine_data) apply(message.machine_data);

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use serde::Serialize;
+use stpt_core::Closure;
 use stpt_server::api::shapes::RunListItem;
 
 use crate::client::{Client, Paginated, ServerArgs};
@@ -12,7 +13,10 @@ use crate::{palette, terminal};
 /// With --json, prints `{"machine": {"id", "name"}, "page": <n>, "total_pages": <n>,
 /// "count": <runs in all>, "runs": [{"pk": <run id>, "machine": <machine id>, "timestamp":
 /// <dry run time, "DD-MM-YYYY  HH:MM:SS">, "scenarios": <n>, "tests": <n>, "tests_status":
-/// <status>, "absolute_url": "/machine/run_data/<id>"}]}`.
+/// <status>, "absolute_url": "/machine/run_data/<id>", "stale": <bool>, "last_event_at": <time
+/// or null>, "closed_at": <time or null>, "closed_as": <"stale", "aborted" or null>}]}`. A run is
+/// stale when it is still ongoing but the server heard nothing from it for longer than its
+/// stale limit, or when the server closed it as stale; the table marks both.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  stpt runs lamp-rig\n  stpt runs 3 --limit 50 --page 2 --json")]
 pub(crate) struct RunsArgs {
@@ -93,8 +97,11 @@ pub(crate) fn run(server: &ServerArgs, args: RunsArgs) -> anyhow::Result<()> {
         )));
         text.push('\n');
         for run in &page.results {
+            let note = stale_note(run)
+                .map(|note| format!("  {}", palette::dim(&note)))
+                .unwrap_or_default();
             text.push_str(&format!(
-                "{:>6}  {:<20}  {:>9}  {:>5}  {}\n",
+                "{:>6}  {:<20}  {:>9}  {:>5}  {}{note}\n",
                 run.pk,
                 run.timestamp,
                 run.scenarios,
@@ -113,4 +120,21 @@ pub(crate) fn run(server: &ServerArgs, args: RunsArgs) -> anyhow::Result<()> {
     }
     terminal::emit(&text)?;
     Ok(())
+}
+
+/// What the table says after a stale run's status: "closed as stale at …" once the server
+/// closed it, "stale, last event …" while it is only silent.
+fn stale_note(run: &RunListItem) -> Option<String> {
+    let never = "–";
+    match run.closed_as {
+        Some(Closure::Stale) => Some(format!(
+            "closed as stale at {}",
+            run.closed_at.as_deref().unwrap_or(never)
+        )),
+        _ if run.stale => Some(format!(
+            "stale, last event {}",
+            run.last_event_at.as_deref().unwrap_or(never)
+        )),
+        _ => None,
+    }
 }

@@ -6,7 +6,9 @@
 
 use clap::Args;
 use stpt_core::walker::master_status;
-use stpt_core::{Node, RunTree, ScenarioTree, Statistics, TestPosition, Visitor, walk};
+use stpt_core::{
+    Closure, Node, RunSummary, RunTree, ScenarioTree, Statistics, TestPosition, Visitor, walk,
+};
 
 use crate::client::{Client, ServerArgs};
 use crate::selection::RunSelection;
@@ -21,11 +23,13 @@ const TEST_INDENT: usize = 8;
 /// Show one run: its scenarios and tests with statuses, durations and failure messages.
 ///
 /// With --json, prints the run as stpt's `RunTree`: `{"run": {"id", "machine_id", "timestamp",
-/// "status", "counts": {<status>: n}, "scenarios", "timestamp_start", "timestamp_stop"},
-/// "machine": {"id", "name"}, "master": <node>, "scenarios": [{"node": <node>, "tests":
-/// [<node>]}]}` where a node is `{"id", "kind", "run_id", "position", "file_name", "file_path",
+/// "status", "counts": {<status>: n}, "scenarios", "timestamp_start", "timestamp_stop",
+/// "last_event_at", "stale", "closed_at", "closed_as"}, "machine": {"id", "name"}, "master":
+/// <node>, "scenarios": [{"node": <node>, "tests": [<node>]}]}` where a node is `{"id", "kind", "run_id", "position", "file_name", "file_path",
 /// "script", "status", "timestamp_start", "timestamp_stop", "message"}` and timestamps are
-/// `YYYY-MM-DD HH:MM:SS[.ffffff]` UTC (or null).
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]` UTC (or null). `stale` is true for a run still ongoing but
+/// silent for longer than the server's stale limit, or closed as stale (`closed_as`); the tree
+/// says so under its header.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  stpt show 42\n  stpt show --last lamp-rig")]
 pub(crate) struct ShowArgs {
@@ -117,7 +121,32 @@ impl TreeView {
         ));
         self.text.push_str(&counts.join(" · "));
         self.text.push('\n');
+        if let Some(note) = stale_note(&tree.run) {
+            self.text.push_str(&note);
+            self.text.push('\n');
+        }
     }
+}
+
+/// A line for a stale run: closed as stale, or still ongoing but silent past the server's
+/// stale limit, with when the server last heard from it.
+fn stale_note(run: &RunSummary) -> Option<String> {
+    if !run.stale {
+        return None;
+    }
+    let last_event = run.last_event_at.map_or_else(
+        || "no event heard".to_owned(),
+        |at| format!("last event {}", at.display()),
+    );
+    let what = match (run.closed_as, run.closed_at) {
+        (Some(Closure::Stale), Some(at)) => format!("closed as stale at {}", at.display()),
+        _ => "stale: no event for longer than the server's limit".to_owned(),
+    };
+    Some(format!(
+        "{} · {}",
+        palette::bold(&what),
+        palette::dim(&last_event)
+    ))
 }
 
 fn duration_text(node: &Node, gap: usize) -> String {

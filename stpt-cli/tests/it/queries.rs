@@ -1,6 +1,10 @@
 //! `machines`, `runs`, `show` and their errors, in human and JSON form.
 
+use std::time::Duration;
+
 use insta::{assert_json_snapshot, assert_snapshot};
+use stpt_core::{Store, Timestamp};
+use stpt_server::db::{DatabaseUrl, DieselStore, PoolOptions};
 
 use crate::support::{Server, lamp_run, passing_run};
 
@@ -47,7 +51,7 @@ fn runs_are_paginated_and_machines_named_in_any_case_or_by_id() {
     assert_snapshot!(server.stpt(&["runs", "LAMP-rig"]).snapshot());
     assert_snapshot!(server.stpt(&["runs", "1", "--limit", "1"]).snapshot());
     let page_two = server.stpt(&["runs", "lamp-rig", "--limit", "1", "--page", "2", "--json"]);
-    assert_json_snapshot!(page_two.json());
+    assert_json_snapshot!(page_two.json(), {".runs[].last_event_at" => "[server clock]"});
     let past_the_end = server.stpt(&["runs", "lamp-rig", "--limit", "1", "--page", "3"]);
     assert_snapshot!(past_the_end.snapshot());
 }
@@ -166,4 +170,84 @@ fn colour_only_when_asked_for_and_never_under_no_color() {
     assert!(forced.contains("\u{1b}[32mpassed"), "{forced:?}");
     // NO_COLOR wins over everything.
     assert!(!run(&[("CLICOLOR_FORCE", "1")], true).contains('\u{1b}'));
+}
+
+#[test]
+fn runs_and_show_mark_stale_runs_with_their_last_event() {
+    let server = Server::start_with(&["--stale-after", "1s"]);
+    let finished = server.post_run(&passing_run("lamp-rig", 0));
+    let silent = server.post("dry_run", &passing_run("lamp-rig", 5).dry_run())["run_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("the dry run answered no run id"));
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let out = server.stpt(&["runs", "lamp-rig"]);
+    assert_eq!(out.code, Some(0), "{}", out.snapshot());
+    let row = |id: i64| {
+        out.stdout
+            .lines()
+            .find(|line| line.trim_start().starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("no row for run {id}: {}", out.stdout))
+            .to_owned()
+    };
+    assert!(
+        row(silent).contains("waiting  stale, last event "),
+        "{}",
+        out.stdout
+    );
+    assert!(!row(finished).contains("stale"), "{}", out.stdout);
+
+    let json = server.stpt(&["runs", "lamp-rig", "--json"]).json();
+    assert_eq!(json["runs"][0]["pk"], silent);
+    assert_eq!(json["runs"][0]["stale"], true, "{json}");
+    assert!(json["runs"][0]["last_event_at"].is_string(), "{json}");
+    assert_eq!(json["runs"][0]["closed_as"], serde_json::Value::Null);
+    assert_eq!(json["runs"][1]["stale"], false, "{json}");
+
+    let shown = server.stpt(&["show", &silent.to_string()]);
+    assert!(
+        shown
+            .stdout
+            .contains("stale: no event for longer than the server's limit · last event "),
+        "{}",
+        shown.snapshot()
+    );
+    let tree = server.stpt(&["show", &silent.to_string(), "--json"]).json();
+    assert_eq!(tree["run"]["stale"], true, "{tree}");
+    assert!(tree["run"]["last_event_at"].is_string(), "{tree}");
+    let healthy = server.stpt(&["show", &finished.to_string()]);
+    assert!(!healthy.stdout.contains("stale"), "{}", healthy.stdout);
+
+    // What the server's sweep does once it comes round.
+    let url = DatabaseUrl::Sqlite(server.database().to_string_lossy().into_owned());
+    let store = DieselStore::open(&url, PoolOptions::default())
+        .unwrap_or_else(|e| panic!("open the server's database: {e}"));
+    let now = Timestamp::now();
+    let closed = store
+        .close_stale(now, now)
+        .unwrap_or_else(|e| panic!("close stale runs: {e}"));
+    assert_eq!(closed.len(), 1);
+
+    let out = server.stpt(&["runs", "lamp-rig"]);
+    let line = out
+        .stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with(&format!("{silent} ")))
+        .unwrap_or_default();
+    assert!(
+        line.contains("unknown  closed as stale at "),
+        "{}",
+        out.stdout
+    );
+    let json = server.stpt(&["runs", "lamp-rig", "--json"]).json();
+    assert_eq!(json["runs"][0]["closed_as"], "stale", "{json}");
+    assert!(json["runs"][0]["closed_at"].is_string(), "{json}");
+    let shown = server.stpt(&["show", &silent.to_string()]);
+    assert!(
+        shown.stdout.contains("closed as stale at ") && shown.stdout.contains(" · last event "),
+        "{}",
+        shown.snapshot()
+    );
+    let tree = server.stpt(&["show", &silent.to_string(), "--json"]).json();
+    assert_eq!(tree["run"]["closed_as"], "stale", "{tree}");
 }

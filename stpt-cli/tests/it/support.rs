@@ -25,11 +25,18 @@ pub(crate) struct Server {
 impl Server {
     /// Starts `stpt serve --port 0` and waits for its "listening" line.
     pub(crate) fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts `stpt serve --port 0 extra…` and waits for its "listening" line.
+    pub(crate) fn start_with(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temporary directory");
         let database = dir.path().join("stpt.db");
         let mut child = Command::new(STPT)
             .args(["serve", "--port", "0", "--database-url"])
             .arg(&database)
+            .args(extra)
+            .env_remove("STPT_STALE_AFTER")
             .env_remove("STPT_DATABASE_URL")
             .env_remove("STPT_ADDRESS")
             .env_remove("STPT_PORT")
@@ -124,6 +131,13 @@ impl Server {
             self.post("test_stop", &stop);
         }
         run_id
+    }
+}
+
+impl Server {
+    /// The server's database file.
+    pub(crate) fn database(&self) -> std::path::PathBuf {
+        self.dir.path().join("stpt.db")
     }
 }
 

@@ -11,6 +11,7 @@ use super::ApiError;
 use super::pagination::{PageQuery, SiteHost, envelope};
 use super::shapes::{MachineLastData, MachineListItem, RunListItem, ScriptDetail};
 use crate::app::AppState;
+use crate::stale::StaleLimit;
 
 /// Runs a store query on the blocking pool.
 pub(crate) async fn query<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
@@ -75,13 +76,17 @@ async fn list_machines(
 #[get("/tm_api/machine_dry_run_datas/<id>?<page..>")]
 async fn list_machine_runs(
     state: &State<AppState>,
+    limit: &State<StaleLimit>,
     host: SiteHost,
     id: i64,
     page: PageQuery,
 ) -> Result<Json<Value>, ApiError> {
     let request = page.request()?;
     let runs = query(state, move |store| store.runs(id, request)).await?;
-    let items = runs.map(|r| RunListItem::from(&r));
+    let items = runs.map(|mut r| {
+        limit.mark(&mut r);
+        RunListItem::from(&r)
+    });
     Ok(Json(envelope(&host, request, items)?))
 }
 

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use stpt_core::timestamp::human_duration;
 use stpt_core::{
-    Machine, MachineSummary, Node, RunSummary, RunTree, Status, StatusCounts, Timestamp,
+    Closure, Machine, MachineSummary, Node, RunSummary, RunTree, Status, StatusCounts, Timestamp,
 };
 
 fn display(at: Option<Timestamp>) -> Option<String> {
@@ -71,7 +71,8 @@ impl From<&MachineSummary> for MachineListItem {
     }
 }
 
-/// One run of `/tm_api/machine_dry_run_datas/<id>`.
+/// One run of `/tm_api/machine_dry_run_datas/<id>`: the seed's keys, then stpt's staleness
+/// (extra keys the seed's clients ignore).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunListItem {
     /// Run id.
@@ -88,6 +89,18 @@ pub struct RunListItem {
     pub tests_status: Status,
     /// The run's page.
     pub absolute_url: String,
+    /// stpt's addition: ongoing but silent for longer than the stale limit, or closed as stale.
+    #[serde(default)]
+    pub stale: bool,
+    /// stpt's addition: when the server last applied an event to the run, display format.
+    #[serde(default)]
+    pub last_event_at: Option<String>,
+    /// stpt's addition: when the server closed the run, display format.
+    #[serde(default)]
+    pub closed_at: Option<String>,
+    /// stpt's addition: why the server closed it (`stale` or `aborted`).
+    #[serde(default)]
+    pub closed_as: Option<Closure>,
 }
 
 impl From<&RunSummary> for RunListItem {
@@ -100,6 +113,10 @@ impl From<&RunSummary> for RunListItem {
             tests: run.tests(),
             tests_status: run.status,
             absolute_url: format!("/machine/run_data/{}", run.id),
+            stale: run.stale,
+            last_event_at: display(run.last_event_at),
+            closed_at: display(run.closed_at),
+            closed_as: run.closed_as,
         }
     }
 }

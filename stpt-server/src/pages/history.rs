@@ -6,7 +6,7 @@ use askama::Template;
 use rocket::response::content::RawHtml;
 use rocket::{State, get, routes};
 use stpt_core::insights::{self, ComparedTest, DurationTrend, RunComparison, RunPoint};
-use stpt_core::{NodeKind, PageRequest, TestResult};
+use stpt_core::{NodeKind, PageRequest, RunSummary, TestResult};
 
 use super::chart::line_chart;
 use super::rendering::{Badge, PageError, html, read};
@@ -207,6 +207,30 @@ async fn compare(
     })
 }
 
+/// A machine's pass rate and run duration charts, drawn from its runs (newest first).
+pub(super) struct TrendCharts {
+    /// Runs drawn.
+    pub(super) runs: usize,
+    pub(super) pass_rate_chart: String,
+    pub(super) duration_chart: String,
+}
+
+impl TrendCharts {
+    pub(super) fn of(newest_first: &[RunSummary]) -> TrendCharts {
+        let points: Vec<RunPoint> = newest_first.iter().rev().map(RunPoint::of).collect();
+        let rates: Vec<Option<f64>> = points
+            .iter()
+            .map(|p| p.pass_rate.map(|r| r * 100.0))
+            .collect();
+        let durations: Vec<Option<f64>> = points.iter().map(|p| p.duration_seconds).collect();
+        TrendCharts {
+            runs: points.len(),
+            pass_rate_chart: line_chart(&rates, "%", "pass rate per run, oldest first"),
+            duration_chart: line_chart(&durations, "s", "run duration, oldest first"),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "trend.html")]
 struct TrendPage {
@@ -229,18 +253,13 @@ async fn trend(state: &State<AppState>, id: i64) -> Result<RawHtml<String>, Page
     .await?;
     let (machine, runs) =
         found.ok_or_else(|| PageError::NotFound(format!("There is no machine with id {id}.")))?;
-    let points: Vec<RunPoint> = runs.iter().rev().map(RunPoint::of).collect();
-    let rates: Vec<Option<f64>> = points
-        .iter()
-        .map(|p| p.pass_rate.map(|r| r * 100.0))
-        .collect();
-    let durations: Vec<Option<f64>> = points.iter().map(|p| p.duration_seconds).collect();
+    let charts = TrendCharts::of(&runs);
     html(&TrendPage {
         machine_id: machine.id,
         machine_name: machine.name,
-        runs: points.len(),
-        pass_rate_chart: line_chart(&rates, "%", "pass rate per run, oldest first"),
-        duration_chart: line_chart(&durations, "s", "run duration, oldest first"),
+        runs: charts.runs,
+        pass_rate_chart: charts.pass_rate_chart,
+        duration_chart: charts.duration_chart,
     })
 }
 

@@ -11,10 +11,10 @@ use rocket::response::content::RawHtml;
 use rocket::serde::json::Json;
 use rocket::{State, get, routes};
 use serde::Serialize;
-use stpt_core::{RunTree, Timestamp};
+use stpt_core::{Closure, RunTree, Timestamp};
 
 use super::estimate::expected_durations;
-use super::rendering::{PageError, html, read};
+use super::rendering::{PageError, Staleness, html, read};
 use crate::api::shapes::MachineLastData;
 use crate::app::AppState;
 use crate::stale::StaleLimit;
@@ -50,6 +50,12 @@ struct RunTiming {
     stale: bool,
     /// When the server last heard an event of the run.
     last_event_at: Option<String>,
+    /// `"stale"` or `"aborted"` when the server closed the run.
+    closed_as: Option<&'static str>,
+    /// When the server closed it.
+    closed_at: Option<String>,
+    /// The page's wording: "last event …" or "closed as stale at … · last event …", when stale.
+    stale_note: Option<String>,
     /// Per test id.
     tests: BTreeMap<i64, TestTiming>,
 }
@@ -79,6 +85,9 @@ impl RunTiming {
             run: run.run.id,
             stale: summary.stale,
             last_event_at: summary.last_event_at.map(Timestamp::to_rfc3339),
+            closed_as: summary.closed_as.map(Closure::as_str),
+            closed_at: summary.closed_at.map(Timestamp::to_rfc3339),
+            stale_note: Staleness::of(&summary).map(|s| s.note),
             now_ms: Timestamp::now().as_micros() / 1000,
             started_ms: millis(run.master.timestamp_start),
             stopped_ms: millis(run.master.timestamp_stop),

@@ -1,15 +1,18 @@
 //! The list pages: `/` (machines with their newest run's status) and `/machine/<id>` (a
-//! machine's runs, newest first). Both update their status badges live from the WebSockets.
+//! machine's runs, newest first, with stale runs marked, and its pass rate and run duration
+//! over its last runs). Both update their status badges live from the WebSockets.
 
 use askama::Template;
 use rocket::http::CookieJar;
 use rocket::response::content::RawHtml;
 use rocket::{State, get, routes};
-use stpt_core::{MachineSummary, RunSummary};
+use stpt_core::{MachineSummary, PageRequest, RunSummary};
 
+use super::history::TrendCharts;
 use super::paging::Paging;
-use super::rendering::{Badge, PageError, html, read, shown};
+use super::rendering::{Badge, PageError, Staleness, html, read, shown};
 use crate::app::AppState;
+use crate::stale::StaleLimit;
 
 /// One row of the machines page.
 struct MachineRow {
@@ -46,6 +49,7 @@ struct RunRow {
     finished: u64,
     percent: u64,
     status: Badge,
+    stale: Option<Staleness>,
 }
 
 impl From<&RunSummary> for RunRow {
@@ -60,6 +64,7 @@ impl From<&RunSummary> for RunRow {
             finished,
             percent: (finished * 100).checked_div(tests).unwrap_or(0),
             status: Badge::of(Some(run.status)),
+            stale: Staleness::of(run),
         }
     }
 }
@@ -71,6 +76,7 @@ struct MachinePage {
     name: String,
     runs: Vec<RunRow>,
     paging: Paging,
+    trend: TrendCharts,
 }
 
 #[get("/?<page>&<size>")]
@@ -91,31 +97,37 @@ async fn list_machines(
 #[get("/machine/<id>?<page>&<size>")]
 async fn list_runs(
     state: &State<AppState>,
+    limit: &State<StaleLimit>,
     cookies: &CookieJar<'_>,
     id: i64,
     page: Option<u64>,
     size: Option<u64>,
 ) -> Result<RawHtml<String>, PageError> {
     let request = Paging::request(page, size, cookies);
-    let (machine, runs) = read(state, move |store| {
-        let machine = store.machine(id)?;
-        let runs = match machine {
-            Some(_) => Some(store.runs(id, request)?),
-            None => None,
+    let found = read(state, move |store| {
+        let Some(machine) = store.machine(id)? else {
+            return Ok(None);
         };
-        Ok((machine, runs))
+        let runs = store.runs(id, request)?;
+        // The charts cover the newest runs whatever page of the list is shown.
+        let recent = store.runs(id, PageRequest::new(1, PageRequest::MAX_SIZE))?;
+        Ok(Some((machine, runs, recent.items)))
     })
     .await?;
-    let (Some(machine), Some(runs)) = (machine, runs) else {
+    let Some((machine, mut runs, recent)) = found else {
         return Err(PageError::NotFound(format!(
             "There is no machine with id {id}."
         )));
     };
+    for run in &mut runs.items {
+        limit.mark(run);
+    }
     html(&MachinePage {
         machine_id: machine.id,
         name: machine.name,
         paging: Paging::of(&runs, request),
         runs: runs.items.iter().map(RunRow::from).collect(),
+        trend: TrendCharts::of(&recent),
     })
 }
 

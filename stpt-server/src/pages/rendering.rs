@@ -1,14 +1,15 @@
 //! Turning a template into a response, the friendly 404 page, store reads for the pages and
 //! the small view values templates share.
 //!
-//! The main types here are [`PageError`] (404 or 500 as an HTML page) and [`Badge`].
+//! The main types here are [`PageError`] (404 or 500 as an HTML page), [`Badge`] and
+//! [`Staleness`].
 
 use askama::Template;
 use rocket::Request;
 use rocket::http::Status as HttpStatus;
 use rocket::response::content::RawHtml;
 use rocket::response::{self, Responder};
-use stpt_core::{Status, Store, StoreError, Timestamp};
+use stpt_core::{Closure, RunSummary, Status, Store, StoreError, Timestamp};
 
 use crate::app::AppState;
 
@@ -87,4 +88,31 @@ impl Badge {
 pub(super) fn shown(at: Option<Timestamp>) -> String {
     at.map(|t| t.as_datetime().format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_default()
+}
+
+/// What a page says about a stale run: the "stale" badge goes with this note.
+#[derive(Debug, Clone)]
+pub(super) struct Staleness {
+    /// "last event …", or "closed as stale at … · last event …".
+    pub(super) note: String,
+}
+
+impl Staleness {
+    /// The note for `run` (already marked against the stale limit), if it is stale.
+    pub(super) fn of(run: &RunSummary) -> Option<Staleness> {
+        if !run.stale {
+            return None;
+        }
+        let last_event = match run.last_event_at {
+            Some(at) => format!("last event {}", shown(Some(at))),
+            None => "no event heard".to_owned(),
+        };
+        let note = match (run.closed_as, run.closed_at) {
+            (Some(Closure::Stale), Some(at)) => {
+                format!("closed as stale at {} · {last_event}", shown(Some(at)))
+            }
+            _ => last_event,
+        };
+        Some(Staleness { note })
+    }
 }

@@ -9,8 +9,9 @@ use serde::Serialize;
 use stpt_core::timestamp::human_duration;
 use stpt_core::{Node, NodeKind};
 
-use super::rendering::{Badge, PageError, html, read, shown};
+use super::rendering::{Badge, PageError, Staleness, html, read, shown};
 use crate::app::AppState;
+use crate::stale::StaleLimit;
 
 /// A node as the run page lists it.
 struct NodeRow {
@@ -70,12 +71,19 @@ struct RunPage {
     tests: u64,
     finished: u64,
     counts: Vec<(&'static str, u64)>,
+    stale: Option<Staleness>,
 }
 
 #[get("/machine/run_data/<id>", rank = 1)]
-async fn show_run(state: &State<AppState>, id: i64) -> Result<RawHtml<String>, PageError> {
+async fn show_run(
+    state: &State<AppState>,
+    limit: &State<StaleLimit>,
+    id: i64,
+) -> Result<RawHtml<String>, PageError> {
     let tree = read(state, move |store| store.run(id)).await?;
-    let tree = tree.ok_or_else(|| PageError::NotFound(format!("There is no run with id {id}.")))?;
+    let mut tree =
+        tree.ok_or_else(|| PageError::NotFound(format!("There is no run with id {id}.")))?;
+    limit.mark(&mut tree.run);
     html(&RunPage {
         run_id: tree.run.id,
         machine_id: tree.machine.id,
@@ -101,6 +109,7 @@ async fn show_run(state: &State<AppState>, id: i64) -> Result<RawHtml<String>, P
             .filter(|(_, n)| *n > 0)
             .map(|(s, n)| (s.as_str(), n))
             .collect(),
+        stale: Staleness::of(&tree.run),
     })
 }
 

@@ -340,6 +340,10 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
         "document.querySelectorAll('li[data-status=\"waiting\"]').length === 4",
         "four waiting tests",
     );
+    browser.shows(
+        "[...document.querySelectorAll('#tree li[data-test-pk]')].every(li => li.querySelector('a.history').getAttribute('href') === '/test/' + li.dataset.testPk + '/history')",
+        "a history link on every test",
+    );
 
     start_test(&server, rig, "lamp_on.py", 50);
     browser.shows(

@@ -1,5 +1,6 @@
 //! Runs the server closes: `POST /api/v1/runs/<id>/abort` by hand, and the stale sweep for
-//! runs that went silent, on SQLite and on PostgreSQL.
+//! runs that went silent, on SQLite and on PostgreSQL; and how the pages and the seed's run
+//! list show a stale run.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,6 +64,13 @@ impl App {
         );
     }
 
+    /// A page's HTML.
+    fn page(&self, path: &str) -> String {
+        let (status, body) = self.send(false, path, None);
+        assert_eq!(status, Status::Ok, "{path}");
+        body.as_str().unwrap_or_default().to_owned()
+    }
+
     fn test_statuses(&self, run: &Value) -> Vec<String> {
         run["scenarios"]
             .as_array()
@@ -90,6 +98,13 @@ fn abort_cancels_the_ongoing_tests(app: App) {
     assert_eq!(summary["status"], "cancelled");
     let (_, run) = app.send(false, "/api/v1/runs/1", None);
     assert_eq!(app.test_statuses(&run), ["cancelled"; 4]);
+    for path in ["/machine/run_data/1", "/machine/1"] {
+        let html = app.page(path);
+        assert!(
+            !html.contains("s-stale"),
+            "{path} calls an aborted run stale"
+        );
+    }
 
     let (status, body) = app.send(true, "/api/v1/runs/99/abort", None);
     assert_eq!(
@@ -110,6 +125,30 @@ fn a_silent_run_is_shown_stale_before_the_sweep(app: App) {
     );
     let (_, live) = app.send(false, "/page_api/live/1", None);
     assert_eq!(live["timing"]["stale"], true, "{live}");
+    assert!(live["timing"]["last_event_at"].is_string(), "{live}");
+    let note = live["timing"]["stale_note"].as_str().unwrap_or_default();
+    assert!(note.starts_with("last event 20"), "{live}");
+    let shell = app.page("/machine/1/last");
+    assert!(
+        shell.contains(r#"id="run-stale""#) && shell.contains(r#"id="run-stale-note""#),
+        "the live page has no place for the stale badge: {shell}"
+    );
+
+    let (_, runs) = app.send(false, "/tm_api/machine_dry_run_datas/1", None);
+    let listed = &runs["results"][0];
+    assert_eq!(listed["stale"], true, "{runs}");
+    assert!(listed["last_event_at"].is_string(), "{runs}");
+    assert_eq!(listed["closed_as"], Value::Null);
+
+    for path in ["/machine/run_data/1", "/machine/1"] {
+        let html = app.page(path);
+        assert!(
+            html.contains(r#"<span class="badge s-stale">stale</span>"#),
+            "{path} has no stale badge: {html}"
+        );
+        assert!(html.contains(">last event 20"), "{path}: {html}");
+        assert!(!html.contains("closed as stale"), "{path}: {html}");
+    }
 }
 
 fn the_sweep_closes_a_silent_run(app: App) {
@@ -134,6 +173,23 @@ fn the_sweep_closes_a_silent_run(app: App) {
     assert_eq!(run["run"]["stale"], true);
     assert_eq!(run["run"]["status"], "unknown");
     assert_eq!(app.test_statuses(&run), ["unknown"; 4]);
+
+    for path in ["/machine/run_data/1", "/machine/1"] {
+        let html = app.page(path);
+        assert!(
+            html.contains(r#"<span class="badge s-stale">stale</span>"#),
+            "{path} has no stale badge: {html}"
+        );
+        assert!(
+            html.contains(">closed as stale at 20") && html.contains(" · last event 20"),
+            "{path}: {html}"
+        );
+    }
+    let (_, live) = app.send(false, "/page_api/live/1", None);
+    assert_eq!(live["timing"]["closed_as"], "stale", "{live}");
+    let (_, runs) = app.send(false, "/tm_api/machine_dry_run_datas/1", None);
+    assert_eq!(runs["results"][0]["closed_as"], "stale", "{runs}");
+    assert!(runs["results"][0]["closed_at"].is_string(), "{runs}");
 }
 
 macro_rules! closing_tests {

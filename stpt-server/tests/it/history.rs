@@ -155,6 +155,15 @@ fn history_answers(app: App) {
     assert!(compared.contains(r#"href="/test/10/history">a.py</a>"#));
     let trend = page("/machine/1/trend");
     assert_eq!(trend.matches("<svg").count(), 2);
+    let machine = page("/machine/1");
+    assert!(machine.contains(r#"id="trend""#), "{machine}");
+    assert_eq!(
+        machine.matches(r#"<svg class="chart""#).count(),
+        2,
+        "pass rate and duration charts on the machine page"
+    );
+    assert!(machine.contains("over the last 4 runs"), "{machine}");
+    assert!(machine.contains(r#"href="/machine/1/trend""#));
     let run = page("/machine/run_data/4");
     assert!(run.contains(r#"href="/test/10/history""#) && run.contains(r#"href="/run/4/compare""#));
     assert_eq!(app.get("/run/1/compare").0, Status::NotFound);
