@@ -55,6 +55,7 @@ enum Command {
     History(commands::history::HistoryArgs),
     Diff(commands::diff::DiffArgs),
     Flaky(commands::flaky::FlakyArgs),
+    Webhook(commands::webhook::WebhookArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +80,7 @@ fn main() -> ExitCode {
         Command::History(args) => commands::history::run(&cli.server, args),
         Command::Diff(args) => commands::diff::run(&cli.server, args),
         Command::Flaky(args) => commands::flaky::run(&cli.server, args),
+        Command::Webhook(args) => commands::webhook::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit_codes::OK),

@@ -21,11 +21,15 @@ use stpt_core::Store;
 use crate::access::Security;
 use crate::access::credentials::random_bytes;
 use crate::config::Config;
-use crate::db::{AccessStore, ConnectError, DatabaseUrl, DieselStore};
+use crate::db::{AccessStore, ConnectError, DatabaseUrl, DieselStore, WebhookStore};
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::stale::{StaleLimit, StaleSweep};
+use crate::webhooks::WebhookDelivery;
 use crate::{access, api, live, pages};
+
+/// Time between two polls of the webhook outbox.
+const WEBHOOK_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -38,6 +42,8 @@ pub struct AppState {
     pub body_limit: u64,
     /// Who may read and write, and the users and tokens that decide it.
     pub security: Arc<Security>,
+    /// The webhooks to notify and their outbox (on the database, when there is one).
+    pub webhooks: Option<WebhookStore>,
 }
 
 /// Opens the configured database (migrating it) and builds the app on it.
@@ -104,8 +110,12 @@ fn assemble(
     access: Option<AccessStore>,
     secret_key: SecretKey,
 ) -> Rocket<Build> {
+    let webhooks = access
+        .as_ref()
+        .map(|access| WebhookStore::new(access.pool().clone()));
     let state = AppState {
         store,
+        webhooks,
         hub,
         body_limit: config.body_limit,
         security: Arc::new(Security::new(config, access)),
@@ -128,6 +138,9 @@ fn assemble(
         .manage(StaleLimit(config.stale_after))
         .attach(StaleSweep {
             every: config.stale_sweep_every,
+        })
+        .attach(WebhookDelivery {
+            every: WEBHOOK_POLL,
         })
         // The gate sees the path after the trailing slash is gone.
         .attach(TrailingSlash)

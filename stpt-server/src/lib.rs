@@ -14,6 +14,7 @@ pub mod live;
 pub mod metrics;
 pub mod pages;
 pub mod stale;
+pub mod webhooks;
 
 pub use app::{AppState, build, build_with_access, build_with_store};
 pub use config::Config;

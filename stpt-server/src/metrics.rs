@@ -2,13 +2,13 @@
 //!
 //! The main type here is [`Metrics`] (managed state): events applied by kind, events refused
 //! by kind and reason (the error answered), an ingest latency histogram, open live listeners
-//! (WebSockets) and the database pool's connections. Counters are atomics, so recording costs
+//! (WebSockets), the database pool's connections and webhook deliveries and failures. Counters are atomics, so recording costs
 //! no lock on the ingest path except for the rare refusal.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rocket::http::ContentType;
@@ -40,6 +40,26 @@ pub struct Metrics {
     latency: [AtomicU64; BUCKETS.len() + 1],
     latency_sum_micros: AtomicU64,
     pool: Option<DbPool>,
+    webhooks: Arc<WebhookCounters>,
+}
+
+/// Webhook deliveries, shared with the delivery worker.
+#[derive(Debug, Default)]
+pub struct WebhookCounters {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl WebhookCounters {
+    /// One POST of a notification was answered 2xx (`delivered`) or not.
+    pub fn record(&self, delivered: bool) {
+        let counter = if delivered {
+            &self.delivered
+        } else {
+            &self.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -49,6 +69,11 @@ impl Metrics {
             pool,
             ..Metrics::default()
         }
+    }
+
+    /// The webhook counters, for the delivery worker.
+    pub fn webhook_counters(&self) -> Arc<WebhookCounters> {
+        self.webhooks.clone()
     }
 
     /// One ingest request of `kind` took `took`; `refused` names the error answered, if any.
@@ -122,6 +147,20 @@ impl Metrics {
         out.push_str("# HELP stpt_live_listeners Open WebSockets (and in-process listeners) of the live hub.\n");
         out.push_str("# TYPE stpt_live_listeners gauge\n");
         let _ = writeln!(out, "stpt_live_listeners {listeners}");
+        out.push_str("# HELP stpt_webhook_deliveries_total Webhook notifications delivered (answered 2xx).\n");
+        out.push_str("# TYPE stpt_webhook_deliveries_total counter\n");
+        let _ = writeln!(
+            out,
+            "stpt_webhook_deliveries_total {}",
+            self.webhooks.delivered.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP stpt_webhook_failures_total Failed webhook delivery attempts (retried later).\n");
+        out.push_str("# TYPE stpt_webhook_failures_total counter\n");
+        let _ = writeln!(
+            out,
+            "stpt_webhook_failures_total {}",
+            self.webhooks.failed.load(Ordering::Relaxed)
+        );
         if let Some(pool) = &self.pool {
             let state = match pool {
                 DbPool::Sqlite(pool) => pool.state(),
@@ -168,7 +207,12 @@ mod tests {
             Some("no_matching_test"),
             Duration::from_secs(2),
         );
+        metrics.webhook_counters().record(true);
+        metrics.webhook_counters().record(false);
+        metrics.webhook_counters().record(false);
         let text = metrics.render(3);
+        assert!(text.contains("stpt_webhook_deliveries_total 1\n"));
+        assert!(text.contains("stpt_webhook_failures_total 2\n"));
         assert!(text.contains("stpt_events_applied_total{kind=\"test_start\"} 1\n"));
         assert!(text.contains("stpt_events_applied_total{kind=\"dry_run\"} 0\n"));
         assert!(text.contains(

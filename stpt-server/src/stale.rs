@@ -4,7 +4,7 @@
 //! The main types here are [`StaleLimit`] (managed state: how long a run may stay silent) and
 //! [`StaleSweep`] (a fairing that, once the server is up, calls `Store::close_stale` on the
 //! blocking pool every `Config::stale_sweep_every` and announces every closed run on the live
-//! hub). A stale run's ongoing tests become `unknown` and it records when it was closed.
+//! hub and to its `stale` webhooks). A stale run's ongoing tests become `unknown` and it records when it was closed.
 
 use std::time::Duration;
 
@@ -13,7 +13,9 @@ use rocket::{Orbit, Rocket};
 use stpt_core::{RunSummary, Timestamp};
 
 use crate::app::AppState;
+use crate::db::HookEvent;
 use crate::live::RunChanged;
+use crate::webhooks;
 
 /// How long a run may go without an event before it is stale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,7 @@ async fn sweep(state: &AppState, limit: StaleLimit) {
                     run_id: run.id,
                     run_status: run.status,
                 });
+                webhooks::notify(state, run.id, &[HookEvent::Stale]).await;
             }
         }
         Ok(Err(err)) => rocket::warn!("closing stale runs failed: {err}"),

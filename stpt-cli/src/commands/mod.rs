@@ -19,3 +19,4 @@ pub(crate) mod show;
 pub(crate) mod tail;
 pub(crate) mod token;
 pub(crate) mod user;
+pub(crate) mod webhook;

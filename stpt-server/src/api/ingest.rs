@@ -2,8 +2,9 @@
 //!
 //! Each reads the body (up to the configured limit), parses and validates it into stpt-core's
 //! `Event`, applies it to the store off the async executor, announces the change on the live
-//! hub and echoes the accepted payload (a dry run adds its `run_id`). A body that fails any
-//! step gets a 4xx `{"error", "detail"}` and the store is unchanged.
+//! hub, queues the webhooks of a run it finished, and echoes the accepted payload (a dry run
+//! adds its `run_id`). A body that fails any step gets a 4xx `{"error", "detail"}` and the
+//! store is unchanged.
 //!
 //! Under `--ingest-auth token` a request needs `Authorization: Bearer <token>`: a missing,
 //! unknown or revoked token is refused (401) before the body is read; a live token of another
@@ -19,9 +20,10 @@ use super::ApiError;
 use crate::access::Bearer;
 use crate::app::AppState;
 use crate::config::IngestAuth;
-use crate::db::TokenCheck;
+use crate::db::{HookEvent, TokenCheck};
 use crate::live::RunChanged;
 use crate::metrics::Metrics;
+use crate::webhooks;
 
 fn unauthorized(detail: &str) -> ApiError {
     ApiError {
@@ -94,6 +96,15 @@ async fn ingest(
     let applied = applied?;
     if !applied.duplicate {
         state.hub.publish(RunChanged::from(&applied));
+        // Only a stop can finish a run; hooks already told about it are skipped.
+        if kind == EventKind::TestStop {
+            webhooks::notify(
+                state,
+                applied.run_id,
+                HookEvent::on_finish(applied.run_status),
+            )
+            .await;
+        }
     }
     let mut echo = serde_json::to_value(&event)
         .map_err(|e| ApiError::internal("cannot echo the event", &e))?;

@@ -6,7 +6,7 @@
 //! than the server's stale limit, or closed as stale) and when it last heard an event.
 //!
 //! `POST /api/v1/runs/<id>/abort` closes a run by hand: its ongoing tests become `cancelled`.
-//! It needs what ingest needs (a token of the run's machine when ingest takes tokens).
+//! The run's `finished` (and `failed`) webhooks are told. It needs what ingest needs (a token of the run's machine when ingest takes tokens).
 
 use rocket::serde::json::Json;
 use rocket::{State, get, post, routes};
@@ -17,8 +17,10 @@ use super::ingest::token_machine;
 use super::read::query;
 use crate::access::Bearer;
 use crate::app::AppState;
+use crate::db::HookEvent;
 use crate::live::RunChanged;
 use crate::stale::StaleLimit;
+use crate::webhooks;
 
 fn unknown_run(id: i64) -> ApiError {
     ApiError::not_found("unknown_run", format!("no run has id {id}"))
@@ -69,6 +71,7 @@ async fn abort_run(
         run_id: run.id,
         run_status: run.status,
     });
+    webhooks::notify(state, run.id, HookEvent::on_finish(run.status)).await;
     limit.mark(&mut run);
     Ok(Json(run))
 }

@@ -260,6 +260,11 @@ impl AccessStore {
         Ok(AccessStore::new(connect(url, options)?))
     }
 
+    /// The pool it uses (shared with the webhooks on the same database).
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
     /// Adds a user.
     pub fn add_user(
         &self,

@@ -24,3 +24,4 @@ fn machine_for_update(conn: &mut Conn, key: &str) -> QueryResult<Option<MachineR
         .optional()
 }
 include!("access_ops.rs");
+include!("webhook_ops.rs");

@@ -147,3 +147,33 @@ diesel::table! {
         value -> Text,
     }
 }
+
+diesel::table! {
+    webhooks (id) {
+        id -> BigInt,
+        url -> Text,
+        on_event -> Text,
+        machine_key -> Nullable<Text>,
+        format -> Text,
+        secret -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_outbox (id) {
+        id -> BigInt,
+        webhook_id -> BigInt,
+        run_id -> BigInt,
+        on_event -> Text,
+        payload -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        delivered_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(webhook_outbox -> webhooks (webhook_id));
+diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_outbox);

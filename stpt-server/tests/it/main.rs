@@ -10,3 +10,4 @@ mod history;
 mod live;
 mod metrics;
 mod support;
+mod webhooks;
