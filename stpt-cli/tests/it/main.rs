@@ -9,3 +9,4 @@ mod runner;
 mod send;
 mod support;
 mod tail;
+mod webhook;
