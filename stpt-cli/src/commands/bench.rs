@@ -1,4 +1,5 @@
-//! `stpt bench ingest`: load a server with simulated test machines and measure how it keeps up.
+//! `stpt bench ingest`: load a server with simulated test machines and measure how it keeps up
+//! (`stpt bench live`, in `live`, measures WebSocket delivery instead).
 //!
 //! Each simulated machine is a thread with its own HTTP agent. It posts a dry run, then a start
 //! and a stop for every planned test, one after another, as a seed runner does. Only the seed's
@@ -17,6 +18,8 @@ use stpt_core::{
 };
 
 use crate::client::ServerArgs;
+
+mod live;
 
 /// Most simulated machines: each is a thread, and a few hundred already saturate a server.
 const MAX_MACHINES: u32 = 1_000;
@@ -37,6 +40,7 @@ pub(crate) struct BenchArgs {
 #[derive(Debug, Subcommand)]
 enum BenchTarget {
     Ingest(IngestArgs),
+    Live(live::LiveArgs),
 }
 
 /// Simulate machines posting a dry run and a start and stop per test; report events/s and
@@ -66,6 +70,7 @@ struct IngestArgs {
 pub(crate) fn run(server: &ServerArgs, args: BenchArgs) -> anyhow::Result<()> {
     match args.target {
         BenchTarget::Ingest(args) => ingest(server, args),
+        BenchTarget::Live(args) => live::live(server, args),
     }
 }
 

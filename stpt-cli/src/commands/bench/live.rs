@@ -1,0 +1,211 @@
+//! `stpt bench live`: how long a change takes to reach WebSocket subscribers.
+//!
+//! One simulated machine plans a run; N subscribers listen on `/ws/machine/<id>/runs/` (the
+//! lightest live route: one small message per applied event). Events are then posted one at a
+//! time; for each, the latency is measured from just before the POST is sent to the moment each
+//! subscriber has read the resulting message, and the next event waits until every subscriber
+//! has it (or the timeout passes). Measuring from before the POST makes the figure an upper
+//! bound of "accepted → delivered": it includes the server applying the event.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Serialize;
+use serde_json::json;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::{Message, WebSocket};
+
+use super::{LatencySummary, run_tag};
+use crate::client::ServerArgs;
+
+/// Most subscribers: one thread and one socket each.
+const MAX_SUBSCRIBERS: u32 = 2_000;
+
+/// Measure live latency: event POST → WebSocket message, with many subscribers.
+///
+/// Example: `stpt bench live --url http://127.0.0.1:8000 --subscribers 100 --events 200`
+#[derive(Debug, Args)]
+pub(super) struct LiveArgs {
+    /// WebSocket subscribers listening at the same time.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SUBSCRIBERS)))]
+    subscribers: u32,
+    /// Events to post (starts and stops, alternating).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..))]
+    events: u32,
+    /// Seconds to wait for every subscriber to receive one event's message.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct LiveReport {
+    url: String,
+    subscribers: u32,
+    events: u32,
+    deliveries: usize,
+    missed: usize,
+    latency: LatencySummary,
+}
+
+/// Runs the benchmark against the server named by `--url`.
+pub(super) fn live(server: &ServerArgs, args: LiveArgs) -> anyhow::Result<()> {
+    let base = server.url.trim_end_matches('/').to_owned();
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(args.timeout))
+        .build();
+    let post = |path: &str, body: serde_json::Value| -> anyhow::Result<serde_json::Value> {
+        let mut request = agent.post(&format!("{base}{path}"));
+        if let Some(token) = &server.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        let response = request
+            .send_json(body)
+            .with_context(|| format!("POST {base}{path}"))?;
+        Ok(response.into_json()?)
+    };
+
+    let machine = format!("bench-live-{}", run_tag());
+    let tests = args.events.div_ceil(2);
+    let plan: Vec<_> = (0..tests)
+        .map(|i| json!({"file_name": format!("t{i:05}.py"), "file_path": "/bench", "script": ""}))
+        .collect();
+    let answer = post(
+        "/tm_api/dry_run/",
+        json!({
+            "machine_name": machine,
+            "timestamp": stpt_core::Timestamp::now().to_string(),
+            "master_scenario": {"file_name": "master.py", "file_path": "/bench", "script": "",
+                "scenarios": [{"file_name": "s.py", "file_path": "/bench", "script": "", "tests": plan}]}
+        }),
+    )?;
+    let run_id = answer["run_id"]
+        .as_i64()
+        .context("the dry run answered no run_id")?;
+    let run: serde_json::Value = agent
+        .get(&format!("{base}/api/v1/runs/{run_id}"))
+        .call()
+        .with_context(|| format!("GET {base}/api/v1/runs/{run_id}"))?
+        .into_json()?;
+    let machine_id = run["machine"]["id"]
+        .as_i64()
+        .context("the run names no machine")?;
+
+    let (receipts, heard) = mpsc::channel::<(u32, Instant)>();
+    let ws_url = format!(
+        "{}/ws/machine/{machine_id}/runs/",
+        base.replacen("http", "ws", 1)
+    );
+    let mut sockets = Vec::with_capacity(args.subscribers as usize);
+    for _ in 0..args.subscribers {
+        sockets.push(subscribe(&ws_url).with_context(|| format!("cannot subscribe to {ws_url}"))?);
+    }
+    let listeners: Vec<_> = sockets
+        .into_iter()
+        .map(|mut socket| {
+            let receipts = receipts.clone();
+            std::thread::Builder::new()
+                .stack_size(128 * 1024)
+                .spawn(move || {
+                    let mut seen = 0;
+                    while let Ok(message) = socket.read() {
+                        if let Message::Text(_) = message {
+                            if receipts.send((seen, Instant::now())).is_err() {
+                                break;
+                            }
+                            seen += 1;
+                        }
+                    }
+                })
+        })
+        .collect::<Result<_, _>>()
+        .context("cannot start a subscriber's thread")?;
+    drop(receipts);
+
+    let mut samples = Vec::with_capacity((args.subscribers * args.events) as usize);
+    let mut missed = 0;
+    for event in 0..args.events {
+        let test = format!("t{:05}.py", event / 2);
+        let body = if event % 2 == 0 {
+            json!({"machine_name": machine, "file_name": test, "file_path": "/bench",
+                   "timestamp_start": stpt_core::Timestamp::now().to_string()})
+        } else {
+            json!({"machine_name": machine, "file_name": test, "file_path": "/bench", "status": "passed",
+                   "timestamp_stop": stpt_core::Timestamp::now().to_string()})
+        };
+        let path = if event % 2 == 0 {
+            "/tm_api/test_start/"
+        } else {
+            "/tm_api/test_stop/"
+        };
+        let sent = Instant::now();
+        post(path, body)?;
+        let deadline = sent + Duration::from_secs(args.timeout);
+        let mut got = 0;
+        while got < args.subscribers {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match heard.recv_timeout(left) {
+                Ok((seq, at)) if seq == event => {
+                    samples.push(at.duration_since(sent));
+                    got += 1;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        missed += (args.subscribers - got) as usize;
+    }
+    drop(listeners);
+
+    let report = LiveReport {
+        url: base.clone(),
+        subscribers: args.subscribers,
+        events: args.events,
+        deliveries: samples.len(),
+        missed,
+        latency: LatencySummary::of(&mut samples),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} subscribers x {} events against {}",
+            report.subscribers, report.events, report.url
+        );
+        println!(
+            "deliveries:  {} received, {} missed",
+            report.deliveries, report.missed
+        );
+        println!(
+            "latency:     p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            report.latency.p50_ms, report.latency.p99_ms, report.latency.max_ms
+        );
+    }
+    if missed > 0 {
+        bail!(
+            "{missed} messages did not reach their subscriber within {} s",
+            args.timeout
+        );
+    }
+    Ok(())
+}
+
+fn subscribe(url: &str) -> anyhow::Result<WebSocket<TcpStream>> {
+    let request = url.into_client_request()?;
+    let uri = request.uri();
+    let host = uri.host().unwrap_or_default().to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    let address = (host.as_str(), port)
+        .to_socket_addrs()?
+        .next()
+        .with_context(|| format!("{host} has no address"))?;
+    let stream = TcpStream::connect(address)?;
+    let (socket, _) = tungstenite::client::client(request, stream)
+        .map_err(|e| anyhow::anyhow!("WebSocket handshake failed: {e}"))?;
+    Ok(socket)
+}
