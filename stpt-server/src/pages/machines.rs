@@ -1,4 +1,5 @@
-//! The list pages: `/` (machines with their newest run's status) and `/machine/<id>` (a
+//! The list pages: `/` (machines with their newest run's status, stale runs marked) and
+//! `/machine/<id>` (a
 //! machine's runs, newest first, with stale runs marked, and its pass rate and run duration
 //! over its last runs). Both update their status badges live from the WebSockets.
 
@@ -20,15 +21,19 @@ struct MachineRow {
     name: String,
     status: Badge,
     last_run: Option<i64>,
+    stale: Option<Staleness>,
 }
 
-impl From<&MachineSummary> for MachineRow {
-    fn from(summary: &MachineSummary) -> Self {
+impl MachineRow {
+    /// The row for `summary`, whose newest run (already marked against the stale limit) is
+    /// `last`.
+    fn new(summary: &MachineSummary, last: Option<&RunSummary>) -> Self {
         MachineRow {
             id: summary.machine.id,
             name: summary.machine.name.clone(),
             status: Badge::of(summary.last_run_status),
             last_run: summary.last_run_id,
+            stale: last.and_then(Staleness::of),
         }
     }
 }
@@ -82,15 +87,41 @@ struct MachinePage {
 #[get("/?<page>&<size>")]
 async fn list_machines(
     state: &State<AppState>,
+    limit: &State<StaleLimit>,
     cookies: &CookieJar<'_>,
     page: Option<u64>,
     size: Option<u64>,
 ) -> Result<RawHtml<String>, PageError> {
     let request = Paging::request(page, size, cookies);
-    let machines = read(state, move |store| store.machines(request)).await?;
+    let (machines, mut newest) = read(state, move |store| {
+        let machines = store.machines(request)?;
+        // One indexed look-up per listed machine (a page holds at most 100).
+        let mut newest = Vec::with_capacity(machines.items.len());
+        for summary in &machines.items {
+            let last = match summary.last_run_id {
+                Some(_) => store
+                    .runs(summary.machine.id, PageRequest::new(1, 1))?
+                    .items
+                    .into_iter()
+                    .next(),
+                None => None,
+            };
+            newest.push(last);
+        }
+        Ok((machines, newest))
+    })
+    .await?;
+    for run in newest.iter_mut().flatten() {
+        limit.mark(run);
+    }
     html(&MachinesPage {
         paging: Paging::of(&machines, request),
-        machines: machines.items.iter().map(MachineRow::from).collect(),
+        machines: machines
+            .items
+            .iter()
+            .zip(&newest)
+            .map(|(summary, last)| MachineRow::new(summary, last.as_ref()))
+            .collect(),
     })
 }
 

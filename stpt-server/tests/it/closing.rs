@@ -98,7 +98,7 @@ fn abort_cancels_the_ongoing_tests(app: App) {
     assert_eq!(summary["status"], "cancelled");
     let (_, run) = app.send(false, "/api/v1/runs/1", None);
     assert_eq!(app.test_statuses(&run), ["cancelled"; 4]);
-    for path in ["/machine/run_data/1", "/machine/1"] {
+    for path in ["/machine/run_data/1", "/machine/1", "/"] {
         let html = app.page(path);
         assert!(
             !html.contains("s-stale"),
@@ -140,7 +140,7 @@ fn a_silent_run_is_shown_stale_before_the_sweep(app: App) {
     assert!(listed["last_event_at"].is_string(), "{runs}");
     assert_eq!(listed["closed_as"], Value::Null);
 
-    for path in ["/machine/run_data/1", "/machine/1"] {
+    for path in ["/machine/run_data/1", "/machine/1", "/"] {
         let html = app.page(path);
         assert!(
             html.contains(r#"<span class="badge s-stale">stale</span>"#),
@@ -174,7 +174,7 @@ fn the_sweep_closes_a_silent_run(app: App) {
     assert_eq!(run["run"]["status"], "unknown");
     assert_eq!(app.test_statuses(&run), ["unknown"; 4]);
 
-    for path in ["/machine/run_data/1", "/machine/1"] {
+    for path in ["/machine/run_data/1", "/machine/1", "/"] {
         let html = app.page(path);
         assert!(
             html.contains(r#"<span class="badge s-stale">stale</span>"#),
