@@ -11,6 +11,7 @@ pub mod app;
 pub mod config;
 pub mod db;
 pub mod live;
+mod log;
 pub mod metrics;
 pub mod pages;
 pub mod stale;

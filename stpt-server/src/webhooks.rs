@@ -57,8 +57,10 @@ pub async fn notify(state: &AppState, run: i64, events: &'static [HookEvent]) {
     let queued = rocket::tokio::task::spawn_blocking(move || hooks.enqueue(run, events)).await;
     match queued {
         Ok(Ok(_)) => {}
-        Ok(Err(err)) => rocket::warn!("queueing webhooks of run {run} failed: {err}"),
-        Err(err) => rocket::warn!("the webhook queueing task failed: {err}"),
+        Ok(Err(err)) => {
+            crate::log::warn(format_args!("queueing webhooks of run {run} failed: {err}"))
+        }
+        Err(err) => crate::log::warn(format_args!("the webhook queueing task failed: {err}")),
     }
 }
 
@@ -107,7 +109,7 @@ impl Fairing for WebhookDelivery {
                         })
                         .await;
                         if let Err(err) = sent {
-                            rocket::warn!("the webhook delivery task failed: {err}");
+                            crate::log::warn(format_args!("the webhook delivery task failed: {err}"));
                         }
                     }
                 }
@@ -121,7 +123,7 @@ fn deliver_due(hooks: &WebhookStore, agent: &ureq::Agent, counters: &Arc<Webhook
     let due = match hooks.claim_due(BATCH) {
         Ok(due) => due,
         Err(err) => {
-            rocket::warn!("reading the webhook outbox failed: {err}");
+            crate::log::warn(format_args!("reading the webhook outbox failed: {err}"));
             return;
         }
     };
@@ -137,7 +139,10 @@ fn deliver_due(hooks: &WebhookStore, agent: &ureq::Agent, counters: &Arc<Webhook
             ),
         };
         if let Err(err) = recorded {
-            rocket::warn!("recording webhook delivery {} failed: {err}", delivery.id);
+            crate::log::warn(format_args!(
+                "recording webhook delivery {} failed: {err}",
+                delivery.id
+            ));
         }
     }
 }

@@ -73,7 +73,7 @@ impl ApiError {
 
     /// 500: the server failed; the cause is logged, not shown.
     pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
-        eprintln!("stpt-server: {context}: {cause}");
+        crate::log::warn(format_args!("{context}: {cause}"));
         ApiError::new(
             Status::InternalServerError,
             "internal",

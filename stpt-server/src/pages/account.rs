@@ -145,7 +145,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| match e {
             AccessError::WeakPassword | AccessError::InvalidName { .. } => e.to_string(),
             other => {
-                eprintln!("stpt-server: account operation failed: {other}");
+                crate::log::warn(format_args!("account operation failed: {other}"));
                 "The server could not do that; its log has the cause.".to_owned()
             }
         })
@@ -316,7 +316,7 @@ async fn post_password_reset(
     security.limiter.failed(&keys);
     let (Some(smtp), Some(base)) = (security.smtp.clone(), security.public_url.clone()) else {
         if security.smtp.is_some() {
-            eprintln!("stpt-server: reset mail needs the public URL (STPT_PUBLIC_URL); not sent");
+            crate::log::warn("reset mail needs the public URL (STPT_PUBLIC_URL); not sent");
         }
         return Answer::Go(Box::new(Redirect::to("/password-reset/done")));
     };
@@ -333,13 +333,13 @@ async fn post_password_reset(
         };
         let url = format!("{base}{}", link.path());
         if let Err(e) = mail::send_reset_link(&smtp, &email, &user.name, &url) {
-            eprintln!("stpt-server: cannot mail a reset link: {e}");
+            crate::log::warn(format_args!("cannot mail a reset link: {e}"));
         }
         Ok(())
     })
     .await;
     if let Err(e) = sent {
-        eprintln!("stpt-server: reset request failed: {e}");
+        crate::log::warn(format_args!("reset request failed: {e}"));
     }
     Answer::Go(Box::new(Redirect::to("/password-reset/done")))
 }
