@@ -17,7 +17,7 @@ use crate::model::{
 };
 use crate::progress::Progress;
 use crate::status::Status;
-use crate::store::{Applied, Store, StoreError, closing_status};
+use crate::store::{Applied, Store, StoreError, closing_status, presumed_for};
 use crate::timestamp::Timestamp;
 use crate::wire::{DryRun, Event, EventKind, TestStart, TestStop};
 
@@ -183,6 +183,61 @@ impl State {
         let test = &self.tests.get(slot(candidate)?)?.node;
         (test.status == wanted && test.file_path == file_path && test.file_name == file_name)
             .then_some(candidate)
+    }
+
+    /// A test the store presumed `unknown` when it closed or superseded the run, which a late
+    /// event of its rig may still move ([`presumed_for`]): the one at `index`, else the first
+    /// in plan order with this path and name.
+    fn find_presumed(
+        &self,
+        run_id: RunId,
+        file_path: &str,
+        file_name: &str,
+        index: Option<u32>,
+        wanted: Status,
+    ) -> Option<NodeId> {
+        let run = self.run_rec(run_id)?;
+        let fits = |id: NodeId| {
+            self.tests.get(slot(id)?).map(|t| &t.node).filter(|t| {
+                presumed_for(t.status, t.timestamp_start, t.timestamp_stop) == Some(wanted)
+                    && t.file_path == file_path
+                    && t.file_name == file_name
+            })
+        };
+        match index {
+            Some(index) if index < run.test_count => {
+                let id = run.first_test + i64::from(index);
+                fits(id).map(|_| id)
+            }
+            Some(_) => None,
+            None => run
+                .by_name
+                .get(&(file_path.to_owned(), file_name.to_owned()))?
+                .iter()
+                .copied()
+                .find(|id| fits(*id).is_some()),
+        }
+    }
+
+    /// The test an event names: one holding `wanted`, else one presumed to.
+    fn find_or_presumed(
+        &self,
+        run_id: RunId,
+        file_path: &str,
+        file_name: &str,
+        index: Option<u32>,
+        wanted: Status,
+    ) -> Option<NodeId> {
+        self.find_test(run_id, file_path, file_name, index, wanted)
+            .or_else(|| self.find_presumed(run_id, file_path, file_name, index, wanted))
+    }
+
+    /// A run that hears from its rig again is no longer closed as stale.
+    fn reopen_if_stale(&mut self, run_id: RunId) {
+        let run = self.run_mut(run_id);
+        if matches!(run.closed, Some((Closure::Stale, _))) {
+            run.closed = None;
+        }
     }
 
     /// The finished test a start of attempt `attempt` (≥ 2) retries: the one at `index`, else
@@ -460,7 +515,7 @@ impl State {
         let test_id = if attempt >= 2 {
             self.find_retry(run_id, start, attempt)
         } else {
-            self.find_test(
+            self.find_or_presumed(
                 run_id,
                 &start.file_path,
                 &start.file_name,
@@ -472,6 +527,7 @@ impl State {
         if let Some(other) = self.run_rec(run_id).and_then(|run| run.running) {
             self.set_test_status(other, Status::Unknown, start.timestamp_start);
         }
+        self.reopen_if_stale(run_id);
         let test = self.test_mut(test_id);
         if test.node.attempts > 0 {
             let previous = Attempt::current(&test.node);
@@ -495,7 +551,7 @@ impl State {
         };
         let run_id = self.target_run(machine, stop.run_id, no_match)?;
         let test_id = self
-            .find_test(
+            .find_or_presumed(
                 run_id,
                 &stop.file_path,
                 &stop.file_name,
@@ -518,6 +574,7 @@ impl State {
                 });
             }
         }
+        self.reopen_if_stale(run_id);
         self.set_test_status(test_id, stop.status, stop.timestamp_stop);
         self.test_mut(test_id).node.message = stop.message.clone();
         if stop.status == Status::Cancelled {

@@ -18,6 +18,11 @@
 //! - A scenario or master gets `timestamp_start` from its first started test and
 //!   `timestamp_stop` when it becomes finished.
 //! - An event whose `event_id` was applied before changes nothing and is acknowledged again.
+//! - Late events still apply: when no test holds the status a start or stop needs, a test the
+//!   store presumed `unknown` (closing a silent run as stale, or superseding a run by a newer
+//!   dry run; see [`presumed_for`]) is taken instead, so a rig's events spooled through an
+//!   outage complete its run. A run closed as stale that hears from its rig again is no
+//!   longer closed. A superseded run is reached through `run_id`.
 //!
 //! **Invariant:** a rejected event changes nothing. Applying a start or stop touches O(1)
 //! rows whatever the run's size (cancelling is the one event that touches every ongoing test).
@@ -197,6 +202,26 @@ pub trait Store: Send + Sync {
         idle_since: Timestamp,
         at: Timestamp,
     ) -> Result<Vec<RunSummary>, StoreError>;
+}
+
+/// What a late event may still do to a test the store presumed `unknown`, if anything.
+///
+/// Closing a run (the stale sweep) or superseding it (a newer dry run) turns its ongoing tests
+/// `unknown` without a stop of their own (no `timestamp_stop`), unlike a test its rig stopped
+/// as `unknown`. Such a presumed test still answers its rig's late events, which carry their
+/// own timestamps: one that never started may be started (it counts as `waiting`), one that
+/// was running may be stopped (it counts as `running`). A test cancelled by an abort is not
+/// presumed: a person ended it.
+pub fn presumed_for(
+    status: Status,
+    timestamp_start: Option<Timestamp>,
+    timestamp_stop: Option<Timestamp>,
+) -> Option<Status> {
+    match (status, timestamp_start, timestamp_stop) {
+        (Status::Unknown, None, None) => Some(Status::Waiting),
+        (Status::Unknown, Some(_), None) => Some(Status::Running),
+        _ => None,
+    }
 }
 
 /// What closing a run does to its ongoing tests.

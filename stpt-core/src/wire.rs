@@ -305,15 +305,15 @@ impl Event {
             Event::DryRun(dry) => {
                 let master = &dry.master_scenario;
                 check_script_node("master_scenario", &master.file_name, &master.file_path)?;
+                check_optional_text("master_scenario.script", master.script.as_deref())?;
                 for (i, scenario) in master.scenarios.iter().enumerate() {
                     let at = format!("master_scenario.scenarios[{i}]");
                     check_script_node(&at, &scenario.file_name, &scenario.file_path)?;
+                    check_optional_text(&join(&at, "script"), scenario.script.as_deref())?;
                     for (j, test) in scenario.tests.iter().enumerate() {
-                        check_script_node(
-                            &format!("{at}.tests[{j}]"),
-                            &test.file_name,
-                            &test.file_path,
-                        )?;
+                        let at = format!("{at}.tests[{j}]");
+                        check_script_node(&at, &test.file_name, &test.file_path)?;
+                        check_optional_text(&join(&at, "script"), test.script.as_deref())?;
                     }
                 }
             }
@@ -324,6 +324,8 @@ impl Event {
             }
             Event::TestStop(stop) => {
                 check_script_node("", &stop.file_name, &stop.file_path)?;
+                check_stop_status(stop.status)?;
+                check_optional_text("message", stop.message.as_deref())?;
                 check_run_id(stop.run_id)?;
                 check_attempt(stop.attempt)?;
             }
@@ -426,7 +428,36 @@ fn check_script_node(at: &str, file_name: &str, file_path: &str) -> Result<(), W
     check_name(&join(at, "file_path"), file_path, MAX_PATH_CHARS)
 }
 
+/// No text of the protocol may hold a NUL character: PostgreSQL cannot store one in text, and
+/// every backend must answer the same.
+fn check_text(field: &str, value: &str) -> Result<(), WireError> {
+    if value.contains('\0') {
+        return Err(WireError::invalid(
+            field,
+            "must not contain a NUL character (\\u0000)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_optional_text(field: &str, value: Option<&str>) -> Result<(), WireError> {
+    value.map_or(Ok(()), |value| check_text(field, value))
+}
+
+fn check_stop_status(status: Status) -> Result<(), WireError> {
+    if status.is_ongoing() {
+        return Err(WireError::invalid(
+            "status",
+            format!(
+                "{status} is not an outcome: a stop's status must be one of passed, failed, error, warning, unknown, cancelled"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_name(field: &str, value: &str, max_chars: usize) -> Result<(), WireError> {
+    check_text(field, value)?;
     if value.trim().is_empty() {
         return Err(WireError::invalid(field, "must not be blank"));
     }
@@ -581,5 +612,60 @@ mod tests {
         let body = br#"{"machine_name": "m", "file_name": "a.py", "file_path": "/", "timestamp_start": "2018-12-30 13:01:57", "index": -1}"#;
         let (field, _) = field_of(Event::parse(EventKind::TestStart, body).unwrap_err());
         assert_eq!(field, "index");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_in_every_text_field() {
+        let start = |machine: &str, name: &str, path: &str, id: &str| {
+            format!(
+                r#"{{"machine_name": "{machine}", "file_name": "{name}", "file_path": "{path}", "timestamp_start": "2018-12-30 13:01:57", "event_id": "{id}"}}"#
+            )
+        };
+        for (body, wanted) in [
+            (start("m\\u0000", "a.py", "/", "e"), "machine_name"),
+            (start("m", "a\\u0000.py", "/", "e"), "file_name"),
+            (start("m", "a.py", "/\\u0000", "e"), "file_path"),
+            (start("m", "a.py", "/", "e\\u0000"), "event_id"),
+        ] {
+            let (field, reason) =
+                field_of(Event::parse(EventKind::TestStart, body.as_bytes()).unwrap_err());
+            assert_eq!(field, wanted, "{body}");
+            assert!(reason.contains("NUL"), "{reason}");
+        }
+        let stop = br#"{"machine_name": "m", "file_name": "a.py", "file_path": "/", "status": "failed", "timestamp_stop": "2018-12-30 13:01:57", "message": "boom\u0000"}"#;
+        let (field, _) = field_of(Event::parse(EventKind::TestStop, stop).unwrap_err());
+        assert_eq!(field, "message");
+        let dry = br#"{"machine_name": "m", "timestamp": "2018-12-30 13:01:57", "master_scenario": {"file_name": "m.py", "file_path": "/", "script": "x", "scenarios": [{"file_name": "s.py", "file_path": "/", "tests": [{"file_name": "t.py", "file_path": "/", "script": "print(1)\u0000"}]}]}}"#;
+        let (field, _) = field_of(Event::parse(EventKind::DryRun, dry).unwrap_err());
+        assert_eq!(field, "master_scenario.scenarios[0].tests[0].script");
+        let dry = br#"{"machine_name": "m", "timestamp": "2018-12-30 13:01:57", "master_scenario": {"file_name": "m.py", "file_path": "/", "script": "\u0000"}}"#;
+        let (field, _) = field_of(Event::parse(EventKind::DryRun, dry).unwrap_err());
+        assert_eq!(field, "master_scenario.script");
+    }
+
+    #[test]
+    fn a_stop_must_carry_a_finished_status() {
+        for ongoing in ["running", "waiting"] {
+            let body = format!(
+                r#"{{"machine_name": "m", "file_name": "a.py", "file_path": "/", "status": "{ongoing}", "timestamp_stop": "2018-12-30 13:01:57"}}"#
+            );
+            let (field, reason) =
+                field_of(Event::parse(EventKind::TestStop, body.as_bytes()).unwrap_err());
+            assert_eq!(field, "status");
+            assert!(reason.contains(ongoing), "{reason}");
+        }
+        for finished in [
+            "passed",
+            "failed",
+            "error",
+            "warning",
+            "unknown",
+            "cancelled",
+        ] {
+            let body = format!(
+                r#"{{"machine_name": "m", "file_name": "a.py", "file_path": "/", "status": "{finished}", "timestamp_stop": "2018-12-30 13:01:57"}}"#
+            );
+            assert!(Event::parse(EventKind::TestStop, body.as_bytes()).is_ok());
+        }
     }
 }

@@ -500,12 +500,12 @@ pub fn run_id_and_index_address_one_test(store: &dyn Store) {
     assert_rejected_unchanged(store, addressed(start(M, "a.py", 4), run_id, 7), |e| {
         matches!(e, StoreError::NoMatchingTest { index: Some(7), .. })
     });
-    assert_rejected_unchanged(store, addressed(start(M, "a.py", 4), old, 0), |e| {
-        matches!(e, StoreError::NoMatchingTest { .. })
+    assert_rejected_unchanged(store, addressed(start(M, "a.py", 4), run_id, 2), |e| {
+        matches!(e, StoreError::NoMatchingTest { index: Some(2), .. })
     });
     assert_rejected_unchanged(
         store,
-        addressed(start(M, "a.py", 4), run_id + 1000, 0),
+        addressed(start(M, "a.py", 4), run_id + old + 1000, 0),
         |e| matches!(e, StoreError::UnknownRun { .. }),
     );
 }
@@ -856,4 +856,128 @@ pub fn test_history_follows_the_same_test_across_runs(store: &dyn Store) {
         ]
     );
     assert!(store.test_history(-1, 10).unwrap().is_empty());
+}
+
+/// Closing a silent run does not destroy what is still on its way: the rig's late starts and
+/// stops (spooled through an outage) apply to the run closed as stale, and the run follows
+/// them to completion, no longer marked stale.
+pub fn late_events_complete_a_run_closed_as_stale(store: &dyn Store) {
+    let open = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py", "c.py"])]));
+    apply(store, start(M, "a.py", 1));
+    let later = Timestamp::from_micros(Timestamp::now().as_micros() + 3_600_000_000)
+        .unwrap_or_else(|| panic!("timestamp out of range"));
+    let closed = store.close_stale(later, at(60)).unwrap();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(
+        statuses(&run(store, open.run_id)),
+        [Status::Unknown, Status::Unknown, Status::Unknown]
+    );
+
+    // The stop of the test that ran when the run was closed, then the rest of the run.
+    let applied = apply(store, stop(M, "a.py", Status::Passed, 2));
+    assert_eq!(applied.run_id, open.run_id);
+    let revived = run(store, open.run_id);
+    assert_eq!(
+        (
+            revived.run.closed_as,
+            revived.run.closed_at,
+            revived.run.stale
+        ),
+        (None, None, false),
+        "a run that hears from its rig again is no longer closed"
+    );
+    apply(store, start(M, "b.py", 3));
+    apply(store, stop(M, "b.py", Status::Failed, 4));
+    apply(store, start(M, "c.py", 5));
+    let last_stop = apply(store, stop(M, "c.py", Status::Passed, 6));
+    assert_eq!(last_stop.run_status, Status::Failed);
+
+    let tree = run(store, open.run_id);
+    assert_eq!(
+        statuses(&tree),
+        [Status::Passed, Status::Failed, Status::Passed]
+    );
+    assert_eq!(tree.run.counts.ongoing(), 0);
+    assert_eq!(tree.run.counts.get(Status::Unknown), 0);
+    assert_eq!(tree.master.status, Status::Failed);
+    assert_eq!(tree.master.timestamp_start, Some(at(1)));
+    assert_eq!(tree.master.timestamp_stop, Some(at(6)));
+    assert_eq!(tree.scenarios[0].node.timestamp_stop, Some(at(6)));
+    let first = &tree.scenarios[0].tests[0];
+    assert_eq!(
+        (first.timestamp_start, first.timestamp_stop),
+        (Some(at(1)), Some(at(2)))
+    );
+    assert!(store.close_stale(later, at(70)).unwrap().is_empty());
+}
+
+/// Late events addressed by `run_id` apply to a run superseded by a newer dry run; the newer
+/// run is untouched, and events without `run_id` still go to the newest run.
+pub fn late_events_by_run_id_apply_to_a_superseded_run(store: &dyn Store) {
+    let old = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
+    apply(store, addressed(start(M, "a.py", 1), old.run_id, 0));
+    let new = apply(store, dry_run(M, 10, &[("s.py", &["a.py"])]));
+    assert_eq!(
+        statuses(&run(store, old.run_id)),
+        [Status::Unknown, Status::Unknown]
+    );
+    let before_new = run(store, new.run_id);
+
+    apply(
+        store,
+        addressed(stop(M, "a.py", Status::Passed, 2), old.run_id, 0),
+    );
+    apply(store, addressed(start(M, "b.py", 3), old.run_id, 1));
+    let applied = apply(
+        store,
+        addressed(stop(M, "b.py", Status::Warning, 4), old.run_id, 1),
+    );
+    assert_eq!(
+        (applied.run_id, applied.run_status),
+        (old.run_id, Status::Warning)
+    );
+    assert_eq!(
+        statuses(&run(store, old.run_id)),
+        [Status::Passed, Status::Warning]
+    );
+    assert_eq!(run(store, new.run_id), before_new, "the newer run changed");
+
+    // Without run_id a start names the newest run, whose plan has no b.py.
+    assert_rejected_unchanged(store, start(M, "b.py", 11), |e| {
+        matches!(e, StoreError::NoMatchingTest { .. })
+    });
+    // The same by name, with run_id only: the old run's a.py is finished, b.py too.
+    assert_rejected_unchanged(
+        store,
+        {
+            let mut event = start(M, "a.py", 12);
+            if let Event::TestStart(e) = &mut event {
+                e.run_id = Some(old.run_id);
+            }
+            event
+        },
+        |e| matches!(e, StoreError::NoMatchingTest { .. }),
+    );
+}
+
+/// Only what the store presumed is revived by late events: a test its rig stopped as
+/// `unknown` stays finished, and an aborted run's cancelled tests stay cancelled.
+pub fn reported_unknown_and_aborted_tests_are_not_revived(store: &dyn Store) {
+    let first = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
+    apply(store, start(M, "a.py", 1));
+    apply(store, stop(M, "a.py", Status::Unknown, 2));
+    assert_rejected_unchanged(store, start(M, "a.py", 3), |e| {
+        matches!(e, StoreError::NoMatchingTest { .. })
+    });
+    assert_rejected_unchanged(store, stop(M, "a.py", Status::Passed, 3), |e| {
+        matches!(e, StoreError::NoMatchingTest { .. })
+    });
+    apply(store, start(M, "b.py", 4));
+    store.abort(first.run_id, at(5)).unwrap();
+    assert_rejected_unchanged(store, stop(M, "b.py", Status::Passed, 6), |e| {
+        matches!(e, StoreError::NoMatchingTest { .. })
+    });
+    assert_rejected_unchanged(store, start(M, "b.py", 6), |e| {
+        matches!(e, StoreError::NoMatchingTest { .. })
+    });
 }

@@ -97,6 +97,9 @@ macro_rules! store_conformance_tests {
             abort_cancels_ongoing_tests_and_records_when,
             close_stale_closes_only_silent_ongoing_runs,
             test_history_follows_the_same_test_across_runs,
+            late_events_complete_a_run_closed_as_stale,
+            late_events_by_run_id_apply_to_a_superseded_run,
+            reported_unknown_and_aborted_tests_are_not_revived,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

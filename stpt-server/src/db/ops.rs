@@ -308,9 +308,20 @@ fn apply_start(conn: &mut Conn, start: &TestStart, now: Timestamp) -> Result<App
                 .first(conn)
                 .optional()?,
         };
-        test.filter(|t| matches(t, &start.file_path, &start.file_name, Status::Waiting))
+        match test.filter(|t| matches(t, &start.file_path, &start.file_name, Status::Waiting)) {
+            Some(test) => Some(test),
+            None => find_presumed(
+                conn,
+                run.id,
+                &start.file_path,
+                &start.file_name,
+                start.index,
+                Status::Waiting,
+            )?,
+        }
     }
     .ok_or_else(no_match)?;
+    reopen_if_stale(&mut run);
     if test.attempts > 0 {
         diesel::insert_into(test_attempts::table)
             .values(test.current_attempt())
@@ -351,6 +362,63 @@ fn apply_start(conn: &mut Conn, start: &TestStart, now: Timestamp) -> Result<App
         test_id: Some(test.id),
         duplicate: false,
     })
+}
+
+/// A test the store presumed `unknown` when it closed or superseded the run, which a late event
+/// may still move as if it were `wanted` (`stpt_core::store::presumed_for`): the one at
+/// `index`, else the first in plan order with this path and name. Only tests with no stop of
+/// their own qualify, so the lookup stays in the `tests_lookup` index range of `unknown`.
+fn find_presumed(
+    conn: &mut Conn,
+    run_id: RunId,
+    file_path: &str,
+    file_name: &str,
+    index: Option<u32>,
+    wanted: Status,
+) -> Result<Option<TestRow>, OpError> {
+    let test = match index {
+        Some(index) => test_at(conn, run_id, index)?,
+        None => {
+            let query = tests::table
+                .filter(tests::run_id.eq(run_id))
+                .filter(tests::file_path.eq(file_path))
+                .filter(tests::file_name.eq(file_name))
+                .filter(tests::status.eq(Status::Unknown.as_str()))
+                .filter(tests::timestamp_stop.is_null())
+                .order(tests::position.asc())
+                .select(TestRow::as_select());
+            if wanted == Status::Running {
+                query
+                    .filter(tests::timestamp_start.is_not_null())
+                    .first(conn)
+                    .optional()?
+            } else {
+                query
+                    .filter(tests::timestamp_start.is_null())
+                    .first(conn)
+                    .optional()?
+            }
+        }
+    };
+    test.map(|t| -> Result<Option<TestRow>, OpError> {
+        let presumed = stpt_core::store::presumed_for(
+            rows::status(&t.status)?,
+            t.timestamp_start.map(rows::timestamp).transpose()?,
+            t.timestamp_stop.map(rows::timestamp).transpose()?,
+        );
+        Ok((presumed == Some(wanted) && t.file_path == file_path && t.file_name == file_name)
+            .then_some(t))
+    })
+    .transpose()
+    .map(Option::flatten)
+}
+
+/// A run that hears from its rig again is no longer closed as stale.
+fn reopen_if_stale(run: &mut RunRow) {
+    if run.closed_as.as_deref() == Some(Closure::Stale.as_str()) {
+        run.closed_as = None;
+        run.closed_at = None;
+    }
 }
 
 /// The finished test a start of attempt `attempt` (≥ 2) retries: the one at `index`, else the
@@ -402,9 +470,20 @@ fn apply_stop(conn: &mut Conn, stop: &TestStop, now: Timestamp) -> Result<Applie
             .optional()?,
         (None, None) => None,
     };
-    let mut test = test
+    let mut test = match test
         .filter(|t| matches(t, &stop.file_path, &stop.file_name, Status::Running))
-        .ok_or_else(no_match)?;
+    {
+        Some(test) => Some(test),
+        None => find_presumed(
+            conn,
+            run.id,
+            &stop.file_path,
+            &stop.file_name,
+            stop.index,
+            Status::Running,
+        )?,
+    }
+    .ok_or_else(no_match)?;
     if let Some(given) = stop.attempt
         && i64::from(given) != test.attempts
     {
@@ -416,6 +495,7 @@ fn apply_stop(conn: &mut Conn, stop: &TestStop, now: Timestamp) -> Result<Applie
             running: u32::try_from(test.attempts).unwrap_or(0),
         }));
     }
+    reopen_if_stale(&mut run);
     test.message = stop.message.clone();
     move_test(conn, &mut test, &mut run, stop.status, stop.timestamp_stop)?;
     if stop.status == Status::Cancelled {
