@@ -643,6 +643,13 @@ impl Store for MemoryStore {
         if let Some(id) = event.event_id()
             && let Some(applied) = state.applied.get(id)
         {
+            let machine = state.by_name.get(&name_key(event.machine_name()));
+            if machine != Some(&applied.machine_id) {
+                return Err(StoreError::EventIdReused {
+                    event_id: id.to_owned(),
+                    machine: event.machine_name().to_owned(),
+                });
+            }
             return Ok(Applied {
                 duplicate: true,
                 ..applied.clone()

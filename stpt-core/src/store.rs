@@ -17,7 +17,9 @@
 //!   decides its status. A stop with `attempt` must name the running test's attempt.
 //! - A scenario or master gets `timestamp_start` from its first started test and
 //!   `timestamp_stop` when it becomes finished.
-//! - An event whose `event_id` was applied before changes nothing and is acknowledged again.
+//! - An event whose `event_id` was applied before changes nothing and is acknowledged again,
+//!   with the answer the first one got; the same id from another machine is refused
+//!   ([`StoreError::EventIdReused`]). Concurrent deliveries of one event apply it once.
 //! - Late events still apply: when no test holds the status a start or stop needs, a test the
 //!   store presumed `unknown` (closing a silent run as stale, or superseding a run by a newer
 //!   dry run; see [`presumed_for`]) is taken instead, so a rig's events spooled through an
@@ -99,7 +101,18 @@ pub enum StoreError {
         /// The attempt that is running.
         running: u32,
     },
-    /// The database is busy; the client may retry.
+    /// The event id was applied before for another machine: ids are not scoped to a machine,
+    /// so the event is refused rather than answered as a duplicate it is not.
+    #[error(
+        "event_id {event_id:?} was already used by another machine than {machine:?}: use a fresh id per event (a UUID)"
+    )]
+    EventIdReused {
+        /// The id given.
+        event_id: String,
+        /// The machine named by the event.
+        machine: String,
+    },
+    /// The database is busy or out of reach for now; the client may retry.
     #[error("the store is busy: {reason}")]
     Busy {
         /// What was exhausted.
@@ -149,6 +162,7 @@ impl StoreError {
                 | StoreError::UnknownRun { .. }
                 | StoreError::NoMatchingTest { .. }
                 | StoreError::AttemptMismatch { .. }
+                | StoreError::EventIdReused { .. }
         )
     }
 }

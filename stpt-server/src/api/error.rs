@@ -114,6 +114,9 @@ impl From<StoreError> for ApiError {
             StoreError::AttemptMismatch { .. } => {
                 ApiError::conflict("attempt_mismatch", err.to_string())
             }
+            StoreError::EventIdReused { .. } => {
+                ApiError::conflict("event_id_reused", err.to_string())
+            }
             StoreError::Busy { .. } => ApiError::unavailable(err.to_string()),
             StoreError::Backend { .. } => {
                 ApiError::internal("the store failed", &DisplayChain(&err))

@@ -31,25 +31,56 @@ fn limit(n: u64) -> i64 {
 }
 
 /// Applies one event in one transaction; a rejection rolls everything back.
+///
+/// Two deliveries of one new event racing on two connections both pass the id check only
+/// when their machine is new or differs; the loser's insert of the id then violates its key,
+/// and one more try finds the winner's row and answers as a duplicate (or a reused id).
 pub(crate) fn apply(conn: &mut Conn, event: &Event, now: Timestamp) -> Result<Applied, OpError> {
-    in_transaction(conn, |conn| apply_within(conn, event, now))
+    use diesel::result::{DatabaseErrorKind, Error};
+    match in_transaction(conn, |conn| apply_within(conn, event, now)) {
+        Err(OpError::Db(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))) => {
+            in_transaction(conn, |conn| apply_within(conn, event, now))
+        }
+        answer => answer,
+    }
 }
 
 /// Applies one event inside the caller's transaction (or savepoint).
+///
+/// The machine's row is locked before the event id is looked up, so a duplicate delivered
+/// while the first is being applied waits for it and then finds it applied.
 pub(crate) fn apply_within(
     conn: &mut Conn,
     event: &Event,
     now: Timestamp,
 ) -> Result<Applied, OpError> {
-    if let Some(id) = event.event_id()
-        && let Some(applied) = find_applied(conn, id)?
-    {
+    let key = name_key(event.machine_name());
+    let mut machine = machine_for_update(conn, &key)?;
+    if let Some(applied) = already_applied(conn, event, machine.as_ref())? {
         return Ok(applied);
     }
+    if let (Event::DryRun(dry), None) = (event, &machine) {
+        diesel::insert_into(machines::table)
+            .values(NewMachine {
+                name: &dry.machine_name,
+                name_key: &key,
+            })
+            .on_conflict(machines::name_key)
+            .do_nothing()
+            .execute(conn)?;
+        machine = machine_for_update(conn, &key)?;
+        // A racing first dry run of this machine may have committed meanwhile.
+        if let Some(applied) = already_applied(conn, event, machine.as_ref())? {
+            return Ok(applied);
+        }
+    }
+    let machine = machine.ok_or_else(|| StoreError::UnknownMachine {
+        name: event.machine_name().to_owned(),
+    })?;
     let applied = match event {
-        Event::DryRun(dry) => apply_dry_run(conn, dry, now)?,
-        Event::TestStart(start) => apply_start(conn, start, now)?,
-        Event::TestStop(stop) => apply_stop(conn, stop, now)?,
+        Event::DryRun(dry) => apply_dry_run(conn, dry, &machine, now)?,
+        Event::TestStart(start) => apply_start(conn, start, &machine, now)?,
+        Event::TestStop(stop) => apply_stop(conn, stop, &machine, now)?,
     };
     if let Some(id) = event.event_id() {
         diesel::insert_into(applied_events::table)
@@ -64,6 +95,28 @@ pub(crate) fn apply_within(
             .execute(conn)?;
     }
     Ok(applied)
+}
+
+/// The earlier answer to an event whose id was applied before, if it was; an error when that
+/// was another machine's event.
+fn already_applied(
+    conn: &mut Conn,
+    event: &Event,
+    machine: Option<&MachineRow>,
+) -> Result<Option<Applied>, OpError> {
+    let Some(id) = event.event_id() else {
+        return Ok(None);
+    };
+    let Some(applied) = find_applied(conn, id)? else {
+        return Ok(None);
+    };
+    if machine.map(|m| m.id) != Some(applied.machine_id) {
+        return Err(OpError::Store(StoreError::EventIdReused {
+            event_id: id.to_owned(),
+            machine: event.machine_name().to_owned(),
+        }));
+    }
+    Ok(Some(applied))
 }
 
 fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpError> {
@@ -108,24 +161,12 @@ fn next_occurrence<'a>(seen: &mut Occurrences<'a>, file_path: &'a str, file_name
     *count - 1
 }
 
-fn apply_dry_run(conn: &mut Conn, dry: &DryRun, now: Timestamp) -> Result<Applied, OpError> {
-    let key = name_key(&dry.machine_name);
-    diesel::insert_into(machines::table)
-        .values(NewMachine {
-            name: &dry.machine_name,
-            name_key: &key,
-        })
-        .on_conflict(machines::name_key)
-        .do_nothing()
-        .execute(conn)?;
-    let machine = machine_for_update(conn, &key)?.ok_or_else(|| StoreError::Backend {
-        reason: format!(
-            "machine {:?} vanished while being created",
-            dry.machine_name
-        ),
-        source: None,
-    })?;
-
+fn apply_dry_run(
+    conn: &mut Conn,
+    dry: &DryRun,
+    machine: &MachineRow,
+    now: Timestamp,
+) -> Result<Applied, OpError> {
     let ongoing: Vec<RunRow> = runs::table
         .filter(runs::machine_id.eq(machine.id))
         .filter(runs::n_running.gt(0).or(runs::n_waiting.gt(0)))
@@ -261,14 +302,6 @@ fn target_run(
         })
 }
 
-fn known_machine(conn: &mut Conn, name: &str) -> Result<MachineRow, OpError> {
-    machine_for_update(conn, &name_key(name))?.ok_or_else(|| {
-        OpError::Store(StoreError::UnknownMachine {
-            name: name.to_owned(),
-        })
-    })
-}
-
 fn test_at(conn: &mut Conn, run_id: RunId, index: u32) -> Result<Option<TestRow>, OpError> {
     Ok(tests::table
         .filter(tests::run_id.eq(run_id))
@@ -282,8 +315,12 @@ fn matches(test: &TestRow, file_path: &str, file_name: &str, wanted: Status) -> 
     test.status == wanted.as_str() && test.file_path == file_path && test.file_name == file_name
 }
 
-fn apply_start(conn: &mut Conn, start: &TestStart, now: Timestamp) -> Result<Applied, OpError> {
-    let machine = known_machine(conn, &start.machine_name)?;
+fn apply_start(
+    conn: &mut Conn,
+    start: &TestStart,
+    machine: &MachineRow,
+    now: Timestamp,
+) -> Result<Applied, OpError> {
     let no_match = || StoreError::NoMatchingTest {
         machine: start.machine_name.clone(),
         file_path: start.file_path.clone(),
@@ -291,7 +328,7 @@ fn apply_start(conn: &mut Conn, start: &TestStart, now: Timestamp) -> Result<App
         wanted: Status::Waiting,
         index: start.index,
     };
-    let mut run = target_run(conn, &machine, start.run_id, no_match)?;
+    let mut run = target_run(conn, machine, start.run_id, no_match)?;
     let attempt = start.attempt.unwrap_or(1);
     let mut test = if attempt >= 2 {
         find_retry(conn, run.id, start, attempt)?
@@ -451,8 +488,12 @@ fn find_retry(
     }))
 }
 
-fn apply_stop(conn: &mut Conn, stop: &TestStop, now: Timestamp) -> Result<Applied, OpError> {
-    let machine = known_machine(conn, &stop.machine_name)?;
+fn apply_stop(
+    conn: &mut Conn,
+    stop: &TestStop,
+    machine: &MachineRow,
+    now: Timestamp,
+) -> Result<Applied, OpError> {
     let no_match = || StoreError::NoMatchingTest {
         machine: stop.machine_name.clone(),
         file_path: stop.file_path.clone(),
@@ -460,7 +501,7 @@ fn apply_stop(conn: &mut Conn, stop: &TestStop, now: Timestamp) -> Result<Applie
         wanted: Status::Running,
         index: stop.index,
     };
-    let mut run = target_run(conn, &machine, stop.run_id, no_match)?;
+    let mut run = target_run(conn, machine, stop.run_id, no_match)?;
     let test = match (stop.index, run.running_test_id) {
         (Some(index), _) => test_at(conn, run.id, index)?,
         (None, Some(running)) => tests::table

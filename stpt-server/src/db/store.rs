@@ -154,23 +154,126 @@ impl Store for DieselStore {
 
 impl From<OpError> for StoreError {
     fn from(err: OpError) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
         match err {
             OpError::Store(err) => err,
-            OpError::Db(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info)) => {
-                StoreError::Busy {
-                    reason: info.message().to_owned(),
-                }
-            }
-            OpError::Db(Error::DatabaseError(kind, info))
-                if info.message().contains("database is locked") =>
-            {
-                let _ = kind;
-                StoreError::Busy {
-                    reason: info.message().to_owned(),
-                }
-            }
+            OpError::Db(err) if is_transient(&err) => StoreError::Busy {
+                reason: format!("the database cannot take it now: {err}"),
+            },
             OpError::Db(err) => StoreError::backend("database query failed", err),
+        }
+    }
+}
+
+/// Failures a retry can outlive: a busy or full database, a lost or closing connection, a
+/// conflict between concurrent transactions. They answer 503, so a runner keeps the event and
+/// delivers it later, where a 500 would say the event itself is at fault.
+pub(crate) fn is_transient(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        Error::DatabaseError(
+            DatabaseErrorKind::SerializationFailure
+            | DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::ReadOnlyTransaction,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            TRANSIENT_MESSAGES.iter().any(|m| message.contains(m))
+        }
+        Error::BrokenTransactionManager | Error::AlreadyInTransaction => true,
+        _ => false,
+    }
+}
+
+/// What SQLite and PostgreSQL say when the disk is full, the file cannot be written, the
+/// database is locked, or the server is going away (they share no error code through diesel).
+const TRANSIENT_MESSAGES: [&str; 14] = [
+    // SQLite: SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY.
+    "database or disk is full",
+    "disk i/o error",
+    "database is locked",
+    "database table is locked",
+    "attempt to write a readonly database",
+    // PostgreSQL: disk_full, admin_shutdown, crash_shutdown, cannot_connect_now,
+    // deadlock_detected, lost connections.
+    "no space left on device",
+    "could not extend file",
+    "terminating connection",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "deadlock detected",
+    "server closed the connection",
+    "connection to server",
+];
+
+#[cfg(test)]
+mod tests {
+    //! Storage failures a retry can outlive answer `Busy` (503), on real databases.
+
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, RunQueryDsl};
+    use stpt_core::testing::builders::dry_run;
+
+    use super::*;
+
+    #[test]
+    fn a_full_sqlite_database_is_busy_not_a_failure() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("stpt.db").to_string_lossy().into_owned();
+        connect(&DatabaseUrl::Sqlite(path.clone()), PoolOptions::default()).expect("migrate");
+        let mut conn = diesel::SqliteConnection::establish(&path).expect("open");
+        let pages: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT page_count FROM pragma_page_count())",
+        ))
+        .get_result(&mut conn)
+        .expect("page count");
+        // No room beyond what the schema takes: the next plan fills the "disk".
+        conn.batch_execute(&format!("PRAGMA max_page_count = {};", pages + 2))
+            .expect("limit the database");
+        let tests: Vec<String> = (0..2_000).map(|i| format!("test_{i}.py")).collect();
+        let names: Vec<&str> = tests.iter().map(String::as_str).collect();
+        let event = dry_run("rig-1", 0, &[("s.py", &names)]);
+        let err = sqlite::apply(&mut conn, &event, Timestamp::now())
+            .map(|_| ())
+            .expect_err("the plan cannot fit");
+        let err = StoreError::from(err);
+        assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
+        assert!(err.to_string().contains("full"), "{err}");
+    }
+
+    #[test]
+    fn a_postgres_connection_lost_mid_request_is_busy_not_a_failure() {
+        let Some(url) = postgres_url() else { return };
+        let mut conn = diesel::PgConnection::establish(&url).expect("connect");
+        let mut admin = diesel::PgConnection::establish(&url).expect("connect");
+        let pid: i32 = diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
+            "pg_backend_pid()",
+        ))
+        .get_result(&mut conn)
+        .expect("backend pid");
+        admin
+            .batch_execute(&format!("SELECT pg_terminate_backend({pid})"))
+            .expect("terminate");
+        let err = postgres::apply(&mut conn, &dry_run("rig-1", 0, &[]), Timestamp::now())
+            .map(|_| ())
+            .expect_err("the connection is gone");
+        let err = StoreError::from(err);
+        assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
+    }
+
+    /// The PostgreSQL URL for tests: `None` locally when unset, a failure in CI.
+    fn postgres_url() -> Option<String> {
+        match std::env::var("STPT_TEST_POSTGRES_URL") {
+            Ok(url) if !url.trim().is_empty() => Some(url),
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("CI must set STPT_TEST_POSTGRES_URL so PostgreSQL tests run")
+            }
+            _ => {
+                eprintln!("STPT_TEST_POSTGRES_URL is not set: skipping a PostgreSQL test");
+                None
+            }
         }
     }
 }

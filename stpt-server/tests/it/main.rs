@@ -9,5 +9,6 @@ mod endpoints;
 mod history;
 mod live;
 mod metrics;
+mod races;
 mod support;
 mod webhooks;
