@@ -208,11 +208,30 @@ pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<DbPool, Connec
                 target: target.clone(),
                 source,
             })?;
-            conn.run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map_err(|e| migrate_error(e.to_string()))?;
+            migrate_postgres(&mut conn).map_err(migrate_error)?;
             Ok(DbPool::Postgres(pool))
         }
     }
+}
+
+/// Any number of instances may start together on one database (a rolling deploy): each
+/// migrates under a database-wide advisory lock, so one runs the migrations and the others
+/// then find nothing pending. Without it, two concurrent `CREATE TABLE`s collide in
+/// PostgreSQL's catalog and one instance fails to start.
+fn migrate_postgres(conn: &mut PgConnection) -> Result<(), String> {
+    use diesel::connection::SimpleConnection;
+    /// The lock's key: "stpt" in ASCII, the same in every instance.
+    const MIGRATION_LOCK: i64 = 0x7374_7074;
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .map_err(|e| format!("cannot take the migration lock: {e}"))?;
+    let migrated = conn
+        .run_pending_migrations(POSTGRES_MIGRATIONS)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let unlocked = conn
+        .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .map_err(|e| format!("cannot release the migration lock: {e}"));
+    migrated.and(unlocked)
 }
 
 #[cfg(test)]

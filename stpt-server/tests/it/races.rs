@@ -134,3 +134,39 @@ fn reused_id_of_another_machine_is_refused_on_postgres() {
     let Some(db) = TestDb::postgres() else { return };
     reused_id_of_another_machine_is_refused(&db);
 }
+
+/// Three instances started at the same moment on a fresh PostgreSQL database all come up (a
+/// rolling deploy): migrations run once, under a lock.
+#[test]
+fn instances_starting_together_on_a_fresh_postgres_database_all_serve() {
+    use crate::support::{postgres_url, run_admin_sql, uuid_like};
+    use stpt_server::db::DatabaseUrl;
+    let Some(base) = postgres_url() else { return };
+    for round in 0..3 {
+        let schema = format!("stpt_start_{}_{round}", uuid_like());
+        run_admin_sql(&base, &format!("CREATE SCHEMA {schema}"));
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = DatabaseUrl::Postgres(format!(
+            "{base}{separator}options=-c%20search_path%3D{schema}"
+        ));
+        let barrier = Arc::new(Barrier::new(3));
+        let starts: Vec<_> = (0..3)
+            .map(|_| {
+                let url = url.clone();
+                let barrier = Arc::clone(&barrier);
+                thread::spawn(move || {
+                    barrier.wait();
+                    DieselStore::open(&url, PoolOptions::default()).map(|_| ())
+                })
+            })
+            .collect();
+        let results: Vec<_> = starts
+            .into_iter()
+            .map(|h| h.join().expect("instance panicked"))
+            .collect();
+        run_admin_sql(&base, &format!("DROP SCHEMA {schema} CASCADE"));
+        for result in results {
+            result.unwrap_or_else(|e| panic!("an instance failed to start: {e}"));
+        }
+    }
+}

@@ -91,14 +91,14 @@ pub(crate) fn postgres_url() -> Option<String> {
     }
 }
 
-fn run_admin_sql(url: &str, sql: &str) {
+pub(crate) fn run_admin_sql(url: &str, sql: &str) {
     use diesel::Connection;
     use diesel::connection::SimpleConnection;
     let mut conn = diesel::PgConnection::establish(url).expect("connect to PostgreSQL");
     conn.batch_execute(sql).expect("run admin SQL");
 }
 
-fn uuid_like() -> String {
+pub(crate) fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
