@@ -52,12 +52,12 @@ pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
     // With PostgreSQL, changes travel through the database so every instance hears them.
     let hub = match &config.database_url {
         DatabaseUrl::Postgres(url) => {
-            LiveHub::postgres(url).map_err(|e| ConnectError::Migrate {
+            LiveHub::postgres(url, config.live_backlog).map_err(|e| ConnectError::Migrate {
                 target: "PostgreSQL change notifications".to_owned(),
                 reason: e.to_string(),
             })?
         }
-        DatabaseUrl::Sqlite(_) => LiveHub::new(),
+        DatabaseUrl::Sqlite(_) => LiveHub::with_backlog(config.live_backlog),
     };
     let access = AccessStore::new(store.pool().clone());
     let key = secret_key(config, Some(&access)).map_err(|e| ConnectError::Migrate {
@@ -73,7 +73,14 @@ pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
 /// valid.
 pub fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Rocket<Build> {
     let key = secret_key(config, None).unwrap_or_else(|_| SecretKey::from(&random_bytes::<64>()));
-    assemble(config, store, LiveHub::new(), None, key).manage(Metrics::default())
+    assemble(
+        config,
+        store,
+        LiveHub::with_backlog(config.live_backlog),
+        None,
+        key,
+    )
+    .manage(Metrics::default())
 }
 
 /// Builds the app on a store and the access store holding its users and tokens.
@@ -83,7 +90,14 @@ pub fn build_with_access(
     access: AccessStore,
 ) -> Result<Rocket<Build>, crate::db::AccessError> {
     let key = secret_key(config, Some(&access))?;
-    Ok(assemble(config, store, LiveHub::new(), Some(access), key).manage(Metrics::default()))
+    Ok(assemble(
+        config,
+        store,
+        LiveHub::with_backlog(config.live_backlog),
+        Some(access),
+        key,
+    )
+    .manage(Metrics::default()))
 }
 
 /// The cookie key: the configured material (stretched to 64 bytes, so any length works; the

@@ -50,6 +50,9 @@ pub struct Config {
     pub stale_after: Duration,
     /// Time between two sweeps closing stale runs.
     pub stale_sweep_every: Duration,
+    /// Changes kept for each live listener before a slow one skips ahead and catches up
+    /// from the store.
+    pub live_backlog: usize,
 }
 
 /// Who may read.
@@ -142,6 +145,7 @@ impl Default for Config {
             public_url: None,
             stale_after: DEFAULT_STALE_AFTER,
             stale_sweep_every: Duration::from_secs(60),
+            live_backlog: crate::live::DEFAULT_BACKLOG,
         }
     }
 }

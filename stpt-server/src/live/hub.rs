@@ -17,8 +17,8 @@ use tokio::sync::broadcast;
 
 use super::relay::{self, RelayError};
 
-/// Messages kept per listener before a slow one starts skipping.
-const CAPACITY: usize = 1024;
+/// Changes kept per listener before a slow one starts skipping, unless configured.
+pub const DEFAULT_BACKLOG: usize = 1024;
 
 /// One run of one machine changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +59,12 @@ impl Default for LiveHub {
 impl LiveHub {
     /// A hub with no listeners, local to this process.
     pub fn new() -> Self {
-        let (sender, _) = broadcast::channel(CAPACITY);
+        LiveHub::with_backlog(DEFAULT_BACKLOG)
+    }
+
+    /// A local hub keeping `backlog` changes per listener (at least 1).
+    pub fn with_backlog(backlog: usize) -> Self {
+        let (sender, _) = broadcast::channel(backlog.max(1));
         LiveHub {
             sender,
             relay: None,
@@ -68,8 +73,8 @@ impl LiveHub {
 
     /// A hub shared by every instance on the PostgreSQL database at `url`, through
     /// `NOTIFY`/`LISTEN` on a dedicated connection; returns once it listens.
-    pub fn postgres(url: &str) -> Result<Self, RelayError> {
-        let (sender, _) = broadcast::channel(CAPACITY);
+    pub fn postgres(url: &str, backlog: usize) -> Result<Self, RelayError> {
+        let (sender, _) = broadcast::channel(backlog.max(1));
         let relay = relay::start(url, sender.clone())?;
         Ok(LiveHub {
             sender,

@@ -5,7 +5,7 @@ mod hub;
 mod relay;
 mod ws;
 
-pub use hub::{LiveHub, RunChanged};
+pub use hub::{DEFAULT_BACKLOG, LiveHub, RunChanged};
 pub use relay::RelayError;
 
 /// The WebSocket routes.

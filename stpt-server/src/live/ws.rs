@@ -9,22 +9,32 @@
 //! Each socket waits on three things at once: the hub, the client (so a client that leaves is
 //! noticed at once) and Rocket's shutdown (so a graceful stop is not held up by open sockets).
 //! **Invariant:** a slow client never slows ingest or grows memory: the hub drops what it has
-//! not read (it skips ahead, and the `last` stream re-reads the current state), and a client
-//! that stops reading altogether is disconnected after [`SEND_TIMEOUT`].
+//! not read (it skips ahead), and a client that stops reading altogether is disconnected after
+//! [`SEND_TIMEOUT`].
+//!
+//! **Invariant:** a subscriber always ends on the true state. A stream that skipped ahead, or
+//! whose read of the store failed (a busy pool, a database away for a moment), catches up
+//! from the store: `last` re-reads the newest run, `runs` the machine's newest runs and
+//! `status` every machine's, each sending what differs from what it sent before. When the
+//! store stays unreadable, the socket is closed, so the client reconnects and reloads
+//! rather than showing a state it never heard the end of.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::futures::{SinkExt, StreamExt};
 use rocket::http::Status as HttpStatus;
 use rocket::tokio::select;
+use rocket::tokio::sync::Mutex;
 use rocket::tokio::sync::broadcast::Receiver;
 use rocket::tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use rocket::{Shutdown, State, get, routes};
 use rocket_ws::stream::DuplexStream;
 use rocket_ws::{Channel, Message, WebSocket};
 use serde_json::json;
-use stpt_core::{MachineId, PageRequest, RunSummary, Store, StoreError, Timestamp};
+use stpt_core::{MachineId, PageRequest, RunId, RunSummary, Status, Store, StoreError, Timestamp};
 
 use super::hub::RunChanged;
 use crate::api::shapes::MachineLastData;
@@ -32,6 +42,19 @@ use crate::app::AppState;
 
 /// How long one message may wait for a client that does not read before it is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Tries of a catch-up read before a stream gives up and closes its socket.
+const CATCH_UP_TRIES: u32 = 20;
+
+/// Pause between two tries of a catch-up read.
+const CATCH_UP_PAUSE: Duration = Duration::from_millis(250);
+
+/// Runs pushed by the `runs` stream when it catches up: the machine's newest, where a missed
+/// change almost always is (an older run changes only through a late event).
+const RUNS_CAUGHT_UP: u64 = PageRequest::MAX_SIZE;
+
+/// Machines read per query when the `status` stream catches up.
+const MACHINES_PER_READ: u64 = PageRequest::MAX_SIZE;
 
 /// What a stream is told by the hub.
 enum Heard {
@@ -41,22 +64,44 @@ enum Heard {
     Lagged,
 }
 
-/// Runs a store call on the blocking pool; a failure reads as "nothing to send".
-async fn read<T, F>(state: &AppState, f: F) -> Option<T>
+/// The store could not be read even after waiting: the stream cannot know the truth now.
+#[derive(Debug)]
+struct Unreadable;
+
+/// Runs a store call on the blocking pool.
+async fn try_read<T, F>(state: &AppState, f: F) -> Result<T, Unreadable>
 where
     T: Send + 'static,
-    F: FnOnce(&dyn Store) -> Result<Option<T>, StoreError> + Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
 {
     let store = state.store.clone();
-    rocket::tokio::task::spawn_blocking(move || f(store.as_ref()))
-        .await
-        .ok()?
-        .ok()?
+    match rocket::tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) | Err(_) => Err(Unreadable),
+    }
+}
+
+/// Runs a store call, trying again for a while when it fails.
+async fn read_patiently<T, F>(state: &AppState, f: F) -> Result<T, Unreadable>
+where
+    T: Send + 'static,
+    F: Fn(&dyn Store) -> Result<T, StoreError> + Send + Sync + Clone + 'static,
+{
+    for _ in 1..CATCH_UP_TRIES {
+        if let Ok(value) = try_read(state, f.clone()).await {
+            return Ok(value);
+        }
+        rocket::tokio::time::sleep(CATCH_UP_PAUSE).await;
+    }
+    try_read(state, f).await
 }
 
 /// The machine's newest run, if any.
-async fn newest_run(state: &AppState, machine: MachineId) -> Option<RunSummary> {
-    read(state, move |store| {
+async fn newest_run(
+    state: &AppState,
+    machine: MachineId,
+) -> Result<Option<RunSummary>, Unreadable> {
+    read_patiently(state, move |store| {
         Ok(store
             .runs(machine, PageRequest::new(1, 1))?
             .items
@@ -67,8 +112,8 @@ async fn newest_run(state: &AppState, machine: MachineId) -> Option<RunSummary> 
 }
 
 /// The `last` message for a machine: its newest run now.
-async fn machine_data(state: &AppState, machine: MachineId) -> Option<String> {
-    let data = read(state, move |store| {
+async fn machine_data(state: &AppState, machine: MachineId) -> Result<Option<String>, Unreadable> {
+    let data = read_patiently(state, move |store| {
         let Some(found) = store.machine(machine)? else {
             return Ok(None);
         };
@@ -80,11 +125,49 @@ async fn machine_data(state: &AppState, machine: MachineId) -> Option<String> {
         )))
     })
     .await?;
-    Some(json!({ "machine_data": data }).to_string())
+    Ok(data.map(|data| json!({ "machine_data": data }).to_string()))
 }
 
-/// Forwards what `render` makes of each hub message until the client leaves or the server
-/// stops.
+/// The newest runs of a machine with their statuses.
+async fn newest_runs(
+    state: &AppState,
+    machine: MachineId,
+) -> Result<Vec<(RunId, Status)>, Unreadable> {
+    read_patiently(state, move |store| {
+        Ok(store
+            .runs(machine, PageRequest::new(1, RUNS_CAUGHT_UP))?
+            .items
+            .into_iter()
+            .map(|run| (run.id, run.status))
+            .collect())
+    })
+    .await
+}
+
+/// Every machine with its newest run's status.
+async fn machine_statuses(state: &AppState) -> Result<Vec<(MachineId, Status)>, Unreadable> {
+    read_patiently(state, move |store| {
+        let mut all = Vec::new();
+        for page in 1.. {
+            let found = store.machines(PageRequest::new(page, MACHINES_PER_READ))?;
+            let done = (found.items.len() as u64) < MACHINES_PER_READ;
+            all.extend(
+                found
+                    .items
+                    .into_iter()
+                    .filter_map(|m| Some((m.machine.id, m.last_run_status?))),
+            );
+            if done {
+                break;
+            }
+        }
+        Ok(all)
+    })
+    .await
+}
+
+/// Forwards what `render` makes of each hub message until the client leaves, the server
+/// stops, or the store stays unreadable (then the client is told to reconnect by the close).
 async fn pump<F, Fut>(
     mut socket: DuplexStream,
     mut changes: Receiver<RunChanged>,
@@ -93,9 +176,9 @@ async fn pump<F, Fut>(
 ) -> rocket_ws::result::Result<()>
 where
     F: FnMut(Heard, &mut Receiver<RunChanged>) -> Fut,
-    Fut: Future<Output = Option<String>>,
+    Fut: Future<Output = Result<Vec<String>, Unreadable>>,
 {
-    loop {
+    'listen: loop {
         let heard = select! {
             changed = changes.recv() => match changed {
                 Ok(change) => Heard::Change(change),
@@ -109,11 +192,14 @@ where
             },
             _ = &mut shutdown => break,
         };
-        if let Some(text) = render(heard, &mut changes).await {
+        let Ok(messages) = render(heard, &mut changes).await else {
+            break;
+        };
+        for text in messages {
             match rocket::tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await
             {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => break,
+                Ok(Err(_)) | Err(_) => break 'listen,
             }
         }
     }
@@ -134,11 +220,44 @@ fn drain_for(changes: &mut Receiver<RunChanged>, machine: MachineId) -> bool {
     }
 }
 
+/// Skips every change already waiting: a stream that lagged re-reads the store once for all.
+fn drain(changes: &mut Receiver<RunChanged>) {
+    while let Ok(_) | Err(TryRecvError::Lagged(_)) = changes.try_recv() {}
+}
+
+/// What a stream sent last per key, so catching up sends only what changed.
+#[derive(Debug)]
+struct Sent<K> {
+    last: HashMap<K, Status>,
+}
+
+impl<K: std::hash::Hash + Eq + Copy> Sent<K> {
+    fn new() -> Arc<Mutex<Sent<K>>> {
+        Arc::new(Mutex::new(Sent {
+            last: HashMap::new(),
+        }))
+    }
+
+    /// Records `status` for `key`; true when it differs from what was sent.
+    fn record(&mut self, key: K, status: Status) -> bool {
+        self.last.insert(key, status) != Some(status)
+    }
+}
+
+fn run_data(run: RunId, status: Status) -> String {
+    json!({"run_data": {"id": run, "status": status}}).to_string()
+}
+
+fn machine_id_status(machine: MachineId, status: Status) -> String {
+    json!({"machine_id_status": {"id": machine, "status": status}}).to_string()
+}
+
 async fn known_machine(state: &AppState, id: MachineId) -> Result<(), HttpStatus> {
-    read(state, move |store| store.machine(id))
-        .await
-        .map(drop)
-        .ok_or(HttpStatus::NotFound)
+    match try_read(state, move |store| store.machine(id)).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(HttpStatus::NotFound),
+        Err(Unreadable) => Err(HttpStatus::ServiceUnavailable),
+    }
 }
 
 #[get("/ws/machine/<id>/last")]
@@ -155,6 +274,9 @@ async fn machine_last(
         Box::pin(async move {
             pump(socket, changes, shutdown, |heard, changes| {
                 let state = state.clone();
+                // `None`: nothing to send; `Some(None)`: send whatever is current;
+                // `Some(Some(run))`: only if `run` is the newest (a late stop on an older run
+                // leaves the live view alone).
                 let send = match heard {
                     Heard::Change(change) if change.machine_id == id => {
                         // A burst of changes is answered with one read of the state after it.
@@ -166,14 +288,15 @@ async fn machine_last(
                     Heard::Lagged => Some(None),
                 };
                 async move {
-                    // `Some(None)`: send whatever is current; `Some(Some(run))`: only if `run`
-                    // is the newest (a late stop on an older run leaves the live view alone).
-                    if let Some(run) = send?
-                        && newest_run(&state, id).await?.id != run
+                    let Some(send) = send else {
+                        return Ok(Vec::new());
+                    };
+                    if let Some(run) = send
+                        && newest_run(&state, id).await?.map(|r| r.id) != Some(run)
                     {
-                        return None;
+                        return Ok(Vec::new());
                     }
-                    machine_data(&state, id).await
+                    Ok(machine_data(&state, id).await?.into_iter().collect())
                 }
             })
             .await
@@ -189,20 +312,34 @@ async fn machine_runs(
     id: MachineId,
 ) -> Result<Channel<'static>, HttpStatus> {
     known_machine(state, id).await?;
+    let state = state.inner().clone();
     let changes = state.hub.subscribe();
     Ok(ws.channel(move |socket| {
         Box::pin(async move {
-            pump(socket, changes, shutdown, |heard, _| {
-                let text = match heard {
-                    Heard::Change(change) if change.machine_id == id => Some(
-                        json!({"run_data": {"id": change.run_id, "status": change.run_status}})
-                            .to_string(),
-                    ),
-                    // Each message carries a run's whole state, so skipping ahead loses nothing
-                    // a later message will not bring.
-                    Heard::Change(_) | Heard::Lagged => None,
-                };
-                async move { text }
+            let sent = Sent::<RunId>::new();
+            pump(socket, changes, shutdown, |heard, changes| {
+                let state = state.clone();
+                let sent = Arc::clone(&sent);
+                if matches!(heard, Heard::Lagged) {
+                    drain(changes);
+                }
+                async move {
+                    let mut sent = sent.lock().await;
+                    Ok(match heard {
+                        // Each change carries its run's status: no read needed.
+                        Heard::Change(change) if change.machine_id == id => {
+                            sent.record(change.run_id, change.run_status);
+                            vec![run_data(change.run_id, change.run_status)]
+                        }
+                        Heard::Change(_) => Vec::new(),
+                        Heard::Lagged => newest_runs(&state, id)
+                            .await?
+                            .into_iter()
+                            .filter(|(run, status)| sent.record(*run, *status))
+                            .map(|(run, status)| run_data(run, status))
+                            .collect(),
+                    })
+                }
             })
             .await
         })
@@ -215,17 +352,44 @@ fn machine_status(ws: WebSocket, state: &State<AppState>, shutdown: Shutdown) ->
     let changes = state.hub.subscribe();
     ws.channel(move |socket| {
         Box::pin(async move {
-            pump(socket, changes, shutdown, |heard, _| {
+            let sent = Sent::<MachineId>::new();
+            pump(socket, changes, shutdown, |heard, changes| {
                 let state = state.clone();
+                let sent = Arc::clone(&sent);
+                if matches!(heard, Heard::Lagged) {
+                    drain(changes);
+                }
                 async move {
-                    let Heard::Change(change) = heard else {
-                        return None;
-                    };
-                    let newest = newest_run(&state, change.machine_id).await?;
-                    (newest.id == change.run_id).then(|| {
-                        json!({"machine_id_status": {"id": change.machine_id, "status": newest.status}})
-                            .to_string()
-                    })
+                    let mut sent = sent.lock().await;
+                    if let Heard::Change(change) = heard {
+                        // The machine's status is its newest run's: read which run that is.
+                        match try_read(&state, move |store| {
+                            Ok(store
+                                .runs(change.machine_id, PageRequest::new(1, 1))?
+                                .items
+                                .into_iter()
+                                .next())
+                        })
+                        .await
+                        {
+                            Ok(Some(newest)) if newest.id == change.run_id => {
+                                sent.record(change.machine_id, newest.status);
+                                return Ok(vec![machine_id_status(
+                                    change.machine_id,
+                                    newest.status,
+                                )]);
+                            }
+                            Ok(_) => return Ok(Vec::new()),
+                            // Unreadable now: catch up on every machine below.
+                            Err(Unreadable) => {}
+                        }
+                    }
+                    Ok(machine_statuses(&state)
+                        .await?
+                        .into_iter()
+                        .filter(|(machine, status)| sent.record(*machine, *status))
+                        .map(|(machine, status)| machine_id_status(machine, status))
+                        .collect())
                 }
             })
             .await

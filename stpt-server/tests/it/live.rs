@@ -32,17 +32,23 @@ pub(crate) struct Server {
 impl Server {
     /// Builds the app on `database` and launches it on a free port.
     pub(crate) fn start(database: &DatabaseUrl) -> Server {
+        Server::start_with(database, |_| {})
+    }
+
+    /// Like [`Server::start`], with the configuration adjusted by `adjust`.
+    pub(crate) fn start_with(database: &DatabaseUrl, adjust: impl FnOnce(&mut Config)) -> Server {
         // Rocket can bind port 0 but does not tell which port it got: reserve one instead.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("reserve a port")
             .port();
-        let config = Config {
+        let mut config = Config {
             database_url: database.clone(),
             port,
             log: false,
             ..Config::default()
         };
+        adjust(&mut config);
         let (ready, shutdown) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
@@ -186,6 +192,112 @@ impl Socket {
 }
 
 const LAMP: &[&str] = &["lamp_on.py", "lamp_off.py"];
+
+/// Reads messages until none comes for a while (the stream is quiet).
+fn read_until_quiet(socket: &mut Socket) -> Vec<Value> {
+    socket
+        .0
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .expect("read timeout");
+    let mut messages = Vec::new();
+    loop {
+        match socket.0.read() {
+            Ok(Message::Text(text)) => {
+                messages.push(serde_json::from_str(&text).expect("a JSON message"));
+            }
+            Ok(_) => continue,
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return messages;
+            }
+            Err(e) => panic!("the stream broke: {e}"),
+        }
+    }
+}
+
+/// Subscribers that fall behind a flood of changes, or fail to read the store during it, still
+/// end on the true state: each machine's final status on the status stream, each run's on the
+/// runs stream.
+#[test]
+fn lagging_subscribers_catch_up_to_the_true_state() {
+    const MACHINES: usize = 6;
+    const TESTS: usize = 25;
+    let db = TestDb::sqlite();
+    // A backlog of 4 makes every subscriber skip ahead; a pool of 2 that waits 20 ms for a
+    // connection makes many of their reads fail while the flood lasts.
+    let server = Server::start_with(db.url(), |config| {
+        config.live_backlog = 4;
+        config.pool = stpt_server::db::PoolOptions {
+            max_size: 2,
+            timeout: Duration::from_millis(20),
+        };
+    });
+    let names: Vec<String> = (0..TESTS).map(|i| format!("t{i}.py")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    for m in 0..MACHINES {
+        server.post(&dry_run(&format!("rig-{m}"), 0, &[("s.py", &names)]));
+    }
+    let first = server.machine_id("rig-0");
+    let mut status: Vec<Socket> = (0..16)
+        .map(|_| server.socket("/ws/machine/status"))
+        .collect();
+    let mut runs = server.socket(&format!("/ws/machine/{first}/runs"));
+
+    std::thread::scope(|scope| {
+        for m in 0..MACHINES {
+            let server = &server;
+            let names = &names;
+            scope.spawn(move || {
+                let machine = format!("rig-{m}");
+                for (i, name) in names.iter().enumerate() {
+                    server.post(&start(&machine, name, 1 + 2 * i as i64));
+                    // The last test fails on even machines: the final status differs by machine.
+                    let outcome = if i + 1 == TESTS && m % 2 == 0 {
+                        Status::Failed
+                    } else {
+                        Status::Passed
+                    };
+                    server.post(&stop(&machine, name, outcome, 2 + 2 * i as i64));
+                }
+            });
+        }
+    });
+
+    let mut truth = std::collections::HashMap::new();
+    for m in 0..MACHINES {
+        let id = server.machine_id(&format!("rig-{m}"));
+        let expected = if m % 2 == 0 { "failed" } else { "passed" };
+        truth.insert(id, json!(expected));
+    }
+    let ends: Vec<_> = std::thread::scope(|scope| {
+        let readers: Vec<_> = status
+            .iter_mut()
+            .map(|socket| scope.spawn(move || read_until_quiet(socket)))
+            .collect();
+        readers
+            .into_iter()
+            .map(|r| r.join().expect("reader"))
+            .collect()
+    });
+    for messages in ends {
+        let mut seen = std::collections::HashMap::new();
+        for message in messages {
+            let m = &message["machine_id_status"];
+            seen.insert(m["id"].as_i64().expect("machine id"), m["status"].clone());
+        }
+        assert_eq!(seen, truth, "a status subscriber ended on a stale state");
+    }
+    let last = read_until_quiet(&mut runs)
+        .last()
+        .cloned()
+        .expect("run messages");
+    assert_eq!(last["run_data"]["status"], "failed");
+}
 
 #[test]
 fn each_route_pushes_its_message_after_ingest() {

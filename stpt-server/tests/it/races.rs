@@ -75,7 +75,12 @@ fn racing_duplicates_apply_once(db: &TestDb, stores: &[Arc<DieselStore>]) {
     assert_eq!(started.test_id, stopped.test_id);
     assert_eq!(stopped.run_id, dry.run_id);
     let machine = db.machine_by_name("rig-1").unwrap().unwrap();
-    assert_eq!(db.runs(machine.id, stpt_core::PageRequest::new(1, 10)).unwrap().total, 1);
+    assert_eq!(
+        db.runs(machine.id, stpt_core::PageRequest::new(1, 10))
+            .unwrap()
+            .total,
+        1
+    );
     let tree = db.run(dry.run_id).unwrap().unwrap();
     let statuses: Vec<Status> = tree.scenarios[0].tests.iter().map(|t| t.status).collect();
     assert_eq!(statuses, [Status::Failed, Status::Waiting]);
