@@ -42,7 +42,9 @@ pub use executor::{CancelFlag, ExecutionSummary, Executor, Progress, TestOutcome
 pub use manifest::{DiscoverError, Manifest};
 pub use plan::{Plan, PlanBuilder, PlanError, PlannedTest, TestCommand};
 pub use reporter::Reporter;
-pub use sink::http::{Delivery, HttpConfig, HttpSink, RetryPolicy, default_spool_dir, replay};
+pub use sink::http::{
+    Delivery, HeldUp, HttpConfig, HttpSink, RetryPolicy, default_spool_dir, replay,
+};
 pub use sink::json_lines::{JsonLinesSink, StdoutSink, read_json_lines};
 pub use sink::tee::TeeSink;
 pub use spool::{Spool, SpoolError};

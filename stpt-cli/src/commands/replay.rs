@@ -12,8 +12,11 @@ use crate::terminal;
 
 /// Deliver the spooled events of `stpt run` (or any stpt-runner HTTP sink) to the server.
 ///
-/// Delivering twice changes nothing: the server drops events it already has. With --json,
-/// prints `{"delivered": n, "rejected": ["<why>"], "pending": n, "interrupted": null | "<why>"}`.
+/// Delivering twice changes nothing: the server drops events it already has. When delivery
+/// stops, the spooled event it stopped at is named with the reason, so an event the server
+/// keeps failing on can be acted upon. With --json, prints `{"delivered": n, "rejected":
+/// ["<why>"], "pending": n, "interrupted": null | "<why>", "held_up": null | {"file",
+/// "kind", "event_id", "machine", "reason", "server_answered"}}`.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  stpt replay --spool-dir /var/lib/stpt/spool --url http://stpt.lab:8000"
@@ -33,6 +36,18 @@ struct ReplayJson {
     rejected: Vec<String>,
     pending: usize,
     interrupted: Option<String>,
+    held_up: Option<HeldUpJson>,
+}
+
+/// The spooled event delivery stopped at.
+#[derive(Debug, Serialize)]
+struct HeldUpJson {
+    file: PathBuf,
+    kind: &'static str,
+    event_id: String,
+    machine: String,
+    reason: String,
+    server_answered: bool,
 }
 
 /// Opens the spool and delivers what it holds.
@@ -52,6 +67,14 @@ pub(crate) fn run(server: &ServerArgs, args: ReplayArgs) -> anyhow::Result<()> {
         rejected: delivery.rejected.iter().map(ToString::to_string).collect(),
         pending: delivery.pending,
         interrupted: delivery.interrupted.as_ref().map(ToString::to_string),
+        held_up: delivery.held_up.as_ref().map(|held| HeldUpJson {
+            file: held.path.clone(),
+            kind: held.kind,
+            event_id: held.event_id.clone(),
+            machine: held.machine.clone(),
+            reason: held.reason.clone(),
+            server_answered: held.answered,
+        }),
     };
     if args.json {
         terminal::emit_json(&report)?;
@@ -65,6 +88,9 @@ pub(crate) fn run(server: &ServerArgs, args: ReplayArgs) -> anyhow::Result<()> {
         );
         for reason in &report.rejected {
             text.push_str(&format!("  refused: {reason}\n"));
+        }
+        if let Some(held) = &delivery.held_up {
+            text.push_str(&format!("  held up by {held}\n"));
         }
         terminal::emit(&text)?;
     }

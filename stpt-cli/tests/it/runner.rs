@@ -114,6 +114,19 @@ fn events_spooled_while_the_server_is_away_are_replayed() {
     let machines = server.stpt(&["machines", "--json"]).json();
     assert_eq!(machines, serde_json::json!([]));
 
+    // Still away: the replay names the event it stopped at.
+    let stuck = server.stpt(&["replay", "--json", "--url", "http://127.0.0.1:9"]);
+    assert_ne!(stuck.code, Some(0), "{}", stuck.snapshot());
+    let held = &stuck.json()["held_up"];
+    assert_eq!(held["kind"], "dry_run", "{}", stuck.snapshot());
+    assert_eq!(held["machine"], "lamp-rig");
+    assert_eq!(held["server_answered"], false);
+    assert!(held["event_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(
+        std::path::Path::new(held["file"].as_str().unwrap_or_default()).exists(),
+        "{held}"
+    );
+
     let replay = server.stpt(&["replay", "--json"]);
     assert_eq!(replay.code, Some(0), "{}", replay.snapshot());
     let delivery = replay.json();

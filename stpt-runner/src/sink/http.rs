@@ -21,6 +21,10 @@
 //!   `{"error", "detail"}` answer, and the event is moved to the spool's `rejected/` folder, so
 //!   it is never retried and not lost from sight.
 //!
+//! When delivery stops, [`Delivery::held_up`] names the spooled event it stopped at and why,
+//! and the error says so too: an event the server keeps failing on (the same 5xx on every
+//! try) holds up everything behind it, and a person can act on it.
+//!
 //! If the spool itself cannot be written (a full disk), the event is posted directly with the
 //! full retry policy; only when that fails too is it lost, and `send` says so with
 //! [`SinkError::Io`].
@@ -169,6 +173,48 @@ pub struct Delivery {
     pub pending: usize,
     /// Why delivery stopped before the end of the spool, if it did.
     pub interrupted: Option<SinkError>,
+    /// The spooled event delivery stopped at, if it did: everything after it waits for it.
+    pub held_up: Option<HeldUp>,
+}
+
+/// The spooled event a delivery stopped at, and why: what a person needs to act on a spool
+/// that does not drain (the server failing on one event, a refused token, the server away).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldUp {
+    /// The event's file in the spool.
+    pub path: PathBuf,
+    /// Which event it is (`dry_run`, `test_start`, `test_stop`).
+    pub kind: &'static str,
+    /// Its event id.
+    pub event_id: String,
+    /// The machine it reports.
+    pub machine: String,
+    /// What the last try got.
+    pub reason: String,
+    /// True when the server answered (a 5xx, 408 or 429) rather than being out of reach: it
+    /// is up but fails on this event, so its log says why.
+    pub answered: bool,
+}
+
+impl std::fmt::Display for HeldUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} event {} of machine {:?} ({}): {}",
+            self.kind,
+            self.event_id,
+            self.machine,
+            self.path.display(),
+            self.reason
+        )?;
+        if self.answered {
+            f.write_str(
+                "; the server is up but fails on this event: its log says why, and the event \
+                 stays spooled until it is accepted or the file is moved out of the spool",
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// A sink posting events to an stpt server through a durable spool.
@@ -190,8 +236,9 @@ enum Outcome {
     Refused(String),
     /// We were refused (auth, redirect): keep the event, stop.
     Unauthorized(String),
-    /// The server could not be reached or failed: keep the event, stop.
-    Unavailable(String),
+    /// The server could not be reached or failed: keep the event, stop. True when the server
+    /// answered (it is up but failed), false when it could not be reached.
+    Unavailable(String, bool),
 }
 
 impl HttpSink {
@@ -267,17 +314,30 @@ impl HttpSink {
                     refused.push(entry.seq);
                 }
                 Outcome::Unauthorized(reason) => {
+                    let held_up = self.held_up(&entry, reason, false);
                     delivery.interrupted = Some(SinkError::Rejected {
                         destination: self.endpoint(&entry.event),
-                        reason: format!("{reason}; the event stays in the spool"),
+                        reason: format!("{}; the event stays in the spool", held_up.reason),
                     });
+                    delivery.held_up = Some(held_up);
                     break;
                 }
-                Outcome::Unavailable(reason) => {
+                Outcome::Unavailable(reason, answered) => {
+                    let reason = if answered {
+                        format!("{reason} on each of {attempts} tries")
+                    } else {
+                        reason
+                    };
+                    let held_up = self.held_up(&entry, reason, answered);
                     delivery.interrupted = Some(SinkError::Deferred {
                         destination: self.endpoint(&entry.event),
-                        reason,
+                        reason: if answered {
+                            format!("held up by {held_up}")
+                        } else {
+                            held_up.reason.clone()
+                        },
                     });
+                    delivery.held_up = Some(held_up);
                     break;
                 }
             }
@@ -288,6 +348,17 @@ impl HttpSink {
             .pending_count()
             .map_err(|e| spool_error(&url, e))?;
         Ok((delivery, refused))
+    }
+
+    fn held_up(&self, entry: &Pending, reason: String, answered: bool) -> HeldUp {
+        HeldUp {
+            path: self.spool.dir().join(&entry.file_name),
+            kind: entry.event.kind().as_str(),
+            event_id: entry.event.event_id().unwrap_or("without id").to_owned(),
+            machine: entry.event.machine_name().to_owned(),
+            reason,
+            answered,
+        }
     }
 
     fn learn_run_id(&mut self, entry: &Pending, run_id: Option<RunId>) {
@@ -311,6 +382,7 @@ impl HttpSink {
             Err(e) => return Outcome::Refused(format!("cannot serialise event: {e}")),
         };
         let mut last = String::new();
+        let mut answered = false;
         for attempt in 0..attempts.max(1) {
             if attempt > 0 {
                 std::thread::sleep(self.config.retry.delay(attempt - 1));
@@ -338,14 +410,20 @@ impl HttpSink {
                     let text = answer_text(status, response);
                     match status {
                         401 | 403 | 407 => return Outcome::Unauthorized(text),
-                        408 | 429 | 500.. => last = text,
+                        408 | 429 | 500.. => {
+                            last = text;
+                            answered = true;
+                        }
                         _ => return Outcome::Refused(text),
                     }
                 }
-                Err(ureq::Error::Transport(transport)) => last = transport.to_string(),
+                Err(ureq::Error::Transport(transport)) => {
+                    last = transport.to_string();
+                    answered = false;
+                }
             }
         }
-        Outcome::Unavailable(last)
+        Outcome::Unavailable(last, answered)
     }
 
     fn endpoint(&self, event: &Event) -> String {

@@ -127,6 +127,70 @@ fn server_errors_are_retried_then_spooled_and_delivered_later_in_order() {
     assert_eq!(reporter.sink().spool().pending_count().unwrap(), 0);
 }
 
+/// An event the server fails on again and again holds up the spool: the error and the
+/// delivery name it (kind, id, machine, spool file) and say the server answered, so a person
+/// can act; the event stays spooled.
+#[test]
+fn an_event_the_server_keeps_failing_on_is_named() {
+    let server = TestServer::start();
+    server.script([
+        Reply::Status(500, r#"{"error": "internal", "detail": "boom"}"#),
+        Reply::Status(500, r#"{"error": "internal", "detail": "boom"}"#),
+        Reply::Status(500, r#"{"error": "internal", "detail": "boom"}"#),
+    ]);
+    let spool = tempfile::tempdir().unwrap();
+    let plan = plan();
+    let mut reporter = Reporter::new(
+        "rig-7",
+        HttpSink::open(config(&server.url, spool.path())).unwrap(),
+    );
+    let err = reporter.dry_run(&plan).unwrap_err();
+    let id = server.requests()[0].body["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let text = err.to_string();
+    for part in [
+        "held up by dry_run event",
+        &id,
+        "rig-7",
+        "HTTP 500 internal: boom",
+        "3 tries",
+        "server is up",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from {text}");
+    }
+    let mut sink = reporter.into_sink();
+
+    server.script([
+        Reply::Status(503, "busy"),
+        Reply::Status(503, "busy"),
+        Reply::Status(503, "busy"),
+    ]);
+    let delivery = sink.deliver_pending().unwrap();
+    let held = delivery.held_up.expect("held up");
+    assert_eq!(
+        (held.kind, held.event_id.as_str(), held.machine.as_str()),
+        ("dry_run", id.as_str(), "rig-7")
+    );
+    assert!(held.answered);
+    assert!(held.path.exists(), "{:?}", held.path);
+    assert!(held.path.starts_with(spool.path()));
+    assert_eq!(delivery.pending, 1);
+
+    // Out of reach is told apart from failing.
+    let closed = closed_port();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let delivery = HttpSink::open(config(&url, spool.path()))
+        .unwrap()
+        .deliver_pending()
+        .unwrap();
+    let held = delivery.held_up.expect("held up");
+    assert!(!held.answered);
+    assert_eq!(held.event_id, id);
+}
+
 #[test]
 fn an_offline_sink_probes_and_delivers_the_backlog_once_the_server_is_back() {
     let server = TestServer::start();
