@@ -75,13 +75,23 @@ pub struct RunningServer {
 impl RunningServer {
     /// Starts a server on `database` and `port` and waits until it answers.
     pub fn start(database: &TempDatabase, port: &ReservedPort) -> RunningServer {
+        RunningServer::start_with(database, port, |_| {})
+    }
+
+    /// Like [`RunningServer::start`], with the configuration adjusted by `adjust`.
+    pub fn start_with(
+        database: &TempDatabase,
+        port: &ReservedPort,
+        adjust: impl FnOnce(&mut Config),
+    ) -> RunningServer {
         let port = port.port();
-        let config = Config {
+        let mut config = Config {
             database_url: database.url().clone(),
             port,
             log: false,
             ..Config::default()
         };
+        adjust(&mut config);
         let (ignited, ready) = mpsc::channel();
         let thread = std::thread::spawn(move || launch(&config, &ignited));
         let shutdown = match ready.recv() {
