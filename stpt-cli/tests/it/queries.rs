@@ -24,7 +24,7 @@ fn machines_list_their_newest_run_status() {
     --- stdout ---
        ID  NAME       LAST RUN
         1  lamp-rig   failed
-        3  trunk-rig  passed
+        2  trunk-rig  passed
     --- stderr ---
     ");
     assert_json_snapshot!(server.stpt(&["machines", "--json"]).json(), @r#"
@@ -36,10 +36,10 @@ fn machines_list_their_newest_run_status() {
         "pk": 1
       },
       {
-        "absolute_url": "/machine/3",
+        "absolute_url": "/machine/2",
         "get_last_master_scenario_status": "passed",
         "machine_name": "trunk-rig",
-        "pk": 3
+        "pk": 2
       }
     ]
     "#);
@@ -95,7 +95,7 @@ fn unknown_names_and_ids_say_what_exists() {
     exit code: Some(4)
     --- stdout ---
     --- stderr ---
-    error: unknown machine "door-rig": known machines are lamp-rig (#1), trunk-rig (#3); see `stpt machines`
+    error: unknown machine "door-rig": known machines are lamp-rig (#1), trunk-rig (#2); see `stpt machines`
     "#);
     assert_snapshot!(server.stpt(&["show", "99"]).snapshot(), @r"
     exit code: Some(4)
