@@ -783,6 +783,18 @@ impl Store for MemoryStore {
         Ok(results)
     }
 
+    fn previous_run(&self, run: RunId) -> Result<Option<RunId>, StoreError> {
+        let state = self.lock()?;
+        let Some(machine) = state
+            .run_rec(run)
+            .and_then(|rec| state.machines.get(slot(rec.machine_id)?))
+        else {
+            return Ok(None);
+        };
+        let at = machine.runs.partition_point(|id| *id < run);
+        Ok(at.checked_sub(1).and_then(|i| machine.runs.get(i).copied()))
+    }
+
     fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {
         let mut state = self.lock()?;
         if state.run_rec(run).is_none() {

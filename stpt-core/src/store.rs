@@ -203,6 +203,10 @@ pub trait Store: Send + Sync {
     /// is not a test.
     fn test_history(&self, test: NodeId, limit: u32) -> Result<Vec<TestResult>, StoreError>;
 
+    /// The run before `run` on its machine (the newest of the machine's older runs), if any;
+    /// `None` too when `run` does not exist. One indexed lookup, whatever the history's length.
+    fn previous_run(&self, run: RunId) -> Result<Option<RunId>, StoreError>;
+
     /// Closes a run by hand: its ongoing tests become `cancelled` and it records `at` as
     /// closed ([`Closure::Aborted`]). `None` when no run has this id; a finished run is
     /// answered unchanged.
@@ -276,6 +280,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn test_history(&self, test: NodeId, limit: u32) -> Result<Vec<TestResult>, StoreError> {
         (**self).test_history(test, limit)
+    }
+    fn previous_run(&self, run: RunId) -> Result<Option<RunId>, StoreError> {
+        (**self).previous_run(run)
     }
     fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {
         (**self).abort(run, at)

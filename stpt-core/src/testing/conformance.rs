@@ -981,3 +981,19 @@ pub fn reported_unknown_and_aborted_tests_are_not_revived(store: &dyn Store) {
         matches!(e, StoreError::NoMatchingTest { .. })
     });
 }
+
+/// A run's previous run is the newest older run of the same machine.
+pub fn previous_run_is_the_machines_newest_older_run(store: &dyn Store) {
+    let a1 = apply(store, dry_run(M, 0, &[("s.py", &["a.py"])])).run_id;
+    let b1 = apply(store, dry_run("rig-2", 1, &[("s.py", &["a.py"])])).run_id;
+    let a2 = apply(store, dry_run(M, 2, &[("s.py", &["a.py"])])).run_id;
+    let b2 = apply(store, dry_run("rig-2", 3, &[("s.py", &["a.py"])])).run_id;
+    let a3 = apply(store, dry_run(M, 4, &[("s.py", &["a.py"])])).run_id;
+    let previous = |run| store.previous_run(run).unwrap();
+    assert_eq!(previous(a3), Some(a2));
+    assert_eq!(previous(a2), Some(a1));
+    assert_eq!(previous(a1), None);
+    assert_eq!(previous(b2), Some(b1));
+    assert_eq!(previous(b1), None);
+    assert_eq!(previous(a3 + b2 + 100), None);
+}

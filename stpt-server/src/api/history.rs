@@ -107,27 +107,7 @@ async fn test_history(
 
 /// The run before `run` on its machine, if any.
 pub(crate) fn previous_run(store: &dyn Store, run: &RunTree) -> Result<Option<RunId>, StoreError> {
-    let mut page = 1;
-    loop {
-        let batch = store.runs(
-            run.machine.id,
-            PageRequest::new(page, PageRequest::MAX_SIZE),
-        )?;
-        if let Some(at) = batch.items.iter().position(|r| r.id == run.run.id) {
-            if let Some(previous) = batch.items.get(at + 1) {
-                return Ok(Some(previous.id));
-            }
-            let next = store.runs(
-                run.machine.id,
-                PageRequest::new(page + 1, PageRequest::MAX_SIZE),
-            )?;
-            return Ok(next.items.first().map(|r| r.id));
-        }
-        if batch.items.len() < PageRequest::MAX_SIZE as usize {
-            return Ok(None);
-        }
-        page += 1;
-    }
+    store.previous_run(run.run.id)
 }
 
 #[get("/api/v1/runs/<id>/compare?<other>")]

@@ -110,7 +110,16 @@ fn already_applied(
     let Some(applied) = find_applied(conn, id)? else {
         return Ok(None);
     };
-    if machine.map(|m| m.id) != Some(applied.machine_id) {
+    let machine_id = match machine {
+        Some(machine) => Some(machine.id),
+        // A racing delivery of this machine's first dry run created it since our lookup.
+        None => machines::table
+            .filter(machines::name_key.eq(name_key(event.machine_name())))
+            .select(machines::id)
+            .first::<i64>(conn)
+            .optional()?,
+    };
+    if machine_id != Some(applied.machine_id) {
         return Err(OpError::Store(StoreError::EventIdReused {
             event_id: id.to_owned(),
             machine: event.machine_name().to_owned(),
@@ -765,6 +774,25 @@ pub(crate) fn last_run(conn: &mut Conn, machine: MachineId) -> Result<Option<Run
         Some(id) => run(conn, id),
         None => Ok(None),
     }
+}
+
+/// One range of the `runs_by_machine (machine_id, id)` index.
+pub(crate) fn previous_run(conn: &mut Conn, run: RunId) -> Result<Option<RunId>, OpError> {
+    let Some(machine) = runs::table
+        .find(run)
+        .select(runs::machine_id)
+        .first::<i64>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    Ok(runs::table
+        .filter(runs::machine_id.eq(machine))
+        .filter(runs::id.lt(run))
+        .order(runs::id.desc())
+        .select(runs::id)
+        .first(conn)
+        .optional()?)
 }
 
 pub(crate) fn node(conn: &mut Conn, kind: NodeKind, id: NodeId) -> Result<Option<Node>, OpError> {

@@ -139,6 +139,10 @@ impl Store for DieselStore {
         on_backend!(self, test_history(test, limit))
     }
 
+    fn previous_run(&self, run: RunId) -> Result<Option<RunId>, StoreError> {
+        on_backend!(self, previous_run(run))
+    }
+
     fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {
         on_backend!(self, abort(run, at))
     }

@@ -62,29 +62,33 @@ fn assert_applied_once(answers: &[Result<Applied, StoreError>]) -> Applied {
 }
 
 fn racing_duplicates_apply_once(db: &TestDb, stores: &[Arc<DieselStore>]) {
-    let plan = with_event_id(dry_run("rig-1", 0, &[("s.py", &["a.py", "b.py"])]), "dry-1");
-    let dry = assert_applied_once(&race(stores, &plan));
-    let started = assert_applied_once(&race(
-        stores,
-        &with_event_id(start("rig-1", "a.py", 1), "start-1"),
-    ));
-    let stopped = assert_applied_once(&race(
-        stores,
-        &with_event_id(stop("rig-1", "a.py", Status::Failed, 2), "stop-1"),
-    ));
-    assert_eq!(started.test_id, stopped.test_id);
-    assert_eq!(stopped.run_id, dry.run_id);
-    let machine = db.machine_by_name("rig-1").unwrap().unwrap();
-    assert_eq!(
-        db.runs(machine.id, stpt_core::PageRequest::new(1, 10))
-            .unwrap()
-            .total,
-        1
-    );
-    let tree = db.run(dry.run_id).unwrap().unwrap();
-    let statuses: Vec<Status> = tree.scenarios[0].tests.iter().map(|t| t.status).collect();
-    assert_eq!(statuses, [Status::Failed, Status::Waiting]);
-    assert_eq!(db.attempts(started.test_id.unwrap()).unwrap().len(), 1);
+    // Several rounds, each on a new machine: its first dry run is the tightest race.
+    for round in 0..4 {
+        let machine = format!("rig-{round}");
+        let m = machine.as_str();
+        let id = |what: &str| format!("{what}-{round}");
+        let plan = with_event_id(dry_run(m, 0, &[("s.py", &["a.py", "b.py"])]), &id("dry"));
+        let dry = assert_applied_once(&race(stores, &plan));
+        let started = assert_applied_once(&race(
+            stores,
+            &with_event_id(start(m, "a.py", 1), &id("start")),
+        ));
+        let stopped = assert_applied_once(&race(
+            stores,
+            &with_event_id(stop(m, "a.py", Status::Failed, 2), &id("stop")),
+        ));
+        assert_eq!(started.test_id, stopped.test_id);
+        assert_eq!(stopped.run_id, dry.run_id);
+        let found = db.machine_by_name(m).unwrap().unwrap();
+        let runs = db
+            .runs(found.id, stpt_core::PageRequest::new(1, 10))
+            .unwrap();
+        assert_eq!(runs.total, 1);
+        let tree = db.run(dry.run_id).unwrap().unwrap();
+        let statuses: Vec<Status> = tree.scenarios[0].tests.iter().map(|t| t.status).collect();
+        assert_eq!(statuses, [Status::Failed, Status::Waiting]);
+        assert_eq!(db.attempts(started.test_id.unwrap()).unwrap().len(), 1);
+    }
 }
 
 #[test]
