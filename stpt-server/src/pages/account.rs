@@ -71,18 +71,39 @@ fn page(status: Status, view: &AccountPage) -> Answer {
 }
 
 /// A path the browser may be sent to after logging in: local to this server only, so the
-/// login page is no open redirect.
+/// login page is no open redirect, and always a valid URI (a decoded `next` such as `/a b` or
+/// `/ä` is encoded again); anything else goes to `/`.
 pub(crate) fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(next)
-            if next.starts_with('/')
-                && !next.starts_with("//")
-                && !next.contains('\\')
-                && !next.chars().any(char::is_control) =>
-        {
-            next.to_owned()
-        }
-        _ => "/".to_owned(),
+    let Some(next) = next else {
+        return "/".to_owned();
+    };
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    if !local {
+        return "/".to_owned();
+    }
+    let encoded: String = next
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'/'
+            | b'?'
+            | b'='
+            | b'&' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    match rocket::http::uri::Origin::parse(&encoded) {
+        Ok(_) => encoded,
+        Err(_) => "/".to_owned(),
     }
 }
 

@@ -529,6 +529,46 @@ on_both_backends!(
     prune
 );
 
+/// Whatever `next` a login carries, the answer is never a server error: a local path is
+/// followed (encoded as a valid URI), anything else goes to `/`.
+#[test]
+fn odd_next_values_are_followed_safely_or_dropped() {
+    let app = AccessApp::on(TestDb::sqlite(), ReadAccess::Login, IngestAuth::Open);
+    app.access.add_user("dave", None, PASSWORD).expect("user");
+    let cases = [
+        ("/a%20b", "/a%20b"),
+        ("/%C3%A4", "/%C3%A4"),
+        ("/%3Cx%3E", "/%3Cx%3E"),
+        ("/machine/1?x=%22", "/machine/1?x=%22"),
+        ("/%25", "/%25"),
+        ("/%FF", "/%EF%BF%BD"),
+        ("//evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/%5Cevil", "/"),
+        ("/%0Aheader", "/"),
+        ("", "/"),
+    ];
+    for (next, expected) in cases {
+        let page = app.get_with(&format!("/login/?next={next}"), None);
+        assert!(page.status().code < 500, "GET next={next}: {}", page.status());
+        drop(page);
+        let csrf = app.csrf("/login/");
+        let body = format!(
+            "csrf={}&username=dave&password={}&next={next}",
+            encode(&csrf),
+            encode(PASSWORD)
+        );
+        let response = app
+            .client
+            .post("/login/")
+            .header(ContentType::Form)
+            .body(body)
+            .dispatch();
+        assert_eq!(response.status(), Status::SeeOther, "POST next={next}");
+        assert_eq!(location(&response), expected, "POST next={next}");
+    }
+}
+
 /// Names and scripts with HTML in them are shown as text on every page.
 #[test]
 fn html_in_names_is_shown_as_text() {
