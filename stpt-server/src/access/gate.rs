@@ -43,11 +43,12 @@ fn public(method: Method, segments: &[&str]) -> bool {
     }
 }
 
-/// Paths answered with JSON (or a WebSocket), where a token may stand in for a session.
+/// Paths answered with JSON (or a WebSocket, or the Prometheus text of `/metrics`), where a
+/// token may stand in for a session and a refusal is a 401 rather than the login page.
 fn api(segments: &[&str]) -> bool {
     matches!(
         segments.first(),
-        Some(&("tm_api" | "api" | "ws" | "page_api" | "_access"))
+        Some(&("tm_api" | "api" | "ws" | "page_api" | "_access" | "metrics"))
     ) || segments == ["docs", "openapi.json"]
 }
 

@@ -222,6 +222,7 @@ fn read_rules(db: TestDb) {
         "/page_api/live/1",
         "/ws/machine/status",
         "/docs/openapi.json",
+        "/metrics",
     ] {
         let (status, body) = json(app.get_with(path, None));
         assert_eq!(status, Status::Unauthorized, "{path}: {body}");
@@ -249,10 +250,20 @@ fn read_rules(db: TestDb) {
         assert_eq!(app.get_with(path, None).status(), Status::Ok, "{path}");
     }
 
-    // A machine token reads the API, but is no login for pages.
+    // A machine token reads the API and the metrics (so Prometheus can scrape them), but
+    // is no login for pages.
     assert_eq!(
         app.get_with("/tm_api/machines", Some(&token)).status(),
         Status::Ok
+    );
+    let metrics = app.get_with("/metrics", Some(&token));
+    assert_eq!(metrics.status(), Status::Ok);
+    assert!(
+        metrics
+            .into_string()
+            .unwrap_or_default()
+            .contains("stpt_events_applied_total"),
+        "the metrics text"
     );
     assert_eq!(app.get_with("/", Some(&token)).status(), Status::SeeOther);
     assert_eq!(
