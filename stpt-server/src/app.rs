@@ -147,7 +147,11 @@ fn assemble(
         secret_key,
         ..rocket::Config::default()
     });
+    let hosts =
+        access::origin::ServedHosts::new(&config.allowed_hosts, config.public_url.as_deref());
     rocket::custom(figment)
+        // First: a refused origin is answered before anything else looks at the request.
+        .attach(access::origin::RequestOrigin { hosts })
         .manage(state)
         .manage(StaleLimit(config.stale_after))
         .attach(StaleSweep {
@@ -162,6 +166,7 @@ fn assemble(
         .attach(access::headers::SecurityHeaders)
         .mount("/", api::routes())
         .mount("/", access::gate::routes())
+        .mount("/", access::origin::routes())
         .mount("/", pages::routes())
         .mount("/", live::routes())
         .mount("/", crate::metrics::routes())

@@ -42,6 +42,10 @@ pub struct Config {
     /// Where password-reset mail is sent from; `None` means links are only printed by
     /// `stpt user reset-link`.
     pub smtp: Option<SmtpConfig>,
+    /// Host names the server answers for besides its addresses, `localhost` and the public
+    /// URL's host (`stpt.lab`, or `*.lab.example.com` for every subdomain); requests naming
+    /// another `Host` are refused (421), which defeats DNS rebinding.
+    pub allowed_hosts: Vec<String>,
     /// The server's public base URL (`https://stpt.example.com`), used in mailed reset links.
     /// Links are never built from a request's `Host` header, which a caller controls.
     pub public_url: Option<String>,
@@ -146,6 +150,7 @@ impl Default for Config {
             stale_after: DEFAULT_STALE_AFTER,
             stale_sweep_every: Duration::from_secs(60),
             live_backlog: crate::live::DEFAULT_BACKLOG,
+            allowed_hosts: Vec::new(),
         }
     }
 }

@@ -49,6 +49,15 @@ pub(crate) struct ServeArgs {
     /// password-reset links.
     #[arg(long, env = "STPT_PUBLIC_URL")]
     public_url: Option<String>,
+    /// A host name the server answers for besides its addresses, `localhost` and the public
+    /// URL's host (repeat it, or comma-separate STPT_ALLOWED_HOSTS; `*.lab.example.com`
+    /// allows every subdomain). Requests for other hosts are refused (421).
+    #[arg(
+        long = "allowed-host",
+        env = "STPT_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
     /// SMTP relay for password-reset mail (STARTTLS); without it links are only printed by
     /// `stpt user reset-link`.
     #[arg(long, env = "STPT_SMTP_HOST")]
@@ -127,6 +136,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             insecure: args.smtp_insecure,
         }),
         public_url: args.public_url,
+        allowed_hosts: args.allowed_hosts,
         stale_after: args.stale_after,
         ..Config::default()
     };

@@ -1,5 +1,6 @@
 //! Access control and hardening: sessions, the read-access gate, machine-token checks for
-//! ingest, CSRF tokens, login rate limiting, security headers and password-reset mail.
+//! ingest, CSRF tokens, the checks of a request's `Host` and of cross-site writes, login rate
+//! limiting, security headers and password-reset mail.
 //!
 //! The main type here is [`Security`], the part of the managed state that holds the rules in
 //! force and the [`AccessStore`](crate::db::AccessStore) they are checked against. The gate
@@ -11,6 +12,7 @@ pub(crate) mod csrf;
 pub(crate) mod gate;
 pub(crate) mod headers;
 pub(crate) mod mail;
+pub(crate) mod origin;
 pub(crate) mod rate_limit;
 pub(crate) mod session;
 

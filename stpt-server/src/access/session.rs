@@ -16,7 +16,7 @@ use super::Security;
 use crate::app::AppState;
 use crate::db::User;
 
-const COOKIE: &str = "stpt_session";
+pub(crate) const COOKIE: &str = "stpt_session";
 
 /// How long a login lasts.
 pub(crate) const SESSION_LIFETIME: Duration = Duration::from_secs(14 * 24 * 60 * 60);

@@ -561,7 +561,11 @@ fn odd_next_values_are_followed_safely_or_dropped() {
     ];
     for (next, expected) in cases {
         let page = app.get_with(&format!("/login/?next={next}"), None);
-        assert!(page.status().code < 500, "GET next={next}: {}", page.status());
+        assert!(
+            page.status().code < 500,
+            "GET next={next}: {}",
+            page.status()
+        );
         drop(page);
         let csrf = app.csrf("/login/");
         let body = format!(

@@ -91,7 +91,7 @@ fn abort_cancels_the_ongoing_tests(app: App) {
     assert_eq!(run["run"]["stale"], false);
     assert!(run["run"]["last_event_at"].is_string(), "{run}");
 
-    let (status, summary) = app.send(true, "/api/v1/runs/1/abort", None);
+    let (status, summary) = app.send(true, "/api/v1/runs/1/abort", Some("{}"));
     assert_eq!(status, Status::Ok, "{summary}");
     assert_eq!(summary["closed_as"], "aborted");
     assert!(summary["closed_at"].is_string());
@@ -106,7 +106,7 @@ fn abort_cancels_the_ongoing_tests(app: App) {
         );
     }
 
-    let (status, body) = app.send(true, "/api/v1/runs/99/abort", None);
+    let (status, body) = app.send(true, "/api/v1/runs/99/abort", Some("{}"));
     assert_eq!(
         (status, body["error"].as_str()),
         (Status::NotFound, Some("unknown_run"))

@@ -9,6 +9,7 @@ mod endpoints;
 mod history;
 mod live;
 mod metrics;
+mod origin;
 mod races;
 mod support;
 mod webhooks;
