@@ -110,6 +110,29 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// What a timestamp looks like on the wire, for the OpenAPI document: the seed's naive form
+/// (with a space or `T`) and RFC 3339. A string of this shape can still name no instant
+/// (30 February), which parsing refuses.
+pub const WIRE_PATTERN: &str = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)?$";
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(WIRE_PATTERN))
+            .description(Some(
+                "UTC. Accepted as `YYYY-MM-DD HH:MM:SS[.ffffff]` (naive, taken as UTC) or \
+                 RFC 3339; answered as `YYYY-MM-DD HH:MM:SS[.ffffff]`.",
+            ))
+            .examples(["2018-12-30 13:01:57"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Timestamp {}
+
 /// A human duration the way the seed's pages say it ("3 minutes", "1 hour, 2 minutes"): the
 /// two largest adjacent units, "0 minutes" under a minute.
 pub fn human_duration(seconds: i64) -> String {
@@ -148,6 +171,48 @@ pub fn human_duration(seconds: i64) -> String {
 }
 
 #[cfg(test)]
+mod pattern_tests {
+    use super::*;
+
+    fn shaped(text: &str) -> bool {
+        regex::Regex::new(WIRE_PATTERN)
+            .expect("the pattern compiles")
+            .is_match(text)
+    }
+
+    #[test]
+    fn every_accepted_form_has_the_documented_shape() {
+        for text in [
+            "2018-12-30 13:01:57",
+            "2018-12-30 13:01:57.123456",
+            "2018-12-30T13:01:57",
+            "2018-12-30T13:01:57Z",
+            "2018-12-30T13:01:57.5+02:00",
+            "2018-12-30 13:01:57-05:30",
+        ] {
+            assert!(text.parse::<Timestamp>().is_ok(), "{text}");
+            assert!(shaped(text), "{text}");
+        }
+        // Serialised timestamps have the shape too.
+        for at in [
+            Timestamp::now(),
+            "2018-12-30 13:01:57".parse().expect("valid"),
+        ] {
+            assert!(shaped(&at.to_string()), "{at}");
+        }
+        for text in [
+            "yesterday",
+            "30-12-2018 13:01:57",
+            "2018-12-30",
+            "2018-13-30 13:01:57",
+        ] {
+            assert!(text.parse::<Timestamp>().is_err(), "{text}");
+            assert!(!shaped(text), "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -165,6 +230,24 @@ mod tests {
         let ts: Timestamp = "2018-12-30T14:01:57.5+01:00".parse().unwrap();
         assert_eq!(ts.to_string(), "2018-12-30 13:01:57.500000");
         assert_eq!(ts.to_rfc3339(), "2018-12-30T13:01:57.500000Z");
+    }
+
+    #[test]
+    fn refuses_instants_outside_years_1_to_9999_utc() {
+        // The seed's Python datetimes span years 1 to 9999; an offset must not carry an instant
+        // out of that range, or the echo would not be a timestamp any client can read.
+        for text in [
+            "0000-01-01 00:00:00",
+            "0000-01-01T20:19:10.08+20:34",
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:30:00-01:00",
+        ] {
+            assert!(text.parse::<Timestamp>().is_err(), "{text}");
+        }
+        for text in ["0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"] {
+            let at: Timestamp = text.parse().expect(text);
+            assert_eq!(at.to_string(), text);
+        }
     }
 
     #[test]
