@@ -7,14 +7,15 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A UTC instant, microsecond precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(DateTime<Utc>);
 
-/// A string that is neither the seed's timestamp format nor RFC 3339.
+/// A string that is neither the seed's timestamp format nor RFC 3339, or names an instant
+/// outside years 1 to 9999 UTC.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid timestamp {value:?}: expected \"YYYY-MM-DD HH:MM:SS[.ffffff]\" (UTC) or RFC 3339")]
 pub struct InvalidTimestamp {
@@ -70,19 +71,25 @@ impl Timestamp {
 impl FromStr for Timestamp {
     type Err = InvalidTimestamp;
 
+    /// Also refuses an instant outside years 1 to 9999 UTC (the seed's Python datetimes), so
+    /// every accepted timestamp echoes in the documented four-digit-year form.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let trimmed = s.trim();
-        if let Ok(at) = DateTime::parse_from_rfc3339(trimmed) {
-            return Ok(Timestamp::from_datetime(at.with_timezone(&Utc)));
+        let parsed = DateTime::parse_from_rfc3339(trimmed)
+            .map(|at| at.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+                    .into_iter()
+                    .find_map(|format| NaiveDateTime::parse_from_str(trimmed, format).ok())
+                    .map(|naive| naive.and_utc())
+            });
+        match parsed {
+            Some(at) if (1..=9999).contains(&at.year()) => Ok(Timestamp::from_datetime(at)),
+            _ => Err(InvalidTimestamp {
+                value: s.to_owned(),
+            }),
         }
-        for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-            if let Ok(naive) = NaiveDateTime::parse_from_str(trimmed, format) {
-                return Ok(Timestamp::from_datetime(naive.and_utc()));
-            }
-        }
-        Err(InvalidTimestamp {
-            value: s.to_owned(),
-        })
     }
 }
 
@@ -111,9 +118,10 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 /// What a timestamp looks like on the wire, for the OpenAPI document: the seed's naive form
-/// (with a space or `T`) and RFC 3339. A string of this shape can still name no instant
-/// (30 February), which parsing refuses.
-pub const WIRE_PATTERN: &str = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)?$";
+/// (with a space or `T`) and RFC 3339, years 0001 to 9999. A string of this shape can still
+/// name no instant (30 February) or be carried out of that range by its offset, which parsing
+/// refuses.
+pub const WIRE_PATTERN: &str = r"^(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)?$";
 
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for Timestamp {
