@@ -11,6 +11,9 @@
 //! **Invariant:** a slow client never slows ingest or grows memory: the hub drops what it has
 //! not read (it skips ahead, and the `last` stream re-reads the current state), and a client
 //! that stops reading altogether is disconnected after [`SEND_TIMEOUT`].
+//!
+//! A request without `Upgrade: websocket` is refused with 400 and the JSON error body (the
+//! WebSocket guard forwards it, and the catcher answers).
 
 use std::future::Future;
 use std::time::Duration;
@@ -27,6 +30,7 @@ use serde_json::json;
 use stpt_core::{MachineId, PageRequest, RunSummary, Store, StoreError, Timestamp};
 
 use super::hub::RunChanged;
+use crate::api::ErrorBody;
 use crate::api::shapes::MachineLastData;
 use crate::app::AppState;
 
@@ -141,6 +145,19 @@ async fn known_machine(state: &AppState, id: MachineId) -> Result<(), HttpStatus
         .ok_or(HttpStatus::NotFound)
 }
 
+#[utoipa::path(
+    tag = "live",
+    summary = "WebSocket: a machine's newest run after every change",
+    description = "Each text frame is `{\"machine_data\": <machine_last_data>}`.",
+    params(("id" = i64, Path, description = "the machine's id", example = 1)),
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol; the server then sends JSON text frames"),
+        (status = 400, description = "not a WebSocket handshake: a GET with `Upgrade: websocket` is needed", body = ErrorBody),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 404, description = "no machine has this id (checked once the handshake is asked for)", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+    )
+)]
 #[get("/ws/machine/<id>/last")]
 async fn machine_last(
     ws: WebSocket,
@@ -181,6 +198,19 @@ async fn machine_last(
     }))
 }
 
+#[utoipa::path(
+    tag = "live",
+    summary = "WebSocket: a machine's runs after every change",
+    description = "Each text frame is `{\"run_data\": {\"id\", \"status\"}}`.",
+    params(("id" = i64, Path, description = "the machine's id", example = 1)),
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol; the server then sends JSON text frames"),
+        (status = 400, description = "not a WebSocket handshake: a GET with `Upgrade: websocket` is needed", body = ErrorBody),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 404, description = "no machine has this id (checked once the handshake is asked for)", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+    )
+)]
 #[get("/ws/machine/<id>/runs")]
 async fn machine_runs(
     ws: WebSocket,
@@ -209,6 +239,16 @@ async fn machine_runs(
     }))
 }
 
+#[utoipa::path(
+    tag = "live",
+    summary = "WebSocket: every machine's newest run status after every change",
+    description = "Each text frame is `{\"machine_id_status\": {\"id\", \"status\"}}`.",
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol; the server then sends JSON text frames"),
+        (status = 400, description = "not a WebSocket handshake: a GET with `Upgrade: websocket` is needed", body = ErrorBody),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+    )
+)]
 #[get("/ws/machine/status")]
 fn machine_status(ws: WebSocket, state: &State<AppState>, shutdown: Shutdown) -> Channel<'static> {
     let state = state.inner().clone();
