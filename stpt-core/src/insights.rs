@@ -28,6 +28,7 @@ pub const LARGEST_CHANGES: usize = 10;
 
 /// A test's identity across the runs of one machine.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestKey {
     /// Directory of the script.
     pub file_path: String,
@@ -70,6 +71,7 @@ impl Outcome {
 
 /// One test in a comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ComparedTest {
     /// Its identity.
     #[serde(flatten)]
@@ -88,6 +90,7 @@ pub struct ComparedTest {
 
 /// A run compared with another (usually the machine's previous one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunComparison {
     /// The run.
     pub run_id: RunId,
@@ -178,6 +181,7 @@ pub fn compare(run: &RunTree, other: &RunTree) -> RunComparison {
 
 /// A test the flaky rule picked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FlakyTest {
     /// Its identity.
     #[serde(flatten)]
@@ -238,6 +242,7 @@ pub fn flaky(runs: &[RunTree]) -> Vec<FlakyTest> {
 
 /// Median and 90th percentile of a test's finished durations over a window of its results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DurationTrend {
     /// Results looked at.
     pub window: usize,
@@ -286,6 +291,7 @@ pub fn percentile(sorted: &[f64], p: usize) -> Option<f64> {
 
 /// One run of a machine over time: its pass rate and duration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunPoint {
     /// The run.
     pub run_id: RunId,

@@ -21,6 +21,7 @@ pub type NodeId = i64;
 
 /// A machine that has reported at least one dry run (or was registered ahead of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Machine {
     /// Its id.
     pub id: MachineId,
@@ -42,6 +43,7 @@ pub struct MachineSummary {
 /// What a node of the tree is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum NodeKind {
     /// The master scenario (one per run; its id is the run id).
     Master,
@@ -53,6 +55,7 @@ pub enum NodeKind {
 
 /// A master scenario, scenario or test as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Node {
     /// Its id (for the master: the run id).
     pub id: NodeId,
@@ -96,6 +99,7 @@ impl Node {
 
 /// One attempt of a test: the current one, or an earlier one kept when the test was retried.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attempt {
     /// Its number, from 1.
     pub number: u32,
@@ -124,6 +128,7 @@ impl Attempt {
 
 /// One result of a test in one run, as its history lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestResult {
     /// The run.
     pub run_id: RunId,
@@ -158,6 +163,7 @@ impl TestResult {
 
 /// One row of a machine's run list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSummary {
     /// Run id (and master scenario id).
     pub id: RunId,
@@ -192,6 +198,7 @@ pub struct RunSummary {
 /// Why a run was closed by the server rather than by its runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Closure {
     /// Nothing was heard from it for longer than the stale limit; its ongoing tests became
     /// `unknown`.
@@ -236,6 +243,7 @@ impl RunSummary {
 
 /// A scenario with its tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScenarioTree {
     /// The scenario itself.
     pub node: Node,
@@ -245,6 +253,7 @@ pub struct ScenarioTree {
 
 /// One run in full.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunTree {
     /// The run's summary.
     pub run: RunSummary,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 /// The status of a test, a scenario or a whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Status {
     /// Finished: the run was cancelled while this was ongoing.
     Cancelled,
@@ -235,6 +236,36 @@ impl<'de> Deserialize<'de> for StatusCounts {
         Ok(counts)
     }
 }
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for StatusCounts {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Tests per status, every status present, in priority order",
+            ))
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
+        for status in Status::PRIORITY {
+            object = object
+                .property(
+                    status.as_str(),
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                        .minimum(Some(0)),
+                )
+                .required(status.as_str());
+        }
+        object.into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for StatusCounts {}
 
 /// The aggregate of statuses given one by one (scenario statuses into a master, for instance).
 pub fn aggregate(statuses: impl IntoIterator<Item = Status>) -> Status {

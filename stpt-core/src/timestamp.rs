@@ -7,14 +7,15 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A UTC instant, microsecond precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(DateTime<Utc>);
 
-/// A string that is neither the seed's timestamp format nor RFC 3339.
+/// A string that is neither the seed's timestamp format nor RFC 3339, or names an instant
+/// outside years 1 to 9999 UTC.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid timestamp {value:?}: expected \"YYYY-MM-DD HH:MM:SS[.ffffff]\" (UTC) or RFC 3339")]
 pub struct InvalidTimestamp {
@@ -70,19 +71,25 @@ impl Timestamp {
 impl FromStr for Timestamp {
     type Err = InvalidTimestamp;
 
+    /// Also refuses an instant outside years 1 to 9999 UTC (the seed's Python datetimes), so
+    /// every accepted timestamp echoes in the documented four-digit-year form.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let trimmed = s.trim();
-        if let Ok(at) = DateTime::parse_from_rfc3339(trimmed) {
-            return Ok(Timestamp::from_datetime(at.with_timezone(&Utc)));
+        let parsed = DateTime::parse_from_rfc3339(trimmed)
+            .map(|at| at.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+                    .into_iter()
+                    .find_map(|format| NaiveDateTime::parse_from_str(trimmed, format).ok())
+                    .map(|naive| naive.and_utc())
+            });
+        match parsed {
+            Some(at) if (1..=9999).contains(&at.year()) => Ok(Timestamp::from_datetime(at)),
+            _ => Err(InvalidTimestamp {
+                value: s.to_owned(),
+            }),
         }
-        for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-            if let Ok(naive) = NaiveDateTime::parse_from_str(trimmed, format) {
-                return Ok(Timestamp::from_datetime(naive.and_utc()));
-            }
-        }
-        Err(InvalidTimestamp {
-            value: s.to_owned(),
-        })
     }
 }
 
@@ -109,6 +116,30 @@ impl<'de> Deserialize<'de> for Timestamp {
         text.parse().map_err(serde::de::Error::custom)
     }
 }
+
+/// What a timestamp looks like on the wire, for the OpenAPI document: the seed's naive form
+/// (with a space or `T`) and RFC 3339, years 0001 to 9999. A string of this shape can still
+/// name no instant (30 February) or be carried out of that range by its offset, which parsing
+/// refuses.
+pub const WIRE_PATTERN: &str = r"^(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)?$";
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(WIRE_PATTERN))
+            .description(Some(
+                "UTC. Accepted as `YYYY-MM-DD HH:MM:SS[.ffffff]` (naive, taken as UTC) or \
+                 RFC 3339; answered as `YYYY-MM-DD HH:MM:SS[.ffffff]`.",
+            ))
+            .examples(["2018-12-30 13:01:57"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Timestamp {}
 
 /// A human duration the way the seed's pages say it ("3 minutes", "1 hour, 2 minutes"): the
 /// two largest adjacent units, "0 minutes" under a minute.
@@ -148,6 +179,48 @@ pub fn human_duration(seconds: i64) -> String {
 }
 
 #[cfg(test)]
+mod pattern_tests {
+    use super::*;
+
+    fn shaped(text: &str) -> bool {
+        regex::Regex::new(WIRE_PATTERN)
+            .expect("the pattern compiles")
+            .is_match(text)
+    }
+
+    #[test]
+    fn every_accepted_form_has_the_documented_shape() {
+        for text in [
+            "2018-12-30 13:01:57",
+            "2018-12-30 13:01:57.123456",
+            "2018-12-30T13:01:57",
+            "2018-12-30T13:01:57Z",
+            "2018-12-30T13:01:57.5+02:00",
+            "2018-12-30 13:01:57-05:30",
+        ] {
+            assert!(text.parse::<Timestamp>().is_ok(), "{text}");
+            assert!(shaped(text), "{text}");
+        }
+        // Serialised timestamps have the shape too.
+        for at in [
+            Timestamp::now(),
+            "2018-12-30 13:01:57".parse().expect("valid"),
+        ] {
+            assert!(shaped(&at.to_string()), "{at}");
+        }
+        for text in [
+            "yesterday",
+            "30-12-2018 13:01:57",
+            "2018-12-30",
+            "2018-13-30 13:01:57",
+        ] {
+            assert!(text.parse::<Timestamp>().is_err(), "{text}");
+            assert!(!shaped(text), "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -165,6 +238,24 @@ mod tests {
         let ts: Timestamp = "2018-12-30T14:01:57.5+01:00".parse().unwrap();
         assert_eq!(ts.to_string(), "2018-12-30 13:01:57.500000");
         assert_eq!(ts.to_rfc3339(), "2018-12-30T13:01:57.500000Z");
+    }
+
+    #[test]
+    fn refuses_instants_outside_years_1_to_9999_utc() {
+        // The seed's Python datetimes span years 1 to 9999; an offset must not carry an instant
+        // out of that range, or the echo would not be a timestamp any client can read.
+        for text in [
+            "0000-01-01 00:00:00",
+            "0000-01-01T20:19:10.08+20:34",
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:30:00-01:00",
+        ] {
+            assert!(text.parse::<Timestamp>().is_err(), "{text}");
+        }
+        for text in ["0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"] {
+            let at: Timestamp = text.parse().expect(text);
+            assert_eq!(at.to_string(), text);
+        }
     }
 
     #[test]

@@ -4,6 +4,10 @@
 //! it, sinks carry it, the server parses it with [`Event::parse`] and stores apply it; nothing
 //! converts between parallel copies. Serialised, an event is exactly its wire body.
 //!
+//! With the `openapi` feature the payloads describe themselves as OpenAPI schemas for the
+//! server's document; those state the whole contract: names that are not blank and fit the
+//! seed's lengths, no NUL character in any text, and a finished status in a stop.
+//!
 //! **Invariant:** a parsed event has passed [`Event::validate`]: names are not blank and fit
 //! the seed's column lengths, so stores never see input they would have to reject for shape.
 
@@ -23,8 +27,13 @@ pub const MAX_EVENT_ID_CHARS: usize = 128;
 
 /// The whole plan of a run, sent before any test starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DryRun {
     /// The reporting machine; names compare case-insensitively.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub machine_name: String,
     /// When the runner made the plan.
     pub timestamp: Timestamp,
@@ -32,67 +41,121 @@ pub struct DryRun {
     pub master_scenario: MasterScenarioPlan,
     /// Client-generated id making a retried delivery idempotent (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 128, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub event_id: Option<String>,
 }
 
 /// The master scenario of a plan: its script and its ordered scenarios.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MasterScenarioPlan {
     /// File name of the master scenario script.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub file_name: String,
     /// Directory of the script.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 1024, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub file_path: String,
     /// Source text of the script; may be empty or null.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[^\x00]*$"))]
     pub script: Option<String>,
     /// Scenarios in run order; absent or null means none.
     #[serde(default, deserialize_with = "null_as_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ScenarioPlan>>))]
     pub scenarios: Vec<ScenarioPlan>,
 }
 
 /// One scenario of a plan and its ordered tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScenarioPlan {
     /// File name of the scenario script.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub file_name: String,
     /// Directory of the script.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 1024, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub file_path: String,
     /// Source text of the script; may be empty or null.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[^\x00]*$"))]
     pub script: Option<String>,
     /// Tests in run order; absent or null means none.
     #[serde(default, deserialize_with = "null_as_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<TestPlan>>))]
     pub tests: Vec<TestPlan>,
 }
 
 /// One planned test.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestPlan {
     /// File name of the test script.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub file_name: String,
     /// Directory of the script.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 1024, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub file_path: String,
     /// Source text of the script; may be empty or null.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[^\x00]*$"))]
     pub script: Option<String>,
 }
 
 /// A test is about to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestStart {
     /// The reporting machine.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub machine_name: String,
     /// File name of the test.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub file_name: String,
     /// Directory of the test.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 1024, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub file_path: String,
     /// When the test started.
     pub timestamp_start: Timestamp,
     /// Client-generated id making a retried delivery idempotent (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 128, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub event_id: Option<String>,
     /// The run, as answered by its dry run (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub run_id: Option<RunId>,
     /// Position of the test in plan order, from 0 (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,37 +163,74 @@ pub struct TestStart {
     /// Which attempt of the test this is, from 1; 2 and more retry a finished test
     /// (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub attempt: Option<u32>,
 }
 
 /// A test has finished with a status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestStop {
     /// The reporting machine.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub machine_name: String,
     /// File name of the test.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub file_name: String,
     /// Directory of the test.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 1024, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub file_path: String,
     /// The outcome.
+    #[cfg_attr(feature = "openapi", schema(value_type = StopStatus))]
     pub status: Status,
     /// When the test stopped.
     pub timestamp_stop: Timestamp,
     /// Client-generated id making a retried delivery idempotent (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 128, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub event_id: Option<String>,
     /// The run, as answered by its dry run (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub run_id: Option<RunId>,
     /// Position of the test in plan order, from 0 (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
     /// A failure reason or log excerpt (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[^\x00]*$"))]
     pub message: Option<String>,
     /// Which attempt of the test this stop ends; must be the running one's (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub attempt: Option<u32>,
+}
+
+/// The statuses a stop may carry, for the OpenAPI document: every finished status. A stop
+/// with an ongoing status (`running`, `waiting`) is refused.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum StopStatus {
+    Cancelled,
+    Failed,
+    Error,
+    Warning,
+    Unknown,
+    Passed,
 }
 
 /// One event of the protocol. Serialises as its wire body (no tag).

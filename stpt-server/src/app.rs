@@ -175,7 +175,15 @@ fn assemble(
 
 /// Accepts every path with and without its trailing slash, as the seed did: routes are
 /// declared without it and requests are normalised before routing.
+///
+/// It also marks every request it sees as [`Routed`]: a request Rocket refused before request
+/// fairings and routing (a method it does not know) reaches the catchers without the mark.
 struct TrailingSlash;
+
+/// Whether a request went through the request fairings (and so was routed); absent from a
+/// request Rocket refused as it arrived.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Routed(pub(crate) bool);
 
 #[rocket::async_trait]
 impl Fairing for TrailingSlash {
@@ -187,6 +195,7 @@ impl Fairing for TrailingSlash {
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
+        request.local_cache(|| Routed(true));
         let path = request.uri().path().as_str();
         if path.len() > 1 && path.ends_with('/') {
             let trimmed = path.trim_end_matches('/');

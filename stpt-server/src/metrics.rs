@@ -182,6 +182,15 @@ impl Metrics {
     }
 }
 
+#[utoipa::path(
+    tag = "operations",
+    summary = "Counters in the Prometheus text format",
+    description = "Events applied and refused by kind and reason, ingest latency histogram, open WebSockets, database pool connections, webhook deliveries.",
+    responses(
+        (status = 200, description = "the metrics", body = String, content_type = "text/plain"),
+        (status = 303, description = "read access needs a login session (`--read-access login`): redirected to the login page"),
+    )
+)]
 #[get("/metrics")]
 fn metrics(state: &State<AppState>, metrics: &State<Metrics>) -> (ContentType, String) {
     let text =

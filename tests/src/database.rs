@@ -1,15 +1,19 @@
-//! A temporary SQLite database that servers run on and tests read directly.
+//! A temporary database that servers run on and tests read directly: an SQLite file, or a
+//! schema of its own on the PostgreSQL server named by `STPT_TEST_POSTGRES_URL`.
 //!
 //! The main type here is [`TempDatabase`]; the file lives in its own temporary directory and is
-//! removed with it, so a server restarted on the same database sees everything stored before.
+//! removed with it (the PostgreSQL schema is dropped with it), so a server restarted on the
+//! same database sees everything stored before.
 
 use stpt_core::{RunTree, Store};
 use stpt_server::db::{DatabaseUrl, DieselStore, PoolOptions, connect};
 
-/// An SQLite file in a temporary directory.
+/// An SQLite file in a temporary directory, or a PostgreSQL schema.
 pub struct TempDatabase {
     url: DatabaseUrl,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+    /// The server's URL and the schema to drop.
+    postgres_schema: Option<(String, String)>,
 }
 
 impl TempDatabase {
@@ -17,7 +21,28 @@ impl TempDatabase {
     pub fn new() -> TempDatabase {
         let dir = tempfile::tempdir().expect("temporary directory for the database");
         let url = DatabaseUrl::Sqlite(dir.path().join("stpt.db").to_string_lossy().into_owned());
-        TempDatabase { url, _dir: dir }
+        TempDatabase {
+            url,
+            _dir: Some(dir),
+            postgres_schema: None,
+        }
+    }
+
+    /// A new, empty schema on the test PostgreSQL server; `None` when `STPT_TEST_POSTGRES_URL`
+    /// is not set (never in CI, where that is a failure).
+    pub fn postgres() -> Option<TempDatabase> {
+        let base = postgres_url()?;
+        let schema = format!("stpt_e2e_{}", unique_suffix());
+        run_admin_sql(&base, &format!("CREATE SCHEMA {schema}"));
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = DatabaseUrl::Postgres(format!(
+            "{base}{separator}options=-c%20search_path%3D{schema}"
+        ));
+        Some(TempDatabase {
+            url,
+            _dir: None,
+            postgres_schema: Some((base, schema)),
+        })
     }
 
     /// Its URL, for a server's [`Config`](stpt_server::Config).
@@ -53,4 +78,49 @@ impl Default for TempDatabase {
     fn default() -> Self {
         TempDatabase::new()
     }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.postgres_schema {
+            run_admin_sql(base, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+}
+
+/// The PostgreSQL URL for tests. Unset: `None` locally, a failure in CI, so CI never skips.
+fn postgres_url() -> Option<String> {
+    match std::env::var("STPT_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI must set STPT_TEST_POSTGRES_URL so PostgreSQL tests run")
+        }
+        _ => {
+            eprintln!("STPT_TEST_POSTGRES_URL is not set: skipping a PostgreSQL test");
+            None
+        }
+    }
+}
+
+fn run_admin_sql(url: &str, sql: &str) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut conn = diesel::PgConnection::establish(url).expect("connect to PostgreSQL");
+    conn.batch_execute(sql).expect("run admin SQL");
+}
+
+/// Unique within this machine: the process, the time and a counter.
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }

@@ -2,9 +2,12 @@
 //! SQLite databases that can be stopped and started again on the same port, the plan the tests
 //! report, and the sink configuration they report with.
 //!
+//! [`fuzzer`] sets up schemathesis for the API contract test.
+//!
 //! The rig binary (`src/bin/stepwise-rig.rs`) is the harness a test kills mid-run.
 
 pub mod database;
 pub mod delivery;
+pub mod fuzzer;
 pub mod plans;
 pub mod server;

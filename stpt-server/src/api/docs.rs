@@ -1,167 +1,101 @@
-//! `GET /docs/`: the API described as OpenAPI 3 (`/docs/openapi.json`) and as a readable page.
+//! `GET /docs/`: the API described as OpenAPI 3.1 (`/docs/openapi.json`) and as a readable page.
 //!
-//! The document is written here by hand, next to the routes; a test checks that every mounted
-//! route is described, so it cannot silently fall behind.
+//! The document is generated (utoipa) from the handlers' `#[utoipa::path]` attributes, whose
+//! paths, methods and parameters come from the Rocket route attributes next to them, and from
+//! the wire and response types themselves, so it cannot drift from the code. A test checks
+//! that every mounted API route is in it; the schema-driven fuzz test checks that the server
+//! answers what it says.
+//!
+//! What it leaves out on purpose: refusals made by the HTTP layer before Rocket sees the
+//! request (a request line or headers that cannot be parsed, 400; a URI that is too long, 414;
+//! headers that are too large, 431). hyper answers those with an empty body and Rocket 0.5
+//! offers no hook to change them, so the document does not promise a JSON body there.
 
 use rocket::response::content::RawHtml;
-use rocket::serde::json::{Json, Value, json};
+use rocket::serde::json::{Json, Value};
 use rocket::{get, routes};
+use stpt_core::insights::{
+    ComparedTest, DurationTrend, FlakyTest, RunComparison, RunPoint, TestKey,
+};
+use stpt_core::{
+    Attempt, Closure, DryRun, Machine, MasterScenarioPlan, Node, NodeKind, RunSummary, RunTree,
+    ScenarioPlan, ScenarioTree, Status, StatusCounts, TestPlan, TestResult, TestStart, TestStop,
+    Timestamp,
+};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-fn error_response(description: &str) -> Value {
-    json!({
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    })
-}
+use super::ErrorBody;
+use super::history::{FlakyList, MachineTrend, TestHistory};
+use super::shapes::{
+    LastMasterScenario, MachineLastData, MachineListItem, RunListItem, ScenarioBrief, ScriptDetail,
+    TestBrief,
+};
 
-fn ingest(summary: &str, schema: &str, success: &str) -> Value {
-    json!({
-        "post": {
-            "summary": summary,
-            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}},
-            "responses": {
-                success: {"description": "accepted; the body echoes the payload (a dry run adds run_id)"},
-                "400": error_response("malformed JSON, a missing or invalid field"),
-                "404": error_response("unknown machine or run"),
-                "409": error_response("no test of the current run matches"),
-                "413": error_response("body over the size limit"),
-                "503": error_response("the database is busy; retry")
-            }
-        }
-    })
-}
+/// Adds the machine-token scheme the ingest operations name.
+struct MachineToken;
 
-fn read(summary: &str, paginated: bool) -> Value {
-    let mut parameters = Vec::new();
-    if paginated {
-        parameters.push(
-            json!({"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}),
+impl utoipa::Modify for MachineToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.description = Some(
+            "A machine token (`stpt token add`), needed under `--ingest-auth token`".to_owned(),
         );
-        parameters.push(json!({"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}}));
+        components.add_security_scheme("machine_token", SecurityScheme::Http(scheme));
     }
-    json!({
-        "get": {
-            "summary": summary,
-            "parameters": parameters,
-            "responses": {"200": {"description": "OK"}, "404": error_response("nothing there")}
-        }
-    })
 }
 
-fn websocket(summary: &str) -> Value {
-    json!({
-        "get": {
-            "summary": summary,
-            "parameters": [],
-            "responses": {"101": {"description": "switching to the WebSocket protocol; the server sends JSON text frames"}}
-        }
-    })
-}
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "stpt — System Test Progress Tracking",
+        description = "Test rigs report a dry run, then a start and a stop per test. Every path is accepted with and without its trailing slash. Every error answer is JSON `{\"error\", \"detail\"[, \"field\"]}`; a method a path does not take is answered 405 with `Allow`. Refusals of the HTTP layer itself (an unparsable request line or header, 400; a URI too long, 414; headers too large, 431) have an empty body."
+    ),
+    paths(
+        super::ingest::post_dry_run,
+        super::ingest::post_test_start,
+        super::ingest::post_test_stop,
+        super::read::get_test,
+        super::read::get_scenario,
+        super::read::get_master_scenario,
+        super::read::list_machines,
+        super::read::list_machine_runs,
+        super::read::get_machine_last_data,
+        super::v1::get_run,
+        super::v1::abort_run,
+        super::history::test_history,
+        super::history::compare_runs,
+        super::history::flaky_tests,
+        super::history::machine_trend,
+        crate::live::ws::machine_last,
+        crate::live::ws::machine_runs,
+        crate::live::ws::machine_status,
+        crate::pages::live::live_data,
+        crate::pages::run::node_detail,
+        crate::metrics::metrics,
+        super::health::healthz,
+        docs_page,
+        openapi_json,
+    ),
+    components(schemas(
+        ErrorBody, Timestamp, Status, StatusCounts, DryRun, MasterScenarioPlan, ScenarioPlan,
+        TestPlan, TestStart, TestStop, Machine, Node, NodeKind, Attempt, TestResult, RunSummary,
+        Closure, ScenarioTree, RunTree, TestKey, ComparedTest, RunComparison, FlakyTest,
+        DurationTrend, RunPoint, ScriptDetail, MachineListItem, RunListItem, MachineLastData,
+        LastMasterScenario, ScenarioBrief, TestBrief, TestHistory, FlakyList, MachineTrend,
+    )),
+    modifiers(&MachineToken),
+)]
+struct ApiDoc;
 
-/// A POST on one resource (named by `id` in the path) without a body.
-fn action(summary: &str) -> Value {
-    json!({
-        "post": {
-            "summary": summary,
-            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
-            "responses": {
-                "200": {"description": "OK"},
-                "401": error_response("a machine token is needed"),
-                "403": error_response("the token is another machine's"),
-                "404": error_response("nothing there")
-            }
-        }
-    })
-}
-
-/// Adds optional integer query parameters.
-fn with_query(mut operation: Value, params: &[(&str, &str)]) -> Value {
-    if let Some(list) = operation
-        .pointer_mut("/get/parameters")
-        .and_then(Value::as_array_mut)
-    {
-        for (name, description) in params {
-            list.push(json!({"name": name, "in": "query", "description": description, "schema": {"type": "integer"}}));
-        }
-    }
-    operation
-}
-
-fn with_id(mut operation: Value) -> Value {
-    if let Some(params) = operation
-        .pointer_mut("/get/parameters")
-        .and_then(Value::as_array_mut)
-    {
-        params.insert(
-            0,
-            json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}),
-        );
-    }
-    operation
-}
-
-/// The OpenAPI 3 document of the server.
+/// The OpenAPI document of the server.
 pub fn openapi() -> Value {
-    let script_node = json!({
-        "type": "object",
-        "required": ["file_name", "file_path"],
-        "properties": {
-            "file_name": {"type": "string", "maxLength": 256},
-            "file_path": {"type": "string", "maxLength": 1024},
-            "script": {"type": ["string", "null"]}
-        }
-    });
-    let status = json!({"type": "string", "enum": ["running", "cancelled", "failed", "error", "warning", "waiting", "unknown", "passed"]});
-    let timestamp =
-        json!({"type": "string", "description": "YYYY-MM-DD HH:MM:SS[.ffffff] (UTC) or RFC 3339"});
-    json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "stpt — System Test Progress Tracking",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Test rigs report a dry run, then a start and a stop per test. Every path is accepted with and without its trailing slash."
-        },
-        "paths": {
-            "/tm_api/dry_run/": ingest("Plan a run: master scenario, scenarios, tests", "DryRun", "201"),
-            "/tm_api/test_start/": ingest("Start the first waiting test with this name and path", "TestStart", "202"),
-            "/tm_api/test_stop/": ingest("Stop the running test with a status", "TestStop", "202"),
-            "/tm_api/test/{id}": with_id(read("One test: file, script, timestamps", false)),
-            "/tm_api/scenario/{id}": with_id(read("One scenario", false)),
-            "/tm_api/master_scenario/{id}": with_id(read("One master scenario (its id is the run id)", false)),
-            "/tm_api/machines/": read("Machines with their newest run's status", true),
-            "/tm_api/machine_dry_run_datas/{id}": with_id(read("A machine's runs, newest first", true)),
-            "/tm_api/machine_last_data/{id}/": with_id(read("A machine's newest run in full", false)),
-            "/api/v1/runs/{id}": with_id(read("One run in full: machine, summary, master, scenarios and tests with ids, statuses, timestamps, scripts and messages; `run.stale` and `run.last_event_at` say whether it went silent", false)),
-            "/api/v1/tests/{id}/history": with_id(with_query(read("A test's results in its machine's runs, newest first (same path, name and occurrence), its attempts and its duration median and p90", false), &[("limit", "results, 1-500, default 20"), ("window", "results the trend looks at, default limit")])),
-            "/api/v1/runs/{id}/compare": with_id(with_query(read("A run compared with another (default: its machine's previous run): newly failing, fixed, still failing, new and removed tests, the 10 largest duration changes", false), &[("other", "the run to compare with")])),
-            "/api/v1/machines/{id}/flaky": with_id(read("A machine's flaky tests over its last 10 runs, with the rule and each test's score", false)),
-            "/api/v1/machines/{id}/trend": with_id(with_query(read("A machine's newest runs, oldest first: pass rate and duration", false), &[("limit", "runs, 1-100, default 100")])),
-            "/api/v1/runs/{id}/abort": action("Close a run by hand: its ongoing tests become cancelled; answers the run's summary with closed_at and closed_as"),
-            "/ws/machine/{id}/last/": with_id(websocket("WebSocket: {\"machine_data\": <machine_last_data>} after every change of the machine's newest run")),
-            "/ws/machine/{id}/runs/": with_id(websocket("WebSocket: {\"run_data\": {\"id\", \"status\"}} after every change of any run of the machine")),
-            "/ws/machine/status/": websocket("WebSocket: {\"machine_id_status\": {\"id\", \"status\"}} after every change of any machine's newest run"),
-            "/metrics": read("Counters in the Prometheus text format: events applied and refused by kind and reason, ingest latency histogram, open WebSockets, database pool connections", false),
-            "/healthz": read("The server and its database answer", false),
-            "/docs/": read("This documentation as a page", false),
-            "/docs/openapi.json": read("This documentation as OpenAPI 3", false)
-        },
-        "components": {"schemas": {
-            "Error": {"type": "object", "required": ["error", "detail"], "properties": {
-                "error": {"type": "string"}, "detail": {"type": "string"}, "field": {"type": "string"}}},
-            "DryRun": {"type": "object", "required": ["machine_name", "timestamp", "master_scenario"], "properties": {
-                "machine_name": {"type": "string", "maxLength": 256},
-                "timestamp": timestamp,
-                "event_id": {"type": "string", "maxLength": 128},
-                "master_scenario": {"allOf": [script_node, {"properties": {"scenarios": {"type": ["array", "null"], "items": {"allOf": [script_node, {"properties": {"tests": {"type": ["array", "null"], "items": script_node}}}]}}}}]}
-            }},
-            "TestStart": {"type": "object", "required": ["machine_name", "file_name", "file_path", "timestamp_start"], "properties": {
-                "machine_name": {"type": "string"}, "file_name": {"type": "string"}, "file_path": {"type": "string"},
-                "timestamp_start": timestamp, "event_id": {"type": "string"}, "run_id": {"type": "integer"}, "index": {"type": "integer", "minimum": 0}, "attempt": {"type": "integer", "minimum": 1}}},
-            "TestStop": {"type": "object", "required": ["machine_name", "file_name", "file_path", "status", "timestamp_stop"], "properties": {
-                "machine_name": {"type": "string"}, "file_name": {"type": "string"}, "file_path": {"type": "string"},
-                "status": status, "timestamp_stop": timestamp, "event_id": {"type": "string"},
-                "run_id": {"type": "integer"}, "index": {"type": "integer", "minimum": 0}, "message": {"type": "string"}, "attempt": {"type": "integer", "minimum": 1}}}
-        }}
+    let mut document = ApiDoc::openapi();
+    document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    serde_json::to_value(document).unwrap_or_else(|e| {
+        crate::log::warn(format_args!("cannot serialise the OpenAPI document: {e}"));
+        Value::Null
     })
 }
 
@@ -172,11 +106,27 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+#[utoipa::path(
+    tag = "operations",
+    summary = "This documentation as OpenAPI 3.1",
+    responses(
+        (status = 200, description = "the document", body = Object, content_type = "application/json"),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+    )
+)]
 #[get("/docs/openapi.json")]
 fn openapi_json() -> Json<Value> {
     Json(openapi())
 }
 
+#[utoipa::path(
+    tag = "operations",
+    summary = "This documentation as a page",
+    responses(
+        (status = 200, description = "the page", body = String, content_type = "text/html"),
+        (status = 303, description = "read access needs a login session (`--read-access login`): redirected to the login page"),
+    )
+)]
 #[get("/docs")]
 fn docs_page() -> RawHtml<String> {
     let document = openapi();

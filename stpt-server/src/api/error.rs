@@ -24,12 +24,19 @@ pub struct ApiError {
     pub field: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    detail: &'a str,
+/// The body of every error answer, as the OpenAPI document names it (`Error`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// Short machine-readable kind, e.g. `invalid_field`, `not_found`, `method_not_allowed`.
+    #[schema(examples("invalid_field"))]
+    pub error: String,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// The JSON path of the offending field of a payload, when one is to blame.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    #[schema(examples("master_scenario.scenarios[0].file_name"))]
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -142,10 +149,10 @@ impl std::fmt::Display for DisplayChain<'_> {
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
-        let body = Body {
-            error: self.error,
-            detail: &self.detail,
-            field: self.field.as_deref(),
+        let body = ErrorBody {
+            error: self.error.to_owned(),
+            detail: self.detail,
+            field: self.field,
         };
         let mut response = Json(body).respond_to(request)?;
         response.set_status(self.status);

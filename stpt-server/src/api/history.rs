@@ -24,6 +24,7 @@ use stpt_core::{
 };
 
 use super::ApiError;
+use super::error::ErrorBody;
 use super::read::query;
 use crate::app::AppState;
 
@@ -37,7 +38,7 @@ const MAX_TREND: u64 = PageRequest::MAX_SIZE;
 pub const FLAKY_RULE: &str = "over a test's last 10 results: at least 3 changes between pass (passed, warning) and fail (failed, error), or a pass only after a retry; score = changes + passes after a retry";
 
 /// A test's history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TestHistory {
     /// The test asked about.
     pub test: Node,
@@ -50,7 +51,7 @@ pub struct TestHistory {
 }
 
 /// A machine's flaky tests.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FlakyList {
     /// The machine.
     pub machine: Machine,
@@ -63,7 +64,7 @@ pub struct FlakyList {
 }
 
 /// A machine's runs over time.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MachineTrend {
     /// The machine.
     pub machine: Machine,
@@ -75,6 +76,23 @@ fn unknown(error: &'static str, what: &str, id: i64) -> ApiError {
     ApiError::not_found(error, format!("no {what} has id {id}"))
 }
 
+#[utoipa::path(
+    tag = "history",
+    summary = "A test's results in its machine's runs, newest first",
+    description = "The same test is the same path, name and occurrence on the same machine. With its attempts in its own run and its duration median and p90.",
+    params(
+        ("id" = i64, Path, description = "the test's id (in any of its runs)", example = 1),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "results to answer, default 20 (out of range: clamped)"),
+        ("window" = Option<u32>, Query, minimum = 1, maximum = 500, description = "results the trend looks at, default `limit` (out of range: clamped)"),
+    ),
+    responses(
+        (status = 200, description = "the test's history", body = TestHistory),
+        (status = 404, description = "no test has this id", body = ErrorBody),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+    )
+)]
 #[get("/api/v1/tests/<id>/history?<limit>&<window>")]
 async fn test_history(
     state: &State<AppState>,
@@ -110,6 +128,22 @@ pub(crate) fn previous_run(store: &dyn Store, run: &RunTree) -> Result<Option<Ru
     store.previous_run(run.run.id)
 }
 
+#[utoipa::path(
+    tag = "history",
+    summary = "A run compared with another",
+    description = "By default with its machine's previous run: newly failing, fixed, still failing, new and removed tests, the 10 largest duration changes.",
+    params(
+        ("id" = i64, Path, description = "the run's id", example = 1),
+        ("other" = Option<i64>, Query, description = "the run to compare with (default: the machine's previous run)"),
+    ),
+    responses(
+        (status = 200, description = "the comparison", body = RunComparison),
+        (status = 404, description = "no run has this id or `other`, or the run is its machine's first and no `other` was named", body = ErrorBody),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+    )
+)]
 #[get("/api/v1/runs/<id>/compare?<other>")]
 async fn compare_runs(
     state: &State<AppState>,
@@ -160,6 +194,19 @@ fn newest_runs(
     Ok(Some((found, runs)))
 }
 
+#[utoipa::path(
+    tag = "history",
+    summary = "A machine's flaky tests over its last 10 runs",
+    description = "With the rule applied and each test's score, highest first.",
+    params(("id" = i64, Path, description = "the machine's id", example = 1)),
+    responses(
+        (status = 200, description = "the flaky tests", body = FlakyList),
+        (status = 404, description = "no machine has this id", body = ErrorBody),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+    )
+)]
 #[get("/api/v1/machines/<id>/flaky")]
 async fn flaky_tests(state: &State<AppState>, id: i64) -> Result<Json<FlakyList>, ApiError> {
     let window = FLAKY_WINDOW as u64;
@@ -174,6 +221,21 @@ async fn flaky_tests(state: &State<AppState>, id: i64) -> Result<Json<FlakyList>
     }))
 }
 
+#[utoipa::path(
+    tag = "history",
+    summary = "A machine's newest runs, oldest first: pass rate and duration",
+    params(
+        ("id" = i64, Path, description = "the machine's id", example = 1),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100, description = "runs, default 100 (out of range: clamped)"),
+    ),
+    responses(
+        (status = 200, description = "the trend", body = MachineTrend),
+        (status = 404, description = "no machine has this id", body = ErrorBody),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+    )
+)]
 #[get("/api/v1/machines/<id>/trend?<limit>")]
 async fn machine_trend(
     state: &State<AppState>,

@@ -14,9 +14,10 @@ use rocket::data::{Data, ToByteUnit};
 use rocket::http::Status;
 use rocket::serde::json::{Json, Value};
 use rocket::{State, post, routes};
-use stpt_core::{Event, EventKind};
+use stpt_core::{DryRun, Event, EventKind, TestStart, TestStop};
 
 use super::ApiError;
+use super::error::ErrorBody;
 use crate::access::Bearer;
 use crate::app::AppState;
 use crate::config::IngestAuth;
@@ -106,18 +107,27 @@ async fn ingest(
             .await;
         }
     }
-    let mut echo = serde_json::to_value(&event)
-        .map_err(|e| ApiError::internal("cannot echo the event", &e))?;
-    let status = match kind {
-        EventKind::DryRun => {
-            if let Some(object) = echo.as_object_mut() {
-                object.insert("run_id".to_owned(), applied.run_id.into());
-            }
-            Status::Created
-        }
-        EventKind::TestStart | EventKind::TestStop => Status::Accepted,
+    let (status, echo) = match event {
+        Event::DryRun(dry_run) => (
+            Status::Created,
+            serde_json::to_value(DryRunAccepted {
+                dry_run,
+                run_id: applied.run_id,
+            }),
+        ),
+        other => (Status::Accepted, serde_json::to_value(&other)),
     };
+    let echo = echo.map_err(|e| ApiError::internal("cannot echo the event", &e))?;
     Ok((status, Json(echo)))
+}
+
+/// A dry run's echo: the payload as accepted, and the run it created.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct DryRunAccepted {
+    #[serde(flatten)]
+    dry_run: DryRun,
+    /// The run (and master scenario) the dry run created; send it with starts and stops.
+    run_id: i64,
 }
 
 /// Runs one ingest and records its outcome and time.
@@ -133,6 +143,23 @@ async fn measured(
     answer
 }
 
+#[utoipa::path(
+    tag = "seed",
+    summary = "Plan a run: master scenario, scenarios, tests",
+    request_body(content = DryRun, content_type = "application/json"),
+    responses(
+        (status = 201, description = "accepted; the payload is echoed with the run id", body = DryRunAccepted),
+        (status = 400, description = "the body is not JSON, a field is missing or invalid (`field` names it), or the body cannot be read", body = ErrorBody),
+        (status = 401, description = "this server takes machine tokens (`--ingest-auth token`) and none, an unknown or a revoked one came", body = ErrorBody),
+        (status = 403, description = "the token is another machine's, the request came from a page of another site (`cross_origin`), or it carried a login session without its CSRF value (`csrf`)", body = ErrorBody),
+        (status = 404, description = "unknown machine or run", body = ErrorBody),
+        (status = 409, description = "no test of the run matches, the attempt is not the running one's, or the event id was used by another machine", body = ErrorBody),
+        (status = 413, description = "the body is over the size limit", body = ErrorBody),
+        (status = 415, description = "neither sent as JSON (`Content-Type: application/json`) nor with an `Authorization` header", body = ErrorBody),
+        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+    ),
+    security((), ("machine_token" = []))
+)]
 #[post("/tm_api/dry_run", data = "<body>")]
 async fn post_dry_run(
     state: &State<AppState>,
@@ -148,6 +175,23 @@ async fn post_dry_run(
     .await
 }
 
+#[utoipa::path(
+    tag = "seed",
+    summary = "Start the first waiting test with this name and path",
+    request_body(content = TestStart, content_type = "application/json"),
+    responses(
+        (status = 202, description = "accepted; the payload is echoed (a replayed event id is acknowledged again)", body = TestStart),
+        (status = 400, description = "the body is not JSON, a field is missing or invalid (`field` names it), or the body cannot be read", body = ErrorBody),
+        (status = 401, description = "this server takes machine tokens (`--ingest-auth token`) and none, an unknown or a revoked one came", body = ErrorBody),
+        (status = 403, description = "the token is another machine's, the request came from a page of another site (`cross_origin`), or it carried a login session without its CSRF value (`csrf`)", body = ErrorBody),
+        (status = 404, description = "unknown machine or run", body = ErrorBody),
+        (status = 409, description = "no test of the run matches, the attempt is not the running one's, or the event id was used by another machine", body = ErrorBody),
+        (status = 413, description = "the body is over the size limit", body = ErrorBody),
+        (status = 415, description = "neither sent as JSON (`Content-Type: application/json`) nor with an `Authorization` header", body = ErrorBody),
+        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+    ),
+    security((), ("machine_token" = []))
+)]
 #[post("/tm_api/test_start", data = "<body>")]
 async fn post_test_start(
     state: &State<AppState>,
@@ -163,6 +207,23 @@ async fn post_test_start(
     .await
 }
 
+#[utoipa::path(
+    tag = "seed",
+    summary = "Stop the running test with a status",
+    request_body(content = TestStop, content_type = "application/json"),
+    responses(
+        (status = 202, description = "accepted; the payload is echoed (a replayed event id is acknowledged again)", body = TestStop),
+        (status = 400, description = "the body is not JSON, a field is missing or invalid (`field` names it), or the body cannot be read", body = ErrorBody),
+        (status = 401, description = "this server takes machine tokens (`--ingest-auth token`) and none, an unknown or a revoked one came", body = ErrorBody),
+        (status = 403, description = "the token is another machine's, the request came from a page of another site (`cross_origin`), or it carried a login session without its CSRF value (`csrf`)", body = ErrorBody),
+        (status = 404, description = "unknown machine or run", body = ErrorBody),
+        (status = 409, description = "no test of the run matches, the attempt is not the running one's, or the event id was used by another machine", body = ErrorBody),
+        (status = 413, description = "the body is over the size limit", body = ErrorBody),
+        (status = 415, description = "neither sent as JSON (`Content-Type: application/json`) nor with an `Authorization` header", body = ErrorBody),
+        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+    ),
+    security((), ("machine_token" = []))
+)]
 #[post("/tm_api/test_stop", data = "<body>")]
 async fn post_test_stop(
     state: &State<AppState>,

@@ -12,7 +12,8 @@ pub mod shapes;
 mod v1;
 
 pub use docs::openapi;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
+pub(crate) use read::query;
 
 /// Every API route.
 pub fn routes() -> Vec<rocket::Route> {

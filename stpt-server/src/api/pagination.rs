@@ -7,15 +7,20 @@
 use rocket::FromForm;
 use rocket::request::{FromRequest, Outcome, Request};
 use serde::Serialize;
-use serde_json::{Value, json};
 use stpt_core::{Page, PageRequest};
 
 use super::ApiError;
 
 /// The raw query parameters; parsed leniently so a bad value is answered, not routed away.
-#[derive(Debug, Default, FromForm)]
+#[derive(Debug, Default, FromForm, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct PageQuery {
+    /// Page number, from 1; a page that is not a positive integer or lies past the end is
+    /// a 404.
+    #[param(value_type = Option<u64>, minimum = 1)]
     page: Option<String>,
+    /// Items per page (default 10, at most 100); a bad value falls back to the default.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
     page_size: Option<String>,
 }
 
@@ -60,28 +65,53 @@ impl<'r> FromRequest<'r> for SiteHost {
     }
 }
 
+/// The seed's page envelope around a list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct Paginated<T> {
+    /// The `Host` the request was sent to.
+    current_site: String,
+    /// Items per page.
+    page_size: u64,
+    /// Items in the whole list.
+    count: u64,
+    /// This page's number, from 1.
+    page_number: u64,
+    /// Number of pages (at least 1).
+    total_pages: u64,
+    /// Whether a page comes before this one.
+    has_previous: bool,
+    /// The previous page's number.
+    previous_page_number: Option<u64>,
+    /// Whether a page comes after this one.
+    has_next: bool,
+    /// The next page's number.
+    next_page_number: Option<u64>,
+    /// The items of this page.
+    results: Vec<T>,
+}
+
 /// Wraps one page in the seed's envelope; a page past the end is a 404.
 pub(super) fn envelope<T: Serialize>(
     host: &SiteHost,
     request: PageRequest,
     page: Page<T>,
-) -> Result<Value, ApiError> {
+) -> Result<Paginated<T>, ApiError> {
     let total_pages = page.total_pages(request);
     if request.page > total_pages {
         return Err(invalid_page(&request.page.to_string()));
     }
     let has_previous = request.page > 1;
     let has_next = request.page < total_pages;
-    Ok(json!({
-        "current_site": host.0,
-        "page_size": request.size,
-        "count": page.total,
-        "page_number": request.page,
-        "total_pages": total_pages,
-        "has_previous": has_previous,
-        "previous_page_number": has_previous.then(|| request.page - 1),
-        "has_next": has_next,
-        "next_page_number": has_next.then(|| request.page + 1),
-        "results": page.items,
-    }))
+    Ok(Paginated {
+        current_site: host.0.clone(),
+        page_size: request.size,
+        count: page.total,
+        page_number: request.page,
+        total_pages,
+        has_previous,
+        previous_page_number: has_previous.then(|| request.page - 1),
+        has_next,
+        next_page_number: has_next.then(|| request.page + 1),
+        results: page.items,
+    })
 }

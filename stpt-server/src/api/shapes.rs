@@ -19,7 +19,7 @@ fn seconds_between(from: Timestamp, to: Timestamp) -> i64 {
 }
 
 /// `/tm_api/test/<id>`, `/tm_api/scenario/<id>`, `/tm_api/master_scenario/<id>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScriptDetail {
     /// Script file name.
     pub file_name: String,
@@ -46,7 +46,7 @@ impl From<&Node> for ScriptDetail {
 }
 
 /// One machine of `/tm_api/machines/`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MachineListItem {
     /// Machine id.
     pub pk: i64,
@@ -73,7 +73,7 @@ impl From<&MachineSummary> for MachineListItem {
 
 /// One run of `/tm_api/machine_dry_run_datas/<id>`: the seed's keys, then stpt's staleness
 /// (extra keys the seed's clients ignore).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunListItem {
     /// Run id.
     pub pk: i64,
@@ -122,7 +122,7 @@ impl From<&RunSummary> for RunListItem {
 }
 
 /// `/tm_api/machine_last_data/<id>/` and the `/ws/machine/<id>/last/` message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MachineLastData {
     /// Machine name.
     pub machine_name: String,
@@ -131,7 +131,7 @@ pub struct MachineLastData {
 }
 
 /// The newest run of a machine, in the seed's shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LastMasterScenario {
     /// Master scenario id (the run id).
     pub pk: i64,
@@ -162,7 +162,7 @@ pub struct LastMasterScenario {
 }
 
 /// A scenario inside [`LastMasterScenario`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScenarioBrief {
     /// File name.
     pub file_name: String,
@@ -175,7 +175,7 @@ pub struct ScenarioBrief {
 }
 
 /// A test inside [`ScenarioBrief`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TestBrief {
     /// File name.
     pub file_name: String,

@@ -13,6 +13,7 @@ use rocket::{State, get, post, routes};
 use stpt_core::{RunSummary, RunTree, Timestamp};
 
 use super::ApiError;
+use super::error::ErrorBody;
 use super::ingest::token_machine;
 use super::read::query;
 use crate::access::Bearer;
@@ -26,6 +27,19 @@ fn unknown_run(id: i64) -> ApiError {
     ApiError::not_found("unknown_run", format!("no run has id {id}"))
 }
 
+#[utoipa::path(
+    tag = "v1",
+    summary = "One run in full",
+    description = "Machine, summary, master, scenarios and tests with ids, statuses, timestamps, scripts and messages; `run.stale` and `run.last_event_at` say whether it went silent.",
+    params(("id" = i64, Path, description = "the run's id", example = 1)),
+    responses(
+        (status = 200, description = "the run", body = RunTree),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 404, description = "no run has this id", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+    )
+)]
 #[get("/api/v1/runs/<id>")]
 async fn get_run(
     state: &State<AppState>,
@@ -39,6 +53,23 @@ async fn get_run(
     Ok(Json(run))
 }
 
+#[utoipa::path(
+    tag = "v1",
+    summary = "Close a run by hand",
+    description = "Its ongoing tests become cancelled; answers the run's summary with closed_at and closed_as. Aborting a finished run changes nothing.",
+    params(("id" = i64, Path, description = "the run's id", example = 1)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "an empty object `{}`: the request must be sent as JSON (or carry `Authorization`), so no page of another site can abort a run"),
+    responses(
+        (status = 200, description = "the run's summary after the abort", body = RunSummary),
+        (status = 401, description = "a machine token is needed (`--ingest-auth token`), or read access needs a login session or a token (`--read-access login`)", body = ErrorBody),
+        (status = 403, description = "the token is another machine's, the request came from a page of another site (`cross_origin`), or it carried a login session without its CSRF value (`csrf`)", body = ErrorBody),
+        (status = 404, description = "no run has this id", body = ErrorBody),
+        (status = 415, description = "neither sent as JSON (`Content-Type: application/json`) nor with an `Authorization` header", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+    ),
+    security((), ("machine_token" = []))
+)]
 #[post("/api/v1/runs/<id>/abort")]
 async fn abort_run(
     state: &State<AppState>,

@@ -3,7 +3,7 @@
 
 mod hub;
 mod relay;
-mod ws;
+pub(crate) mod ws;
 
 pub use hub::{DEFAULT_BACKLOG, LiveHub, RunChanged};
 pub use relay::RelayError;

@@ -18,6 +18,9 @@
 //! `status` every machine's, each sending what differs from what it sent before. When the
 //! store stays unreadable, the socket is closed, so the client reconnects and reloads
 //! rather than showing a state it never heard the end of.
+//!
+//! A request without `Upgrade: websocket` is refused with 400 and the JSON error body (the
+//! WebSocket guard forwards it, and the catcher answers).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -37,6 +40,7 @@ use serde_json::json;
 use stpt_core::{MachineId, PageRequest, RunId, RunSummary, Status, Store, StoreError, Timestamp};
 
 use super::hub::RunChanged;
+use crate::api::ErrorBody;
 use crate::api::shapes::MachineLastData;
 use crate::app::AppState;
 
@@ -260,6 +264,20 @@ async fn known_machine(state: &AppState, id: MachineId) -> Result<(), HttpStatus
     }
 }
 
+#[utoipa::path(
+    tag = "live",
+    summary = "WebSocket: a machine's newest run after every change",
+    description = "Each text frame is `{\"machine_data\": <machine_last_data>}`.",
+    params(("id" = i64, Path, description = "the machine's id", example = 1)),
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol; the server then sends JSON text frames"),
+        (status = 400, description = "not a WebSocket handshake: a GET with `Upgrade: websocket` is needed", body = ErrorBody),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 404, description = "no machine has this id (checked once the handshake is asked for)", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "the database cannot be read for now; retry", body = ErrorBody),
+    )
+)]
 #[get("/ws/machine/<id>/last")]
 async fn machine_last(
     ws: WebSocket,
@@ -304,6 +322,20 @@ async fn machine_last(
     }))
 }
 
+#[utoipa::path(
+    tag = "live",
+    summary = "WebSocket: a machine's runs after every change",
+    description = "Each text frame is `{\"run_data\": {\"id\", \"status\"}}`.",
+    params(("id" = i64, Path, description = "the machine's id", example = 1)),
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol; the server then sends JSON text frames"),
+        (status = 400, description = "not a WebSocket handshake: a GET with `Upgrade: websocket` is needed", body = ErrorBody),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 404, description = "no machine has this id (checked once the handshake is asked for)", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "the database cannot be read for now; retry", body = ErrorBody),
+    )
+)]
 #[get("/ws/machine/<id>/runs")]
 async fn machine_runs(
     ws: WebSocket,
@@ -346,6 +378,16 @@ async fn machine_runs(
     }))
 }
 
+#[utoipa::path(
+    tag = "live",
+    summary = "WebSocket: every machine's newest run status after every change",
+    description = "Each text frame is `{\"machine_id_status\": {\"id\", \"status\"}}`.",
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol; the server then sends JSON text frames"),
+        (status = 400, description = "not a WebSocket handshake: a GET with `Upgrade: websocket` is needed", body = ErrorBody),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+    )
+)]
 #[get("/ws/machine/status")]
 fn machine_status(ws: WebSocket, state: &State<AppState>, shutdown: Shutdown) -> Channel<'static> {
     let state = state.inner().clone();

@@ -2,7 +2,8 @@
 //!
 //! The page is a shell; its script reads `/page_api/live/<id>` (the seed's `machine_last_data`
 //! body plus what the seed lacks: start times in milliseconds and each test's expected
-//! duration), then follows `/ws/machine/<id>/last`.
+//! duration), then follows `/ws/machine/<id>/last`. That JSON answers its errors as the API
+//! does.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ use stpt_core::{Closure, RunTree, Timestamp};
 use super::estimate::expected_durations;
 use super::rendering::{PageError, Staleness, html, read};
 use crate::api::shapes::MachineLastData;
+use crate::api::{ApiError, ErrorBody, query};
 use crate::app::AppState;
 use crate::stale::StaleLimit;
 
@@ -27,8 +29,8 @@ struct LivePage {
 }
 
 /// What the live page starts from.
-#[derive(Debug, Serialize)]
-struct LiveData {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct LiveData {
     /// As `/tm_api/machine_last_data/<id>` answers.
     machine_data: MachineLastData,
     /// Timing of the newest run, if any.
@@ -36,8 +38,8 @@ struct LiveData {
 }
 
 /// Times the seed's shape has only as display strings or not at all.
-#[derive(Debug, Serialize)]
-struct RunTiming {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RunTiming {
     /// The run.
     run: i64,
     /// The server's clock, so the page can correct for a skewed browser clock.
@@ -56,14 +58,19 @@ struct RunTiming {
     closed_at: Option<String>,
     /// The page's wording: "last event …" or "closed as stale at … · last event …", when stale.
     stale_note: Option<String>,
-    /// Per test id.
+    /// Per test id (JSON object keys are strings: `"17"`).
+    #[schema(value_type = BTreeMap<String, TestTiming>)]
     tests: BTreeMap<i64, TestTiming>,
 }
 
-#[derive(Debug, Serialize)]
-struct TestTiming {
+/// One test's timing.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TestTiming {
+    /// Its directory.
     file_path: String,
+    /// When it started, milliseconds since the Unix epoch.
     started_ms: Option<i64>,
+    /// When it stopped, milliseconds since the Unix epoch.
     stopped_ms: Option<i64>,
     /// Median duration of the same test in earlier runs.
     expected_s: Option<f64>,
@@ -125,14 +132,27 @@ async fn show_live(state: &State<AppState>, id: i64) -> Result<RawHtml<String>, 
     })
 }
 
+#[utoipa::path(
+    tag = "pages",
+    summary = "What the live page starts from",
+    description = "The `machine_last_data` answer plus the newest run's timing: start times in milliseconds and each test's expected duration. Made for the live page's script; it may change with the page.",
+    params(("id" = i64, Path, description = "the machine's id", example = 1)),
+    responses(
+        (status = 200, description = "the machine's newest run and its timing", body = LiveData),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 404, description = "no machine has this id", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+    )
+)]
 #[get("/page_api/live/<id>")]
 async fn live_data(
     state: &State<AppState>,
     limit: &State<StaleLimit>,
     id: i64,
-) -> Result<Json<LiveData>, PageError> {
+) -> Result<Json<LiveData>, ApiError> {
     let limit = *limit.inner();
-    let found = read(state, move |store| {
+    let found = query(state, move |store| {
         let Some(machine) = store.machine(id)? else {
             return Ok(None);
         };
@@ -147,7 +167,9 @@ async fn live_data(
         }))
     })
     .await?;
-    found.map(Json).ok_or_else(|| not_found(id))
+    found
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("unknown_machine", format!("no machine has id {id}")))
 }
 
 pub(super) fn routes() -> Vec<rocket::Route> {

@@ -7,11 +7,11 @@ mod assets;
 mod chart;
 mod estimate;
 mod history;
-mod live;
+pub(crate) mod live;
 mod machines;
 mod paging;
 mod rendering;
-mod run;
+pub(crate) mod run;
 
 /// Every page route.
 pub fn routes() -> Vec<rocket::Route> {

@@ -1,5 +1,6 @@
 //! `/machine/run_data/<id>`: one run in full, and `/page_api/node/<kind>/<id>`, the details a
 //! click on a node opens (the seed's node shape lacks status, duration and failure message).
+//! Being JSON for a script, the details answer their errors as the API does.
 
 use askama::Template;
 use rocket::response::content::RawHtml;
@@ -10,6 +11,7 @@ use stpt_core::timestamp::human_duration;
 use stpt_core::{Node, NodeKind};
 
 use super::rendering::{Badge, PageError, Staleness, html, read, shown};
+use crate::api::{ApiError, ErrorBody, query};
 use crate::app::AppState;
 use crate::stale::StaleLimit;
 
@@ -114,8 +116,8 @@ async fn show_run(
 }
 
 /// What the details panel shows.
-#[derive(Debug, Serialize)]
-struct NodeDetail {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct NodeDetail {
     kind: &'static str,
     file_name: String,
     file_path: String,
@@ -127,25 +129,42 @@ struct NodeDetail {
     message: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "pages",
+    summary = "A node's details, as the run page's panel shows them",
+    description = "Made for the run page's script; it may change with the page.",
+    params(
+        ("kind" = NodeKind, Path, description = "what the id names"),
+        ("id" = i64, Path, description = "the node's id", example = 1),
+    ),
+    responses(
+        (status = 200, description = "the node", body = NodeDetail),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 404, description = "no node of this kind has this id, or the kind is unknown", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+    )
+)]
 #[get("/page_api/node/<kind>/<id>")]
 async fn node_detail(
     state: &State<AppState>,
     kind: &str,
     id: i64,
-) -> Result<Json<NodeDetail>, PageError> {
+) -> Result<Json<NodeDetail>, ApiError> {
     let (kind, label) = match kind {
         "master" => (NodeKind::Master, "master scenario"),
         "scenario" => (NodeKind::Scenario, "scenario"),
         "test" => (NodeKind::Test, "test"),
         _ => {
-            return Err(PageError::NotFound(format!(
-                "There is no kind of node {kind:?}."
-            )));
+            return Err(ApiError::not_found(
+                "unknown_kind",
+                format!("there is no kind of node {kind:?}: use master, scenario or test"),
+            ));
         }
     };
-    let node = read(state, move |store| store.node(kind, id)).await?;
+    let node = query(state, move |store| store.node(kind, id)).await?;
     let node =
-        node.ok_or_else(|| PageError::NotFound(format!("There is no {label} with id {id}.")))?;
+        node.ok_or_else(|| ApiError::not_found("not_found", format!("no {label} has id {id}")))?;
     Ok(Json(NodeDetail {
         kind: label,
         duration: duration(&node),

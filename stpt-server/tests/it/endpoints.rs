@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rocket::http::{ContentType, Status};
+use rocket::http::{ContentType, Method, Status};
 use rocket::local::blocking::{Client, LocalResponse};
 use serde_json::{Value, json};
 use stpt_core::Store;
@@ -268,25 +268,201 @@ pub(crate) fn unknown_ids_are_json_errors(app: &TestApp) {
     assert!(body["detail"].is_string());
 }
 
-/// The OpenAPI document describes every API, WebSocket and health route that is mounted.
+/// A method no route takes on a path that exists is a 405 naming the methods it takes, with
+/// the JSON error body; a path that does not exist stays a 404.
+pub(crate) fn unsupported_methods_are_405_with_allow(app: &TestApp) {
+    for (method, path, allow) in [
+        (Method::Put, "/tm_api/machines/", "GET, HEAD"),
+        (Method::Delete, "/api/v1/runs/1", "GET, HEAD"),
+        (Method::Get, "/tm_api/dry_run/", "POST"),
+        (Method::Patch, "/tm_api/test_stop", "POST"),
+        (Method::Options, "/healthz", "GET, HEAD"),
+        (Method::Post, "/ws/machine/1/last/", "GET, HEAD"),
+        (Method::Put, "/tm_api/test/abc", "GET, HEAD"),
+        (Method::Delete, "/page_api/live/1", "GET, HEAD"),
+        (Method::Put, "/docs/openapi.json", "GET, HEAD"),
+    ] {
+        let response = app.client.req(method, path).dispatch();
+        assert_eq!(
+            response.status(),
+            Status::MethodNotAllowed,
+            "{method} {path}"
+        );
+        assert_eq!(
+            response.headers().get_one("Allow"),
+            Some(allow),
+            "{method} {path}"
+        );
+        assert_eq!(
+            response.content_type(),
+            Some(ContentType::JSON),
+            "{method} {path}"
+        );
+        let (_, body) = answer(response);
+        assert_eq!(
+            body["error"], "method_not_allowed",
+            "{method} {path}: {body}"
+        );
+        assert!(body["detail"].is_string(), "{method} {path}: {body}");
+    }
+    let response = app
+        .client
+        .req(Method::Put, "/tm_api/nothing-here")
+        .dispatch();
+    assert_eq!(response.status(), Status::NotFound);
+    assert_eq!(response.headers().get_one("Allow"), None);
+}
+
+/// The JSON endpoints behind the pages answer their errors as JSON, like the API.
+pub(crate) fn page_api_errors_are_json(app: &TestApp) {
+    for (path, status) in [
+        ("/page_api/live/42", Status::NotFound),
+        ("/page_api/node/test/42", Status::NotFound),
+        ("/page_api/node/master/42", Status::NotFound),
+        ("/page_api/node/bogus/1", Status::NotFound),
+        ("/page_api/live/abc", Status::UnprocessableEntity),
+    ] {
+        let response = app.client.get(path).dispatch();
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(response.content_type(), Some(ContentType::JSON), "{path}");
+        let (_, body) = answer(response);
+        assert!(
+            body["error"].is_string() && body["detail"].is_string(),
+            "{path}: {body}"
+        );
+    }
+}
+
+/// A plain GET (no upgrade) on a WebSocket route is a JSON 400, and the document says so.
+pub(crate) fn websocket_routes_refuse_plain_requests_as_documented(app: &TestApp) {
+    let (_, document) = app.get("/docs/openapi.json");
+    for (path, documented) in [
+        ("/ws/machine/1/last/", "/ws/machine/{id}/last"),
+        ("/ws/machine/1/runs/", "/ws/machine/{id}/runs"),
+        ("/ws/machine/status/", "/ws/machine/status"),
+    ] {
+        let (status, body) = app.get(path);
+        assert_eq!(status, Status::BadRequest, "{path}");
+        assert!(body["error"].is_string(), "{path}: {body}");
+        let operation = &document["paths"][documented]["get"];
+        assert_eq!(
+            operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Error",
+            "{documented}: {operation}"
+        );
+        assert!(operation["responses"]["101"].is_object(), "{documented}");
+    }
+}
+
+/// Every operation of the document declares each of its answers with a body (the JSON error
+/// body for every 4xx and 5xx; none only for a protocol switch or a redirect), and every
+/// parameter with a type.
+pub(crate) fn openapi_declares_every_answer_and_typed_parameters(app: &TestApp) {
+    let (_, document) = app.get("/docs/openapi.json");
+    let paths = document["paths"].as_object().expect("paths");
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            let name = format!("{method} {path}");
+            operations += 1;
+            let responses = operation["responses"].as_object().expect("responses");
+            assert!(!responses.is_empty(), "{name}");
+            for (code, response) in responses {
+                let code: u16 = code.parse().expect("numeric status");
+                if code >= 400 {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/Error",
+                        "{name} {code}"
+                    );
+                } else if (200..300).contains(&code) {
+                    assert!(
+                        response["content"]
+                            .as_object()
+                            .is_some_and(|c| !c.is_empty()),
+                        "{name} {code} declares no body"
+                    );
+                }
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let schema = &parameter["schema"];
+                assert!(
+                    schema["type"].is_string() || schema["$ref"].is_string(),
+                    "{name}: {parameter}"
+                );
+                if parameter["in"] == "path" && parameter["name"] == "id" {
+                    assert_eq!(schema["type"], "integer", "{name}");
+                    assert_eq!(schema["format"], "int64", "{name}");
+                }
+            }
+            // Paths with an id can answer 404 for an unknown one and 422 for a non-number.
+            if path.contains("{id}") && !path.starts_with("/ws/") {
+                for code in ["404", "422"] {
+                    assert!(responses.contains_key(code), "{name} lacks {code}");
+                }
+            }
+        }
+    }
+    assert!(operations >= 20, "only {operations} operations");
+    for (kind, code) in [("DryRun", "201"), ("TestStart", "202"), ("TestStop", "202")] {
+        let path = format!("/tm_api/{}", snake(kind));
+        let responses = &paths[&path]["post"]["responses"];
+        for code in [code, "400", "404", "413", "503"] {
+            assert!(responses[code].is_object(), "{path} lacks {code}");
+        }
+    }
+    let timestamp = &document["components"]["schemas"]["Timestamp"];
+    assert!(timestamp["pattern"].is_string(), "{timestamp}");
+    // The whole document, so a change of the contract shows in review (no redactions: it has
+    // no clock or host in it).
+    insta::with_settings!({prepend_module_to_snapshot => false}, {
+        insta::assert_json_snapshot!("openapi_document", document);
+    });
+}
+
+fn snake(kind: &str) -> String {
+    match kind {
+        "DryRun" => "dry_run",
+        "TestStart" => "test_start",
+        _ => "test_stop",
+    }
+    .to_owned()
+}
+
+/// The OpenAPI document describes every API, WebSocket, health and metrics route that is
+/// mounted, with its method.
 pub(crate) fn openapi_describes_every_route(app: &TestApp) {
     let (status, document) = app.get("/docs/openapi.json");
     assert_eq!(status, Status::Ok);
-    let described: Vec<String> = document["paths"]
+    let described: Vec<(String, String)> = document["paths"]
         .as_object()
         .map(|paths| {
             paths
-                .keys()
-                .map(|p| p.trim_end_matches('/').to_owned())
+                .iter()
+                .flat_map(|(path, item)| {
+                    let path = path.trim_end_matches('/').to_owned();
+                    item.as_object()
+                        .into_iter()
+                        .flat_map(|item| item.keys())
+                        .map(move |method| (path.clone(), method.to_uppercase()))
+                })
                 .collect()
         })
         .unwrap_or_default();
     let mut checked = 0;
     for route in app.client.rocket().routes() {
         let path = route.uri.path().to_string();
-        if !["/tm_api", "/api/", "/ws/", "/healthz", "/docs"]
-            .iter()
-            .any(|p| path.starts_with(p))
+        if ![
+            "/tm_api",
+            "/api/",
+            "/ws/",
+            "/page_api/",
+            "/healthz",
+            "/metrics",
+            "/docs",
+        ]
+        .iter()
+        .any(|p| path.starts_with(p))
         {
             continue;
         }
@@ -300,14 +476,19 @@ pub(crate) fn openapi_describes_every_route(app: &TestApp) {
             )
             .collect::<Vec<_>>()
             .join("/");
+        let openapi_path = if openapi_path.is_empty() {
+            "/".to_owned()
+        } else {
+            openapi_path
+        };
         assert!(
-            described.contains(&openapi_path),
+            described.contains(&(openapi_path, route.method.as_str().to_owned())),
             "{} {path} is not in /docs/openapi.json",
             route.method
         );
         checked += 1;
     }
-    assert!(checked >= 12, "only {checked} routes were checked");
+    assert!(checked >= 20, "only {checked} routes were checked");
 }
 
 macro_rules! endpoint_tests {
@@ -333,6 +514,10 @@ macro_rules! all_endpoint_tests {
             replayed_event_ids_apply_once,
             unknown_ids_are_json_errors,
             openapi_describes_every_route,
+            unsupported_methods_are_405_with_allow,
+            page_api_errors_are_json,
+            websocket_routes_refuse_plain_requests_as_documented,
+            openapi_declares_every_answer_and_typed_parameters,
         );
     };
 }

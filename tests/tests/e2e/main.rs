@@ -1,9 +1,12 @@
 //! End-to-end tests across stpt-runner and stpt-server: runs reported through the HTTP sink
 //! to real servers on temporary SQLite databases, through outages, a killed harness and
-//! refused events.
+//! refused events; the API contract, fuzzed from the server's OpenAPI document; and requests
+//! refused at the HTTP level.
 
+mod contract;
 mod crash;
 mod outage;
+mod protocol;
 mod rejection;
 mod virtual_machine;
 
