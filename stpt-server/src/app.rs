@@ -151,9 +151,13 @@ fn assemble(
         access::origin::ServedHosts::new(&config.allowed_hosts, config.public_url.as_deref());
     rocket::custom(figment)
         // First: a refused origin is answered before anything else looks at the request.
-        .attach(access::origin::RequestOrigin { hosts })
+        .attach(access::origin::RequestOrigin {
+            hosts: hosts.clone(),
+        })
+        .manage(hosts)
         .manage(state)
         .manage(StaleLimit(config.stale_after))
+        .attach(access::revocation::RevisionWatch)
         .attach(StaleSweep {
             every: config.stale_sweep_every,
         })

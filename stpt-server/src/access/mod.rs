@@ -14,6 +14,7 @@ pub(crate) mod headers;
 pub(crate) mod mail;
 pub(crate) mod origin;
 pub(crate) mod rate_limit;
+pub(crate) mod revocation;
 pub(crate) mod session;
 
 use rocket::Request;
@@ -42,6 +43,8 @@ pub struct Security {
     pub(crate) public_url: Option<String>,
     /// Whether cookies are marked `Secure` (the public URL is https).
     pub(crate) secure_cookies: bool,
+    /// The access revision, moved when a credential may have ended.
+    pub(crate) revisions: revocation::Revisions,
 }
 
 impl Security {
@@ -61,6 +64,7 @@ impl Security {
                 .as_deref()
                 .is_some_and(|url| url.starts_with("https://")),
             public_url,
+            revisions: revocation::Revisions::default(),
         }
     }
 
@@ -82,7 +86,7 @@ impl Security {
 pub struct Bearer(pub Option<String>);
 
 impl Bearer {
-    fn of(request: &Request<'_>) -> Bearer {
+    pub(crate) fn of(request: &Request<'_>) -> Bearer {
         let token = request
             .headers()
             .get_one("Authorization")

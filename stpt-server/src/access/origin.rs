@@ -6,7 +6,7 @@
 //!   server) reads nothing. Served are: IP addresses (a browser reaches those only by asking
 //!   for them), `localhost` and its subdomains, the host of `--public-url`, and every
 //!   `--allowed-host`.
-//! - **Writes.** A `POST` (or other unsafe method) to the JSON API (`/tm_api/…`, `/api/…`)
+//! - **Writes.** A `POST` to the JSON API (`/tm_api/…`, `/api/…`)
 //!   must carry `Content-Type: application/json` or an `Authorization` header: a page on
 //!   another site can send neither without the browser asking this server first (a CORS
 //!   preflight, which it never grants), while a plain form or `text/plain` post it can. Such a
@@ -14,7 +14,10 @@
 //!   session's CSRF value in `X-CSRF-Token`. A request whose `Origin` names another site is
 //!   refused outright.
 //!
-//! The fairing re-routes a refused request to [`refused`], which answers the JSON error.
+//! The Host check is a fairing, so it covers every route; it re-routes a refused request to
+//! [`refused`], which answers the JSON error. The write checks are a request guard,
+//! [`SameSiteWrite`], on the handlers that write, so a method or path that takes no write
+//! still answers 405 or 404 as it would.
 
 use std::net::IpAddr;
 
@@ -99,38 +102,30 @@ pub(crate) struct RequestOrigin {
     pub(crate) hosts: ServedHosts,
 }
 
-/// Why `request` may not go on, if it may not.
-fn check(request: &Request<'_>, hosts: &ServedHosts) -> Option<ApiError> {
-    if let Some(host) = request.headers().get_one("Host").map(host_name)
-        && !hosts.serves(host)
-    {
-        return Some(ApiError {
-            status: Status::MisdirectedRequest,
-            error: "misdirected_request",
-            detail: format!(
-                "this server does not serve the host {host:?}: reach it by its address, or \
-                 name the host with --allowed-host"
-            ),
-            field: None,
-        });
-    }
-    let unsafe_method = !matches!(
-        request.method(),
-        Method::Get | Method::Head | Method::Options
-    );
-    let api_write = unsafe_method
-        && matches!(
-            request.uri().path().segments().next(),
-            Some("tm_api" | "api")
-        );
-    if !api_write {
+/// Why `request` names a host this server does not serve, if it does.
+fn check_host(request: &Request<'_>, hosts: &ServedHosts) -> Option<ApiError> {
+    let host = request.headers().get_one("Host").map(host_name)?;
+    if hosts.serves(host) {
         return None;
     }
+    Some(ApiError {
+        status: Status::MisdirectedRequest,
+        error: "misdirected_request",
+        detail: format!(
+            "this server does not serve the host {host:?}: reach it by its address, or name \
+             the host with --allowed-host"
+        ),
+        field: None,
+    })
+}
+
+/// Why a write could have come from a page of another site, if it could.
+fn check_write(request: &Request<'_>, hosts: &ServedHosts) -> Result<(), ApiError> {
     // `null` (a sandboxed frame, a local file) is another site too.
     if let Some(origin) = request.headers().get_one("Origin")
         && !url_host(origin).is_some_and(|host| hosts.serves(&host))
     {
-        return Some(ApiError {
+        return Err(ApiError {
             status: Status::Forbidden,
             error: "cross_origin",
             detail: format!("writes from pages of {origin} are not accepted"),
@@ -142,7 +137,7 @@ fn check(request: &Request<'_>, hosts: &ServedHosts) -> Option<ApiError> {
         ct.is_json() || (ct.top() == "application" && ct.sub().as_str().ends_with("+json"))
     });
     if !json && !authorized {
-        return Some(ApiError {
+        return Err(ApiError {
             status: Status::UnsupportedMediaType,
             error: "unsupported_media_type",
             detail: "send the request as JSON (Content-Type: application/json)".to_owned(),
@@ -155,7 +150,7 @@ fn check(request: &Request<'_>, hosts: &ServedHosts) -> Option<ApiError> {
             .get_one("X-CSRF-Token")
             .unwrap_or_default();
         if !csrf::verify(request.cookies(), token) {
-            return Some(ApiError {
+            return Err(ApiError {
                 status: Status::Forbidden,
                 error: "csrf",
                 detail: "a write with a login session needs the page's CSRF value in \
@@ -165,7 +160,26 @@ fn check(request: &Request<'_>, hosts: &ServedHosts) -> Option<ApiError> {
             });
         }
     }
-    None
+    Ok(())
+}
+
+/// A request guard for the API's writes (ingest, abort): `Err` when a page of another site
+/// could have made a browser send the request. The handler answers the error first.
+#[derive(Debug)]
+pub(crate) struct SameSiteWrite(pub(crate) Result<(), ApiError>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SameSiteWrite {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let hosts = request
+            .rocket()
+            .state::<ServedHosts>()
+            .cloned()
+            .unwrap_or_default();
+        Outcome::Success(SameSiteWrite(check_write(request, &hosts)))
+    }
 }
 
 #[rocket::async_trait]
@@ -178,7 +192,7 @@ impl Fairing for RequestOrigin {
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
-        if let Some(error) = check(request, &self.hosts) {
+        if let Some(error) = check_host(request, &self.hosts) {
             request.local_cache(|| Some(Refusal(error)));
             request.set_method(Method::Get);
             if let Ok(origin) = Origin::parse(REFUSED_PATH) {

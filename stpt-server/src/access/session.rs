@@ -1,16 +1,17 @@
-//! Login sessions in a private cookie: Rocket encrypts and authenticates it with the server's
-//! secret key, so its value (`<user id>:<issued at>`) cannot be read or forged.
+//! Login sessions, held by the server: the browser's private cookie (encrypted and
+//! authenticated with the server's secret key) carries a random session token, and the
+//! database keeps its digest, its user and when it expires.
 //!
-//! A session is valid while its user exists, it was issued after the user's last password
-//! change, and it is younger than [`SESSION_LIFETIME`]. The main type here is [`SessionUser`],
-//! a request guard for the logged-in user.
+//! A session is valid while its row exists and has not expired: a logout deletes it, a new
+//! password deletes the user's sessions, and removing the user removes them (a cascade), so
+//! a cookie saved earlier is worthless from that moment on. The main type here is
+//! [`SessionUser`], a request guard for the logged-in user.
 
 use std::time::Duration;
 
 use rocket::Request;
 use rocket::http::{Cookie, CookieJar, SameSite};
 use rocket::request::{FromRequest, Outcome};
-use stpt_core::Timestamp;
 
 use super::Security;
 use crate::app::AppState;
@@ -25,44 +26,43 @@ pub(crate) const SESSION_LIFETIME: Duration = Duration::from_secs(14 * 24 * 60 *
 #[derive(Debug, Clone)]
 pub(crate) struct SessionUser(pub(crate) User);
 
-/// Starts a session for `user`.
-pub(crate) fn start(cookies: &CookieJar<'_>, user: &User, secure: bool) {
-    let value = format!("{}:{}", user.id, Timestamp::now().as_micros());
-    let max_age = rocket::time::Duration::seconds(
-        i64::try_from(SESSION_LIFETIME.as_secs()).unwrap_or(i64::MAX),
-    );
+/// Puts a session's token into the browser: `Max-Age` and `Expires` both say
+/// [`SESSION_LIFETIME`], as the server does.
+pub(crate) fn set_cookie(cookies: &CookieJar<'_>, token: String, secure: bool) {
+    let seconds = i64::try_from(SESSION_LIFETIME.as_secs()).unwrap_or(i64::MAX);
+    let lifetime = rocket::time::Duration::seconds(seconds);
     // Lax: sent when following a link to the server, never on cross-site subrequests such as
     // a foreign page's WebSocket or form POST.
-    let cookie = Cookie::build((COOKIE, value))
+    let cookie = Cookie::build((COOKIE, token))
         .path("/")
         .http_only(true)
         .secure(secure)
         .same_site(SameSite::Lax)
-        .max_age(max_age);
+        .max_age(lifetime)
+        .expires(rocket::time::OffsetDateTime::now_utc() + lifetime);
     cookies.add_private(cookie);
 }
 
-/// Ends the session.
-pub(crate) fn end(cookies: &CookieJar<'_>) {
+/// The session token a request's cookie carries, if any.
+pub(crate) fn token(cookies: &CookieJar<'_>) -> Option<String> {
+    cookies
+        .get_private(COOKIE)
+        .map(|cookie| cookie.value().to_owned())
+}
+
+/// Forgets the session in the browser (the caller ends it on the server).
+pub(crate) fn clear_cookie(cookies: &CookieJar<'_>) {
     cookies.remove_private(Cookie::build(COOKIE).path("/"));
 }
 
-/// The user of a request's session, if the session is valid.
+/// The user of a request's session, if the session is live.
 pub(crate) async fn user_of(request: &Request<'_>, security: &Security) -> Option<User> {
-    let cookie = request.cookies().get_private(COOKIE)?;
-    let (id, issued) = cookie.value().split_once(':')?;
-    let id: i64 = id.parse().ok()?;
-    let issued: i64 = issued.parse().ok()?;
-    let lifetime = i64::try_from(SESSION_LIFETIME.as_micros()).unwrap_or(i64::MAX);
-    if Timestamp::now().as_micros().saturating_sub(issued) > lifetime {
-        return None;
-    }
+    let token = token(request.cookies())?;
     let access = security.access.clone()?;
-    let user = rocket::tokio::task::spawn_blocking(move || access.user(id))
+    rocket::tokio::task::spawn_blocking(move || access.session_user(&token))
         .await
         .ok()?
-        .ok()??;
-    (issued >= user.sessions_since).then_some(user)
+        .ok()?
 }
 
 #[rocket::async_trait]

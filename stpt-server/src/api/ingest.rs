@@ -19,6 +19,7 @@ use stpt_core::{DryRun, Event, EventKind, TestStart, TestStop};
 use super::ApiError;
 use super::error::ErrorBody;
 use crate::access::Bearer;
+use crate::access::origin::SameSiteWrite;
 use crate::app::AppState;
 use crate::config::IngestAuth;
 use crate::db::{HookEvent, TokenCheck};
@@ -165,8 +166,10 @@ async fn post_dry_run(
     state: &State<AppState>,
     metrics: &State<Metrics>,
     bearer: Bearer,
+    write: SameSiteWrite,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
+    write.0?;
     measured(
         metrics,
         EventKind::DryRun,
@@ -197,8 +200,10 @@ async fn post_test_start(
     state: &State<AppState>,
     metrics: &State<Metrics>,
     bearer: Bearer,
+    write: SameSiteWrite,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
+    write.0?;
     measured(
         metrics,
         EventKind::TestStart,
@@ -229,8 +234,10 @@ async fn post_test_stop(
     state: &State<AppState>,
     metrics: &State<Metrics>,
     bearer: Bearer,
+    write: SameSiteWrite,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
+    write.0?;
     measured(
         metrics,
         EventKind::TestStop,

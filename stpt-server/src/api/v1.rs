@@ -17,6 +17,7 @@ use super::error::ErrorBody;
 use super::ingest::token_machine;
 use super::read::query;
 use crate::access::Bearer;
+use crate::access::origin::SameSiteWrite;
 use crate::app::AppState;
 use crate::db::HookEvent;
 use crate::live::RunChanged;
@@ -75,8 +76,10 @@ async fn abort_run(
     state: &State<AppState>,
     limit: &State<StaleLimit>,
     bearer: Bearer,
+    write: SameSiteWrite,
     id: i64,
 ) -> Result<Json<RunSummary>, ApiError> {
+    write.0?;
     let allowed_machine = token_machine(state, &bearer).await?;
     let tree = query(state, move |store| store.run(id))
         .await?

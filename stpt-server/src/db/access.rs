@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use stpt_core::Timestamp;
 
 use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
-use super::schema::{machine_tokens, password_resets, users};
+use super::schema::{machine_tokens, password_resets, sessions, users};
 use super::{OpError, postgres, sqlite};
 use crate::access::credentials::{
     MIN_PASSWORD_LEN, hash_password, new_token, random_bytes, token_digest, verify_password,
@@ -66,6 +66,15 @@ pub(crate) struct NewToken<'a> {
     machine_key: &'a str,
     token_hash: &'a str,
     created_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct SessionRow {
+    token_hash: String,
+    user_id: i64,
+    created_at: i64,
+    expires_at: i64,
 }
 
 #[derive(Debug, Insertable)]
@@ -349,6 +358,37 @@ impl AccessStore {
         let row = on_backend!(self, user_named(name))?;
         let ok = verify_password(password, row.as_ref().map(|r| r.password_hash.as_str()));
         Ok(row.filter(|_| ok).map(User::from))
+    }
+
+    /// Starts a login session of `user_id` lasting `lifetime` and answers its token (for the
+    /// browser's cookie); only its digest is kept.
+    pub fn start_session(&self, user_id: i64, lifetime: Duration) -> Result<String, AccessError> {
+        let token = new_token();
+        let at = now();
+        let row = SessionRow {
+            token_hash: token_digest(&token),
+            user_id,
+            created_at: at,
+            expires_at: at.saturating_add(i64::try_from(lifetime.as_micros()).unwrap_or(i64::MAX)),
+        };
+        on_backend!(self, insert_session(&row, at))?;
+        Ok(token)
+    }
+
+    /// The user of a live (started, unexpired, not ended) session.
+    pub fn session_user(&self, token: &str) -> Result<Option<User>, AccessError> {
+        Ok(on_backend!(self, session_user(&token_digest(token), now()))?.map(User::from))
+    }
+
+    /// Ends a session at once (a logout); answers whether it was live.
+    pub fn end_session(&self, token: &str) -> Result<bool, AccessError> {
+        Ok(on_backend!(self, delete_session(&token_digest(token)))? > 0)
+    }
+
+    /// A number that moves whenever a credential may have ended (a logout, a revoked token,
+    /// a new password, a removed user): a cheap poll for whoever holds credentials open.
+    pub fn revision(&self) -> Result<i64, AccessError> {
+        on_backend!(self, revision())
     }
 
     /// Creates a token for `machine` (which need not have reported yet) and answers it; only

@@ -4,7 +4,9 @@
 // tables) and `in_transaction` it shares.
 
 use super::access::{NewToken, NewUser, ResetRow, TokenRow, UserRow};
-use super::schema::{machine_tokens, password_resets, server_secrets, users};
+use super::schema::{
+    access_revision, machine_tokens, password_resets, server_secrets, sessions, users,
+};
 
 /// Run ids deleted per statement: stays under every backend's bind limit.
 const PRUNE_CHUNK: usize = 500;
@@ -22,9 +24,80 @@ pub(crate) fn insert_user(conn: &mut Conn, user: &NewUser<'_>) -> Result<i64, Op
     })
 }
 
+/// Removes a user; their sessions go with them (a cascade).
 pub(crate) fn delete_user(conn: &mut Conn, name: &str) -> Result<usize, OpError> {
     in_transaction(conn, |conn| {
-        Ok(diesel::delete(users::table.filter(users::name.eq(name))).execute(conn)?)
+        let removed = diesel::delete(users::table.filter(users::name.eq(name))).execute(conn)?;
+        if removed > 0 {
+            bump_revision(conn)?;
+        }
+        Ok(removed)
+    })
+}
+
+/// Moves the access revision: live sockets on every server re-check their credentials.
+fn bump_revision(conn: &mut Conn) -> Result<(), OpError> {
+    diesel::update(access_revision::table.find(1_i64))
+        .set(access_revision::revision.eq(access_revision::revision + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The access revision now.
+pub(crate) fn revision(conn: &mut Conn) -> Result<i64, OpError> {
+    Ok(access_revision::table
+        .find(1_i64)
+        .select(access_revision::revision)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Ends every session of a user (a new password).
+fn end_sessions_of(conn: &mut Conn, user_id: i64) -> Result<(), OpError> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
+    bump_revision(conn)
+}
+
+/// Starts a session; expired sessions are cleared on the way.
+pub(crate) fn insert_session(
+    conn: &mut Conn,
+    session: &super::access::SessionRow,
+    now: i64,
+) -> Result<(), OpError> {
+    in_transaction(conn, |conn| {
+        diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?;
+        diesel::insert_into(sessions::table)
+            .values(session)
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// The user of a live session.
+pub(crate) fn session_user(
+    conn: &mut Conn,
+    hash: &str,
+    now: i64,
+) -> Result<Option<UserRow>, OpError> {
+    Ok(sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(hash))
+        .filter(sessions::expires_at.gt(now))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Ends one session; answers whether it existed.
+pub(crate) fn delete_session(conn: &mut Conn, hash: &str) -> Result<usize, OpError> {
+    in_transaction(conn, |conn| {
+        let removed =
+            diesel::delete(sessions::table.filter(sessions::token_hash.eq(hash))).execute(conn)?;
+        if removed > 0 {
+            bump_revision(conn)?;
+        }
+        Ok(removed)
     })
 }
 
@@ -36,9 +109,18 @@ pub(crate) fn set_password(
     now: i64,
 ) -> Result<usize, OpError> {
     in_transaction(conn, |conn| {
-        Ok(diesel::update(users::table.filter(users::name.eq(name)))
+        let changed = diesel::update(users::table.filter(users::name.eq(name)))
             .set((users::password_hash.eq(hash), users::sessions_since.eq(now)))
-            .execute(conn)?)
+            .execute(conn)?;
+        let id: Option<i64> = users::table
+            .filter(users::name.eq(name))
+            .select(users::id)
+            .first(conn)
+            .optional()?;
+        if let Some(id) = id {
+            end_sessions_of(conn, id)?;
+        }
+        Ok(changed)
     })
 }
 
@@ -96,26 +178,34 @@ pub(crate) fn revoke_machine_tokens(
     now: i64,
 ) -> Result<usize, OpError> {
     in_transaction(conn, |conn| {
-        Ok(diesel::update(
+        let revoked = diesel::update(
             machine_tokens::table
                 .filter(machine_tokens::machine_key.eq(machine_key))
                 .filter(machine_tokens::revoked_at.is_null()),
         )
         .set(machine_tokens::revoked_at.eq(now))
-        .execute(conn)?)
+        .execute(conn)?;
+        if revoked > 0 {
+            bump_revision(conn)?;
+        }
+        Ok(revoked)
     })
 }
 
 /// Revokes one live token; answers how many (0 or 1).
 pub(crate) fn revoke_token_hash(conn: &mut Conn, hash: &str, now: i64) -> Result<usize, OpError> {
     in_transaction(conn, |conn| {
-        Ok(diesel::update(
+        let revoked = diesel::update(
             machine_tokens::table
                 .filter(machine_tokens::token_hash.eq(hash))
                 .filter(machine_tokens::revoked_at.is_null()),
         )
         .set(machine_tokens::revoked_at.eq(now))
-        .execute(conn)?)
+        .execute(conn)?;
+        if revoked > 0 {
+            bump_revision(conn)?;
+        }
+        Ok(revoked)
     })
 }
 
@@ -196,6 +286,7 @@ pub(crate) fn complete_reset(
                 users::sessions_since.eq(now),
             ))
             .execute(conn)?;
+        end_sessions_of(conn, user_id)?;
         // Any other link sent for this user is void once the password is set.
         diesel::update(
             password_resets::table

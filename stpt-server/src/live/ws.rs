@@ -6,8 +6,10 @@
 //! - `/ws/machine/status` pushes `{"machine_id_status": {"id", "status"}}` when any machine's
 //!   newest run did.
 //!
-//! Each socket waits on three things at once: the hub, the client (so a client that leaves is
-//! noticed at once) and Rocket's shutdown (so a graceful stop is not held up by open sockets).
+//! Each socket waits on four things at once: the hub, the client (so a client that leaves is
+//! noticed at once), Rocket's shutdown (so a graceful stop is not held up by open sockets) and
+//! the end of the credential it was opened with (a revoked token, an ended session: the
+//! socket closes within a second, see `access::revocation`).
 //! **Invariant:** a slow client never slows ingest or grows memory: the hub drops what it has
 //! not read (it skips ahead), and a client that stops reading altogether is disconnected after
 //! [`SEND_TIMEOUT`].
@@ -30,9 +32,9 @@ use std::time::Duration;
 use rocket::futures::{SinkExt, StreamExt};
 use rocket::http::Status as HttpStatus;
 use rocket::tokio::select;
-use rocket::tokio::sync::Mutex;
 use rocket::tokio::sync::broadcast::Receiver;
 use rocket::tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use rocket::tokio::sync::{Mutex, watch};
 use rocket::{Shutdown, State, get, routes};
 use rocket_ws::stream::DuplexStream;
 use rocket_ws::{Channel, Message, WebSocket};
@@ -40,6 +42,8 @@ use serde_json::json;
 use stpt_core::{MachineId, PageRequest, RunId, RunSummary, Status, Store, StoreError, Timestamp};
 
 use super::hub::RunChanged;
+use crate::access::Security;
+use crate::access::revocation::Credential;
 use crate::api::ErrorBody;
 use crate::api::shapes::MachineLastData;
 use crate::app::AppState;
@@ -176,6 +180,7 @@ async fn pump<F, Fut>(
     mut socket: DuplexStream,
     mut changes: Receiver<RunChanged>,
     mut shutdown: Shutdown,
+    mut holder: Holder,
     mut render: F,
 ) -> rocket_ws::result::Result<()>
 where
@@ -184,6 +189,7 @@ where
 {
     'listen: loop {
         let heard = select! {
+            () = holder.ended() => break,
             changed = changes.recv() => match changed {
                 Ok(change) => Heard::Change(change),
                 Err(RecvError::Lagged(_)) => Heard::Lagged,
@@ -209,6 +215,38 @@ where
     }
     let _ = socket.close(None).await;
     Ok(())
+}
+
+/// The credential a socket was opened with, re-checked whenever the access revision moves.
+struct Holder {
+    credential: Credential,
+    revisions: watch::Receiver<i64>,
+    security: Arc<Security>,
+}
+
+impl Holder {
+    fn of(state: &AppState, credential: Credential) -> Holder {
+        Holder {
+            credential,
+            revisions: state.security.revisions.subscribe(),
+            security: Arc::clone(&state.security),
+        }
+    }
+
+    /// Resolves once the credential has ended (never for public reads).
+    async fn ended(&mut self) {
+        if self.credential == Credential::Open {
+            return std::future::pending().await;
+        }
+        loop {
+            if self.revisions.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+            if !self.credential.still_valid(&self.security).await {
+                return;
+            }
+        }
+    }
 }
 
 /// Takes every change already waiting, so a burst is answered with one read. True when one
@@ -283,14 +321,16 @@ async fn machine_last(
     ws: WebSocket,
     state: &State<AppState>,
     shutdown: Shutdown,
+    credential: Credential,
     id: MachineId,
 ) -> Result<Channel<'static>, HttpStatus> {
     known_machine(state, id).await?;
     let state = state.inner().clone();
     let changes = state.hub.subscribe();
+    let holder = Holder::of(&state, credential);
     Ok(ws.channel(move |socket| {
         Box::pin(async move {
-            pump(socket, changes, shutdown, |heard, changes| {
+            pump(socket, changes, shutdown, holder, |heard, changes| {
                 let state = state.clone();
                 // `None`: nothing to send; `Some(None)`: send whatever is current;
                 // `Some(Some(run))`: only if `run` is the newest (a late stop on an older run
@@ -341,15 +381,17 @@ async fn machine_runs(
     ws: WebSocket,
     state: &State<AppState>,
     shutdown: Shutdown,
+    credential: Credential,
     id: MachineId,
 ) -> Result<Channel<'static>, HttpStatus> {
     known_machine(state, id).await?;
     let state = state.inner().clone();
     let changes = state.hub.subscribe();
+    let holder = Holder::of(&state, credential);
     Ok(ws.channel(move |socket| {
         Box::pin(async move {
             let sent = Sent::<RunId>::new();
-            pump(socket, changes, shutdown, |heard, changes| {
+            pump(socket, changes, shutdown, holder, |heard, changes| {
                 let state = state.clone();
                 let sent = Arc::clone(&sent);
                 if matches!(heard, Heard::Lagged) {
@@ -389,13 +431,19 @@ async fn machine_runs(
     )
 )]
 #[get("/ws/machine/status")]
-fn machine_status(ws: WebSocket, state: &State<AppState>, shutdown: Shutdown) -> Channel<'static> {
+fn machine_status(
+    ws: WebSocket,
+    state: &State<AppState>,
+    shutdown: Shutdown,
+    credential: Credential,
+) -> Channel<'static> {
     let state = state.inner().clone();
     let changes = state.hub.subscribe();
+    let holder = Holder::of(&state, credential);
     ws.channel(move |socket| {
         Box::pin(async move {
             let sent = Sent::<MachineId>::new();
-            pump(socket, changes, shutdown, |heard, changes| {
+            pump(socket, changes, shutdown, holder, |heard, changes| {
                 let state = state.clone();
                 let sent = Arc::clone(&sent);
                 if matches!(heard, Heard::Lagged) {

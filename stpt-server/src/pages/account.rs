@@ -217,10 +217,18 @@ async fn post_login(
         return page(Status::TooManyRequests, &view);
     }
     let (name, password) = (form.username.to_owned(), form.password.to_owned());
-    match blocking(security.access.clone(), move |a| a.login(&name, &password)).await {
-        Ok(Some(user)) => {
+    let login = blocking(security.access.clone(), move |a| {
+        let Some(user) = a.login(&name, &password)? else {
+            return Ok(None);
+        };
+        a.start_session(user.id, session::SESSION_LIFETIME)
+            .map(Some)
+    })
+    .await;
+    match login {
+        Ok(Some(token)) => {
             security.limiter.succeeded(&keys);
-            session::start(cookies, &user, security.secure_cookies);
+            session::set_cookie(cookies, token, security.secure_cookies);
             Answer::Go(Box::new(Redirect::to(next)))
         }
         Ok(None) => {
@@ -263,7 +271,7 @@ struct CsrfOnly<'r> {
 }
 
 #[post("/logout", data = "<form>")]
-fn post_logout(
+async fn post_logout(
     state: &State<AppState>,
     cookies: &CookieJar<'_>,
     form: Form<CsrfOnly<'_>>,
@@ -271,7 +279,19 @@ fn post_logout(
     if !csrf::verify(cookies, form.csrf) {
         return expired_form(logout_page(cookies, state.security.secure_cookies));
     }
-    session::end(cookies);
+    if let Some(token) = session::token(cookies) {
+        // Ended on the server: a copy of the cookie saved before is worthless now.
+        if let Err(error) = blocking(state.security.access.clone(), move |access| {
+            access.end_session(&token)
+        })
+        .await
+        {
+            let mut view = logout_page(cookies, state.security.secure_cookies);
+            view.error = Some(error);
+            return page(Status::ServiceUnavailable, &view);
+        }
+    }
+    session::clear_cookie(cookies);
     Answer::Go(Box::new(Redirect::to("/login/")))
 }
 
@@ -466,7 +486,8 @@ async fn post_reset_confirm(
     .await;
     match done {
         Ok(true) => {
-            session::end(cookies);
+            // The new password ended every session of the user on the server already.
+            session::clear_cookie(cookies);
             Answer::Go(Box::new(Redirect::to("/password-reset-complete/")))
         }
         Ok(false) => invalid_link(),

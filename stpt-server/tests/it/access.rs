@@ -535,10 +535,88 @@ macro_rules! on_both_backends {
 on_both_backends!(
     ingest_rules,
     read_rules,
+    sessions_end_on_the_server,
     login_hardening,
     password_reset,
     prune
 );
+
+/// A session ends on the server: a copy of the cookie saved before logging out, changing the
+/// password or removing the user reads nothing afterwards. The cookie's `Max-Age` and
+/// `Expires` agree on its 14 days.
+fn sessions_end_on_the_server(db: TestDb) {
+    use rocket::http::Cookie;
+    let app = AccessApp::on(db, ReadAccess::Login, IngestAuth::Open);
+    app.access.add_user("gus", None, PASSWORD).expect("user");
+    let saved_after_login = |app: &AccessApp| {
+        let response = app.login("gus", PASSWORD);
+        assert_eq!(response.status(), Status::SeeOther);
+        let header = response
+            .headers()
+            .get("Set-Cookie")
+            .find(|c| c.starts_with("stpt_session="))
+            .expect("a session cookie")
+            .to_owned();
+        let value = response
+            .cookies()
+            .get("stpt_session")
+            .expect("the session cookie")
+            .value()
+            .to_owned();
+        (header, value)
+    };
+    let reads = |app: &AccessApp, saved: &str| {
+        app.client
+            .get("/tm_api/machines")
+            .cookie(Cookie::new("stpt_session", saved.to_owned()))
+            .dispatch()
+            .status()
+    };
+
+    let (header, saved) = saved_after_login(&app);
+    let max_age = header
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("Max-Age="))
+        .expect("Max-Age");
+    assert_eq!(max_age, "1209600", "{header}");
+    let expires = header
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("Expires="))
+        .expect("Expires");
+    let expires = chrono::DateTime::parse_from_rfc2822(&expires.replace("GMT", "+0000"))
+        .unwrap_or_else(|e| panic!("{expires}: {e}"));
+    let days = (expires.timestamp() - chrono::Utc::now().timestamp()) as f64 / 86_400.0;
+    assert!((13.9..=14.1).contains(&days), "{header}");
+    assert_eq!(reads(&app, &saved), Status::Ok);
+
+    // Logging out ends it for the saved copy too.
+    let csrf = app.csrf("/logout/");
+    let response = app
+        .client
+        .post("/logout/")
+        .header(ContentType::Form)
+        .body(format!("csrf={}", encode(&csrf)))
+        .dispatch();
+    assert_eq!(response.status(), Status::SeeOther);
+    drop(response);
+    assert_eq!(
+        reads(&app, &saved),
+        Status::Unauthorized,
+        "the saved cookie still reads"
+    );
+
+    // So does a new password, and removing the user.
+    let (_, saved) = saved_after_login(&app);
+    assert_eq!(reads(&app, &saved), Status::Ok);
+    app.access
+        .set_password("gus", "another long password")
+        .expect("passwd");
+    assert_eq!(reads(&app, &saved), Status::Unauthorized);
+    app.access.set_password("gus", PASSWORD).expect("passwd");
+    let (_, saved) = saved_after_login(&app);
+    assert!(app.access.remove_user("gus").expect("remove"));
+    assert_eq!(reads(&app, &saved), Status::Unauthorized);
+}
 
 /// Whatever `next` a login carries, the answer is never a server error: a local path is
 /// followed (encoded as a valid URI), anything else goes to `/`.

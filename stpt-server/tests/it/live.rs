@@ -130,12 +130,53 @@ impl Server {
             .unwrap_or_else(|| panic!("no machine {name:?} in {machines}"))
     }
 
+    /// Logs in over HTTP as a browser does; answers the session cookie (`name=value`).
+    fn login(&self, name: &str, password: &str) -> String {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let form = agent
+            .get(&format!("{}/login/", self.base))
+            .call()
+            .expect("the login page");
+        let cookie_of = |response: &ureq::Response, name: &str| {
+            response
+                .all("set-cookie")
+                .into_iter()
+                .find_map(|c| c.split(';').next().filter(|p| p.starts_with(name)))
+                .map(str::to_owned)
+        };
+        let csrf_cookie = cookie_of(&form, "stpt_csrf=").expect("a CSRF cookie");
+        let html = form.into_string().expect("the page");
+        let marker = "name=\"csrf\" value=\"";
+        let start = html.find(marker).expect("a CSRF field") + marker.len();
+        let csrf = &html[start..start + html[start..].find('"').expect("end")];
+        let answer = agent
+            .post(&format!("{}/login/", self.base))
+            .set("Cookie", &csrf_cookie)
+            .send_form(&[("csrf", csrf), ("username", name), ("password", password)])
+            .expect("the login");
+        assert_eq!(answer.status(), 303, "logged in");
+        cookie_of(&answer, "stpt_session=").expect("a session cookie")
+    }
+
     /// Opens a WebSocket to `path`.
     fn socket(&self, path: &str) -> Socket {
+        self.socket_with(path, &[])
+    }
+
+    /// Opens a WebSocket to `path` with extra request headers.
+    fn socket_with(&self, path: &str, headers: &[(&'static str, String)]) -> Socket {
+        use tungstenite::client::IntoClientRequest;
         let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         stream.set_read_timeout(Some(WAIT)).expect("read timeout");
-        let url = format!("ws://127.0.0.1:{}{path}", self.port);
-        let (socket, _) = tungstenite::client(url.as_str(), stream)
+        let mut request = format!("ws://127.0.0.1:{}{path}", self.port)
+            .into_client_request()
+            .expect("a WebSocket request");
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .insert(*name, value.parse().expect("a header value"));
+        }
+        let (socket, _) = tungstenite::client(request, stream)
             .unwrap_or_else(|e| panic!("WebSocket handshake on {path}: {e}"));
         Socket(socket)
     }
@@ -379,6 +420,62 @@ fn unknown_machines_are_refused_before_the_upgrade() {
         }
         other => panic!("expected a 404 answer, got {other:?}"),
     }
+}
+
+/// A live feed ends with its credential: revoking the token a socket was opened with, or
+/// removing the user whose session opened it, closes the socket within a second.
+#[test]
+fn sockets_close_within_a_second_of_their_credential_ending() {
+    use stpt_server::config::ReadAccess;
+    use stpt_server::db::AccessStore;
+    let db = TestDb::sqlite();
+    let server = Server::start_with(db.url(), |config| config.read_access = ReadAccess::Login);
+    server.post(&dry_run("rig-a", 0, &[("lamp.py", LAMP)]));
+    let access = AccessStore::new(db.pool().clone());
+    let token = access.create_token("rig-a").expect("token");
+    access
+        .add_user("fay", None, "a long enough password")
+        .expect("user");
+    let session = server.login("fay", "a long enough password");
+    let mut by_token = server.socket_with(
+        "/ws/machine/status",
+        &[("Authorization", format!("Bearer {token}"))],
+    );
+    let mut by_session = server.socket_with("/ws/machine/status", &[("Cookie", session)]);
+
+    server.post(&start("rig-a", "lamp_on.py", 1));
+    assert_eq!(
+        by_token.next_json()["machine_id_status"]["status"],
+        "running"
+    );
+    assert_eq!(
+        by_session.next_json()["machine_id_status"]["status"],
+        "running"
+    );
+
+    let revoked = std::time::Instant::now();
+    access.revoke_token(&token).expect("revoke");
+    assert!(by_token.closes(), "the revoked token's socket stayed open");
+    assert!(
+        revoked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        revoked.elapsed()
+    );
+
+    // The session's socket is untouched by that, and ends with its user.
+    server.post(&stop("rig-a", "lamp_on.py", Status::Passed, 2));
+    assert_eq!(
+        by_session.next_json()["machine_id_status"]["status"],
+        "waiting"
+    );
+    let removed = std::time::Instant::now();
+    assert!(access.remove_user("fay").expect("remove"));
+    assert!(by_session.closes(), "the removed user's socket stayed open");
+    assert!(
+        removed.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        removed.elapsed()
+    );
 }
 
 #[test]

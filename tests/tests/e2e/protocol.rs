@@ -80,7 +80,7 @@ fn refusals_rocket_lets_through_are_json_and_the_http_layers_own_are_empty() {
     // A method Rocket does not know, on a known path: 405 with Allow, as for a known method.
     let raw = send(
         &server,
-        b"QUERY /tm_api/machines/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"QUERY /tm_api/machines/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(raw.status, 405);
     assert_eq!(raw.header("allow"), Some("GET, HEAD"));
@@ -89,7 +89,7 @@ fn refusals_rocket_lets_through_are_json_and_the_http_layers_own_are_empty() {
     // The same on an unknown path: a JSON 400.
     let raw = send(
         &server,
-        b"FROB /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"FROB /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(raw.status, 400);
     json_error(&raw);
@@ -97,7 +97,7 @@ fn refusals_rocket_lets_through_are_json_and_the_http_layers_own_are_empty() {
     // A known method no route of the path takes: 405 with Allow.
     let raw = send(
         &server,
-        b"DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"DELETE /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(raw.status, 405);
     assert_eq!(raw.header("allow"), Some("GET, HEAD"));
@@ -105,14 +105,14 @@ fn refusals_rocket_lets_through_are_json_and_the_http_layers_own_are_empty() {
 
     // hyper's own refusals, before Rocket sees a request: empty bodies.
     let long_uri = format!(
-        "GET /tm_api/machines?{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /tm_api/machines?{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         "a".repeat(70_000)
     );
     let raw = send(&server, long_uri.as_bytes());
     assert_eq!(raw.status, 414);
     assert_eq!(raw.body, "");
 
-    let mut many_headers = String::from("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    let mut many_headers = String::from("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     for i in 0..120 {
         many_headers.push_str(&format!("X-Filler-{i}: {i}\r\n"));
     }
@@ -123,7 +123,7 @@ fn refusals_rocket_lets_through_are_json_and_the_http_layers_own_are_empty() {
 
     let raw = send(
         &server,
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\nnot a header line\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nnot a header line\r\n\r\n",
     );
     assert_eq!(raw.status, 400);
     assert_eq!(raw.body, "");
