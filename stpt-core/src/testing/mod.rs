@@ -86,6 +86,7 @@ macro_rules! store_conformance_tests {
             empty_scenarios_and_plans_aggregate_to_unknown,
             unknown_machine_changes_nothing,
             no_matching_test_changes_nothing,
+            refusals_while_a_test_runs_change_nothing,
             bad_status_is_rejected_before_the_store,
             replayed_event_id_is_not_applied_twice,
             run_id_and_index_address_one_test,
