@@ -1,12 +1,14 @@
-//! Test support shared by every crate: event builders, a store dump and the Store
-//! conformance suite (feature `testing`).
+//! Test support shared by every crate: event builders, a store dump, the Store
+//! conformance suite and random event sequences (feature `testing`).
 //!
 //! The main items here are [`conformance`], one generic set of cases every [`Store`]
-//! implementation must pass, and the [`store_conformance_tests!`](crate::store_conformance_tests)
-//! macro that turns them into `#[test]` functions for one store.
+//! implementation must pass, the [`store_conformance_tests!`](crate::store_conformance_tests)
+//! macro that turns them into `#[test]` functions for one store, and [`sequences`], the
+//! property test every store runs on random event sequences.
 
 pub mod builders;
 pub mod conformance;
+pub mod sequences;
 
 use crate::model::PageRequest;
 use crate::store::Store;

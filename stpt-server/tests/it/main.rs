@@ -9,6 +9,7 @@ mod endpoints;
 mod history;
 mod live;
 mod metrics;
+mod properties;
 mod races;
 mod support;
 mod webhooks;

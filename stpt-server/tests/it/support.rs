@@ -2,6 +2,7 @@
 //! `STPT_TEST_POSTGRES_URL`. Every test gets its own; nothing is shared between tests.
 
 use std::ops::Deref;
+use std::sync::OnceLock;
 
 use stpt_server::db::{DatabaseUrl, DieselStore, PoolOptions, connect};
 
@@ -17,6 +18,37 @@ impl TestDb {
     /// A store on a new SQLite file in a temporary directory.
     pub(crate) fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("stpt.db");
+        let url = DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
+        let store = DieselStore::open(&url, PoolOptions::default()).expect("open SQLite");
+        TestDb {
+            store,
+            url,
+            _dir: Some(dir),
+            postgres_schema: None,
+        }
+    }
+
+    /// A store on a new SQLite file copied from one migrated for the whole test binary: the
+    /// same as [`TestDb::sqlite`] without migrating again, for tests that open many databases.
+    #[allow(dead_code)]
+    pub(crate) fn sqlite_from_template() -> TestDb {
+        static TEMPLATE: OnceLock<tempfile::TempDir> = OnceLock::new();
+        let template = TEMPLATE.get_or_init(|| {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let url =
+                DatabaseUrl::Sqlite(dir.path().join("stpt.db").to_string_lossy().into_owned());
+            // Migrated, and closed again before anything copies it.
+            drop(connect(&url, PoolOptions::default()).expect("migrate the SQLite template"));
+            dir
+        });
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for entry in std::fs::read_dir(template.path()).expect("read the SQLite template") {
+            let from = entry.expect("read the SQLite template").path();
+            if let Some(name) = from.file_name() {
+                std::fs::copy(&from, dir.path().join(name)).expect("copy the SQLite template");
+            }
+        }
         let path = dir.path().join("stpt.db");
         let url = DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
         let store = DieselStore::open(&url, PoolOptions::default()).expect("open SQLite");
