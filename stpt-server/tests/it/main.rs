@@ -7,6 +7,7 @@ mod closing;
 mod conformance;
 mod endpoints;
 mod history;
+mod hostile;
 mod live;
 mod metrics;
 mod properties;
