@@ -1,8 +1,9 @@
 //! End-to-end tests across stpt-runner and stpt-server: runs reported through the HTTP sink
-//! to real servers on temporary SQLite databases, through outages, a killed harness and
-//! refused events.
+//! to real servers on temporary SQLite databases, through outages, lost answers, a killed
+//! harness and refused events.
 
 mod crash;
+mod lost_answer;
 mod outage;
 mod rejection;
 mod virtual_machine;
