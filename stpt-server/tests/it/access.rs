@@ -525,9 +525,13 @@ macro_rules! on_both_backends {
             $(#[test] fn $name() { super::$name(crate::support::TestDb::sqlite()) })*
         }
         mod postgres {
-            $(#[test] fn $name() {
-                if let Some(db) = crate::support::TestDb::postgres() { super::$name(db) }
-            })*
+            $(
+                #[test]
+                #[cfg_attr(not(stpt_postgres_tests), ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests")]
+                fn $name() {
+                    super::$name(crate::support::TestDb::postgres())
+                }
+            )*
         }
     };
 }
@@ -561,7 +565,11 @@ fn odd_next_values_are_followed_safely_or_dropped() {
     ];
     for (next, expected) in cases {
         let page = app.get_with(&format!("/login/?next={next}"), None);
-        assert!(page.status().code < 500, "GET next={next}: {}", page.status());
+        assert!(
+            page.status().code < 500,
+            "GET next={next}: {}",
+            page.status()
+        );
         drop(page);
         let csrf = app.csrf("/login/");
         let body = format!(

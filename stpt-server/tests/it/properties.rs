@@ -32,9 +32,10 @@ fn event_sequences_on_sqlite_match_the_reference() {
 }
 
 #[test]
+#[cfg_attr(
+    not(stpt_postgres_tests),
+    ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
+)]
 fn event_sequences_on_postgres_match_the_reference() {
-    if crate::support::postgres_url().is_none() {
-        return;
-    }
-    check_sequences(12, || TestDb::postgres().expect("PostgreSQL is configured"));
+    check_sequences(12, TestDb::postgres);
 }

@@ -1,5 +1,10 @@
 //! Test databases: a temporary SQLite file, or a fresh schema on the PostgreSQL server named by
 //! `STPT_TEST_POSTGRES_URL`. Every test gets its own; nothing is shared between tests.
+//!
+//! PostgreSQL tests carry
+//! `#[cfg_attr(not(stpt_postgres_tests), ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests")]`:
+//! the build script sets that cfg when the variable is set (or `CI` is), so without a server
+//! `cargo test` reports them as ignored instead of passing them unrun.
 
 use std::ops::Deref;
 use std::sync::OnceLock;
@@ -60,10 +65,9 @@ impl TestDb {
         }
     }
 
-    /// A store on a new schema of the test PostgreSQL server; `None` when none is configured
-    /// (never in CI, where that is an error).
-    pub(crate) fn postgres() -> Option<TestDb> {
-        let base = postgres_url()?;
+    /// A store on a new schema of the test PostgreSQL server (see [`postgres_url`]).
+    pub(crate) fn postgres() -> TestDb {
+        let base = postgres_url();
         let schema = format!("stpt_test_{}", uuid_like());
         run_admin_sql(&base, &format!("CREATE SCHEMA {schema}"));
         let separator = if base.contains('?') { '&' } else { '?' };
@@ -78,12 +82,12 @@ impl TestDb {
             },
         )
         .expect("open PostgreSQL");
-        Some(TestDb {
+        TestDb {
             store: DieselStore::new(pool),
             url,
             _dir: None,
             postgres_schema: Some((base, schema)),
-        })
+        }
     }
 
     /// The database's URL, for servers built on it.
@@ -109,17 +113,19 @@ impl Drop for TestDb {
     }
 }
 
-/// The PostgreSQL URL for tests. Unset: `None` locally, a failure in CI, so CI never skips.
-pub(crate) fn postgres_url() -> Option<String> {
+/// The PostgreSQL URL for tests. A PostgreSQL test runs only when it was set at build time
+/// (or `CI` was, or the test was asked for with `--ignored`), so unset it is a failure: a test
+/// never passes without running.
+pub(crate) fn postgres_url() -> String {
     match std::env::var("STPT_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
+        Ok(url) if !url.trim().is_empty() => url,
         _ if std::env::var_os("CI").is_some() => {
             panic!("CI must set STPT_TEST_POSTGRES_URL so PostgreSQL tests run")
         }
-        _ => {
-            eprintln!("STPT_TEST_POSTGRES_URL is not set: skipping a PostgreSQL test");
-            None
-        }
+        _ => panic!(
+            "STPT_TEST_POSTGRES_URL is not set: a PostgreSQL test cannot run \
+             (e.g. STPT_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test)"
+        ),
     }
 }
 
