@@ -830,5 +830,5 @@ impl Store for MemoryStore {
 
 #[cfg(test)]
 mod conformance {
-    crate::store_conformance_tests!(Some(Box::new(crate::MemoryStore::new())));
+    crate::store_conformance_tests!(Box::new(crate::MemoryStore::new()));
 }

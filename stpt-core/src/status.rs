@@ -323,6 +323,48 @@ mod tests {
         );
     }
 
+    /// Every pair of statuses, against the order written out by hand (not read from
+    /// `Status::PRIORITY`, so reordering the constant cannot move the expectation with it).
+    #[test]
+    fn every_pair_aggregates_to_the_higher_status_of_the_documented_order() {
+        use Status::*;
+        let order = [
+            Cancelled, Running, Waiting, Unknown, Failed, Error, Warning, Passed,
+        ];
+        let names: Vec<&str> = order.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "cancelled",
+                "running",
+                "waiting",
+                "unknown",
+                "failed",
+                "error",
+                "warning",
+                "passed"
+            ],
+            "the hand-written order names each status once"
+        );
+        for (i, &a) in order.iter().enumerate() {
+            for (j, &b) in order.iter().enumerate() {
+                let winner = order[i.min(j)];
+                assert_eq!(aggregate([a, b]), winner, "{a} with {b}");
+                assert_eq!(
+                    StatusCounts::tally([a, b]).aggregate(),
+                    winner,
+                    "{a} with {b} counted"
+                );
+                // Any number of the loser does not outweigh one of the winner.
+                let mut counts = StatusCounts::new();
+                counts.add_n(a, 3);
+                counts.add(b);
+                let expected = if i <= j { a } else { b };
+                assert_eq!(counts.aggregate(), expected, "3 × {a} with {b}");
+            }
+        }
+    }
+
     #[test]
     fn transitions_keep_totals() {
         let mut counts = StatusCounts::tally([Status::Waiting; 3]);

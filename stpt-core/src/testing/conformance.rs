@@ -413,6 +413,98 @@ pub fn no_matching_test_changes_nothing(store: &dyn Store) {
     });
 }
 
+/// While a test runs, a refused start or stop (409: nothing waiting or running matches, or
+/// another attempt) changes nothing: the running test stays running, nothing is demoted,
+/// cancelled or retried, and the running test can still be stopped.
+pub fn refusals_while_a_test_runs_change_nothing(store: &dyn Store) {
+    let dry = apply(
+        store,
+        dry_run(
+            M,
+            0,
+            &[("s1.py", &["a.py", "b.py", "c.py"]), ("s2.py", &["d.py"])],
+        ),
+    );
+    apply(store, start(M, "a.py", 1));
+    apply(store, stop(M, "a.py", Status::Passed, 2));
+    apply(store, start(M, "b.py", 3));
+    let no_match = |e: &StoreError| matches!(e, StoreError::NoMatchingTest { .. });
+    let refused_starts = [
+        // No test of that name.
+        start(M, "zzz.py", 4),
+        // Finished, and no attempt named.
+        start(M, "a.py", 4),
+        // Running, not waiting.
+        start(M, "b.py", 4),
+        // By index: a finished test, and past the plan's end.
+        addressed(start(M, "a.py", 4), dry.run_id, 0),
+        addressed(start(M, "a.py", 4), dry.run_id, 99),
+        // By index, with a name that is not the test's.
+        addressed(start(M, "zzz.py", 4), dry.run_id, 2),
+        // Attempts that do not follow: a.py has one, c.py none.
+        attempt(start(M, "a.py", 4), 3),
+        attempt(start(M, "c.py", 4), 2),
+        // The running test retried before it finished.
+        attempt(start(M, "b.py", 4), 2),
+    ];
+    for event in refused_starts {
+        assert_rejected_unchanged(store, event, no_match);
+    }
+    let refused_stops = [
+        // Waiting, not running; a cancel refused must not cancel anything either.
+        stop(M, "c.py", Status::Passed, 4),
+        stop(M, "d.py", Status::Cancelled, 4),
+        // Finished.
+        stop(M, "a.py", Status::Failed, 4),
+        // By index: a waiting test, and the running one under another name.
+        addressed(stop(M, "c.py", Status::Passed, 4), dry.run_id, 2),
+        addressed(stop(M, "zzz.py", Status::Cancelled, 4), dry.run_id, 1),
+    ];
+    for event in refused_stops {
+        assert_rejected_unchanged(store, event, no_match);
+    }
+    assert_rejected_unchanged(
+        store,
+        attempt(stop(M, "b.py", Status::Cancelled, 4), 2),
+        |e| {
+            matches!(
+                e,
+                StoreError::AttemptMismatch {
+                    given: 2,
+                    running: 1,
+                    ..
+                }
+            )
+        },
+    );
+
+    let tree = run(store, dry.run_id);
+    assert_eq!(
+        statuses(&tree),
+        [
+            Status::Passed,
+            Status::Running,
+            Status::Waiting,
+            Status::Waiting
+        ]
+    );
+    assert_eq!(tree.run.status, Status::Running);
+    let stopped = apply(store, stop(M, "b.py", Status::Failed, 5));
+    assert_eq!(stopped.test_id, Some(tree.scenarios[0].tests[1].id));
+    let tree = run(store, dry.run_id);
+    assert_eq!(
+        statuses(&tree),
+        [
+            Status::Passed,
+            Status::Failed,
+            Status::Waiting,
+            Status::Waiting
+        ]
+    );
+    assert_eq!(tree.scenarios[0].tests[1].timestamp_start, Some(at(3)));
+    assert_eq!(tree.run.counts.get(Status::Unknown), 0);
+}
+
 /// An unknown status never reaches a store: parsing names the field, and the store is as before.
 pub fn bad_status_is_rejected_before_the_store(store: &dyn Store) {
     apply(store, dry_run(M, 0, &[("s.py", &["a.py"])]));

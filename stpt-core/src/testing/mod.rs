@@ -1,12 +1,14 @@
-//! Test support shared by every crate: event builders, a store dump and the Store
-//! conformance suite (feature `testing`).
+//! Test support shared by every crate: event builders, a store dump, the Store
+//! conformance suite and random event sequences (feature `testing`).
 //!
 //! The main items here are [`conformance`], one generic set of cases every [`Store`]
-//! implementation must pass, and the [`store_conformance_tests!`](crate::store_conformance_tests)
-//! macro that turns them into `#[test]` functions for one store.
+//! implementation must pass, the [`store_conformance_tests!`](crate::store_conformance_tests)
+//! macro that turns them into `#[test]` functions for one store, and [`sequences`], the
+//! property test every store runs on random event sequences.
 
 pub mod builders;
 pub mod conformance;
+pub mod sequences;
 
 use crate::model::PageRequest;
 use crate::store::Store;
@@ -61,18 +63,22 @@ pub fn dump(store: &dyn Store) -> serde_json::Value {
 
 /// Generates one `#[test]` per conformance case for a store.
 ///
-/// `$make` is evaluated afresh for every case and must yield an `Option` of something that
-/// dereferences to a [`Store`] (a `Box<MemoryStore>`, or a guard owning a temporary database),
-/// so no two cases share state. `None` means the backend is not configured on this machine and
-/// the case returns at once; the fixture decides whether that is allowed (in CI it is not).
+/// `$make` is evaluated afresh for every case and must yield something that dereferences to a
+/// [`Store`] (a `Box<MemoryStore>`, or a guard owning a temporary database), so no two cases
+/// share state. Attributes after it go on every generated test: a backend that is not
+/// available everywhere marks its cases ignored rather than letting them pass unrun.
 ///
 /// ```ignore
-/// stpt_core::store_conformance_tests!(Some(Box::new(stpt_core::MemoryStore::new())));
+/// stpt_core::store_conformance_tests!(Box::new(stpt_core::MemoryStore::new()));
+/// stpt_core::store_conformance_tests!(
+///     TestDb::postgres(),
+///     #[cfg_attr(not(postgres_available), ignore = "no PostgreSQL server")]
+/// );
 /// ```
 #[macro_export]
 macro_rules! store_conformance_tests {
-    ($make:expr) => {
-        $crate::store_conformance_tests!(@cases $make;
+    ($make:expr $(, #[$attr:meta])* $(,)?) => {
+        $crate::store_conformance_tests!(@cases [$(#[$attr])*] $make;
             dry_run_creates_machine_and_waiting_plan,
             machine_names_compare_case_insensitively,
             runs_are_listed_newest_first,
@@ -86,6 +92,7 @@ macro_rules! store_conformance_tests {
             empty_scenarios_and_plans_aggregate_to_unknown,
             unknown_machine_changes_nothing,
             no_matching_test_changes_nothing,
+            refusals_while_a_test_runs_change_nothing,
             bad_status_is_rejected_before_the_store,
             replayed_event_id_is_not_applied_twice,
             run_id_and_index_address_one_test,
@@ -103,13 +110,17 @@ macro_rules! store_conformance_tests {
             previous_run_is_the_machines_newest_older_run,
         );
     };
-    (@cases $make:expr; $($case:ident),* $(,)?) => {
+    (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {
         $(
-            #[test]
-            fn $case() {
-                let Some(store) = $make else { return };
-                $crate::testing::conformance::$case(&*store);
-            }
+            $crate::store_conformance_tests!(@case $attrs $make; $case);
         )*
+    };
+    (@case [$(#[$attr:meta])*] $make:expr; $case:ident) => {
+        $(#[$attr])*
+        #[test]
+        fn $case() {
+            let store = $make;
+            $crate::testing::conformance::$case(&*store);
+        }
     };
 }

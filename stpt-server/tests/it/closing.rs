@@ -19,8 +19,7 @@ struct App {
 }
 
 impl App {
-    fn on(db: Option<TestDb>, stale_after: Duration, sweep_every: Duration) -> Option<App> {
-        let db = db?;
+    fn on(db: TestDb, stale_after: Duration, sweep_every: Duration) -> App {
         let config = Config {
             database_url: db.url().clone(),
             log: false,
@@ -30,7 +29,7 @@ impl App {
         };
         let store: Arc<dyn Store> = Arc::new((*db).clone());
         let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
-        Some(App { client, _db: db })
+        App { client, _db: db }
     }
 
     fn send(&self, post: bool, path: &str, body: Option<&str>) -> (Status, Value) {
@@ -192,40 +191,41 @@ fn the_sweep_closes_a_silent_run(app: App) {
     assert!(runs["results"][0]["closed_at"].is_string(), "{runs}");
 }
 
+/// The cases on the database `$db` yields, each test with the attributes given after it.
 macro_rules! closing_tests {
-    ($db:expr) => {
+    ($db:expr $(, #[$attr:meta])* $(,)?) => {
+        $(#[$attr])*
         #[test]
         fn abort_cancels_the_ongoing_tests() {
-            let Some(app) = super::App::on($db, super::HOUR, super::HOUR) else {
-                return;
-            };
+            let app = super::App::on($db, super::HOUR, super::HOUR);
             super::abort_cancels_the_ongoing_tests(app);
         }
 
+        $(#[$attr])*
         #[test]
         fn a_silent_run_is_shown_stale_before_the_sweep() {
             let after = std::time::Duration::from_millis(1);
-            let Some(app) = super::App::on($db, after, super::HOUR) else {
-                return;
-            };
+            let app = super::App::on($db, after, super::HOUR);
             super::a_silent_run_is_shown_stale_before_the_sweep(app);
         }
 
+        $(#[$attr])*
         #[test]
         fn the_sweep_closes_a_silent_run() {
             let fast = std::time::Duration::from_millis(20);
-            let Some(app) = super::App::on($db, fast, fast) else {
-                return;
-            };
+            let app = super::App::on($db, fast, fast);
             super::the_sweep_closes_a_silent_run(app);
         }
     };
 }
 
 mod sqlite {
-    closing_tests!(Some(crate::support::TestDb::sqlite()));
+    closing_tests!(crate::support::TestDb::sqlite());
 }
 
 mod postgres {
-    closing_tests!(crate::support::TestDb::postgres());
+    closing_tests!(
+        crate::support::TestDb::postgres(),
+        #[cfg_attr(not(stpt_postgres_tests), ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests")]
+    );
 }

@@ -33,12 +33,12 @@ impl TestApp {
         TestApp { client, db }
     }
 
-    pub(crate) fn sqlite() -> Option<TestApp> {
-        Some(TestApp::on(TestDb::sqlite(), 4096))
+    pub(crate) fn sqlite() -> TestApp {
+        TestApp::on(TestDb::sqlite(), 4096)
     }
 
-    pub(crate) fn postgres() -> Option<TestApp> {
-        TestDb::postgres().map(|db| TestApp::on(db, 4096))
+    pub(crate) fn postgres() -> TestApp {
+        TestApp::on(TestDb::postgres(), 4096)
     }
 
     fn post(&self, path: &str, body: &str) -> (Status, Value) {
@@ -492,20 +492,24 @@ pub(crate) fn openapi_describes_every_route(app: &TestApp) {
 }
 
 macro_rules! endpoint_tests {
-    ($make:expr; $($case:ident),* $(,)?) => {
+    (@case [$(#[$attr:meta])*] $make:expr; $case:ident) => {
+        $(#[$attr])*
+        #[test]
+        fn $case() {
+            super::$case(&$make);
+        }
+    };
+    ($attrs:tt $make:expr; $($case:ident),* $(,)?) => {
         $(
-            #[test]
-            fn $case() {
-                let Some(app) = $make else { return };
-                super::$case(&app);
-            }
+            endpoint_tests!(@case $attrs $make; $case);
         )*
     };
 }
 
+/// Every case on the app `$make` yields, each test with the attributes given after it.
 macro_rules! all_endpoint_tests {
-    ($make:expr) => {
-        endpoint_tests!($make;
+    ($make:expr $(, #[$attr:meta])* $(,)?) => {
+        endpoint_tests!([$(#[$attr])*] $make;
             fixtures_are_accepted_and_echoed,
             read_endpoints_answer_the_seed_shapes,
             paths_work_with_and_without_trailing_slash,
@@ -527,5 +531,8 @@ mod sqlite {
 }
 
 mod postgres {
-    all_endpoint_tests!(super::TestApp::postgres());
+    all_endpoint_tests!(
+        super::TestApp::postgres(),
+        #[cfg_attr(not(stpt_postgres_tests), ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests")]
+    );
 }

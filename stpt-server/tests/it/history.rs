@@ -18,8 +18,7 @@ struct App {
 }
 
 impl App {
-    fn on(db: Option<TestDb>) -> Option<App> {
-        let db = db?;
+    fn on(db: TestDb) -> App {
         let config = Config {
             database_url: db.url().clone(),
             log: false,
@@ -27,7 +26,7 @@ impl App {
         };
         let store: Arc<dyn Store> = Arc::new((*db).clone());
         let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
-        Some(App { client, _db: db })
+        App { client, _db: db }
     }
 
     fn send(&self, event: &Event) {
@@ -188,20 +187,18 @@ fn history_answers(app: App) {
 mod sqlite {
     #[test]
     fn history_answers() {
-        let Some(app) = super::App::on(Some(crate::support::TestDb::sqlite())) else {
-            return;
-        };
-        super::history_answers(app);
+        super::history_answers(super::App::on(crate::support::TestDb::sqlite()));
     }
 }
 
 mod postgres {
     #[test]
+    #[cfg_attr(
+        not(stpt_postgres_tests),
+        ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
+    )]
     fn history_answers() {
-        let Some(app) = super::App::on(crate::support::TestDb::postgres()) else {
-            return;
-        };
-        super::history_answers(app);
+        super::history_answers(super::App::on(crate::support::TestDb::postgres()));
     }
 }
 
@@ -240,8 +237,10 @@ fn generated_history_reads_back_on_sqlite() {
 }
 
 #[test]
+#[cfg_attr(
+    not(stpt_postgres_tests),
+    ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
+)]
 fn generated_history_reads_back_on_postgres() {
-    if let Some(db) = TestDb::postgres() {
-        generated_history_reads_back(db);
-    }
+    generated_history_reads_back(TestDb::postgres());
 }

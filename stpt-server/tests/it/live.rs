@@ -496,10 +496,12 @@ fn sockets_close_when_the_server_stops() {
 }
 
 #[test]
+#[cfg_attr(
+    not(stpt_postgres_tests),
+    ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
+)]
 fn an_instance_hears_events_posted_to_another_on_postgres() {
-    let Some(db) = TestDb::postgres() else {
-        return;
-    };
+    let db = TestDb::postgres();
     let a = Server::start(db.url());
     let b = Server::start(db.url());
     let mut status_b = b.socket("/ws/machine/status");

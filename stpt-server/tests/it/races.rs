@@ -98,14 +98,22 @@ fn racing_duplicates_on_sqlite_apply_once() {
 }
 
 #[test]
+#[cfg_attr(
+    not(stpt_postgres_tests),
+    ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
+)]
 fn racing_duplicates_on_postgres_apply_once() {
-    let Some(db) = TestDb::postgres() else { return };
+    let db = TestDb::postgres();
     racing_duplicates_apply_once(&db, &[Arc::new((*db).clone())]);
 }
 
 #[test]
+#[cfg_attr(
+    not(stpt_postgres_tests),
+    ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
+)]
 fn racing_duplicates_across_two_postgres_instances_apply_once() {
-    let Some(db) = TestDb::postgres() else { return };
+    let db = TestDb::postgres();
     let second = DieselStore::open(db.url(), PoolOptions::default()).expect("second instance");
     racing_duplicates_apply_once(&db, &[Arc::new((*db).clone()), Arc::new(second)]);
 }
@@ -139,18 +147,26 @@ fn reused_id_of_another_machine_is_refused_on_sqlite() {
 }
 
 #[test]
+#[cfg_attr(
+    not(stpt_postgres_tests),
+    ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
+)]
 fn reused_id_of_another_machine_is_refused_on_postgres() {
-    let Some(db) = TestDb::postgres() else { return };
+    let db = TestDb::postgres();
     reused_id_of_another_machine_is_refused(&db);
 }
 
 /// Three instances started at the same moment on a fresh PostgreSQL database all come up (a
 /// rolling deploy): migrations run once, under a lock.
 #[test]
+#[cfg_attr(
+    not(stpt_postgres_tests),
+    ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
+)]
 fn instances_starting_together_on_a_fresh_postgres_database_all_serve() {
     use crate::support::{postgres_url, run_admin_sql, uuid_like};
     use stpt_server::db::DatabaseUrl;
-    let Some(base) = postgres_url() else { return };
+    let base = postgres_url();
     for round in 0..3 {
         let schema = format!("stpt_start_{}_{round}", uuid_like());
         run_admin_sql(&base, &format!("CREATE SCHEMA {schema}"));

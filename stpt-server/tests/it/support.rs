@@ -1,7 +1,13 @@
 //! Test databases: a temporary SQLite file, or a fresh schema on the PostgreSQL server named by
 //! `STPT_TEST_POSTGRES_URL`. Every test gets its own; nothing is shared between tests.
+//!
+//! PostgreSQL tests carry
+//! `#[cfg_attr(not(stpt_postgres_tests), ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests")]`:
+//! the build script sets that cfg when the variable is set (or `CI` is), so without a server
+//! `cargo test` reports them as ignored instead of passing them unrun.
 
 use std::ops::Deref;
+use std::sync::OnceLock;
 
 use stpt_server::db::{DatabaseUrl, DieselStore, PoolOptions, connect};
 
@@ -28,10 +34,40 @@ impl TestDb {
         }
     }
 
-    /// A store on a new schema of the test PostgreSQL server; `None` when none is configured
-    /// (never in CI, where that is an error).
-    pub(crate) fn postgres() -> Option<TestDb> {
-        let base = postgres_url()?;
+    /// A store on a new SQLite file copied from one migrated for the whole test binary: the
+    /// same as [`TestDb::sqlite`] without migrating again, for tests that open many databases.
+    #[allow(dead_code)]
+    pub(crate) fn sqlite_from_template() -> TestDb {
+        static TEMPLATE: OnceLock<tempfile::TempDir> = OnceLock::new();
+        let template = TEMPLATE.get_or_init(|| {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let url =
+                DatabaseUrl::Sqlite(dir.path().join("stpt.db").to_string_lossy().into_owned());
+            // Migrated, and closed again before anything copies it.
+            drop(connect(&url, PoolOptions::default()).expect("migrate the SQLite template"));
+            dir
+        });
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for entry in std::fs::read_dir(template.path()).expect("read the SQLite template") {
+            let from = entry.expect("read the SQLite template").path();
+            if let Some(name) = from.file_name() {
+                std::fs::copy(&from, dir.path().join(name)).expect("copy the SQLite template");
+            }
+        }
+        let path = dir.path().join("stpt.db");
+        let url = DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
+        let store = DieselStore::open(&url, PoolOptions::default()).expect("open SQLite");
+        TestDb {
+            store,
+            url,
+            _dir: Some(dir),
+            postgres_schema: None,
+        }
+    }
+
+    /// A store on a new schema of the test PostgreSQL server (see [`postgres_url`]).
+    pub(crate) fn postgres() -> TestDb {
+        let base = postgres_url();
         let schema = format!("stpt_test_{}", uuid_like());
         run_admin_sql(&base, &format!("CREATE SCHEMA {schema}"));
         let separator = if base.contains('?') { '&' } else { '?' };
@@ -46,12 +82,12 @@ impl TestDb {
             },
         )
         .expect("open PostgreSQL");
-        Some(TestDb {
+        TestDb {
             store: DieselStore::new(pool),
             url,
             _dir: None,
             postgres_schema: Some((base, schema)),
-        })
+        }
     }
 
     /// The database's URL, for servers built on it.
@@ -77,17 +113,19 @@ impl Drop for TestDb {
     }
 }
 
-/// The PostgreSQL URL for tests. Unset: `None` locally, a failure in CI, so CI never skips.
-pub(crate) fn postgres_url() -> Option<String> {
+/// The PostgreSQL URL for tests. A PostgreSQL test runs only when it was set at build time
+/// (or `CI` was, or the test was asked for with `--ignored`), so unset it is a failure: a test
+/// never passes without running.
+pub(crate) fn postgres_url() -> String {
     match std::env::var("STPT_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
+        Ok(url) if !url.trim().is_empty() => url,
         _ if std::env::var_os("CI").is_some() => {
             panic!("CI must set STPT_TEST_POSTGRES_URL so PostgreSQL tests run")
         }
-        _ => {
-            eprintln!("STPT_TEST_POSTGRES_URL is not set: skipping a PostgreSQL test");
-            None
-        }
+        _ => panic!(
+            "STPT_TEST_POSTGRES_URL is not set: a PostgreSQL test cannot run \
+             (e.g. STPT_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test)"
+        ),
     }
 }
 

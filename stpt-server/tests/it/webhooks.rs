@@ -355,10 +355,9 @@ macro_rules! on_both_backends {
         mod postgres {
             $(
                 #[test]
+                #[cfg_attr(not(stpt_postgres_tests), ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests")]
                 fn $name() {
-                    if let Some(db) = crate::support::TestDb::postgres() {
-                        super::$name(db);
-                    }
+                    super::$name(crate::support::TestDb::postgres());
                 }
             )*
         }

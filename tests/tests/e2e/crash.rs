@@ -1,8 +1,10 @@
 //! A harness killed mid-run while the server is down loses nothing: its spool, replayed once
-//! the server is up, stores exactly the events it produced, and replaying again changes
-//! nothing.
+//! the server is up, stores exactly the events it produced, and replaying the same events
+//! again (as if their acknowledgements had been lost) changes nothing.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use stpt_core::{Event, Store};
@@ -21,7 +23,7 @@ const PRODUCED: usize = 6;
 
 /// Runs the rig against `url` (where nothing listens) until it has produced `count` events,
 /// then kills it with SIGKILL; returns the events it printed.
-fn run_rig_and_kill(url: &str, spool: &std::path::Path, count: usize) -> Vec<Event> {
+fn run_rig_and_kill(url: &str, spool: &Path, count: usize) -> Vec<Event> {
     let mut rig = Command::new(env!("CARGO_BIN_EXE_stepwise-rig"))
         .arg(url)
         .arg(spool)
@@ -60,6 +62,22 @@ fn run_rig_and_kill(url: &str, spool: &std::path::Path, count: usize) -> Vec<Eve
     produced
 }
 
+/// The pending event files in a spool directory (name and content), in name order.
+fn spool_files(dir: &Path) -> Vec<(OsString, Vec<u8>)> {
+    let mut files: Vec<(OsString, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("read the spool")
+        .map(|entry| entry.expect("read the spool").path())
+        .filter(|path| path.is_file() && path.extension().is_some_and(|e| e == "json"))
+        .map(|path| {
+            let name = path.file_name().expect("a file name").to_owned();
+            let bytes = std::fs::read(&path).expect("read a spool file");
+            (name, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 #[test]
 fn a_killed_harness_spool_replays_exactly_its_events_once() {
     let port = ReservedPort::new();
@@ -79,16 +97,30 @@ fn a_killed_harness_spool_replays_exactly_its_events_once() {
         "the spool holds the produced events in order"
     );
 
+    // The spool's files as the rig left them, to send every event a second time below.
+    let spooled = spool_files(spool.path());
+    assert_eq!(spooled.len(), PRODUCED);
+
     let database = TempDatabase::new();
     let server = RunningServer::start(&database, &port);
     let delivery = replay(&url, spool.path()).expect("replay");
     assert_eq!((delivery.delivered, delivery.pending), (PRODUCED, 0));
     assert!(delivery.rejected.is_empty(), "{:?}", delivery.rejected);
     assert!(delivery.interrupted.is_none(), "{:?}", delivery.interrupted);
+    assert!(
+        spool_files(spool.path()).is_empty(),
+        "the replay emptied the spool"
+    );
     let stored = database.dump();
 
+    // As if the acknowledgements had been lost: the same files again, every event resent.
+    for (name, bytes) in &spooled {
+        std::fs::write(spool.path().join(name), bytes).expect("restore a spool file");
+    }
     let again = replay(&url, spool.path()).expect("second replay");
-    assert_eq!((again.delivered, again.pending), (0, 0));
+    assert_eq!((again.delivered, again.pending), (PRODUCED, 0));
+    assert!(again.rejected.is_empty(), "{:?}", again.rejected);
+    assert!(again.interrupted.is_none(), "{:?}", again.interrupted);
     assert_eq!(database.dump(), stored, "a second replay changed the store");
     server.stop();
 

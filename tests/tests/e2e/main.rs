@@ -1,10 +1,11 @@
 //! End-to-end tests across stpt-runner and stpt-server: runs reported through the HTTP sink
-//! to real servers on temporary SQLite databases, through outages, a killed harness and
-//! refused events; the API contract, fuzzed from the server's OpenAPI document; and requests
-//! refused at the HTTP level.
+//! to real servers on temporary SQLite databases, through outages, lost answers, a killed
+//! harness and refused events; the API contract, fuzzed from the server's OpenAPI document;
+//! and requests refused at the HTTP level.
 
 mod contract;
 mod crash;
+mod lost_answer;
 mod outage;
 mod protocol;
 mod rejection;
