@@ -35,6 +35,7 @@ fn kind_index(kind: EventKind) -> usize {
 #[derive(Debug, Default)]
 pub struct Metrics {
     applied: [AtomicU64; 3],
+    duplicates: [AtomicU64; 3],
     refused: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Cumulative counts per bucket, plus one for +Inf.
     latency: [AtomicU64; BUCKETS.len() + 1],
@@ -62,6 +63,17 @@ impl WebhookCounters {
     }
 }
 
+/// How one ingest request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The event was applied.
+    Applied,
+    /// The event had been applied before (a retry or a replay): acknowledged, not applied.
+    Duplicate,
+    /// The event was refused with this error.
+    Refused(&'static str),
+}
+
 impl Metrics {
     /// Counters that also report `pool`'s connections.
     pub fn with_pool(pool: Option<DbPool>) -> Metrics {
@@ -76,15 +88,20 @@ impl Metrics {
         self.webhooks.clone()
     }
 
-    /// One ingest request of `kind` took `took`; `refused` names the error answered, if any.
-    pub fn record(&self, kind: EventKind, refused: Option<&'static str>, took: Duration) {
-        match refused {
-            None => {
-                if let Some(counter) = self.applied.get(kind_index(kind)) {
+    /// One ingest request of `kind` took `took` and ended as `outcome`.
+    pub fn record(&self, kind: EventKind, outcome: Outcome, took: Duration) {
+        match outcome {
+            Outcome::Applied | Outcome::Duplicate => {
+                let counters = if outcome == Outcome::Applied {
+                    &self.applied
+                } else {
+                    &self.duplicates
+                };
+                if let Some(counter) = counters.get(kind_index(kind)) {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Some(reason) => {
+            Outcome::Refused(reason) => {
                 if let Ok(mut refused) = self.refused.lock() {
                     *refused.entry((kind.as_str(), reason)).or_default() += 1;
                 }
@@ -115,6 +132,21 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "stpt_events_applied_total{{kind=\"{}\"}} {n}",
+                kind.as_str()
+            );
+        }
+        out.push_str(
+            "# HELP stpt_events_duplicate_total Events acknowledged again without being applied (retries, replays), by kind.\n",
+        );
+        out.push_str("# TYPE stpt_events_duplicate_total counter\n");
+        for kind in EventKind::ALL {
+            let n = self
+                .duplicates
+                .get(kind_index(kind))
+                .map_or(0, |c| c.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "stpt_events_duplicate_total{{kind=\"{}\"}} {n}",
                 kind.as_str()
             );
         }
@@ -210,10 +242,19 @@ mod tests {
     #[test]
     fn counts_applied_refused_and_latency() {
         let metrics = Metrics::default();
-        metrics.record(EventKind::TestStart, None, Duration::from_micros(300));
+        metrics.record(
+            EventKind::TestStart,
+            Outcome::Applied,
+            Duration::from_micros(300),
+        );
+        metrics.record(
+            EventKind::TestStart,
+            Outcome::Duplicate,
+            Duration::from_micros(300),
+        );
         metrics.record(
             EventKind::TestStop,
-            Some("no_matching_test"),
+            Outcome::Refused("no_matching_test"),
             Duration::from_secs(2),
         );
         metrics.webhook_counters().record(true);
@@ -224,13 +265,14 @@ mod tests {
         assert!(text.contains("stpt_webhook_failures_total 2\n"));
         assert!(text.contains("stpt_events_applied_total{kind=\"test_start\"} 1\n"));
         assert!(text.contains("stpt_events_applied_total{kind=\"dry_run\"} 0\n"));
+        assert!(text.contains("stpt_events_duplicate_total{kind=\"test_start\"} 1\n"));
         assert!(text.contains(
             "stpt_events_refused_total{kind=\"test_stop\",reason=\"no_matching_test\"} 1\n"
         ));
-        assert!(text.contains("stpt_ingest_seconds_bucket{le=\"0.0005\"} 1\n"));
-        assert!(text.contains("stpt_ingest_seconds_bucket{le=\"1\"} 1\n"));
-        assert!(text.contains("stpt_ingest_seconds_bucket{le=\"+Inf\"} 2\n"));
-        assert!(text.contains("stpt_ingest_seconds_count 2\n"));
+        assert!(text.contains("stpt_ingest_seconds_bucket{le=\"0.0005\"} 2\n"));
+        assert!(text.contains("stpt_ingest_seconds_bucket{le=\"1\"} 2\n"));
+        assert!(text.contains("stpt_ingest_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("stpt_ingest_seconds_count 3\n"));
         assert!(text.contains("stpt_live_listeners 3\n"));
     }
 }

@@ -24,7 +24,7 @@ use crate::app::AppState;
 use crate::config::IngestAuth;
 use crate::db::{HookEvent, TokenCheck};
 use crate::live::RunChanged;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Outcome};
 use crate::webhooks;
 
 fn unauthorized(detail: &str) -> ApiError {
@@ -62,7 +62,7 @@ async fn ingest(
     kind: EventKind,
     bearer: Bearer,
     body: Data<'_>,
-) -> Result<(Status, Json<Value>), ApiError> {
+) -> Result<(Status, Json<Value>, bool), ApiError> {
     let allowed_machine = token_machine(state, &bearer).await?;
     let bytes = body
         .open(state.body_limit.bytes())
@@ -119,7 +119,7 @@ async fn ingest(
         other => (Status::Accepted, serde_json::to_value(&other)),
     };
     let echo = echo.map_err(|e| ApiError::internal("cannot echo the event", &e))?;
-    Ok((status, Json(echo)))
+    Ok((status, Json(echo), applied.duplicate))
 }
 
 /// A dry run's echo: the payload as accepted, and the run it created.
@@ -135,13 +135,17 @@ pub(super) struct DryRunAccepted {
 async fn measured(
     metrics: &Metrics,
     kind: EventKind,
-    ingest: impl Future<Output = Result<(Status, Json<Value>), ApiError>>,
+    ingest: impl Future<Output = Result<(Status, Json<Value>, bool), ApiError>>,
 ) -> Result<(Status, Json<Value>), ApiError> {
     let started = std::time::Instant::now();
     let answer = ingest.await;
-    let refused = answer.as_ref().err().map(|e| e.error);
-    metrics.record(kind, refused, started.elapsed());
-    answer
+    let outcome = match &answer {
+        Ok((_, _, false)) => Outcome::Applied,
+        Ok((_, _, true)) => Outcome::Duplicate,
+        Err(refused) => Outcome::Refused(refused.error),
+    };
+    metrics.record(kind, outcome, started.elapsed());
+    answer.map(|(status, body, _)| (status, body))
 }
 
 #[utoipa::path(

@@ -25,10 +25,15 @@ fn metrics_count_applied_and_refused_events() {
     let store: Arc<dyn Store> = Arc::new((*db).clone());
     let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
     let [dry, start, _] = stpt_core::testing::builders::seed_fixtures();
+    let mut replayed: serde_json::Value = serde_json::from_str(dry).expect("fixture");
+    replayed["event_id"] = "dry-1".into();
+    let replayed = replayed.to_string();
     for (path, body) in [
-        ("/tm_api/dry_run", dry),
+        ("/tm_api/dry_run", replayed.as_str()),
         ("/tm_api/test_start", start),
         ("/tm_api/test_start", start),
+        // The dry run delivered again (a retry): acknowledged, not applied.
+        ("/tm_api/dry_run", replayed.as_str()),
     ] {
         client
             .post(path)
@@ -53,6 +58,11 @@ fn metrics_count_applied_and_refused_events() {
         Some(1)
     );
     assert_eq!(
+        metric(&text, "stpt_events_duplicate_total{kind=\"dry_run\"}"),
+        Some(1),
+        "{text}"
+    );
+    assert_eq!(
         metric(
             &text,
             "stpt_events_refused_total{kind=\"test_start\",reason=\"no_matching_test\"}"
@@ -60,10 +70,10 @@ fn metrics_count_applied_and_refused_events() {
         Some(1),
         "{text}"
     );
-    assert_eq!(metric(&text, "stpt_ingest_seconds_count"), Some(3));
+    assert_eq!(metric(&text, "stpt_ingest_seconds_count"), Some(4));
     assert_eq!(
         metric(&text, "stpt_ingest_seconds_bucket{le=\"+Inf\"}"),
-        Some(3)
+        Some(4)
     );
     assert!(text.contains("# TYPE stpt_ingest_seconds histogram"));
     assert!(metric(&text, "stpt_live_listeners").is_some());
