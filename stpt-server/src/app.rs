@@ -144,6 +144,9 @@ fn assemble(
         port: config.port,
         log_level,
         cli_colors: false,
+        // The client address comes from `access::client_addr`, which believes forwarding
+        // headers only from trusted proxies; Rocket's own would take `X-Real-IP` from anyone.
+        ip_header: None,
         secret_key,
         ..rocket::Config::default()
     });
@@ -155,6 +158,9 @@ fn assemble(
             hosts: hosts.clone(),
         })
         .manage(hosts)
+        .manage(access::client_addr::TrustedProxies(
+            config.trusted_proxies.clone(),
+        ))
         .manage(state)
         .manage(StaleLimit(config.stale_after))
         .attach(access::revocation::RevisionWatch)

@@ -42,6 +42,9 @@ pub struct Config {
     /// Where password-reset mail is sent from; `None` means links are only printed by
     /// `stpt user reset-link`.
     pub smtp: Option<SmtpConfig>,
+    /// Proxies whose `X-Forwarded-For` / `X-Real-IP` name the client (for the login limits);
+    /// anyone else's are ignored.
+    pub trusted_proxies: Vec<crate::access::client_addr::ProxyRange>,
     /// Host names the server answers for besides its addresses, `localhost` and the public
     /// URL's host (`stpt.lab`, or `*.lab.example.com` for every subdomain); requests naming
     /// another `Host` are refused (421), which defeats DNS rebinding.
@@ -151,6 +154,7 @@ impl Default for Config {
             stale_sweep_every: Duration::from_secs(60),
             live_backlog: crate::live::DEFAULT_BACKLOG,
             allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

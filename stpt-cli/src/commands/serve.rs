@@ -58,6 +58,15 @@ pub(crate) struct ServeArgs {
         value_delimiter = ','
     )]
     allowed_hosts: Vec<String>,
+    /// A reverse proxy (address or CIDR range) whose X-Forwarded-For / X-Real-IP name the
+    /// client, for the login limits (repeat it, or comma-separate STPT_TRUSTED_PROXIES);
+    /// nobody else's forwarding headers are believed.
+    #[arg(
+        long = "trusted-proxy",
+        env = "STPT_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<stpt_server::access::client_addr::ProxyRange>,
     /// SMTP relay for password-reset mail (STARTTLS); without it links are only printed by
     /// `stpt user reset-link`.
     #[arg(long, env = "STPT_SMTP_HOST")]
@@ -137,6 +146,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         }),
         public_url: args.public_url,
         allowed_hosts: args.allowed_hosts,
+        trusted_proxies: args.trusted_proxies,
         stale_after: args.stale_after,
         ..Config::default()
     };

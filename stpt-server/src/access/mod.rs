@@ -7,6 +7,7 @@
 //! is a fairing rather than a guard on each handler so that a route added later is private by
 //! default under `--read-access login`.
 
+pub mod client_addr;
 pub mod credentials;
 pub(crate) mod csrf;
 pub(crate) mod gate;

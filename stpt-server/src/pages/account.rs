@@ -5,6 +5,8 @@
 //! Every form carries a CSRF value; logins are rate-limited per user name and per client
 //! address; the reset form answers the same whether or not the account exists.
 
+use std::time::Instant;
+
 use askama::Template;
 use rocket::form::{Form, FromForm};
 use rocket::http::{CookieJar, Status};
@@ -12,6 +14,7 @@ use rocket::response::Redirect;
 use rocket::response::content::RawHtml;
 use rocket::{Responder, State, get, post, routes};
 
+use crate::access::client_addr::ClientAddr;
 use crate::access::session::{self, SessionUser};
 use crate::access::{csrf, mail};
 use crate::app::AppState;
@@ -68,6 +71,17 @@ fn page(status: Status, view: &AccountPage) -> Answer {
         .render()
         .unwrap_or_else(|_| "the page could not be rendered".to_owned());
     Answer::Page((status, RawHtml(html)))
+}
+
+/// "30 seconds", "2 minutes": a wait as a person reads it, rounded up.
+fn human_wait(wait: std::time::Duration) -> String {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if seconds < 60 {
+        format!("{seconds} second{}", if seconds == 1 { "" } else { "s" })
+    } else {
+        let minutes = seconds.div_ceil(60);
+        format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+    }
 }
 
 /// A path the browser may be sent to after logging in: local to this server only, so the
@@ -199,7 +213,7 @@ struct LoginForm<'r> {
 async fn post_login(
     state: &State<AppState>,
     cookies: &CookieJar<'_>,
-    client: Option<std::net::IpAddr>,
+    client: ClientAddr,
     form: Form<LoginForm<'_>>,
 ) -> Answer {
     let security = &state.security;
@@ -208,12 +222,12 @@ async fn post_login(
     if !csrf::verify(cookies, form.csrf) {
         return expired_form(view);
     }
-    let keys = [
-        format!("user:{}", form.username),
-        format!("ip:{}", client.map(|ip| ip.to_string()).unwrap_or_default()),
-    ];
-    if security.limiter.blocked(&keys) {
-        view.error = Some("Too many failed attempts. Please wait a while and try again.".into());
+    let (address, user) = (client.key(), form.username.to_owned());
+    if let Some(wait) = security.limiter.login_wait(&address, &user, Instant::now()) {
+        view.error = Some(format!(
+            "Too many failed attempts. Please wait {} and try again.",
+            human_wait(wait)
+        ));
         return page(Status::TooManyRequests, &view);
     }
     let (name, password) = (form.username.to_owned(), form.password.to_owned());
@@ -227,12 +241,14 @@ async fn post_login(
     .await;
     match login {
         Ok(Some(token)) => {
-            security.limiter.succeeded(&keys);
+            security.limiter.login_succeeded(&address, &user);
             session::set_cookie(cookies, token, security.secure_cookies);
             Answer::Go(Box::new(Redirect::to(next)))
         }
         Ok(None) => {
-            security.limiter.failed(&keys);
+            security
+                .limiter
+                .login_failed(&address, &user, Instant::now());
             view.error = Some("Wrong user name or password.".to_owned());
             page(Status::Unauthorized, &view)
         }
@@ -336,7 +352,7 @@ struct ResetRequest<'r> {
 async fn post_password_reset(
     state: &State<AppState>,
     cookies: &CookieJar<'_>,
-    client: Option<std::net::IpAddr>,
+    client: ClientAddr,
     form: Form<ResetRequest<'_>>,
 ) -> Answer {
     let security = &state.security;
@@ -346,10 +362,7 @@ async fn post_password_reset(
     // Every request counts, so the form cannot be used to flood a mailbox.
     let keys = [
         format!("reset-user:{}", form.username),
-        format!(
-            "reset-ip:{}",
-            client.map(|ip| ip.to_string()).unwrap_or_default()
-        ),
+        format!("reset-ip:{}", client.key()),
     ];
     if security.limiter.blocked(&keys) {
         return Answer::Go(Box::new(Redirect::to("/password-reset/done")));

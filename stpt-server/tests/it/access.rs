@@ -622,6 +622,90 @@ fn sessions_end_on_the_server(db: TestDb) {
     assert_eq!(reads(&app, &saved), Status::Unauthorized);
 }
 
+/// Failed logins wait per (address, user): an attacker locks out only itself, and forwarding
+/// headers count only from a trusted proxy.
+#[test]
+fn lockout_is_per_address_and_user() {
+    let db = TestDb::sqlite();
+    let config = Config {
+        database_url: db.url().clone(),
+        log: false,
+        read_access: ReadAccess::Login,
+        ingest_auth: Some(IngestAuth::Open),
+        trusted_proxies: vec!["10.9.0.0/16".parse().expect("range")],
+        ..Config::default()
+    };
+    let access = AccessStore::new(db.pool().clone());
+    let store: Arc<dyn Store> = Arc::new((*db).clone());
+    let client = Client::untracked(build_with_access(&config, store, access.clone()).expect("app"))
+        .expect("rocket");
+    access.add_user("root", None, PASSWORD).expect("user");
+    let csrf_and_cookie = || {
+        let page = client.get("/login/").dispatch();
+        let cookie = page
+            .cookies()
+            .get("stpt_csrf")
+            .expect("a CSRF cookie")
+            .clone()
+            .into_owned();
+        let html = page.into_string().unwrap_or_default();
+        let marker = "name=\"csrf\" value=\"";
+        let start = html.find(marker).expect("a CSRF field") + marker.len();
+        let end = html[start..].find('"').expect("end") + start;
+        (html[start..end].to_owned(), cookie)
+    };
+    let login = |from: &str, forwarded: Option<&str>, password: &str| {
+        let (csrf, cookie) = csrf_and_cookie();
+        let mut request = client
+            .post("/login/")
+            .remote(from.parse().expect("address"))
+            .cookie(cookie)
+            .header(ContentType::Form)
+            .body(form(&[
+                ("csrf", &csrf),
+                ("username", "root"),
+                ("password", password),
+            ]));
+        if let Some(forwarded) = forwarded {
+            request = request
+                .header(Header::new("X-Forwarded-For", forwarded.to_owned()))
+                .header(Header::new("X-Real-IP", forwarded.to_owned()));
+        }
+        request.dispatch().status()
+    };
+    // An attacker at one address, changing its forwarding headers at will.
+    for i in 0..5 {
+        let claimed = format!("198.51.100.{i}");
+        assert_eq!(
+            login("203.0.113.66:4000", Some(&claimed), "wrong password!!"),
+            Status::Unauthorized
+        );
+    }
+    assert_eq!(
+        login("203.0.113.66:4000", Some("198.51.100.200"), PASSWORD),
+        Status::TooManyRequests,
+        "forged forwarding headers escaped the limit"
+    );
+    // The admin, elsewhere, logs in as usual.
+    assert_eq!(login("192.0.2.10:5000", None, PASSWORD), Status::SeeOther);
+
+    // Behind the trusted proxy, each forwarded client counts on its own.
+    for _ in 0..5 {
+        assert_eq!(
+            login("10.9.0.2:6000", Some("198.51.100.7"), "wrong password!!"),
+            Status::Unauthorized
+        );
+    }
+    assert_eq!(
+        login("10.9.0.2:6000", Some("198.51.100.7"), PASSWORD),
+        Status::TooManyRequests
+    );
+    assert_eq!(
+        login("10.9.0.2:6000", Some("198.51.100.8"), PASSWORD),
+        Status::SeeOther
+    );
+}
+
 /// Whatever `next` a login carries, the answer is never a server error: a local path is
 /// followed (encoded as a valid URI), anything else goes to `/`.
 #[test]
