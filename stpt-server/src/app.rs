@@ -22,7 +22,7 @@ use crate::access::Security;
 use crate::access::credentials::random_bytes;
 use crate::config::Config;
 use crate::db::{AccessStore, ConnectError, DatabaseUrl, DieselStore, WebhookStore};
-use crate::live::LiveHub;
+use crate::live::{LiveFeed, LiveHub};
 use crate::metrics::Metrics;
 use crate::stale::{StaleLimit, StaleSweep};
 use crate::webhooks::WebhookDelivery;
@@ -38,6 +38,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Where changes are announced.
     pub hub: LiveHub,
+    /// What live subscribers share: each change read and serialised once.
+    pub feed: Arc<LiveFeed>,
     /// Largest accepted request body.
     pub body_limit: u64,
     /// Who may read and write, and the users and tokens that decide it.
@@ -131,6 +133,7 @@ fn assemble(
         store,
         webhooks,
         hub,
+        feed: Arc::new(LiveFeed::default()),
         body_limit: config.body_limit,
         security: Arc::new(Security::new(config, access)),
     };
@@ -164,6 +167,7 @@ fn assemble(
         .manage(state)
         .manage(StaleLimit(config.stale_after))
         .attach(access::revocation::RevisionWatch)
+        .attach(live::feed::LiveFeedTask)
         .attach(StaleSweep {
             every: config.stale_sweep_every,
         })

@@ -227,7 +227,7 @@ impl Metrics {
 fn metrics(state: &State<AppState>, metrics: &State<Metrics>) -> (ContentType, String) {
     let text =
         ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
-    (text, metrics.render(state.hub.listeners()))
+    (text, metrics.render(state.feed.sockets()))
 }
 
 /// The metrics route.

@@ -61,6 +61,10 @@ struct IngestArgs {
     /// Seconds to wait for one answer before counting the request as failed.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// WebSocket subscribers of `/ws/machine/status` held open, never read, during the run
+    /// (what anyone may open on a public server): their cost shows in the throughput.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(live::MAX_SUBSCRIBERS)))]
+    idle_subscribers: u32,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -77,6 +81,13 @@ pub(crate) fn run(server: &ServerArgs, args: BenchArgs) -> anyhow::Result<()> {
 fn ingest(server: &ServerArgs, args: IngestArgs) -> anyhow::Result<()> {
     let base = server.url.trim_end_matches('/').to_owned();
     let run_tag = run_tag();
+    let ws_base = base.replacen("http", "ws", 1);
+    // Each idle subscriber is a socket; failing to raise the limit leaves the default.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let idle = (0..args.idle_subscribers)
+        .map(|_| live::subscribe(&format!("{ws_base}/ws/machine/status/")))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .context("cannot open the idle subscribers (raise `ulimit -n`?)")?;
     let barrier = Barrier::new(args.machines as usize + 1);
     let (outcomes, elapsed) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..args.machines)
@@ -108,7 +119,12 @@ fn ingest(server: &ServerArgs, args: IngestArgs) -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("a machine's thread panicked"))?;
         anyhow::Ok((outcomes, began.elapsed()))
     })?;
+    let still_open = idle.len();
+    drop(idle);
     let report = IngestReport::new(&args, &base, &outcomes, elapsed);
+    if !args.json && still_open > 0 {
+        println!("idle subscribers held open: {still_open}");
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -309,6 +325,8 @@ fn excerpt(text: &str) -> String {
 struct IngestReport {
     url: String,
     machines: u32,
+    /// Status subscribers held open, never read, during the run.
+    idle_subscribers: u32,
     tests_per_machine: u32,
     scenarios_per_machine: u32,
     /// Requests sent (dry runs, starts and stops).
@@ -340,6 +358,7 @@ impl IngestReport {
         let seconds = elapsed.as_secs_f64();
         IngestReport {
             url: base.to_owned(),
+            idle_subscribers: args.idle_subscribers,
             machines: args.machines,
             tests_per_machine: args.tests,
             scenarios_per_machine: args.scenarios.min(args.tests.max(1)),

@@ -119,6 +119,9 @@ fn ingest_line(config: &Config) -> String {
 
 /// Builds the configuration and runs the server until Ctrl-C.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Every live subscriber holds a socket: allow as many open files as the system lets us.
+    // Failing to raise the limit only leaves the default in force.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let database_url: DatabaseUrl = args
         .database_url
         .parse()

@@ -1,10 +1,12 @@
 //! Live updates: what the store changed, announced to every listener, shared between
 //! instances through PostgreSQL and pushed to clients over WebSockets.
 
+pub(crate) mod feed;
 mod hub;
 mod relay;
 pub(crate) mod ws;
 
+pub use feed::LiveFeed;
 pub use hub::{DEFAULT_BACKLOG, LiveHub, RunChanged};
 pub use relay::RelayError;
 

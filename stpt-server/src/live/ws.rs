@@ -1,31 +1,34 @@
-//! The seed's three WebSocket routes, fed by the [`LiveHub`](super::LiveHub).
+//! The seed's three WebSocket routes.
 //!
 //! - `/ws/machine/<id>/last` pushes `{"machine_data": <machine_last_data body>}` when the
 //!   machine's newest run changed;
-//! - `/ws/machine/<id>/runs` pushes `{"run_data": {"id", "status"}}` when any of its runs did;
-//! - `/ws/machine/status` pushes `{"machine_id_status": {"id", "status"}}` when any machine's
-//!   newest run did.
+//! - `/ws/machine/<id>/runs` pushes `{"run_data": {"id", "status"}}` when any of its runs did
+//!   (one message per applied event);
+//! - `/ws/machine/status` pushes `{"machine_id_status": {"id", "status"}}` when a machine's
+//!   status (its newest run's) changed.
 //!
-//! Each socket waits on four things at once: the hub, the client (so a client that leaves is
-//! noticed at once), Rocket's shutdown (so a graceful stop is not held up by open sockets) and
-//! the end of the credential it was opened with (a revoked token, an ended session: the
-//! socket closes within a second, see `access::revocation`).
-//! **Invariant:** a slow client never slows ingest or grows memory: the hub drops what it has
-//! not read (it skips ahead), and a client that stops reading altogether is disconnected after
+//! `last` and `status` are fed by the [`LiveFeed`](super::feed::LiveFeed), which reads and
+//! serialises each change once for every subscriber; `runs` needs no read (the hub's change
+//! carries the run's status). Each socket waits on four things at once: its channel, the client
+//! (so a client that leaves is noticed at once), Rocket's shutdown (so a graceful stop is not
+//! held up by open sockets) and the end of the credential it was opened with (a revoked token,
+//! an ended session: the socket closes within a second, see `access::revocation`). Messages
+//! that wait are sent together, with one flush.
+//!
+//! **Invariant:** a slow client never slows ingest or grows memory: its channel is bounded and
+//! it skips ahead, and a client that stops reading altogether is disconnected after
 //! [`SEND_TIMEOUT`].
 //!
-//! **Invariant:** a subscriber always ends on the true state. A stream that skipped ahead, or
-//! whose read of the store failed (a busy pool, a database away for a moment), catches up
-//! from the store: `last` re-reads the newest run, `runs` the machine's newest runs and
-//! `status` every machine's, each sending what differs from what it sent before. When the
-//! store stays unreadable, the socket is closed, so the client reconnects and reloads
-//! rather than showing a state it never heard the end of.
+//! **Invariant:** a subscriber always ends on the true state. A stream that skipped ahead
+//! catches up from the store: `last` re-reads the newest run, `runs` the machine's newest runs
+//! and `status` every machine's, each sending what differs from what it sent before. When the
+//! store stays unreadable, the socket is closed, so the client reconnects and reloads rather
+//! than showing a state it never heard the end of.
 //!
 //! A request without `Upgrade: websocket` is refused with 400 and the JSON error body (the
 //! WebSocket guard forwards it, and the catcher answers).
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,21 +37,21 @@ use rocket::http::Status as HttpStatus;
 use rocket::tokio::select;
 use rocket::tokio::sync::broadcast::Receiver;
 use rocket::tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use rocket::tokio::sync::{Mutex, watch};
+use rocket::tokio::sync::watch;
 use rocket::{Shutdown, State, get, routes};
 use rocket_ws::stream::DuplexStream;
 use rocket_ws::{Channel, Message, WebSocket};
 use serde_json::json;
-use stpt_core::{MachineId, PageRequest, RunId, RunSummary, Status, Store, StoreError, Timestamp};
+use stpt_core::{MachineId, PageRequest, RunId, Status, Store, StoreError};
 
+use super::feed::{Shared, read_last, read_statuses, status_update};
 use super::hub::RunChanged;
 use crate::access::Security;
 use crate::access::revocation::Credential;
 use crate::api::ErrorBody;
-use crate::api::shapes::MachineLastData;
 use crate::app::AppState;
 
-/// How long one message may wait for a client that does not read before it is dropped.
+/// How long messages may wait for a client that does not read before it is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Tries of a catch-up read before a stream gives up and closes its socket.
@@ -61,16 +64,8 @@ const CATCH_UP_PAUSE: Duration = Duration::from_millis(250);
 /// change almost always is (an older run changes only through a late event).
 const RUNS_CAUGHT_UP: u64 = PageRequest::MAX_SIZE;
 
-/// Machines read per query when the `status` stream catches up.
-const MACHINES_PER_READ: u64 = PageRequest::MAX_SIZE;
-
-/// What a stream is told by the hub.
-enum Heard {
-    /// One change.
-    Change(RunChanged),
-    /// Changes were missed; the stream should catch up from the store.
-    Lagged,
-}
+/// Messages sent with one flush at most.
+const MAX_BURST: usize = 64;
 
 /// The store could not be read even after waiting: the stream cannot know the truth now.
 #[derive(Debug)]
@@ -102,119 +97,6 @@ where
         rocket::tokio::time::sleep(CATCH_UP_PAUSE).await;
     }
     try_read(state, f).await
-}
-
-/// The machine's newest run, if any.
-async fn newest_run(
-    state: &AppState,
-    machine: MachineId,
-) -> Result<Option<RunSummary>, Unreadable> {
-    read_patiently(state, move |store| {
-        Ok(store
-            .runs(machine, PageRequest::new(1, 1))?
-            .items
-            .into_iter()
-            .next())
-    })
-    .await
-}
-
-/// The `last` message for a machine: its newest run now.
-async fn machine_data(state: &AppState, machine: MachineId) -> Result<Option<String>, Unreadable> {
-    let data = read_patiently(state, move |store| {
-        let Some(found) = store.machine(machine)? else {
-            return Ok(None);
-        };
-        let run = store.last_run(machine)?;
-        Ok(Some(MachineLastData::new(
-            &found,
-            run.as_ref(),
-            Timestamp::now(),
-        )))
-    })
-    .await?;
-    Ok(data.map(|data| json!({ "machine_data": data }).to_string()))
-}
-
-/// The newest runs of a machine with their statuses.
-async fn newest_runs(
-    state: &AppState,
-    machine: MachineId,
-) -> Result<Vec<(RunId, Status)>, Unreadable> {
-    read_patiently(state, move |store| {
-        Ok(store
-            .runs(machine, PageRequest::new(1, RUNS_CAUGHT_UP))?
-            .items
-            .into_iter()
-            .map(|run| (run.id, run.status))
-            .collect())
-    })
-    .await
-}
-
-/// Every machine with its newest run's status.
-async fn machine_statuses(state: &AppState) -> Result<Vec<(MachineId, Status)>, Unreadable> {
-    read_patiently(state, move |store| {
-        let mut all = Vec::new();
-        for page in 1.. {
-            let found = store.machines(PageRequest::new(page, MACHINES_PER_READ))?;
-            let done = (found.items.len() as u64) < MACHINES_PER_READ;
-            all.extend(
-                found
-                    .items
-                    .into_iter()
-                    .filter_map(|m| Some((m.machine.id, m.last_run_status?))),
-            );
-            if done {
-                break;
-            }
-        }
-        Ok(all)
-    })
-    .await
-}
-
-/// Forwards what `render` makes of each hub message until the client leaves, the server
-/// stops, or the store stays unreadable (then the client is told to reconnect by the close).
-async fn pump<F, Fut>(
-    mut socket: DuplexStream,
-    mut changes: Receiver<RunChanged>,
-    mut shutdown: Shutdown,
-    mut holder: Holder,
-    mut render: F,
-) -> rocket_ws::result::Result<()>
-where
-    F: FnMut(Heard, &mut Receiver<RunChanged>) -> Fut,
-    Fut: Future<Output = Result<Vec<String>, Unreadable>>,
-{
-    'listen: loop {
-        let heard = select! {
-            () = holder.ended() => break,
-            changed = changes.recv() => match changed {
-                Ok(change) => Heard::Change(change),
-                Err(RecvError::Lagged(_)) => Heard::Lagged,
-                Err(RecvError::Closed) => break,
-            },
-            incoming = socket.next() => match incoming {
-                // Pings are answered by the protocol layer; other client messages mean nothing.
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-                Some(Ok(_)) => continue,
-            },
-            _ = &mut shutdown => break,
-        };
-        let Ok(messages) = render(heard, &mut changes).await else {
-            break;
-        };
-        for text in messages {
-            match rocket::tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => break 'listen,
-            }
-        }
-    }
-    let _ = socket.close(None).await;
-    Ok(())
 }
 
 /// The credential a socket was opened with, re-checked whenever the access revision moves.
@@ -249,22 +131,80 @@ impl Holder {
     }
 }
 
-/// Takes every change already waiting, so a burst is answered with one read. True when one
-/// concerned `machine` (or some were missed).
-fn drain_for(changes: &mut Receiver<RunChanged>, machine: MachineId) -> bool {
-    let mut concerned = false;
-    loop {
-        match changes.try_recv() {
-            Ok(change) => concerned |= change.machine_id == machine,
-            Err(TryRecvError::Lagged(_)) => concerned = true,
-            Err(TryRecvError::Empty | TryRecvError::Closed) => return concerned,
-        }
-    }
+/// What one stream makes of the messages on its channel.
+trait Stream: Send {
+    /// What the channel carries.
+    type Item: Clone + Send;
+
+    /// The text to send for one message (`None`: not for this subscriber).
+    fn render(&mut self, item: Self::Item) -> Option<String>;
+
+    /// The texts that bring the subscriber up to date after it skipped ahead.
+    fn catch_up(
+        &mut self,
+        state: &AppState,
+    ) -> impl std::future::Future<Output = Result<Vec<String>, Unreadable>> + Send;
 }
 
-/// Skips every change already waiting: a stream that lagged re-reads the store once for all.
-fn drain(changes: &mut Receiver<RunChanged>) {
-    while let Ok(_) | Err(TryRecvError::Lagged(_)) = changes.try_recv() {}
+/// Forwards a stream's messages until the client leaves, the server stops, the credential
+/// ends, or the store stays unreadable (then the close tells the client to reconnect).
+async fn pump<S: Stream>(
+    mut socket: DuplexStream,
+    mut channel: Receiver<S::Item>,
+    mut shutdown: Shutdown,
+    mut holder: Holder,
+    state: AppState,
+    mut stream: S,
+) -> rocket_ws::result::Result<()> {
+    let _counted = state.feed.socket_opened();
+    'listen: loop {
+        let first = select! {
+            () = holder.ended() => break,
+            item = channel.recv() => item,
+            incoming = socket.next() => match incoming {
+                // Pings are answered by the protocol layer; other client messages mean nothing.
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => continue,
+            },
+            _ = &mut shutdown => break,
+        };
+        let mut texts = Vec::new();
+        let mut lagged = false;
+        match first {
+            Ok(item) => texts.extend(stream.render(item)),
+            Err(RecvError::Lagged(_)) => lagged = true,
+            Err(RecvError::Closed) => break,
+        }
+        // Whatever else waits goes out with the same flush.
+        while texts.len() < MAX_BURST {
+            match channel.try_recv() {
+                Ok(item) => texts.extend(stream.render(item)),
+                Err(TryRecvError::Lagged(_)) => lagged = true,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        if lagged {
+            match stream.catch_up(&state).await {
+                Ok(caught_up) => texts.extend(caught_up),
+                Err(Unreadable) => break,
+            }
+        }
+        if texts.is_empty() {
+            continue;
+        }
+        let send = async {
+            for text in texts {
+                socket.feed(Message::Text(text)).await?;
+            }
+            socket.flush().await
+        };
+        match rocket::tokio::time::timeout(SEND_TIMEOUT, send).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => break 'listen,
+        }
+    }
+    let _ = socket.close(None).await;
+    Ok(())
 }
 
 /// What a stream sent last per key, so catching up sends only what changed.
@@ -274,10 +214,10 @@ struct Sent<K> {
 }
 
 impl<K: std::hash::Hash + Eq + Copy> Sent<K> {
-    fn new() -> Arc<Mutex<Sent<K>>> {
-        Arc::new(Mutex::new(Sent {
+    fn new() -> Sent<K> {
+        Sent {
             last: HashMap::new(),
-        }))
+        }
     }
 
     /// Records `status` for `key`; true when it differs from what was sent.
@@ -286,12 +226,85 @@ impl<K: std::hash::Hash + Eq + Copy> Sent<K> {
     }
 }
 
+/// `/ws/machine/<id>/last`.
+struct Last {
+    machine: MachineId,
+}
+
+impl Stream for Last {
+    type Item = Shared;
+
+    fn render(&mut self, item: Shared) -> Option<String> {
+        Some(item.text.to_string())
+    }
+
+    async fn catch_up(&mut self, state: &AppState) -> Result<Vec<String>, Unreadable> {
+        let machine = self.machine;
+        let update = read_patiently(state, move |store| read_last(store, machine)).await?;
+        Ok(update.map(|u| u.text.to_string()).into_iter().collect())
+    }
+}
+
+/// `/ws/machine/<id>/runs`.
+struct Runs {
+    machine: MachineId,
+    sent: Sent<RunId>,
+}
+
 fn run_data(run: RunId, status: Status) -> String {
     json!({"run_data": {"id": run, "status": status}}).to_string()
 }
 
-fn machine_id_status(machine: MachineId, status: Status) -> String {
-    json!({"machine_id_status": {"id": machine, "status": status}}).to_string()
+impl Stream for Runs {
+    type Item = RunChanged;
+
+    fn render(&mut self, change: RunChanged) -> Option<String> {
+        (change.machine_id == self.machine).then(|| {
+            self.sent.record(change.run_id, change.run_status);
+            run_data(change.run_id, change.run_status)
+        })
+    }
+
+    async fn catch_up(&mut self, state: &AppState) -> Result<Vec<String>, Unreadable> {
+        let machine = self.machine;
+        let runs = read_patiently(state, move |store| {
+            Ok(store
+                .runs(machine, PageRequest::new(1, RUNS_CAUGHT_UP))?
+                .items
+                .into_iter()
+                .map(|run| (run.id, run.status))
+                .collect::<Vec<_>>())
+        })
+        .await?;
+        Ok(runs
+            .into_iter()
+            .filter(|(run, status)| self.sent.record(*run, *status))
+            .map(|(run, status)| run_data(run, status))
+            .collect())
+    }
+}
+
+/// `/ws/machine/status`.
+struct Statuses {
+    sent: Sent<MachineId>,
+}
+
+impl Stream for Statuses {
+    type Item = Shared;
+
+    fn render(&mut self, item: Shared) -> Option<String> {
+        self.sent.record(item.machine, item.status);
+        Some(item.text.to_string())
+    }
+
+    async fn catch_up(&mut self, state: &AppState) -> Result<Vec<String>, Unreadable> {
+        let statuses = read_patiently(state, read_statuses).await?;
+        Ok(statuses
+            .into_iter()
+            .filter(|(machine, status)| self.sent.record(*machine, *status))
+            .map(|(machine, status)| status_update(machine, status).text.to_string())
+            .collect())
+    }
 }
 
 async fn known_machine(state: &AppState, id: MachineId) -> Result<(), HttpStatus> {
@@ -326,40 +339,10 @@ async fn machine_last(
 ) -> Result<Channel<'static>, HttpStatus> {
     known_machine(state, id).await?;
     let state = state.inner().clone();
-    let changes = state.hub.subscribe();
+    let channel = state.feed.subscribe_last(id);
     let holder = Holder::of(&state, credential);
-    Ok(ws.channel(move |socket| {
-        Box::pin(async move {
-            pump(socket, changes, shutdown, holder, |heard, changes| {
-                let state = state.clone();
-                // `None`: nothing to send; `Some(None)`: send whatever is current;
-                // `Some(Some(run))`: only if `run` is the newest (a late stop on an older run
-                // leaves the live view alone).
-                let send = match heard {
-                    Heard::Change(change) if change.machine_id == id => {
-                        // A burst of changes is answered with one read of the state after it.
-                        let more = drain_for(changes, id);
-                        Some((!more).then_some(change.run_id))
-                    }
-                    Heard::Change(_) => drain_for(changes, id).then_some(None),
-                    // Missed changes may have been ours: send the current state regardless.
-                    Heard::Lagged => Some(None),
-                };
-                async move {
-                    let Some(send) = send else {
-                        return Ok(Vec::new());
-                    };
-                    if let Some(run) = send
-                        && newest_run(&state, id).await?.map(|r| r.id) != Some(run)
-                    {
-                        return Ok(Vec::new());
-                    }
-                    Ok(machine_data(&state, id).await?.into_iter().collect())
-                }
-            })
-            .await
-        })
-    }))
+    let stream = Last { machine: id };
+    Ok(ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream))))
 }
 
 #[utoipa::path(
@@ -386,43 +369,18 @@ async fn machine_runs(
 ) -> Result<Channel<'static>, HttpStatus> {
     known_machine(state, id).await?;
     let state = state.inner().clone();
-    let changes = state.hub.subscribe();
+    let channel = state.hub.subscribe();
     let holder = Holder::of(&state, credential);
-    Ok(ws.channel(move |socket| {
-        Box::pin(async move {
-            let sent = Sent::<RunId>::new();
-            pump(socket, changes, shutdown, holder, |heard, changes| {
-                let state = state.clone();
-                let sent = Arc::clone(&sent);
-                if matches!(heard, Heard::Lagged) {
-                    drain(changes);
-                }
-                async move {
-                    let mut sent = sent.lock().await;
-                    Ok(match heard {
-                        // Each change carries its run's status: no read needed.
-                        Heard::Change(change) if change.machine_id == id => {
-                            sent.record(change.run_id, change.run_status);
-                            vec![run_data(change.run_id, change.run_status)]
-                        }
-                        Heard::Change(_) => Vec::new(),
-                        Heard::Lagged => newest_runs(&state, id)
-                            .await?
-                            .into_iter()
-                            .filter(|(run, status)| sent.record(*run, *status))
-                            .map(|(run, status)| run_data(run, status))
-                            .collect(),
-                    })
-                }
-            })
-            .await
-        })
-    }))
+    let stream = Runs {
+        machine: id,
+        sent: Sent::new(),
+    };
+    Ok(ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream))))
 }
 
 #[utoipa::path(
     tag = "live",
-    summary = "WebSocket: every machine's newest run status after every change",
+    summary = "WebSocket: a machine's status whenever it changes",
     description = "Each text frame is `{\"machine_id_status\": {\"id\", \"status\"}}`.",
     responses(
         (status = 101, description = "switching to the WebSocket protocol; the server then sends JSON text frames"),
@@ -438,53 +396,10 @@ fn machine_status(
     credential: Credential,
 ) -> Channel<'static> {
     let state = state.inner().clone();
-    let changes = state.hub.subscribe();
+    let channel = state.feed.subscribe_status();
     let holder = Holder::of(&state, credential);
-    ws.channel(move |socket| {
-        Box::pin(async move {
-            let sent = Sent::<MachineId>::new();
-            pump(socket, changes, shutdown, holder, |heard, changes| {
-                let state = state.clone();
-                let sent = Arc::clone(&sent);
-                if matches!(heard, Heard::Lagged) {
-                    drain(changes);
-                }
-                async move {
-                    let mut sent = sent.lock().await;
-                    if let Heard::Change(change) = heard {
-                        // The machine's status is its newest run's: read which run that is.
-                        match try_read(&state, move |store| {
-                            Ok(store
-                                .runs(change.machine_id, PageRequest::new(1, 1))?
-                                .items
-                                .into_iter()
-                                .next())
-                        })
-                        .await
-                        {
-                            Ok(Some(newest)) if newest.id == change.run_id => {
-                                sent.record(change.machine_id, newest.status);
-                                return Ok(vec![machine_id_status(
-                                    change.machine_id,
-                                    newest.status,
-                                )]);
-                            }
-                            Ok(_) => return Ok(Vec::new()),
-                            // Unreadable now: catch up on every machine below.
-                            Err(Unreadable) => {}
-                        }
-                    }
-                    Ok(machine_statuses(&state)
-                        .await?
-                        .into_iter()
-                        .filter(|(machine, status)| sent.record(*machine, *status))
-                        .map(|(machine, status)| machine_id_status(machine, status))
-                        .collect())
-                }
-            })
-            .await
-        })
-    })
+    let stream = Statuses { sent: Sent::new() };
+    ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream)))
 }
 
 /// The WebSocket routes.

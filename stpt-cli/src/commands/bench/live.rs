@@ -22,7 +22,7 @@ use super::{LatencySummary, run_tag};
 use crate::client::ServerArgs;
 
 /// Most subscribers: one thread and one socket each.
-const MAX_SUBSCRIBERS: u32 = 2_000;
+pub(super) const MAX_SUBSCRIBERS: u32 = 2_000;
 
 /// Measure live latency: event POST → WebSocket message, with many subscribers.
 ///
@@ -55,6 +55,8 @@ struct LiveReport {
 
 /// Runs the benchmark against the server named by `--url`.
 pub(super) fn live(server: &ServerArgs, args: LiveArgs) -> anyhow::Result<()> {
+    // One socket per subscriber; failing to raise the limit leaves the default.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let base = server.url.trim_end_matches('/').to_owned();
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(args.timeout))
@@ -195,7 +197,8 @@ pub(super) fn live(server: &ServerArgs, args: LiveArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn subscribe(url: &str) -> anyhow::Result<WebSocket<TcpStream>> {
+/// Opens a WebSocket to `url` (`ws://host:port/path`).
+pub(super) fn subscribe(url: &str) -> anyhow::Result<WebSocket<TcpStream>> {
     let request = url.into_client_request()?;
     let uri = request.uri();
     let host = uri.host().unwrap_or_default().to_owned();
