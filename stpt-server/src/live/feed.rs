@@ -11,7 +11,9 @@
 //!   broadcasts `{"machine_data"}`.
 //!
 //! Subscribers receive the same bytes (`Arc<str>`), so a thousand listeners cost one read and
-//! one serialisation per change, not a thousand. A subscriber that falls behind skips ahead
+//! one serialisation per change, not a thousand. A quiet feed publishes at once; under a flood
+//! it publishes once per [`TICK`] with the state at that moment, so a machine whose status
+//! flips with every event costs its subscribers ten messages a second, not thousands. A subscriber that falls behind skips ahead
 //! on its bounded channel and catches up from the store itself (see `ws`).
 //!
 //! **Invariant:** the feed never slows ingest: the hub is bounded and the task only reads.
@@ -262,6 +264,19 @@ fn publish(
     complete
 }
 
+/// Least time between two publications: a quiet feed publishes at once, a flood once a tick.
+const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whatever changes wait now, as one batch (`None`: nothing waits).
+fn drain(changes: &mut broadcast::Receiver<RunChanged>) -> Option<(BTreeSet<MachineId>, bool)> {
+    let first = match changes.try_recv() {
+        Ok(change) => Ok(change),
+        Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+        Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
+    };
+    batch(first, changes)
+}
+
 /// Pause before a batch whose reads failed is caught up.
 const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -287,13 +302,14 @@ impl Fairing for LiveFeedTask {
         rocket::tokio::spawn(async move {
             let mut told = Broadcast::default();
             let mut retry = false;
+            let mut last_publish: Option<rocket::tokio::time::Instant> = None;
             loop {
                 let first = rocket::tokio::select! {
                     _ = &mut shutdown => break,
                     first = changes.recv() => Some(first),
                     () = rocket::tokio::time::sleep(RETRY_PAUSE), if retry => None,
                 };
-                let (machines, lagged) = match first {
+                let (mut machines, mut lagged) = match first {
                     Some(first) => match batch(first, &mut changes) {
                         Some(batch) => batch,
                         None => break,
@@ -301,6 +317,19 @@ impl Fairing for LiveFeedTask {
                     // Catch up on everything after failed reads.
                     None => (BTreeSet::new(), true),
                 };
+                if let Some(last) = last_publish {
+                    // Published a moment ago: gather what else changes until the tick, so a
+                    // flood reaches subscribers at most once a tick, each machine read once.
+                    rocket::tokio::select! {
+                        _ = &mut shutdown => break,
+                        () = rocket::tokio::time::sleep_until(last + TICK) => {}
+                    }
+                    while let Some((more, missed)) = drain(&mut changes) {
+                        machines.extend(more);
+                        lagged |= missed;
+                    }
+                }
+                last_publish = Some(rocket::tokio::time::Instant::now());
                 let store = state.store.clone();
                 let feed = Arc::clone(&state.feed);
                 let done = rocket::tokio::task::spawn_blocking(move || {

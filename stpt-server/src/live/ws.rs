@@ -65,7 +65,14 @@ const CATCH_UP_PAUSE: Duration = Duration::from_millis(250);
 const RUNS_CAUGHT_UP: u64 = PageRequest::MAX_SIZE;
 
 /// Messages sent with one flush at most.
-const MAX_BURST: usize = 64;
+const MAX_BURST: usize = 1024;
+
+/// Least time between two flushes of one socket while messages pile up. When the last flush
+/// carried several messages (a flood), the next waits this long, gathering whatever arrives
+/// meanwhile, and they go out together: each subscriber wakes at most 1 / `FLUSH_GAP` times a
+/// second, so thousands of subscribers (reading or not) cannot starve ingest. A stream that
+/// gets one message at a time sends each at once. Every message is still sent.
+const FLUSH_GAP: Duration = Duration::from_millis(100);
 
 /// The store could not be read even after waiting: the stream cannot know the truth now.
 #[derive(Debug)]
@@ -136,8 +143,10 @@ trait Stream: Send {
     /// What the channel carries.
     type Item: Clone + Send;
 
-    /// The text to send for one message (`None`: not for this subscriber).
-    fn render(&mut self, item: Self::Item) -> Option<String>;
+    /// The text to send for one message (`None`: not for this subscriber), and the key of
+    /// what it describes when a later message about the same key makes it obsolete (a
+    /// machine's status: only the last one of a burst is sent).
+    fn render(&mut self, item: Self::Item) -> Option<(Option<i64>, String)>;
 
     /// The texts that bring the subscriber up to date after it skipped ahead.
     fn catch_up(
@@ -157,6 +166,8 @@ async fn pump<S: Stream>(
     mut stream: S,
 ) -> rocket_ws::result::Result<()> {
     let _counted = state.feed.socket_opened();
+    // When the last flush carried a burst: then the next one waits for the gap.
+    let mut last_burst: Option<rocket::tokio::time::Instant> = None;
     'listen: loop {
         let first = select! {
             () = holder.ended() => break,
@@ -175,6 +186,13 @@ async fn pump<S: Stream>(
             Err(RecvError::Lagged(_)) => lagged = true,
             Err(RecvError::Closed) => break,
         }
+        if let Some(last) = last_burst {
+            // A flood: let more gather, then send them together.
+            select! {
+                () = rocket::tokio::time::sleep_until(last + FLUSH_GAP) => {}
+                _ = &mut shutdown => break,
+            }
+        }
         // Whatever else waits goes out with the same flush.
         while texts.len() < MAX_BURST {
             match channel.try_recv() {
@@ -185,13 +203,15 @@ async fn pump<S: Stream>(
         }
         if lagged {
             match stream.catch_up(&state).await {
-                Ok(caught_up) => texts.extend(caught_up),
+                Ok(caught_up) => texts.extend(caught_up.into_iter().map(|text| (None, text))),
                 Err(Unreadable) => break,
             }
         }
+        let texts = latest_per_key(texts);
         if texts.is_empty() {
             continue;
         }
+        let burst = texts.len() > 1;
         let send = async {
             for text in texts {
                 socket.feed(Message::Text(text)).await?;
@@ -202,9 +222,26 @@ async fn pump<S: Stream>(
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => break 'listen,
         }
+        last_burst = burst.then(rocket::tokio::time::Instant::now);
     }
     let _ = socket.close(None).await;
     Ok(())
+}
+
+/// The texts of a burst in order, without those a later text about the same key replaces.
+fn latest_per_key(texts: Vec<(Option<i64>, String)>) -> Vec<String> {
+    let mut last_of: HashMap<i64, usize> = HashMap::new();
+    for (at, (key, _)) in texts.iter().enumerate() {
+        if let Some(key) = key {
+            last_of.insert(*key, at);
+        }
+    }
+    texts
+        .into_iter()
+        .enumerate()
+        .filter(|(at, (key, _))| key.is_none_or(|key| last_of.get(&key) == Some(at)))
+        .map(|(_, (_, text))| text)
+        .collect()
 }
 
 /// What a stream sent last per key, so catching up sends only what changed.
@@ -234,8 +271,9 @@ struct Last {
 impl Stream for Last {
     type Item = Shared;
 
-    fn render(&mut self, item: Shared) -> Option<String> {
-        Some(item.text.to_string())
+    fn render(&mut self, item: Shared) -> Option<(Option<i64>, String)> {
+        // Each message is the machine's whole newest run: only the last of a burst matters.
+        Some((Some(item.machine), item.text.to_string()))
     }
 
     async fn catch_up(&mut self, state: &AppState) -> Result<Vec<String>, Unreadable> {
@@ -258,10 +296,11 @@ fn run_data(run: RunId, status: Status) -> String {
 impl Stream for Runs {
     type Item = RunChanged;
 
-    fn render(&mut self, change: RunChanged) -> Option<String> {
+    fn render(&mut self, change: RunChanged) -> Option<(Option<i64>, String)> {
+        // One message per applied event, as the seed sent them.
         (change.machine_id == self.machine).then(|| {
             self.sent.record(change.run_id, change.run_status);
-            run_data(change.run_id, change.run_status)
+            (None, run_data(change.run_id, change.run_status))
         })
     }
 
@@ -292,9 +331,9 @@ struct Statuses {
 impl Stream for Statuses {
     type Item = Shared;
 
-    fn render(&mut self, item: Shared) -> Option<String> {
+    fn render(&mut self, item: Shared) -> Option<(Option<i64>, String)> {
         self.sent.record(item.machine, item.status);
-        Some(item.text.to_string())
+        Some((Some(item.machine), item.text.to_string()))
     }
 
     async fn catch_up(&mut self, state: &AppState) -> Result<Vec<String>, Unreadable> {

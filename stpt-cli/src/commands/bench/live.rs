@@ -32,6 +32,11 @@ pub(super) struct LiveArgs {
     /// WebSocket subscribers listening at the same time.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SUBSCRIBERS)))]
     subscribers: u32,
+    /// Subscribers of `/ws/machine/status` held open and never read while the events flow
+    /// (what anyone may open on a public server): the reading subscribers must still get
+    /// every message.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_SUBSCRIBERS)))]
+    idle_subscribers: u32,
     /// Events to post (starts and stops, alternating).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..))]
     events: u32,
@@ -47,6 +52,7 @@ pub(super) struct LiveArgs {
 struct LiveReport {
     url: String,
     subscribers: u32,
+    idle_subscribers: usize,
     events: u32,
     deliveries: usize,
     missed: usize,
@@ -103,6 +109,11 @@ pub(super) fn live(server: &ServerArgs, args: LiveArgs) -> anyhow::Result<()> {
         "{}/ws/machine/{machine_id}/runs/",
         base.replacen("http", "ws", 1)
     );
+    let status_url = format!("{}/ws/machine/status/", base.replacen("http", "ws", 1));
+    let idle = (0..args.idle_subscribers)
+        .map(|_| subscribe(&status_url))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .context("cannot open the idle subscribers (raise `ulimit -n`?)")?;
     let mut sockets = Vec::with_capacity(args.subscribers as usize);
     for _ in 0..args.subscribers {
         sockets.push(subscribe(&ws_url).with_context(|| format!("cannot subscribe to {ws_url}"))?);
@@ -167,6 +178,7 @@ pub(super) fn live(server: &ServerArgs, args: LiveArgs) -> anyhow::Result<()> {
     let report = LiveReport {
         url: base.clone(),
         subscribers: args.subscribers,
+        idle_subscribers: idle.len(),
         events: args.events,
         deliveries: samples.len(),
         missed,
@@ -176,8 +188,8 @@ pub(super) fn live(server: &ServerArgs, args: LiveArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} subscribers x {} events against {}",
-            report.subscribers, report.events, report.url
+            "{} subscribers x {} events against {} ({} idle subscribers held open)",
+            report.subscribers, report.events, report.url, report.idle_subscribers
         );
         println!(
             "deliveries:  {} received, {} missed",
