@@ -1,7 +1,8 @@
 //! The pages in a real browser: headless Chromium driven over WebDriver (chromedriver's HTTP
 //! API, spoken with ureq) against a server on a free port. The live view must follow a run
-//! posted through the API without a reload, names and scripts must show as text, and the
-//! four pages are saved as screenshots (to `docs/img/` when `STPT_UPDATE_SCREENSHOTS` is set).
+//! posted through the API without a reload, names and scripts must show as text, nothing
+//! marked `hidden` may take space (the stale badge of a fresh run), and the pages are saved as
+//! screenshots (to `docs/img/` when `STPT_UPDATE_SCREENSHOTS` is set).
 //!
 //! Chromium and chromedriver are Debian's `chromium` and `chromium-driver`. When the build
 //! script does not find them on `PATH`, the test is reported as ignored (cfg
@@ -185,6 +186,28 @@ impl Browser {
         .to_owned()
     }
 
+    /// Whether the element `selector` names takes space on the page (a hidden element or
+    /// one inside a hidden parent does not).
+    fn visible(&self, selector: &str) -> bool {
+        self.run(
+            "const e = document.querySelector(arguments[0]); \
+             return !!e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';",
+            json!([selector]),
+        ) == true
+    }
+
+    /// Fails when an element marked `hidden` takes space on the page: a stylesheet rule must
+    /// never undo the attribute.
+    fn hidden_stays_hidden(&self, page: &str) {
+        let shown = self.run(
+            "return [...document.querySelectorAll('[hidden]')] \
+               .filter(e => e.getClientRects().length > 0) \
+               .map(e => e.outerHTML.slice(0, 120));",
+            json!([]),
+        );
+        assert_eq!(shown, json!([]), "hidden elements show on {page}");
+    }
+
     fn fits_the_width(&self) -> bool {
         self.run(
             "return document.documentElement.scrollWidth <= window.innerWidth;",
@@ -338,6 +361,16 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
         "document.querySelectorAll('li[data-status=\"waiting\"]').length === 4",
         "four waiting tests",
     );
+    // The run is fresh: the stale badge and note are there, hidden, and stay hidden.
+    assert!(
+        !browser.visible("#run-stale"),
+        "a fresh run shows a stale badge"
+    );
+    assert!(
+        !browser.visible("#run-stale-note"),
+        "a fresh run shows a stale note"
+    );
+    browser.hidden_stays_hidden("the live page");
     browser.shows(
         "[...document.querySelectorAll('#tree li[data-test-pk]')].every(li => li.querySelector('a.history').getAttribute('href') === '/test/' + li.dataset.testPk + '/history')",
         "a history link on every test",
@@ -486,4 +519,58 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
     // Unknown ids get the friendly page.
     browser.visit(&format!("{}/machine/987654", server.base));
     assert_eq!(browser.text("h1"), "Not found");
+}
+
+#[test]
+#[cfg_attr(
+    not(stpt_browser_tests),
+    ignore = "install chromium and chromedriver to run the browser test"
+)]
+fn a_silent_run_shows_the_stale_badge_and_a_fresh_one_does_not() {
+    const SILENT_AFTER: Duration = Duration::from_secs(3);
+    let (chromium, chromedriver) = browser_binaries();
+    let db = TestDb::sqlite();
+    let server = Server::start_with(db.url(), |config| {
+        config.stale_after = SILENT_AFTER;
+        // The sweep would close the run; this test looks at a run merely silent.
+        config.stale_sweep_every = Duration::from_secs(3600);
+    });
+    let driver = Driver::start(&chromedriver);
+    let browser = Browser::open(&driver, &chromium);
+    browser.size(DESKTOP);
+    let rig = "door-rig-03";
+    server.post_json("dry_run", &plan(rig, 30));
+    start_test(&server, rig, "lamp_on.py", 20);
+    let machine = server.machine_id(rig);
+
+    // Seen at once, the run is fresh.
+    browser.visit(&format!("{}/machine/{machine}/last", server.base));
+    browser.shows(
+        "document.querySelector('#run-status').textContent === 'running'",
+        "the run running",
+    );
+    assert!(
+        !browser.visible("#run-stale"),
+        "a fresh run shows a stale badge"
+    );
+    browser.hidden_stays_hidden("the live page");
+
+    // Silent past the limit, it is stale: badge and note show, on the live page and the list.
+    std::thread::sleep(SILENT_AFTER + Duration::from_millis(500));
+    browser.visit(&format!("{}/machine/{machine}/last", server.base));
+    browser.shows(
+        "document.querySelector('#run-status').textContent === 'running'",
+        "the run running",
+    );
+    browser.shows(
+        "document.querySelector('#run-stale').getClientRects().length > 0",
+        "the stale badge",
+    );
+    assert!(browser.text("#run-stale-note").starts_with("last event "));
+    browser.visit(&format!("{}/machine/{machine}", server.base));
+    assert!(
+        browser.visible("tr .badge.s-stale"),
+        "the run list marks the run"
+    );
+    browser.hidden_stays_hidden("the runs page");
 }
