@@ -17,6 +17,7 @@ use rocket::{get, routes};
 use stpt_core::insights::{
     ComparedTest, DurationTrend, FlakyTest, RunComparison, RunPoint, TestKey,
 };
+use stpt_core::timestamp::Rfc3339;
 use stpt_core::{
     Attempt, Closure, DryRun, Machine, MasterScenarioPlan, Node, NodeKind, RunSummary, RunTree,
     ScenarioPlan, ScenarioTree, Status, StatusCounts, TestPlan, TestResult, TestStart, TestStop,
@@ -79,7 +80,7 @@ impl utoipa::Modify for MachineToken {
         openapi_json,
     ),
     components(schemas(
-        ErrorBody, Timestamp, Status, StatusCounts, DryRun, MasterScenarioPlan, ScenarioPlan,
+        ErrorBody, Timestamp, Rfc3339, Status, StatusCounts, DryRun, MasterScenarioPlan, ScenarioPlan,
         TestPlan, TestStart, TestStop, Machine, Node, NodeKind, Attempt, TestResult, RunSummary,
         Closure, ScenarioTree, RunTree, TestKey, ComparedTest, RunComparison, FlakyTest,
         DurationTrend, RunPoint, ScriptDetail, MachineListItem, RunListItem, MachineLastData,
