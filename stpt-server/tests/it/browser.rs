@@ -253,12 +253,28 @@ impl Browser {
             .to_owned()
     }
 
+    /// The page's visible prose: its text outside `code` and `pre` (where the documentation
+    /// shows formats as examples), one text node a line.
+    fn prose(&self) -> String {
+        self.run(
+            "const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT), out = []; \
+             while (walk.nextNode()) { const e = walk.currentNode.parentElement; \
+               if (!e || e.closest('code, pre, script') || e.getClientRects().length === 0) continue; \
+               out.push(walk.currentNode.textContent); } \
+             return out.join('\\n');",
+            json!([]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
     /// Checks what every page must: nothing hidden shows, moments in the one page format
     /// (`2026-11-30 18:50:30 UTC`, in `<time>` elements where the page writes them), no other
     /// date format, no literal backticks, and nothing wider than the window.
     fn page_is_sound(&self, page: &str) {
         self.hidden_stays_hidden(page);
-        let text = self.visible_text();
+        let text = self.prose();
         let date_like = regex::Regex::new(
             r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}[ T\u{a0}]+\d{1,2}:\d{2}(:\d{2})?(\.\d+)?([ \u{a0}]?(UTC|Z|[+-]\d{2}:?\d{2}))?",
         )
@@ -988,6 +1004,71 @@ fn pages_show_a_realistic_run_readably() {
     charts_fill_their_card_and_label_their_axes(&browser, "the trend page", 2);
     browser.look("page-trend.png");
 
+    // The documentation: a page of the site with the protocol and every route of the
+    // OpenAPI document, all as text (no backticks, no inline script).
+    browser.visit(&format!("{}/docs/", server.base));
+    assert!(
+        browser.visible("header.topbar nav a[href='/']"),
+        "no navigation"
+    );
+    assert!(browser.visible(".docs .toc") && browser.visible("#protocol.card"));
+    for section in [
+        "statuses",
+        "errors",
+        "optional-fields-extensions",
+        "read-api",
+    ] {
+        assert!(
+            browser.visible(&format!("#{section}")),
+            "no protocol section {section}"
+        );
+    }
+    assert!(
+        browser.text("#protocol").contains(
+            "cancelled > running > waiting > unknown > failed > error > warning > passed"
+        ),
+        "the statuses are not on the page"
+    );
+    let shown = browser.run(
+        "return [...document.querySelectorAll('.op-head')].map(h => \
+           h.querySelector('.method').textContent + ' ' + h.querySelector('.path').textContent);",
+        json!([]),
+    );
+    let shown: Vec<&str> = shown
+        .as_array()
+        .expect("operations")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let document = server.get("/docs/openapi.json");
+    let mut routes = 0;
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("operations").keys() {
+            routes += 1;
+            let route = format!("{} {path}", method.to_uppercase());
+            assert!(
+                shown.contains(&route.as_str()),
+                "{route} is not on the page"
+            );
+        }
+    }
+    assert_eq!(shown.len(), routes, "{shown:?}");
+    assert_eq!(
+        browser.run(
+            "return [...document.scripts].map(s => s.getAttribute('src'));",
+            json!([])
+        ),
+        json!(["/static/app.js"]),
+        "the page has an inline script"
+    );
+    browser.page_is_sound("the documentation");
+    browser.look("page-docs.png");
+    browser.run(
+        "document.getElementById('routes-history').scrollIntoView();",
+        json!([]),
+    );
+    browser.look("page-docs-routes.png");
+
     // Phone width: nothing runs off the side.
     browser.size(PHONE);
     for path in [
@@ -996,6 +1077,7 @@ fn pages_show_a_realistic_run_readably() {
         format!("/test/{old_lamp_off}/history"),
         format!("/run/{run}/compare"),
         format!("/machine/{machine}/trend"),
+        "/docs/".to_owned(),
     ] {
         browser.visit(&format!("{}{path}", server.base));
         browser.page_is_sound(&path);
