@@ -1,8 +1,12 @@
 //! The pages in a real browser: headless Chromium driven over WebDriver (chromedriver's HTTP
 //! API, spoken with ureq) against a server on a free port. The live view must follow a run
-//! posted through the API without a reload, names and scripts must show as text, nothing
-//! marked `hidden` may take space (the stale badge of a fresh run), and the pages are saved as
-//! screenshots (to `docs/img/` when `STPT_UPDATE_SCREENSHOTS` is set).
+//! posted through the API without a reload, names and scripts must show as text, and nothing
+//! marked `hidden` may take space (the stale badge of a fresh run). A realistic run (a rig's
+//! nightly history and tonight's run under way) checks how every page reads: one moment and
+//! one duration format, history links beside their tests, amber warnings, charts as wide as
+//! their card with labelled axes, sensible estimates, the documentation page; its pages are
+//! the README's pictures, saved to `docs/img/` when `STPT_UPDATE_SCREENSHOTS` is set (else to
+//! cargo's scratch directory, with the other pages, for a look).
 //!
 //! Chromium and chromedriver are Debian's `chromium` and `chromium-driver`. When the build
 //! script does not find them on `PATH`, the test is reported as ignored (cfg
@@ -801,15 +805,22 @@ fn pages_show_a_realistic_run_readably() {
     let server = Server::start(db.url());
     let nights = nightly_history(&server);
     let machine = server.machine_id(RIG);
-    server.post_json("dry_run", &realistic_plan("bench-rig-02", 7200.0));
-    for test in ["01_01_test_lamp_on.py", "01_02_test_lamp_off.py"] {
-        ran(
-            &server,
-            "bench-rig-02",
-            test,
-            7000.0,
-            Some(("passed", 6990.0, "")),
-        );
+    // Two more rigs, done for the day: one all green, one with a failure.
+    for (rig, failing) in [
+        ("bench-rig-02", "03_01_test_trunk_open.py"),
+        ("hil-rig-03", ""),
+    ] {
+        server.post_json("dry_run", &realistic_plan(rig, 7200.0));
+        let mut at = 7100.0;
+        for test in SCENARIOS.iter().flat_map(|(_, _, t)| t.iter()) {
+            let stop = if *test == failing {
+                ("failed", at - 8.0, "AssertionError: trunk stayed shut")
+            } else {
+                ("passed", at - 5.0, "")
+            };
+            ran(&server, rig, test, at, Some(stop));
+            at -= 10.0;
+        }
     }
 
     // Tonight's run, under way: the lamp is done (lamp_off failed, lamp_dim took half a
@@ -971,7 +982,9 @@ fn pages_show_a_realistic_run_readably() {
     assert_eq!(browser.text("tr.current a"), format!("#{old_run}"));
     browser.page_is_sound("the history page");
     charts_fill_their_card_and_label_their_axes(&browser, "the history page", 1);
+    browser.size(TALL);
     browser.screenshot("page-history.png");
+    browser.size(DESKTOP);
 
     // Compare: headings inside their card, empty sections readable.
     browser.visit(&format!("{}/run/{run}/compare", server.base));
