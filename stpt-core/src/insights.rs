@@ -296,6 +296,8 @@ pub struct RunPoint {
     /// The run.
     pub run_id: RunId,
     /// Its dry run's timestamp.
+    #[serde(with = "crate::timestamp::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::timestamp::Rfc3339))]
     pub timestamp: Timestamp,
     /// Its aggregate status.
     pub status: Status,

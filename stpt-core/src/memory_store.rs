@@ -771,7 +771,6 @@ impl Store for MemoryStore {
             .runs
             .iter()
             .rev()
-            .skip_while(|id| **id != node.run_id)
             .filter_map(|id| {
                 let run = state.run_rec(*id)?;
                 let test_id = *run.by_name.get(&key)?.get(occurrence)?;

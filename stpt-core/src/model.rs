@@ -2,7 +2,9 @@
 //!
 //! The main types here are [`RunTree`] (one run in full), [`RunSummary`] (one row of a
 //! machine's run list) and [`Node`] (a master scenario, scenario or test with its status and
-//! timestamps). Stores answer queries with these; the server turns them into response shapes.
+//! timestamps). Stores answer queries with these; the server turns them into response shapes,
+//! and answers them as they are under `/api/v1`, so they serialise their timestamps as RFC 3339
+//! with the zone (`timestamp::rfc3339`), not in the seed's wire format.
 //!
 //! Ids are stable integers. A run and its master scenario share one id: each dry run creates
 //! exactly one of each, so a second id would only be a second name for the same thing.
@@ -75,8 +77,12 @@ pub struct Node {
     /// Its status (an aggregate for master and scenarios).
     pub status: Status,
     /// When it started.
+    #[serde(default, with = "crate::timestamp::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::timestamp::Rfc3339>))]
     pub timestamp_start: Option<Timestamp>,
     /// When it finished.
+    #[serde(default, with = "crate::timestamp::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::timestamp::Rfc3339>))]
     pub timestamp_stop: Option<Timestamp>,
     /// The failure reason sent with the test's stop (tests only).
     pub message: Option<String>,
@@ -106,8 +112,12 @@ pub struct Attempt {
     /// How it ended (or `running` while it runs).
     pub status: Status,
     /// When it started.
+    #[serde(default, with = "crate::timestamp::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::timestamp::Rfc3339>))]
     pub timestamp_start: Option<Timestamp>,
     /// When it finished.
+    #[serde(default, with = "crate::timestamp::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::timestamp::Rfc3339>))]
     pub timestamp_stop: Option<Timestamp>,
     /// The failure reason sent with its stop.
     pub message: Option<String>,
@@ -133,6 +143,8 @@ pub struct TestResult {
     /// The run.
     pub run_id: RunId,
     /// The run's dry-run timestamp.
+    #[serde(with = "crate::timestamp::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::timestamp::Rfc3339))]
     pub run_timestamp: Timestamp,
     /// The test's id in that run.
     pub test_id: NodeId,
@@ -170,6 +182,8 @@ pub struct RunSummary {
     /// The machine that ran it.
     pub machine_id: MachineId,
     /// The dry run's timestamp.
+    #[serde(with = "crate::timestamp::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::timestamp::Rfc3339))]
     pub timestamp: Timestamp,
     /// Aggregate status.
     pub status: Status,
@@ -178,17 +192,23 @@ pub struct RunSummary {
     /// Number of scenarios.
     pub scenarios: u64,
     /// When the first test started.
+    #[serde(default, with = "crate::timestamp::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::timestamp::Rfc3339>))]
     pub timestamp_start: Option<Timestamp>,
     /// When it finished.
+    #[serde(default, with = "crate::timestamp::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::timestamp::Rfc3339>))]
     pub timestamp_stop: Option<Timestamp>,
     /// When the server last applied an event to it (its clock, not the runner's).
-    #[serde(default)]
+    #[serde(default, with = "crate::timestamp::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::timestamp::Rfc3339>))]
     pub last_event_at: Option<Timestamp>,
     /// Still ongoing but silent for longer than the server's stale limit, or closed as stale.
     #[serde(default)]
     pub stale: bool,
     /// When the server closed it (stale, or aborted by hand).
-    #[serde(default)]
+    #[serde(default, with = "crate::timestamp::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::timestamp::Rfc3339>))]
     pub closed_at: Option<Timestamp>,
     /// Why the server closed it.
     #[serde(default)]

@@ -198,9 +198,10 @@ pub trait Store: Send + Sync {
     /// Every attempt of a test, oldest first (empty if it never started or does not exist).
     fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError>;
 
-    /// The same test (machine, file path, file name, occurrence) in the machine's runs,
-    /// newest first, from the run of `test` back: at most `limit` results. Empty when `test`
-    /// is not a test.
+    /// The same test (machine, file path, file name, occurrence) in all of the machine's runs,
+    /// newest first, whichever of them `test` belongs to: the newest `limit` results (so the
+    /// run of `test` itself is among them only when it is recent enough). Empty when `test` is
+    /// not a test.
     fn test_history(&self, test: NodeId, limit: u32) -> Result<Vec<TestResult>, StoreError>;
 
     /// The run before `run` on its machine (the newest of the machine's older runs), if any;

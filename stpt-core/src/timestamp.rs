@@ -2,7 +2,9 @@
 //!
 //! The main type here is [`Timestamp`]: a UTC instant with microsecond precision. It parses the
 //! seed's naive `YYYY-MM-DD HH:MM:SS[.ffffff]` (taken as UTC) and RFC 3339, and serialises back
-//! in the seed's format, so an accepted payload echoes with the same meaning.
+//! in the seed's format, so an accepted payload echoes with the same meaning. stpt's own shapes
+//! (the model the `/api/v1` answers are made of) serialise theirs as RFC 3339 with the zone
+//! instead, through [`rfc3339`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -117,6 +119,79 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// Serde helpers for the timestamps of stpt's own shapes (`#[serde(with = "rfc3339")]`, or
+/// `rfc3339::option` for an `Option<Timestamp>`): written as RFC 3339 in UTC with microseconds
+/// and `Z` (`2018-12-30T13:01:57.461401Z`), read in every form [`Timestamp`] parses, so a
+/// client reads answers of older servers too.
+pub mod rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Timestamp;
+
+    /// Writes `at` as RFC 3339.
+    pub fn serialize<S: Serializer>(at: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&at.to_rfc3339())
+    }
+
+    /// Reads a timestamp in any accepted form.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+        Timestamp::deserialize(deserializer)
+    }
+
+    /// The same for an optional timestamp (`null` when absent).
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        use super::Timestamp;
+
+        /// Writes `at` as RFC 3339, or `null`.
+        pub fn serialize<S: Serializer>(
+            at: &Option<Timestamp>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match at {
+                Some(at) => serializer.serialize_str(&at.to_rfc3339()),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        /// Reads a timestamp in any accepted form, or `null`.
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<Timestamp>, D::Error> {
+            Option::<Timestamp>::deserialize(deserializer)
+        }
+    }
+}
+
+/// The OpenAPI description of a timestamp in stpt's own shapes (see [`rfc3339`]).
+#[cfg(feature = "openapi")]
+#[derive(Debug, Clone, Copy)]
+pub struct Rfc3339;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Rfc3339 {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::DateTime,
+            )))
+            .pattern(Some(RFC3339_PATTERN))
+            .description(Some(
+                "An instant in RFC 3339, in UTC with microseconds: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.",
+            ))
+            .examples(["2018-12-30T13:01:57.461401Z"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Rfc3339 {}
+
+/// The shape [`Timestamp::to_rfc3339`] writes.
+pub const RFC3339_PATTERN: &str = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$";
+
 /// What a timestamp looks like on the wire, for the OpenAPI document: the seed's naive form
 /// (with a space or `T`) and RFC 3339, years 0001 to 9999. A string of this shape can still
 /// name no instant (30 February) or be carried out of that range by its offset, which parsing
@@ -201,6 +276,14 @@ mod pattern_tests {
             assert!(text.parse::<Timestamp>().is_ok(), "{text}");
             assert!(shaped(text), "{text}");
         }
+        // RFC 3339 answers have theirs.
+        let rfc = regex::Regex::new(RFC3339_PATTERN).expect("the pattern compiles");
+        for at in [
+            Timestamp::now(),
+            "2018-12-30 13:01:57".parse().expect("valid"),
+        ] {
+            assert!(rfc.is_match(&at.to_rfc3339()), "{}", at.to_rfc3339());
+        }
         // Serialised timestamps have the shape too.
         for at in [
             Timestamp::now(),
@@ -263,6 +346,36 @@ mod tests {
         let err = "30/12/2018".parse::<Timestamp>().unwrap_err();
         assert_eq!(err.value, "30/12/2018");
         assert!("2018-13-30 13:01:57".parse::<Timestamp>().is_err());
+    }
+
+    #[test]
+    fn own_shapes_write_rfc3339_and_read_every_form() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Shape {
+            #[serde(with = "rfc3339")]
+            at: Timestamp,
+            #[serde(default, with = "rfc3339::option")]
+            maybe: Option<Timestamp>,
+        }
+        let at: Timestamp = "2018-12-30 13:01:57.5".parse().unwrap();
+        let shape = Shape {
+            at,
+            maybe: Some(at),
+        };
+        let json = serde_json::to_value(&shape).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"at": "2018-12-30T13:01:57.500000Z", "maybe": "2018-12-30T13:01:57.500000Z"})
+        );
+        assert_eq!(serde_json::from_value::<Shape>(json).unwrap(), shape);
+        // The seed's form (an older server's answer) reads too; absent and null are none.
+        let old = serde_json::json!({"at": "2018-12-30 13:01:57.500000", "maybe": null});
+        let read: Shape = serde_json::from_value(old).unwrap();
+        assert_eq!((read.at, read.maybe), (at, None));
+        let read: Shape =
+            serde_json::from_value(serde_json::json!({"at": "2018-12-30T14:01:57.5+01:00"}))
+                .unwrap();
+        assert_eq!((read.at, read.maybe), (at, None));
     }
 
     #[test]

@@ -20,13 +20,17 @@ function setStatus(node, status) {
   if (node.classList.contains("badge")) node.textContent = status;
 }
 
-function humanSeconds(total) {
-  if (!isFinite(total) || total < 0) return "–";
-  total = Math.round(total);
-  const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+// A duration as every page shows it; the server's pages write theirs with the same rule
+// (pages::rendering::duration): "< 0.1 s", "0.5 s", "1 min 05 s", "2 h 03 min".
+function duration(seconds) {
+  if (!isFinite(seconds) || seconds < 0) return "–";
+  const tenths = Math.round(seconds * 10);
+  if (tenths < 1) return "< 0.1 s";
+  if (tenths < 600) return Math.floor(tenths / 10) + "." + (tenths % 10) + " s";
+  const whole = Math.round(seconds);
+  const h = Math.floor(whole / 3600), m = Math.floor((whole % 3600) / 60), s = whole % 60;
   if (h > 0) return h + " h " + String(m).padStart(2, "0") + " min";
-  if (m > 0) return m + " min " + String(s).padStart(2, "0") + " s";
-  return s + " s";
+  return m + " min " + String(s).padStart(2, "0") + " s";
 }
 
 // A WebSocket that reconnects with backoff and shows its state in #conn.
@@ -229,17 +233,49 @@ function livePage() {
     tick();
   }
 
+  // A test's time: its duration once finished; while it runs, the time so far against what
+  // it usually takes (an estimate under a tenth of a second is said so, not rounded to 0).
   function fillTime(node, test, t) {
-    if (t.started_ms && t.stopped_ms && FINISHED.includes(test.status)) {
-      node.textContent = humanSeconds((t.stopped_ms - t.started_ms) / 1000);
+    const expected = typeof t.expected_s === "number" ? t.expected_s : null;
+    const usual = expected === null ? "" : "usually " + duration(expected);
+    if (FINISHED.includes(test.status) && typeof t.duration_s === "number") {
+      node.textContent = duration(t.duration_s);
+    } else if (FINISHED.includes(test.status) && t.started_ms && t.stopped_ms) {
+      node.textContent = duration((t.stopped_ms - t.started_ms) / 1000);
     } else if (test.status === "running" && t.started_ms) {
-      node.textContent = humanSeconds((serverNow() - t.started_ms) / 1000) +
-        (t.expected_s ? " of ~" + humanSeconds(t.expected_s) : "");
-    } else if (test.status === "waiting" && t.expected_s) {
-      node.textContent = "~" + humanSeconds(t.expected_s);
+      const ran = (serverNow() - t.started_ms) / 1000;
+      if (expected === null) node.textContent = duration(ran);
+      else if (ran <= expected && expected >= 0.05) node.textContent = duration(ran) + " of ~" + duration(expected);
+      else node.textContent = duration(ran) + " · " + usual;
+    } else if (test.status === "waiting" && expected !== null) {
+      node.textContent = usual;
     } else {
       node.textContent = "";
     }
+  }
+
+  // The time left: what the ongoing tests usually take, less what the running one has run.
+  // It is a lower bound ("≥") when some test has no history or one runs past its estimate,
+  // and never claims "~0 s" while tests remain.
+  function timeLeft(run, now) {
+    let left = 0, known = 0, unknown = 0, over = false;
+    for (const scenario of run.scenarios) {
+      for (const test of scenario.tests) {
+        if (test.status !== "waiting" && test.status !== "running") continue;
+        const t = timing.tests[test.pk] || {};
+        if (typeof t.expected_s !== "number") { unknown += 1; continue; }
+        known += 1;
+        const done = test.status === "running" && t.started_ms ? (now - t.started_ms) / 1000 : 0;
+        if (done > t.expected_s) over = true;
+        left += Math.max(0, t.expected_s - done);
+      }
+    }
+    if (known === 0 && unknown === 0) return "done";
+    if (known === 0) return "no history yet";
+    const unsure = unknown > 0 || over;
+    if (left >= 1) return (unsure ? "≥ " : "~") + duration(left);
+    if (!unsure) return "under a second";
+    return over ? "past the estimate" : "not known yet";
   }
 
   function tick() {
@@ -248,26 +284,15 @@ function livePage() {
     const now = serverNow();
     const elapsed = document.getElementById("elapsed");
     elapsed.textContent = timing.started_ms
-      ? humanSeconds(((timing.stopped_ms || now) - timing.started_ms) / 1000) : "not started";
-    let left = 0, known = 0, unknown = 0;
+      ? duration(((timing.stopped_ms || now) - timing.started_ms) / 1000) : "not started";
     for (const scenario of run.scenarios) {
       for (const test of scenario.tests) {
-        const t = timing.tests[test.pk] || {};
-        if (test.status === "running") {
-          const node = document.querySelector('.time[data-pk="' + Number(test.pk) + '"]');
-          if (node) fillTime(node, test, t);
-        }
-        if (test.status !== "waiting" && test.status !== "running") continue;
-        if (!t.expected_s) { unknown += 1; continue; }
-        known += 1;
-        const done = test.status === "running" && t.started_ms ? (now - t.started_ms) / 1000 : 0;
-        left += Math.max(0, t.expected_s - done);
+        if (test.status !== "running") continue;
+        const node = document.querySelector('.time[data-pk="' + Number(test.pk) + '"]');
+        if (node) fillTime(node, test, timing.tests[test.pk] || {});
       }
     }
-    const eta = document.getElementById("eta");
-    if (known === 0 && unknown === 0) eta.textContent = "done";
-    else if (known === 0) eta.textContent = "no history yet";
-    else eta.textContent = (unknown > 0 ? "≥ " : "~") + humanSeconds(left);
+    document.getElementById("eta").textContent = timeLeft(run, now);
   }
 
   setInterval(tick, 1000);
@@ -329,7 +354,9 @@ function runPage() {
     document.getElementById("d-duration").textContent = node.duration || "–";
     const hasMessage = !!node.message;
     document.getElementById("d-message-box").hidden = !hasMessage;
-    document.getElementById("d-message").textContent = node.message || "";
+    const message = document.getElementById("d-message");
+    message.textContent = node.message || "";
+    setStatus(message, node.status);
     highlight(document.getElementById("d-script"), node.script || "");
     panel.hidden = false;
     split.classList.add("open");

@@ -883,7 +883,8 @@ pub fn close_stale_closes_only_silent_ongoing_runs(store: &dyn Store) {
 }
 
 /// A test is the same across a machine's runs when its path, name and occurrence (how many
-/// earlier tests of its run share them) match; its history lists it newest first.
+/// earlier tests of its run share them) match; its history lists it in all the machine's runs,
+/// newest first, whichever of its runs it is asked from, at most `limit` of them.
 pub fn test_history_follows_the_same_test_across_runs(store: &dyn Store) {
     let first = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py", "a.py"])]));
     for (name, status, t) in [
@@ -946,6 +947,33 @@ pub fn test_history_follows_the_same_test_across_runs(store: &dyn Store) {
             (second.run_id, Status::Passed),
             (first.run_id, Status::Failed)
         ]
+    );
+
+    // Asked from its oldest run, the test's history still shows the newer runs, newest first;
+    // the limit keeps the newest results.
+    let first_a = run(store, first.run_id).scenarios[0].tests[0].clone();
+    let second_first_a = run(store, second.run_id).scenarios[0].tests[0].clone();
+    let from_the_oldest = |limit| -> Vec<_> {
+        store
+            .test_history(first_a.id, limit)
+            .unwrap()
+            .iter()
+            .map(|r| (r.run_id, r.test_id, r.status))
+            .collect()
+    };
+    assert_eq!(
+        from_the_oldest(10),
+        [
+            (third.run_id, newest_a.id, Status::Running),
+            (second.run_id, second_first_a.id, Status::Passed),
+            (first.run_id, first_a.id, Status::Passed),
+        ]
+    );
+    assert_eq!(from_the_oldest(2), from_the_oldest(10)[..2]);
+    assert_eq!(
+        store.test_history(newest_a.id, 10).unwrap(),
+        store.test_history(first_a.id, 10).unwrap(),
+        "the same test answers the same history from any of its runs"
     );
     assert!(store.test_history(-1, 10).unwrap().is_empty());
 }

@@ -1,4 +1,5 @@
-//! `GET /docs/`: the API described as OpenAPI 3.1 (`/docs/openapi.json`) and as a readable page.
+//! `GET /docs/`: the API described as OpenAPI 3.1 (`/docs/openapi.json`) and as a page of the
+//! site with the protocol (`pages::docs`).
 //!
 //! The document is generated (utoipa) from the handlers' `#[utoipa::path]` attributes, whose
 //! paths, methods and parameters come from the Rocket route attributes next to them, and from
@@ -17,6 +18,7 @@ use rocket::{get, routes};
 use stpt_core::insights::{
     ComparedTest, DurationTrend, FlakyTest, RunComparison, RunPoint, TestKey,
 };
+use stpt_core::timestamp::Rfc3339;
 use stpt_core::{
     Attempt, Closure, DryRun, Machine, MasterScenarioPlan, Node, NodeKind, RunSummary, RunTree,
     ScenarioPlan, ScenarioTree, Status, StatusCounts, TestPlan, TestResult, TestStart, TestStop,
@@ -79,7 +81,7 @@ impl utoipa::Modify for MachineToken {
         openapi_json,
     ),
     components(schemas(
-        ErrorBody, Timestamp, Status, StatusCounts, DryRun, MasterScenarioPlan, ScenarioPlan,
+        ErrorBody, Timestamp, Rfc3339, Status, StatusCounts, DryRun, MasterScenarioPlan, ScenarioPlan,
         TestPlan, TestStart, TestStop, Machine, Node, NodeKind, Attempt, TestResult, RunSummary,
         Closure, ScenarioTree, RunTree, TestKey, ComparedTest, RunComparison, FlakyTest,
         DurationTrend, RunPoint, ScriptDetail, MachineListItem, RunListItem, MachineLastData,
@@ -97,13 +99,6 @@ pub fn openapi() -> Value {
         crate::log::warn(format_args!("cannot serialise the OpenAPI document: {e}"));
         Value::Null
     })
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[utoipa::path(
@@ -129,32 +124,10 @@ fn openapi_json() -> Json<Value> {
 )]
 #[get("/docs")]
 fn docs_page() -> RawHtml<String> {
-    let document = openapi();
-    let mut rows = String::new();
-    if let Some(paths) = document.get("paths").and_then(Value::as_object) {
-        for (path, operations) in paths {
-            if let Some(operations) = operations.as_object() {
-                for (method, operation) in operations {
-                    let summary = operation
-                        .get("summary")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    rows.push_str(&format!(
-                        "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>\n",
-                        escape(&method.to_uppercase()),
-                        escape(path),
-                        escape(summary)
-                    ));
-                }
-            }
-        }
-    }
-    RawHtml(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>stpt API</title></head><body style=\"font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem\">\
-         <h1>stpt API</h1><p>The machine-readable document: <a href=\"/docs/openapi.json\">/docs/openapi.json</a> (OpenAPI 3).</p>\
-         <table cellpadding=\"6\"><thead><tr><th>Method</th><th>Path</th><th>What it does</th></tr></thead><tbody>\n{rows}</tbody></table></body></html>"
-    ))
+    RawHtml(crate::pages::docs::page(&openapi()).unwrap_or_else(|e| {
+        crate::log::warn(format_args!("cannot render the documentation page: {e}"));
+        "The documentation page could not be rendered; /docs/openapi.json has the API.".to_owned()
+    }))
 }
 
 pub(super) fn routes() -> Vec<rocket::Route> {

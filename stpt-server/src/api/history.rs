@@ -1,8 +1,9 @@
 //! The history API under `/api/v1/`: what a machine's runs say over time.
 //!
 //! - `GET /api/v1/tests/<id>/history?limit&window`: the same test (machine, path, name,
-//!   occurrence) in the machine's runs, newest first, with the test's attempts and its
-//!   duration trend (median and p90 over the newest `window` results);
+//!   occurrence) in all the machine's runs, newest first, whichever of them `id` is from, with
+//!   the test's attempts and its duration trend (median and p90 over the newest `window`
+//!   results);
 //! - `GET /api/v1/runs/<id>/compare?other`: the run compared with another (by default the
 //!   machine's previous run);
 //! - `GET /api/v1/machines/<id>/flaky`: the machine's flaky tests by the rule of
@@ -44,7 +45,7 @@ pub struct TestHistory {
     pub test: Node,
     /// Its attempts in its own run, oldest first.
     pub attempts: Vec<Attempt>,
-    /// Its results, newest run first.
+    /// Its results in the machine's runs, newest first (newer runs than its own included).
     pub results: Vec<TestResult>,
     /// Median and p90 of its durations.
     pub trend: DurationTrend,
@@ -79,7 +80,7 @@ fn unknown(error: &'static str, what: &str, id: i64) -> ApiError {
 #[utoipa::path(
     tag = "history",
     summary = "A test's results in its machine's runs, newest first",
-    description = "The same test is the same path, name and occurrence on the same machine. With its attempts in its own run and its duration median and p90.",
+    description = "The same test is the same path, name and occurrence on the same machine. Its newest `limit` results in all the machine's runs, also those newer than the run of `id`; with the attempts of test `id` and the duration median and p90 of the newest `window` results.",
     params(
         ("id" = i64, Path, description = "the test's id (in any of its runs)", example = 1),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "results to answer, default 20 (out of range: clamped)"),

@@ -1,7 +1,7 @@
 //! The versioned JSON API under `/api/v1/`: stpt's own shapes, beyond the seed's.
 //!
 //! `GET /api/v1/runs/<id>` answers one run in full as stpt-core's `RunTree` (every node with
-//! its id, status, timestamps in the wire format, script and failure message), which the CLI's
+//! its id, status, timestamps in RFC 3339 with the zone, script and failure message), which the CLI's
 //! `show` and `export` read. Its summary says whether the run is `stale` (silent for longer
 //! than the server's stale limit, or closed as stale) and when it last heard an event.
 //!

@@ -933,7 +933,6 @@ pub(crate) fn test_history(
         .filter(tests::file_path.eq(&row.file_path))
         .filter(tests::file_name.eq(&row.file_name))
         .filter(tests::occurrence.eq(row.occurrence))
-        .filter(tests::run_id.le(row.run_id))
         .order(tests::run_id.desc())
         .limit(i64::from(limit))
         .select((TestRow::as_select(), runs::timestamp))

@@ -8,8 +8,8 @@ use rocket::{State, get, routes};
 use stpt_core::insights::{self, ComparedTest, DurationTrend, RunComparison, RunPoint};
 use stpt_core::{NodeKind, PageRequest, RunSummary, TestResult};
 
-use super::chart::line_chart;
-use super::rendering::{Badge, PageError, html, read};
+use super::chart::{Point, Unit, line_chart};
+use super::rendering::{Badge, PageError, When, duration, html, read};
 use crate::api::history::previous_run;
 use crate::app::AppState;
 
@@ -19,7 +19,7 @@ const HISTORY_RUNS: u32 = 50;
 struct ResultRow {
     run_id: i64,
     test_id: i64,
-    when: String,
+    when: Option<When>,
     status: Badge,
     duration: String,
     attempts: u32,
@@ -31,12 +31,9 @@ impl From<&TestResult> for ResultRow {
         ResultRow {
             run_id: result.run_id,
             test_id: result.test_id,
-            when: result.run_timestamp.display(),
+            when: When::of(Some(result.run_timestamp)),
             status: Badge::of(Some(result.status)),
-            duration: result
-                .duration_seconds
-                .map(|s| format!("{s:.1} s"))
-                .unwrap_or_default(),
+            duration: result.duration_seconds.map(duration).unwrap_or_default(),
             attempts: result.attempts,
             message: result.message.clone().unwrap_or_default(),
         }
@@ -61,7 +58,7 @@ struct TestHistoryPage {
 }
 
 fn seconds(value: Option<f64>) -> String {
-    value.map_or_else(|| "–".to_owned(), |s| format!("{s:.1} s"))
+    value.map_or_else(|| "–".to_owned(), duration)
 }
 
 #[get("/test/<id>/history")]
@@ -77,9 +74,12 @@ async fn test_history(state: &State<AppState>, id: i64) -> Result<RawHtml<String
         found.ok_or_else(|| PageError::NotFound(format!("There is no test with id {id}.")))?;
     let trend = DurationTrend::of(&results, results.len());
     let oldest_first: Vec<&TestResult> = results.iter().rev().collect();
-    let durations: Vec<Option<f64>> = oldest_first
+    let durations: Vec<Point> = oldest_first
         .iter()
-        .map(|r| r.duration_seconds.filter(|_| r.status.is_finished()))
+        .map(|r| Point {
+            run_id: r.run_id,
+            value: r.duration_seconds.filter(|_| r.status.is_finished()),
+        })
         .collect();
     html(&TestHistoryPage {
         test_id: test.id,
@@ -89,7 +89,7 @@ async fn test_history(state: &State<AppState>, id: i64) -> Result<RawHtml<String
         occurrence: test.occurrence,
         dots: oldest_first.iter().map(|r| ResultRow::from(*r)).collect(),
         rows: results.iter().map(ResultRow::from).collect(),
-        chart: line_chart(&durations, "s", "test durations, oldest first"),
+        chart: line_chart(&durations, Unit::Seconds, "test durations, oldest first"),
         median: seconds(trend.median_seconds),
         p90: seconds(trend.p90_seconds),
     })
@@ -107,7 +107,13 @@ impl From<&ComparedTest> for ComparedRow {
     fn from(test: &ComparedTest) -> Self {
         let change = match (test.other_duration_seconds, test.duration_seconds) {
             (Some(before), Some(after)) => {
-                format!("{before:.1} s → {after:.1} s ({:+.1} s)", after - before)
+                let sign = if after < before { '−' } else { '+' };
+                format!(
+                    "{} → {} ({sign}{})",
+                    duration(before),
+                    duration(after),
+                    duration((after - before).abs())
+                )
             }
             _ => String::new(),
         };
@@ -218,15 +224,24 @@ pub(super) struct TrendCharts {
 impl TrendCharts {
     pub(super) fn of(newest_first: &[RunSummary]) -> TrendCharts {
         let points: Vec<RunPoint> = newest_first.iter().rev().map(RunPoint::of).collect();
-        let rates: Vec<Option<f64>> = points
+        let rates: Vec<Point> = points
             .iter()
-            .map(|p| p.pass_rate.map(|r| r * 100.0))
+            .map(|p| Point {
+                run_id: p.run_id,
+                value: p.pass_rate.map(|r| r * 100.0),
+            })
             .collect();
-        let durations: Vec<Option<f64>> = points.iter().map(|p| p.duration_seconds).collect();
+        let durations: Vec<Point> = points
+            .iter()
+            .map(|p| Point {
+                run_id: p.run_id,
+                value: p.duration_seconds,
+            })
+            .collect();
         TrendCharts {
             runs: points.len(),
-            pass_rate_chart: line_chart(&rates, "%", "pass rate per run, oldest first"),
-            duration_chart: line_chart(&durations, "s", "run duration, oldest first"),
+            pass_rate_chart: line_chart(&rates, Unit::Percent, "pass rate per run, oldest first"),
+            duration_chart: line_chart(&durations, Unit::Seconds, "run duration, oldest first"),
         }
     }
 }

@@ -72,6 +72,8 @@ pub(crate) struct TestTiming {
     started_ms: Option<i64>,
     /// When it stopped, milliseconds since the Unix epoch.
     stopped_ms: Option<i64>,
+    /// Seconds from start to stop, to the microsecond as on the run page, once both are known.
+    duration_s: Option<f64>,
     /// Median duration of the same test in earlier runs.
     expected_s: Option<f64>,
 }
@@ -109,6 +111,7 @@ impl RunTiming {
                             file_path: test.file_path.clone(),
                             started_ms: millis(test.timestamp_start),
                             stopped_ms: millis(test.timestamp_stop),
+                            duration_s: test.duration_seconds(),
                             expected_s: expected.get(&test.id).copied(),
                         },
                     )

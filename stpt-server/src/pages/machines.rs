@@ -11,7 +11,7 @@ use stpt_core::{MachineSummary, PageRequest, RunSummary};
 
 use super::history::TrendCharts;
 use super::paging::Paging;
-use super::rendering::{Badge, PageError, Staleness, html, read, shown};
+use super::rendering::{Badge, PageError, Staleness, When, html, read};
 use crate::app::AppState;
 use crate::stale::StaleLimit;
 
@@ -48,7 +48,7 @@ struct MachinesPage {
 /// One row of a machine's runs.
 struct RunRow {
     id: i64,
-    timestamp: String,
+    timestamp: Option<When>,
     scenarios: u64,
     tests: u64,
     finished: u64,
@@ -63,7 +63,7 @@ impl From<&RunSummary> for RunRow {
         let finished = run.counts.finished();
         RunRow {
             id: run.id,
-            timestamp: shown(Some(run.timestamp)),
+            timestamp: When::of(Some(run.timestamp)),
             scenarios: run.scenarios,
             tests,
             finished,

@@ -1,14 +1,17 @@
 //! Server-rendered HTML pages: machines, a machine's runs, the live newest run and one run,
-//! with their stylesheet and script embedded in the binary; and the account pages (login,
-//! logout, password reset).
+//! a test's history, run comparison and trends, with their stylesheet and script embedded in
+//! the binary; the API and protocol documentation (`/docs/`, routed with the OpenAPI document);
+//! and the account pages (login, logout, password reset).
 
 mod account;
 mod assets;
 mod chart;
+pub(crate) mod docs;
 mod estimate;
 mod history;
 pub(crate) mod live;
 mod machines;
+mod markdown;
 mod paging;
 mod rendering;
 pub(crate) mod run;

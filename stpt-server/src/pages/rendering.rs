@@ -1,8 +1,10 @@
 //! Turning a template into a response, the friendly 404 page, store reads for the pages and
 //! the small view values templates share.
 //!
-//! The main types here are [`PageError`] (404 or 500 as an HTML page), [`Badge`] and
-//! [`Staleness`].
+//! The main types here are [`PageError`] (404 or 500 as an HTML page), [`Badge`], [`When`] and
+//! [`Staleness`]. Every page shows a moment in one format ([`shown`], `2018-12-30 13:01:57
+//! UTC`) and a duration in one format ([`duration`], `0.5 s`, `1 min 05 s`); the live page's
+//! script formats durations with the same rule (`duration` in `static/app.js`).
 
 use askama::Template;
 use rocket::Request;
@@ -84,10 +86,65 @@ impl Badge {
     }
 }
 
-/// A timestamp as the pages show it (UTC), with the ISO form for the browser.
+/// A timestamp as the pages show it: `2018-12-30 13:01:57 UTC`, the zone joined to the time
+/// by a no-break space so it never wraps onto a line of its own; empty for none.
 pub(super) fn shown(at: Option<Timestamp>) -> String {
-    at.map(|t| t.as_datetime().format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_default()
+    at.map(|t| {
+        t.as_datetime()
+            .format("%Y-%m-%d %H:%M:%S\u{a0}UTC")
+            .to_string()
+    })
+    .unwrap_or_default()
+}
+
+/// A moment for a template's `<time datetime="{{ iso }}">{{ text }}</time>`.
+#[derive(Debug, Clone)]
+pub(super) struct When {
+    /// RFC 3339, for the `datetime` attribute.
+    pub(super) iso: String,
+    /// As [`shown`] writes it.
+    pub(super) text: String,
+}
+
+impl When {
+    /// The moment `at`, if any.
+    pub(super) fn of(at: Option<Timestamp>) -> Option<When> {
+        at.map(|at| When {
+            iso: at.to_rfc3339(),
+            text: shown(Some(at)),
+        })
+    }
+}
+
+/// A duration as every page shows it: `< 0.1 s` below a tenth of a second, tenths below a
+/// minute (`0.5 s`, `30.1 s`), then `1 min 05 s` and `2 h 03 min`; `–` for a negative or
+/// unknown one. `static/app.js` has the same rule as `duration`.
+pub(super) fn duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "–".to_owned();
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a finite, non-negative duration in tenths of a second fits an i64"
+    )]
+    let tenths = (seconds * 10.0).round() as i64;
+    if tenths < 1 {
+        return "< 0.1 s".to_owned();
+    }
+    if tenths < 600 {
+        return format!("{}.{} s", tenths / 10, tenths % 10);
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a finite, non-negative duration in seconds fits an i64"
+    )]
+    let whole = seconds.round() as i64;
+    let (hours, minutes, secs) = (whole / 3600, whole % 3600 / 60, whole % 60);
+    if hours > 0 {
+        format!("{hours} h {minutes:02} min")
+    } else {
+        format!("{minutes} min {secs:02} s")
+    }
 }
 
 /// What a page says about a stale run: the "stale" badge goes with this note.
@@ -114,5 +171,42 @@ impl Staleness {
             _ => last_event,
         };
         Some(Staleness { note })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{duration, shown};
+    use stpt_core::Timestamp;
+
+    /// The browser test holds the same table for `duration` in `static/app.js`.
+    const DURATIONS: [(f64, &str); 12] = [
+        (0.0, "< 0.1 s"),
+        (0.0002, "< 0.1 s"),
+        (0.05, "0.1 s"),
+        (0.5, "0.5 s"),
+        (1.0, "1.0 s"),
+        (30.14, "30.1 s"),
+        (59.94, "59.9 s"),
+        (59.96, "1 min 00 s"),
+        (65.0, "1 min 05 s"),
+        (3599.4, "59 min 59 s"),
+        (3725.0, "1 h 02 min"),
+        (-1.0, "–"),
+    ];
+
+    #[test]
+    fn durations_read_the_same_everywhere() {
+        for (seconds, text) in DURATIONS {
+            assert_eq!(duration(seconds), text, "{seconds}");
+        }
+        assert_eq!(duration(f64::NAN), "–");
+    }
+
+    #[test]
+    fn moments_show_in_one_format_that_keeps_the_zone_with_the_time() {
+        let at: Timestamp = "2026-11-30 18:50:30.202494".parse().unwrap();
+        assert_eq!(shown(Some(at)), "2026-11-30 18:50:30\u{a0}UTC");
+        assert_eq!(shown(None), "");
     }
 }

@@ -7,10 +7,9 @@ use rocket::response::content::RawHtml;
 use rocket::serde::json::Json;
 use rocket::{State, get, routes};
 use serde::Serialize;
-use stpt_core::timestamp::human_duration;
 use stpt_core::{Node, NodeKind};
 
-use super::rendering::{Badge, PageError, Staleness, html, read, shown};
+use super::rendering::{Badge, PageError, Staleness, When, duration, html, read, shown};
 use crate::api::{ApiError, ErrorBody, query};
 use crate::app::AppState;
 use crate::stale::StaleLimit;
@@ -32,26 +31,14 @@ impl From<&Node> for NodeRow {
             name: node.file_name.clone(),
             path: node.file_path.clone(),
             status: Badge::of(Some(node.status)),
-            duration: duration(node),
+            duration: node_duration(node),
             message: node.message.clone().filter(|m| !m.is_empty()),
         }
     }
 }
 
-fn duration(node: &Node) -> String {
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "whole seconds of a test's duration fit an i64"
-    )]
-    node.duration_seconds()
-        .map(|s| {
-            if s < 60.0 {
-                format!("{s:.1} s")
-            } else {
-                human_duration(s.round() as i64)
-            }
-        })
-        .unwrap_or_default()
+fn node_duration(node: &Node) -> String {
+    node.duration_seconds().map(duration).unwrap_or_default()
 }
 
 struct ScenarioRows {
@@ -65,9 +52,9 @@ struct RunPage {
     run_id: i64,
     machine_id: i64,
     machine_name: String,
-    timestamp: String,
-    started: String,
-    stopped: String,
+    timestamp: Option<When>,
+    started: Option<When>,
+    stopped: Option<When>,
     master: NodeRow,
     scenarios: Vec<ScenarioRows>,
     tests: u64,
@@ -90,9 +77,9 @@ async fn show_run(
         run_id: tree.run.id,
         machine_id: tree.machine.id,
         machine_name: tree.machine.name.clone(),
-        timestamp: shown(Some(tree.run.timestamp)),
-        started: shown(tree.master.timestamp_start),
-        stopped: shown(tree.master.timestamp_stop),
+        timestamp: When::of(Some(tree.run.timestamp)),
+        started: When::of(tree.master.timestamp_start),
+        stopped: When::of(tree.master.timestamp_stop),
         master: NodeRow::from(&tree.master),
         scenarios: tree
             .scenarios
@@ -167,7 +154,7 @@ async fn node_detail(
         node.ok_or_else(|| ApiError::not_found("not_found", format!("no {label} has id {id}")))?;
     Ok(Json(NodeDetail {
         kind: label,
-        duration: duration(&node),
+        duration: node_duration(&node),
         timestamp_start: shown(node.timestamp_start),
         timestamp_stop: shown(node.timestamp_stop),
         status: node.status.as_str(),

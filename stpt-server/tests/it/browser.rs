@@ -1,7 +1,12 @@
 //! The pages in a real browser: headless Chromium driven over WebDriver (chromedriver's HTTP
 //! API, spoken with ureq) against a server on a free port. The live view must follow a run
-//! posted through the API without a reload, names and scripts must show as text, and the
-//! four pages are saved as screenshots (to `docs/img/` when `STPT_UPDATE_SCREENSHOTS` is set).
+//! posted through the API without a reload, names and scripts must show as text, and nothing
+//! marked `hidden` may take space (the stale badge of a fresh run). A realistic run (a rig's
+//! nightly history and tonight's run under way) checks how every page reads: one moment and
+//! one duration format, history links beside their tests, amber warnings, charts as wide as
+//! their card with labelled axes, sensible estimates, the documentation page; its pages are
+//! the README's pictures, saved to `docs/img/` when `STPT_UPDATE_SCREENSHOTS` is set (else to
+//! cargo's scratch directory, with the other pages, for a look).
 //!
 //! Chromium and chromedriver are Debian's `chromium` and `chromium-driver`. When the build
 //! script does not find them on `PATH`, the test is reported as ignored (cfg
@@ -23,6 +28,7 @@ use crate::support::TestDb;
 const SHOWS_WITHIN: Duration = Duration::from_secs(2);
 const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE: (u32, u32) = (390, 844);
+const TALL: (u32, u32) = (1280, 1400);
 const NASTY_NAME: &str = "<script>alert(1)</script>.py";
 const NASTY_SCRIPT: &str = "# opens the door\nimport door\n\ndef test():\n    html = \"<script>alert(2)</script>\"\n    assert door.open(timeout=5), html\n";
 
@@ -185,6 +191,28 @@ impl Browser {
         .to_owned()
     }
 
+    /// Whether the element `selector` names takes space on the page (a hidden element or
+    /// one inside a hidden parent does not).
+    fn visible(&self, selector: &str) -> bool {
+        self.run(
+            "const e = document.querySelector(arguments[0]); \
+             return !!e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';",
+            json!([selector]),
+        ) == true
+    }
+
+    /// Fails when an element marked `hidden` takes space on the page: a stylesheet rule must
+    /// never undo the attribute.
+    fn hidden_stays_hidden(&self, page: &str) {
+        let shown = self.run(
+            "return [...document.querySelectorAll('[hidden]')] \
+               .filter(e => e.getClientRects().length > 0) \
+               .map(e => e.outerHTML.slice(0, 120));",
+            json!([]),
+        );
+        assert_eq!(shown, json!([]), "hidden elements show on {page}");
+    }
+
     fn fits_the_width(&self) -> bool {
         self.run(
             "return document.documentElement.scrollWidth <= window.innerWidth;",
@@ -192,21 +220,91 @@ impl Browser {
         ) == true
     }
 
-    fn screenshot(&self, file: &str) {
+    fn png(&self) -> Vec<u8> {
         let encoded = self.command("GET", "/screenshot", None);
         let png = base64::engine::general_purpose::STANDARD
             .decode(encoded.as_str().expect("base64 screenshot"))
             .expect("decodable screenshot");
         assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
-        // The README's pictures are refreshed on request only, so a test run leaves the
-        // checkout clean; otherwise they go to cargo's scratch directory for a look.
+        png
+    }
+
+    /// Saves one of the README's pictures. They are refreshed on request only
+    /// (`STPT_UPDATE_SCREENSHOTS`), so a test run leaves the checkout clean; otherwise they go
+    /// to cargo's scratch directory for a look.
+    fn screenshot(&self, file: &str) {
         let dir = if std::env::var_os("STPT_UPDATE_SCREENSHOTS").is_some() {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img")
         } else {
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+            scratch()
         };
         std::fs::create_dir_all(&dir).expect("screenshot directory");
-        std::fs::write(dir.join(file), png).expect("write the screenshot");
+        std::fs::write(dir.join(file), self.png()).expect("write the screenshot");
+    }
+
+    /// Saves a picture of a page the README does not show, always to the scratch directory.
+    fn look(&self, file: &str) {
+        let dir = scratch();
+        std::fs::create_dir_all(&dir).expect("screenshot directory");
+        std::fs::write(dir.join(file), self.png()).expect("write the screenshot");
+    }
+
+    /// The page's visible text.
+    fn visible_text(&self) -> String {
+        self.run("return document.body.innerText;", json!([]))
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The page's visible prose: its text outside `code` and `pre` (where the documentation
+    /// shows formats as examples), one text node a line.
+    fn prose(&self) -> String {
+        self.run(
+            "const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT), out = []; \
+             while (walk.nextNode()) { const e = walk.currentNode.parentElement; \
+               if (!e || e.closest('code, pre, script') || e.getClientRects().length === 0) continue; \
+               out.push(walk.currentNode.textContent); } \
+             return out.join('\\n');",
+            json!([]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Checks what every page must: nothing hidden shows, moments in the one page format
+    /// (`2026-11-30 18:50:30 UTC`, in `<time>` elements where the page writes them), no other
+    /// date format, no literal backticks, and nothing wider than the window.
+    fn page_is_sound(&self, page: &str) {
+        self.hidden_stays_hidden(page);
+        let text = self.prose();
+        let date_like = regex::Regex::new(
+            r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}[ T\u{a0}]+\d{1,2}:\d{2}(:\d{2})?(\.\d+)?([ \u{a0}]?(UTC|Z|[+-]\d{2}:?\d{2}))?",
+        )
+        .expect("pattern");
+        let page_format =
+            regex::Regex::new(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\u{a0}UTC$").expect("pattern");
+        for found in date_like.find_iter(&text) {
+            assert!(
+                page_format.is_match(found.as_str()),
+                "{page} shows a moment as {:?}",
+                found.as_str()
+            );
+        }
+        let times = self.run(
+            "return [...document.querySelectorAll('time')].map(t => t.textContent);",
+            json!([]),
+        );
+        for time in times.as_array().into_iter().flatten() {
+            let time = time.as_str().unwrap_or_default();
+            assert!(
+                page_format.is_match(time),
+                "{page} has <time>{time:?}</time>"
+            );
+        }
+        assert!(!text.contains('`'), "{page} shows a literal backtick");
+        assert!(self.fits_the_width(), "{page} is wider than the window");
     }
 }
 
@@ -214,6 +312,10 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = ureq::delete(&self.session).call();
     }
+}
+
+fn scratch() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
 }
 
 fn describe(error: ureq::Error) -> String {
@@ -338,6 +440,16 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
         "document.querySelectorAll('li[data-status=\"waiting\"]').length === 4",
         "four waiting tests",
     );
+    // The run is fresh: the stale badge and note are there, hidden, and stay hidden.
+    assert!(
+        !browser.visible("#run-stale"),
+        "a fresh run shows a stale badge"
+    );
+    assert!(
+        !browser.visible("#run-stale-note"),
+        "a fresh run shows a stale note"
+    );
+    browser.hidden_stays_hidden("the live page");
     browser.shows(
         "[...document.querySelectorAll('#tree li[data-test-pk]')].every(li => li.querySelector('a.history').getAttribute('href') === '/test/' + li.dataset.testPk + '/history')",
         "a history link on every test",
@@ -389,7 +501,7 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
     );
     // Elapsed time comes from the run's recorded start (50 s ago), not the page's clock.
     browser.shows("(t => / min /.test(t) || parseInt(t) >= 45)(document.querySelector('#elapsed').textContent)", "the elapsed time since the run's start");
-    browser.screenshot("page-live.png");
+    browser.page_is_sound("live");
 
     // The machines page, updated live from the status stream.
     browser.visit(&format!("{}/", server.base));
@@ -412,7 +524,7 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
         &format!("document.querySelector('{badge}').textContent === 'waiting'"),
         "the machine's new status",
     );
-    browser.screenshot("page-machines.png");
+    browser.page_is_sound("machines");
 
     // A machine's runs, updated from the runs stream.
     browser.visit(&format!("{}/machine/{machine}", server.base));
@@ -427,7 +539,7 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
         ),
         "the run's new status",
     );
-    browser.screenshot("page-machine.png");
+    browser.page_is_sound("machine");
 
     // One run: the failure message is visible, details open on a click, the script is text.
     browser.visit(&format!("{}/machine/run_data/{run}", server.base));
@@ -469,7 +581,7 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
         ),
         1
     );
-    browser.screenshot("page-run.png");
+    browser.page_is_sound("run");
 
     // Phone width: nothing runs off the side.
     browser.size(PHONE);
@@ -486,4 +598,578 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
     // Unknown ids get the friendly page.
     browser.visit(&format!("{}/machine/987654", server.base));
     assert_eq!(browser.text("h1"), "Not found");
+}
+
+#[test]
+#[cfg_attr(
+    not(stpt_browser_tests),
+    ignore = "install chromium and chromedriver to run the browser test"
+)]
+fn a_silent_run_shows_the_stale_badge_and_a_fresh_one_does_not() {
+    const SILENT_AFTER: Duration = Duration::from_secs(3);
+    let (chromium, chromedriver) = browser_binaries();
+    let db = TestDb::sqlite();
+    let server = Server::start_with(db.url(), |config| {
+        config.stale_after = SILENT_AFTER;
+        // The sweep would close the run; this test looks at a run merely silent.
+        config.stale_sweep_every = Duration::from_secs(3600);
+    });
+    let driver = Driver::start(&chromedriver);
+    let browser = Browser::open(&driver, &chromium);
+    browser.size(DESKTOP);
+    let rig = "door-rig-03";
+    server.post_json("dry_run", &plan(rig, 30));
+    start_test(&server, rig, "lamp_on.py", 20);
+    let machine = server.machine_id(rig);
+
+    // Seen at once, the run is fresh.
+    browser.visit(&format!("{}/machine/{machine}/last", server.base));
+    browser.shows(
+        "document.querySelector('#run-status').textContent === 'running'",
+        "the run running",
+    );
+    assert!(
+        !browser.visible("#run-stale"),
+        "a fresh run shows a stale badge"
+    );
+    browser.hidden_stays_hidden("the live page");
+
+    // Silent past the limit, it is stale: badge and note show, on the live page and the list.
+    std::thread::sleep(SILENT_AFTER + Duration::from_millis(500));
+    browser.visit(&format!("{}/machine/{machine}/last", server.base));
+    browser.shows(
+        "document.querySelector('#run-status').textContent === 'running'",
+        "the run running",
+    );
+    browser.shows(
+        "document.querySelector('#run-stale').getClientRects().length > 0",
+        "the stale badge",
+    );
+    assert!(browser.text("#run-stale-note").starts_with("last event "));
+    browser.visit(&format!("{}/machine/{machine}", server.base));
+    assert!(
+        browser.visible("tr .badge.s-stale"),
+        "the run list marks the run"
+    );
+    browser.hidden_stays_hidden("the runs page");
+}
+
+// --- a realistic run: the README's pictures and how every page looks ------------------
+
+/// The rig of the README's pictures, its plan after the virtual testing machine's.
+const RIG: &str = "lab-rig-01";
+const SCENARIOS: [(&str, &str, &[&str]); 3] = [
+    (
+        "scenario_01_feature_lamp.py",
+        "/rig/tests/01_feature_lamp",
+        &[
+            "01_01_test_lamp_on.py",
+            "01_02_test_lamp_off.py",
+            "01_03_test_lamp_dim.py",
+        ],
+    ),
+    (
+        "scenario_02_feature_door.py",
+        "/rig/tests/02_feature_door",
+        &["02_01_test_door_open.py", "02_02_test_door_close.py"],
+    ),
+    (
+        "scenario_03_feature_trunk.py",
+        "/rig/tests/03_feature_trunk",
+        &["03_01_test_trunk_open.py", "03_02_test_trunk_lock.py"],
+    ),
+];
+const LAMP_OFF_FAILS: &str = "AssertionError: lamp still on 5 s after lamp.off()";
+const DOOR_WARNS: &str = "door opened in 6.2 s, over its 5 s budget";
+
+/// `seconds` ago (fractions kept) in RFC 3339.
+fn before_now(seconds: f64) -> String {
+    let micros = (seconds * 1e6).round() as i64;
+    (Utc::now() - chrono::Duration::microseconds(micros))
+        .to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn realistic_plan(machine: &str, at: f64) -> Value {
+    let scenarios: Vec<Value> = SCENARIOS
+        .iter()
+        .map(|(name, dir, tests)| {
+            let tests: Vec<Value> = tests
+                .iter()
+                .map(|test| {
+                    let feature = dir.rsplit('_').next().unwrap_or("rig");
+                    json!({"file_name": test, "file_path": dir,
+                           "script": format!("import {feature}\n\ndef test():\n    assert {feature}.check()\n")})
+                })
+                .collect();
+            json!({"file_name": name, "file_path": "/rig/scenarios", "script": "run_tests()", "tests": tests})
+        })
+        .collect();
+    json!({
+        "machine_name": machine,
+        "timestamp": before_now(at),
+        "master_scenario": {"file_name": "nightly.py", "file_path": "/rig", "script": "run_all()",
+                            "scenarios": scenarios},
+    })
+}
+
+/// Where a test is: its directory.
+fn dir_of(test: &str) -> &'static str {
+    SCENARIOS
+        .iter()
+        .find(|(_, _, tests)| tests.contains(&test))
+        .map_or("/rig", |(_, dir, _)| *dir)
+}
+
+/// Starts `test` `from` seconds ago and, with a status, stops it `to` seconds ago.
+fn ran(server: &Server, machine: &str, test: &str, from: f64, stop: Option<(&str, f64, &str)>) {
+    server.post_json(
+        "test_start",
+        &json!({"machine_name": machine, "file_name": test, "file_path": dir_of(test),
+                "timestamp_start": before_now(from)}),
+    );
+    if let Some((status, to, message)) = stop {
+        let mut body = json!({"machine_name": machine, "file_name": test, "file_path": dir_of(test),
+                              "status": status, "timestamp_stop": before_now(to)});
+        if !message.is_empty() {
+            body["message"] = json!(message);
+        }
+        server.post_json("test_stop", &body);
+    }
+}
+
+/// Eight nightly runs, a day apart: lamp_off fails every other night, the door warns now and
+/// then, the trunk lost its device once.
+fn nightly_history(server: &Server) -> Vec<i64> {
+    let mut runs = Vec::new();
+    for night in (1..=8_u32).rev() {
+        let start = f64::from(night) * 86_400.0;
+        let created = server.post_json("dry_run", &realistic_plan(RIG, start + 30.0));
+        runs.push(created["run_id"].as_i64().expect("run id"));
+        let mut at = start;
+        for (i, test) in SCENARIOS.iter().flat_map(|(_, _, t)| t.iter()).enumerate() {
+            let seconds =
+                4.0 + f64::from((night * 7 + u32::try_from(i).unwrap_or(0) * 3) % 9) * 0.7;
+            let (status, message) = match *test {
+                "01_02_test_lamp_off.py" if night % 2 == 0 => ("failed", LAMP_OFF_FAILS),
+                "02_01_test_door_open.py" if night % 3 == 0 => ("warning", DOOR_WARNS),
+                "03_02_test_trunk_lock.py" if night == 5 => {
+                    ("error", "device not found: /dev/ttyUSB1")
+                }
+                _ => ("passed", ""),
+            };
+            ran(server, RIG, test, at, Some((status, at - seconds, message)));
+            at -= seconds + 1.0;
+        }
+    }
+    runs
+}
+
+/// The texts of `selector`'s elements.
+fn texts(browser: &Browser, selector: &str) -> Vec<String> {
+    browser
+        .run(
+            "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent);",
+            json!([selector]),
+        )
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| t.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Durations as every page writes them (`pages::rendering::duration` has the same table).
+const DURATIONS: [(f64, &str); 12] = [
+    (0.0, "< 0.1 s"),
+    (0.0002, "< 0.1 s"),
+    (0.05, "0.1 s"),
+    (0.5, "0.5 s"),
+    (1.0, "1.0 s"),
+    (30.14, "30.1 s"),
+    (59.94, "59.9 s"),
+    (59.96, "1 min 00 s"),
+    (65.0, "1 min 05 s"),
+    (3599.4, "59 min 59 s"),
+    (3725.0, "1 h 02 min"),
+    (-1.0, "–"),
+];
+
+#[test]
+#[cfg_attr(
+    not(stpt_browser_tests),
+    ignore = "install chromium and chromedriver to run the browser test"
+)]
+fn pages_show_a_realistic_run_readably() {
+    let (chromium, chromedriver) = browser_binaries();
+    let db = TestDb::sqlite();
+    let server = Server::start(db.url());
+    let nights = nightly_history(&server);
+    let machine = server.machine_id(RIG);
+    // Two more rigs, done for the day: one all green, one with a failure.
+    for (rig, failing) in [
+        ("bench-rig-02", "03_01_test_trunk_open.py"),
+        ("hil-rig-03", ""),
+    ] {
+        server.post_json("dry_run", &realistic_plan(rig, 7200.0));
+        let mut at = 7100.0;
+        for test in SCENARIOS.iter().flat_map(|(_, _, t)| t.iter()) {
+            let stop = if *test == failing {
+                ("failed", at - 8.0, "AssertionError: trunk stayed shut")
+            } else {
+                ("passed", at - 5.0, "")
+            };
+            ran(&server, rig, test, at, Some(stop));
+            at -= 10.0;
+        }
+    }
+
+    // Tonight's run, under way: the lamp is done (lamp_off failed, lamp_dim took half a
+    // second), the door warned, door_close is running.
+    let created = server.post_json("dry_run", &realistic_plan(RIG, 62.0));
+    let run = created["run_id"].as_i64().expect("run id");
+    ran(
+        &server,
+        RIG,
+        "01_01_test_lamp_on.py",
+        60.0,
+        Some(("passed", 54.0, "")),
+    );
+    ran(
+        &server,
+        RIG,
+        "01_02_test_lamp_off.py",
+        53.0,
+        Some(("failed", 45.5, LAMP_OFF_FAILS)),
+    );
+    ran(
+        &server,
+        RIG,
+        "01_03_test_lamp_dim.py",
+        45.0,
+        Some(("passed", 44.5, "")),
+    );
+    ran(
+        &server,
+        RIG,
+        "02_01_test_door_open.py",
+        44.0,
+        Some(("warning", 37.8, DOOR_WARNS)),
+    );
+    ran(&server, RIG, "02_02_test_door_close.py", 3.0, None);
+
+    let driver = Driver::start(&chromedriver);
+    let browser = Browser::open(&driver, &chromium);
+    browser.size(DESKTOP);
+
+    // The live page: one duration format with the run page, a sensible time left.
+    browser.visit(&format!("{}/machine/{machine}/last", server.base));
+    browser.shows(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        "a live connection",
+    );
+    browser.shows(
+        "document.querySelector('.time[data-pk]') && document.querySelectorAll('li[data-status=\"running\"]').length === 1",
+        "the running test",
+    );
+    for (seconds, text) in DURATIONS {
+        assert_eq!(
+            browser.run("return duration(arguments[0]);", json!([seconds])),
+            json!(text),
+            "the page's script writes {seconds} s otherwise"
+        );
+    }
+    let live_times = texts(&browser, "#tree li .time");
+    assert_eq!(live_times[0], "6.0 s", "{live_times:?}");
+    assert_eq!(live_times[2], "0.5 s", "{live_times:?}");
+    assert!(live_times[4].contains(" of ~"), "{live_times:?}");
+    browser.shows(
+        "/^~\\d/.test(document.querySelector('#eta').textContent)",
+        "an estimate of the time left",
+    );
+    assert!(
+        !browser.visible("#run-stale"),
+        "a fresh run shows a stale badge"
+    );
+    browser.page_is_sound("the live page");
+    browser.screenshot("page-live.png");
+
+    // The machines and a machine's runs with its charts.
+    browser.visit(&format!("{}/", server.base));
+    browser.shows(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        "a live connection",
+    );
+    browser.page_is_sound("the machines page");
+    browser.screenshot("page-machines.png");
+    browser.visit(&format!("{}/machine/{machine}", server.base));
+    browser.page_is_sound("the runs page");
+    charts_fill_their_card_and_label_their_axes(&browser, "the runs page", 2);
+    // Tall enough to show the charts under the list.
+    browser.size(TALL);
+    browser.screenshot("page-machine.png");
+    browser.size(DESKTOP);
+
+    // One run: history links beside their tests, timestamps on one line, warnings amber.
+    browser.visit(&format!("{}/machine/run_data/{run}", server.base));
+    let tests = browser.run(
+        "return [...document.querySelectorAll('ul.tests li')].map(li => { \
+           const b = li.querySelector('button.node').getBoundingClientRect(); \
+           const h = li.querySelector('a.history').getBoundingClientRect(); \
+           return {name: li.querySelector('.name').textContent, same_line: h.top >= b.top - 1 && h.bottom <= b.bottom + 1, right_of: h.left >= b.right - 1}; });",
+        json!([]),
+    );
+    for test in tests.as_array().expect("tests") {
+        assert_eq!(
+            (&test["same_line"], &test["right_of"]),
+            (&json!(true), &json!(true)),
+            "the history link of {} is not beside it",
+            test["name"]
+        );
+    }
+    let stamps = browser.run(
+        "return [...document.querySelectorAll('.stats time')].map(t => t.getClientRects().length);",
+        json!([]),
+    );
+    assert_eq!(stamps, json!([1, 1]), "a timestamp wraps");
+    let run_times = texts(&browser, "ul.tests li .node .small");
+    assert_eq!(
+        run_times[..4],
+        live_times[..4],
+        "the run page and the live page write durations alike"
+    );
+    let boxes = browser.run(
+        "const colour = s => getComputedStyle(document.querySelector('ul.tests li[data-status=\"' + s + '\"] pre.message')).backgroundColor; \
+         return {failed: colour('failed'), warning: colour('warning')};",
+        json!([]),
+    );
+    assert_ne!(
+        boxes["failed"], boxes["warning"],
+        "a warning looks like a failure"
+    );
+    assert_eq!(
+        boxes["warning"], "rgb(255, 251, 235)",
+        "the warning is not amber"
+    );
+    browser.run(
+        "[...document.querySelectorAll('button.node[data-kind=\"test\"]')].find(b => b.textContent.includes('lamp_off')).click();",
+        json!([]),
+    );
+    browser.shows(
+        "document.querySelector('#d-message').textContent.length > 0",
+        "the failure in the details",
+    );
+    browser.page_is_sound("the run page");
+    browser.screenshot("page-run.png");
+
+    // A test's history opened from an older run lists the newer runs too, and marks its own.
+    let old_run = nights[2];
+    let old_tree = server.get(&format!("/api/v1/runs/{old_run}"));
+    let old_lamp_off = old_tree["scenarios"][0]["tests"][1]["id"]
+        .as_i64()
+        .expect("test id");
+    browser.visit(&format!("{}/test/{old_lamp_off}/history", server.base));
+    let rows = texts(&browser, "table.rows tbody tr td:first-child a");
+    assert_eq!(
+        rows.first().map(String::as_str),
+        Some(&*format!("#{run}")),
+        "{rows:?}"
+    );
+    assert_eq!(rows.len(), nights.len() + 1, "{rows:?}");
+    assert!(
+        browser.visible("tr.current .tag"),
+        "the run it was opened from is not marked"
+    );
+    assert_eq!(browser.text("tr.current a"), format!("#{old_run}"));
+    browser.page_is_sound("the history page");
+    charts_fill_their_card_and_label_their_axes(&browser, "the history page", 1);
+    browser.size(TALL);
+    browser.screenshot("page-history.png");
+    browser.size(DESKTOP);
+
+    // Compare: headings inside their card, empty sections readable.
+    browser.visit(&format!("{}/run/{run}/compare", server.base));
+    let sections = browser.run(
+        "return [...document.querySelectorAll('section.card')].map(s => { \
+           const c = s.getBoundingClientRect(), text = document.createRange(); \
+           text.selectNodeContents(s.querySelector('h2')); const h = text.getBoundingClientRect(); \
+           return {title: s.querySelector('h2').textContent, inset: h.left - c.left, top: h.top - c.top, height: c.height}; });",
+        json!([]),
+    );
+    for section in sections.as_array().expect("sections") {
+        assert!(
+            section["inset"].as_f64() >= Some(12.0) && section["top"].as_f64() >= Some(8.0),
+            "the heading touches its card: {section}"
+        );
+        assert!(
+            section["height"].as_f64() >= Some(60.0),
+            "a thin bar: {section}"
+        );
+    }
+    assert!(
+        browser.visible_text().contains("None."),
+        "no empty section says so"
+    );
+    browser.page_is_sound("the compare page");
+    browser.look("page-compare.png");
+
+    browser.visit(&format!("{}/machine/{machine}/trend", server.base));
+    browser.page_is_sound("the trend page");
+    charts_fill_their_card_and_label_their_axes(&browser, "the trend page", 2);
+    browser.look("page-trend.png");
+
+    // The documentation: a page of the site with the protocol and every route of the
+    // OpenAPI document, all as text (no backticks, no inline script).
+    browser.visit(&format!("{}/docs/", server.base));
+    assert!(
+        browser.visible("header.topbar nav a[href='/']"),
+        "no navigation"
+    );
+    assert!(browser.visible(".docs .toc") && browser.visible("#protocol.card"));
+    for section in [
+        "statuses",
+        "errors",
+        "optional-fields-extensions",
+        "read-api",
+    ] {
+        assert!(
+            browser.visible(&format!("#{section}")),
+            "no protocol section {section}"
+        );
+    }
+    assert!(
+        browser.text("#protocol").contains(
+            "cancelled > running > waiting > unknown > failed > error > warning > passed"
+        ),
+        "the statuses are not on the page"
+    );
+    let shown = browser.run(
+        "return [...document.querySelectorAll('.op-head')].map(h => \
+           h.querySelector('.method').textContent + ' ' + h.querySelector('.path').textContent);",
+        json!([]),
+    );
+    let shown: Vec<&str> = shown
+        .as_array()
+        .expect("operations")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let document = server.get("/docs/openapi.json");
+    let mut routes = 0;
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("operations").keys() {
+            routes += 1;
+            let route = format!("{} {path}", method.to_uppercase());
+            assert!(
+                shown.contains(&route.as_str()),
+                "{route} is not on the page"
+            );
+        }
+    }
+    assert_eq!(shown.len(), routes, "{shown:?}");
+    assert_eq!(
+        browser.run(
+            "return [...document.scripts].map(s => s.getAttribute('src'));",
+            json!([])
+        ),
+        json!(["/static/app.js"]),
+        "the page has an inline script"
+    );
+    browser.page_is_sound("the documentation");
+    browser.look("page-docs.png");
+    browser.run(
+        "document.getElementById('routes-history').scrollIntoView();",
+        json!([]),
+    );
+    browser.look("page-docs-routes.png");
+
+    // Phone width: nothing runs off the side.
+    browser.size(PHONE);
+    for path in [
+        format!("/machine/{machine}"),
+        format!("/machine/run_data/{run}"),
+        format!("/test/{old_lamp_off}/history"),
+        format!("/run/{run}/compare"),
+        format!("/machine/{machine}/trend"),
+        "/docs/".to_owned(),
+    ] {
+        browser.visit(&format!("{}{path}", server.base));
+        browser.page_is_sound(&path);
+    }
+}
+
+/// Every chart on the page spans most of its card, and labels both axes inside the card.
+fn charts_fill_their_card_and_label_their_axes(browser: &Browser, page: &str, count: usize) {
+    let charts = browser.run(
+        "return [...document.querySelectorAll('svg.chart')].map(svg => { \
+           const card = svg.closest('.card').getBoundingClientRect(), box = svg.getBoundingClientRect(); \
+           const labels = [...svg.querySelectorAll('text.x')].map(t => t.getBoundingClientRect()); \
+           return {share: box.width / card.width, x_labels: labels.length, \
+                   inside: labels.every(l => l.left >= card.left && l.right <= card.right && l.bottom <= card.bottom)}; });",
+        json!([]),
+    );
+    let charts = charts.as_array().expect("charts");
+    assert_eq!(charts.len(), count, "{page}: {charts:?}");
+    for chart in charts {
+        assert!(
+            chart["share"].as_f64() > Some(0.85),
+            "{page}: a chart fills little of its card: {chart}"
+        );
+        assert!(
+            chart["x_labels"].as_u64() >= Some(2),
+            "{page}: no x-axis labels: {chart}"
+        );
+        assert_eq!(
+            chart["inside"], true,
+            "{page}: labels outside the card: {chart}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(stpt_browser_tests),
+    ignore = "install chromium and chromedriver to run the browser test"
+)]
+fn estimates_from_sub_second_history_read_sensibly() {
+    let (chromium, chromedriver) = browser_binaries();
+    let db = TestDb::sqlite();
+    let server = Server::start(db.url());
+    // Two `--fast` runs: every test took a fraction of a millisecond.
+    for night in [2.0, 1.0] {
+        server.post_json("dry_run", &realistic_plan(RIG, night * 3600.0));
+        for test in SCENARIOS.iter().flat_map(|(_, _, t)| t.iter()) {
+            ran(
+                &server,
+                RIG,
+                test,
+                night * 3600.0 - 1.0,
+                Some(("passed", night * 3600.0 - 1.0002, "")),
+            );
+        }
+    }
+    // Then a run at the real pace: the first test has run for four seconds.
+    server.post_json("dry_run", &realistic_plan(RIG, 5.0));
+    ran(&server, RIG, "01_01_test_lamp_on.py", 4.0, None);
+    let machine = server.machine_id(RIG);
+
+    let driver = Driver::start(&chromedriver);
+    let browser = Browser::open(&driver, &chromium);
+    browser.size(DESKTOP);
+    browser.visit(&format!("{}/machine/{machine}/last", server.base));
+    browser.shows(
+        "document.querySelector('li[data-status=\"running\"] .time') && document.querySelector('li[data-status=\"running\"] .time').textContent !== ''",
+        "the running test's time",
+    );
+    let running = browser.text("li[data-status=\"running\"] .time");
+    assert!(
+        running.ends_with("usually < 0.1 s") && !running.contains(" of "),
+        "the running test reads {running:?}"
+    );
+    for waiting in texts(&browser, "li[data-status=\"waiting\"] .time") {
+        assert_eq!(waiting, "usually < 0.1 s");
+    }
+    let eta = browser.text("#eta");
+    assert_eq!(eta, "past the estimate", "the time left reads {eta:?}");
+    browser.page_is_sound("the live page");
+    browser.look("page-live-fast-history.png");
 }

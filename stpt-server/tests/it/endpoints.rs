@@ -121,6 +121,88 @@ pub(crate) fn read_endpoints_answer_the_seed_shapes(app: &TestApp) {
     }
 }
 
+/// Every string under a key that names a time (`timestamp…`, `…_at`), with its path.
+fn times(value: &Value, path: &str, found: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map {
+                let here = format!("{path}.{key}");
+                let named = key.starts_with("timestamp") || key.ends_with("_at");
+                match item {
+                    Value::String(text) if named => found.push((here, text.clone())),
+                    _ => times(item, &here, found),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                times(item, &format!("{path}[{i}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The seed's endpoints keep the seed's formats (its display form in reads, the payload's form
+/// in echoes); `/api/v1` answers RFC 3339 with the zone.
+pub(crate) fn timestamps_keep_the_seed_formats_and_v1_answers_rfc3339(app: &TestApp) {
+    let [dry, start, stop] = stpt_core::testing::builders::seed_fixtures();
+    for (path, body) in [
+        ("/tm_api/dry_run/", dry),
+        ("/tm_api/test_start/", start),
+        ("/tm_api/test_stop/", stop),
+    ] {
+        let (_, echo) = app.post(path, body);
+        let sent: Value = serde_json::from_str(body).unwrap();
+        for key in ["timestamp", "timestamp_start", "timestamp_stop"] {
+            assert_eq!(echo[key], sent[key], "{path} echoes {key} as sent");
+        }
+    }
+    let (_, aborted) = app.post("/api/v1/runs/1/abort", "{}");
+    let seed_display = |text: &str| {
+        chrono::NaiveDateTime::parse_from_str(text, "%d-%m-%Y  %H:%M:%S")
+            .is_ok_and(|at| at.format("%d-%m-%Y  %H:%M:%S").to_string() == text)
+    };
+    let rfc3339 = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .is_ok_and(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true) == text)
+    };
+    for path in [
+        "/tm_api/machine_dry_run_datas/1",
+        "/tm_api/machine_last_data/1/",
+        "/tm_api/test/1",
+        "/tm_api/scenario/1",
+        "/tm_api/master_scenario/1",
+    ] {
+        let (_, body) = app.get(path);
+        let mut found = Vec::new();
+        times(&body, "", &mut found);
+        assert!(!found.is_empty(), "{path} names no time: {body}");
+        for (at, text) in found {
+            assert!(seed_display(&text), "{path} {at} = {text:?}");
+        }
+    }
+    for (path, body) in [
+        ("/api/v1/runs/1", app.get("/api/v1/runs/1").1),
+        ("/api/v1/runs/1/abort", aborted),
+        (
+            "/api/v1/tests/1/history",
+            app.get("/api/v1/tests/1/history").1,
+        ),
+        (
+            "/api/v1/machines/1/trend",
+            app.get("/api/v1/machines/1/trend").1,
+        ),
+    ] {
+        let mut found = Vec::new();
+        times(&body, "", &mut found);
+        assert!(!found.is_empty(), "{path} names no time: {body}");
+        for (at, text) in found {
+            assert!(rfc3339(&text), "{path} {at} = {text:?}");
+        }
+    }
+}
+
 /// Paths work with and without their trailing slash.
 pub(crate) fn paths_work_with_and_without_trailing_slash(app: &TestApp) {
     let [dry, ..] = stpt_core::testing::builders::seed_fixtures();
@@ -512,6 +594,7 @@ macro_rules! all_endpoint_tests {
         endpoint_tests!([$(#[$attr])*] $make;
             fixtures_are_accepted_and_echoed,
             read_endpoints_answer_the_seed_shapes,
+            timestamps_keep_the_seed_formats_and_v1_answers_rfc3339,
             paths_work_with_and_without_trailing_slash,
             machines_paginate_like_the_seed,
             bad_input_is_refused_and_changes_nothing,

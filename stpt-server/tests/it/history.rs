@@ -101,14 +101,35 @@ fn history_answers(app: App) {
     assert_eq!(history["results"].as_array().map(Vec::len), Some(3));
     snapshot!("history_test", history);
 
-    let (status, retried) = app.get("/api/v1/tests/9/history?limit=1");
+    // Asked from run 1's a.py (test 1), the history is the same: every run, newest first.
+    let (status, from_the_oldest) = app.get("/api/v1/tests/1/history?limit=3&window=4");
+    assert_eq!(status, Status::Ok, "{from_the_oldest}");
+    assert_eq!(from_the_oldest["test"]["id"], 1);
+    assert_eq!(from_the_oldest["results"], history["results"]);
+    assert_eq!(from_the_oldest["trend"], history["trend"]);
+    let runs = |history: &Value| -> Vec<i64> {
+        history["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["run_id"].as_i64())
+            .collect()
+    };
+    let (_, all) = app.get("/api/v1/tests/1/history");
+    assert_eq!(runs(&all), [4, 3, 2, 1]);
+
+    // Run 3's c.py (test 9) passed after a retry: its attempts, and its result among the
+    // newer run's.
+    let (status, retried) = app.get("/api/v1/tests/9/history?limit=2");
     assert_eq!(status, Status::Ok);
     assert_eq!(
         retried["attempts"].as_array().map(Vec::len),
         Some(2),
         "{retried}"
     );
-    assert_eq!(retried["results"][0]["attempts"], 2);
+    assert_eq!(runs(&retried), [4, 3]);
+    assert_eq!(retried["results"][1]["test_id"], 9);
+    assert_eq!(retried["results"][1]["attempts"], 2);
 
     let (status, compared) = app.get("/api/v1/runs/4/compare");
     assert_eq!(status, Status::Ok, "{compared}");
@@ -146,6 +167,15 @@ fn history_answers(app: App) {
         "one chart point per finished result"
     );
     assert!(history.contains(r#"href="/machine/run_data/3""#));
+    // The page of run 1's a.py lists the newer runs too.
+    let oldest = page("/test/1/history");
+    assert_eq!(oldest.matches(r#"<a class="dot s-"#).count(), 4, "{oldest}");
+    assert!(oldest.contains(r#"href="/machine/run_data/4""#), "{oldest}");
+    assert_eq!(oldest.matches(r#"<tr class="current">"#).count(), 1);
+    assert!(
+        oldest.contains(r#"#1</a> <span class="tag">this run</span>"#),
+        "{oldest}"
+    );
     let compared = page("/run/4/compare");
     assert!(
         compared.contains("Newly failing <span class=\"muted\">1</span>"),
