@@ -1,6 +1,7 @@
 //! The HTTP client of the query commands: one stpt server, its URL and token.
 //!
-//! The main type here is [`Client`], built from the global [`ServerArgs`]; its calls answer
+//! The main type here is [`Client`], built from [`ServerArgs`] (flattened into every command
+//! that talks to a server); its calls answer
 //! typed values or a [`RequestError`] saying what happened and what to do about it. Machines are
 //! named by name or id ([`Client::resolve_machine`]); the seed's paginated lists are read whole
 //! with [`Client::all_pages`].

@@ -15,7 +15,7 @@ mod terminal;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// System Test Progress Tracking: what your system tests are doing now, and what they did.
 #[derive(Debug, Parser)]
@@ -30,8 +30,6 @@ use clap::{CommandFactory, Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    #[command(flatten)]
-    server: client::ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,28 +56,44 @@ enum Command {
     Webhook(commands::webhook::WebhookArgs),
 }
 
+/// The whole command line, as parsed and as completed.
+///
+/// Environment variables are named in the help without their current values: a value shown
+/// as `[env: STPT_URL=]` reads like a setting, and tokens are secrets.
+fn command() -> clap::Command {
+    fn hide_env_values(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| arg.hide_env_values(true))
+            .mut_subcommands(hide_env_values)
+    }
+    hide_env_values(Cli::command())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
-        Command::Machines(args) => commands::machines::run(&cli.server, args),
-        Command::Runs(args) => commands::runs::run(&cli.server, args),
-        Command::Show(args) => commands::show::run(&cli.server, args),
-        Command::Tail(args) => commands::tail::run(&cli.server, args),
-        Command::Send(args) => commands::send::run(&cli.server, args),
-        Command::Run(args) => commands::run::run(&cli.server, args),
-        Command::Replay(args) => commands::replay::run(&cli.server, args),
-        Command::Export(args) => commands::export::run(&cli.server, args),
-        Command::Import(args) => commands::import::run(&cli.server, args),
-        Command::Completions(args) => commands::completions::run(args, Cli::command()),
-        Command::Bench(args) => commands::bench::run(&cli.server, args),
-        Command::User(args) => commands::user::run(&cli.server, args),
+        Command::Machines(args) => commands::machines::run(args),
+        Command::Runs(args) => commands::runs::run(args),
+        Command::Show(args) => commands::show::run(args),
+        Command::Tail(args) => commands::tail::run(args),
+        Command::Send(args) => commands::send::run(args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Replay(args) => commands::replay::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Import(args) => commands::import::run(args),
+        Command::Completions(args) => commands::completions::run(args, command()),
+        Command::Bench(args) => commands::bench::run(args),
+        Command::User(args) => commands::user::run(args),
         Command::Token(args) => commands::token::run(args),
         Command::Prune(args) => commands::prune::run(args),
-        Command::Abort(args) => commands::abort::run(&cli.server, args),
-        Command::History(args) => commands::history::run(&cli.server, args),
-        Command::Diff(args) => commands::diff::run(&cli.server, args),
-        Command::Flaky(args) => commands::flaky::run(&cli.server, args),
+        Command::Abort(args) => commands::abort::run(args),
+        Command::History(args) => commands::history::run(args),
+        Command::Diff(args) => commands::diff::run(args),
+        Command::Flaky(args) => commands::flaky::run(args),
         Command::Webhook(args) => commands::webhook::run(args),
     };
     match result {

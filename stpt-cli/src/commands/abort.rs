@@ -19,10 +19,13 @@ pub(crate) struct AbortArgs {
     /// Print JSON instead of a sentence.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Posts the abort and says what it did.
-pub(crate) fn run(server: &ServerArgs, args: AbortArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: AbortArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let answer = client.post(
         &format!("/api/v1/runs/{}/abort", args.run),

@@ -35,6 +35,8 @@ const ERROR_EXCERPT_CHARS: usize = 200;
 pub(crate) struct BenchArgs {
     #[command(subcommand)]
     target: BenchTarget,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,7 +73,8 @@ struct IngestArgs {
 }
 
 /// Runs the chosen benchmark against the server named by `--url`.
-pub(crate) fn run(server: &ServerArgs, args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     match args.target {
         BenchTarget::Ingest(args) => ingest(server, args),
         BenchTarget::Live(args) => live::live(server, args),

@@ -24,10 +24,13 @@ pub(crate) struct DiffArgs {
     /// Print JSON instead of lists.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Fetches the comparison and prints it.
-pub(crate) fn run(server: &ServerArgs, args: DiffArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: DiffArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let path = match args.other {
         Some(other) => format!("/api/v1/runs/{}/compare?other={other}", args.run),

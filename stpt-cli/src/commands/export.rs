@@ -29,6 +29,8 @@ pub(crate) struct ExportArgs {
     /// Write here instead of stdout.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// The export formats.
@@ -41,7 +43,8 @@ enum ExportFormat {
 }
 
 /// Fetches the run and writes it in the chosen format.
-pub(crate) fn run(server: &ServerArgs, args: ExportArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ExportArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let tree = args.selection.fetch(&client)?;
     let text = match args.format {

@@ -31,6 +31,8 @@ pub(crate) struct HistoryArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// The newest run of a machine in full, if it has one.
@@ -61,7 +63,8 @@ fn find_test(run: &RunTree, given: &str) -> Option<i64> {
 }
 
 /// Resolves the test, fetches its history and prints it.
-pub(crate) fn run(server: &ServerArgs, args: HistoryArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let machine = client.resolve_machine(&args.machine)?;
     let test_id = match args.test.parse::<i64>() {

@@ -28,6 +28,8 @@ pub(crate) struct ReplayArgs {
     /// Print JSON instead of a sentence.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,7 +53,8 @@ struct HeldUpJson {
 }
 
 /// Opens the spool and delivers what it holds.
-pub(crate) fn run(server: &ServerArgs, args: ReplayArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let spool_dir = args.spool_dir.unwrap_or_else(default_spool_dir);
     let mut config = HttpConfig::new(server.url.trim_end_matches('/'), &spool_dir);
     if let Some(token) = server.token.as_deref().filter(|t| !t.is_empty()) {

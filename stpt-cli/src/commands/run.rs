@@ -42,10 +42,13 @@ pub(crate) struct RunArgs {
     /// data directory).
     #[arg(long)]
     spool_dir: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Discovers the plan, runs it and prints each test as it ends.
-pub(crate) fn run(server: &ServerArgs, args: RunArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let plan = Plan::discover(&args.dir)
         .with_context(|| format!("cannot read the plan of {}", args.dir.display()))?;
     let spool_dir = args.spool_dir.unwrap_or_else(default_spool_dir);

@@ -31,6 +31,8 @@ pub(crate) struct RunsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,7 +51,8 @@ struct MachineJson<'a> {
 }
 
 /// Resolves the machine, fetches the page and prints it.
-pub(crate) fn run(server: &ServerArgs, args: RunsArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: RunsArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let machine = client.resolve_machine(&args.machine)?;
     let path = format!(

@@ -38,10 +38,13 @@ pub(crate) struct ShowArgs {
     /// Print JSON instead of a tree.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Fetches the run and prints it.
-pub(crate) fn run(server: &ServerArgs, args: ShowArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ShowArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let tree = args.selection.fetch(&client)?;
     if args.json {

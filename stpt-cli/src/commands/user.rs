@@ -10,13 +10,16 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use stpt_server::db::{AccessStore, DatabaseUrl, PoolOptions, RESET_LINK_LIFETIME};
 
-use crate::client::ServerArgs;
-
 /// Where the server keeps its data; shared by `stpt user`, `stpt token` and `stpt prune`.
 #[derive(Debug, Args)]
 pub(crate) struct DatabaseArgs {
     /// The server's database: an SQLite file path or a `postgres://` URL.
-    #[arg(long, env = "STPT_DATABASE_URL", default_value = "stpt.db")]
+    #[arg(
+        long,
+        env = "STPT_DATABASE_URL",
+        default_value = "stpt.db",
+        global = true
+    )]
     database_url: String,
 }
 
@@ -72,6 +75,9 @@ enum UserAction {
     ResetLink {
         /// Login name.
         name: String,
+        /// The server's base URL as its users reach it; the link starts with it.
+        #[arg(long, env = "STPT_URL", default_value = "http://127.0.0.1:8000")]
+        url: String,
     },
 }
 
@@ -123,7 +129,7 @@ fn when(micros: i64) -> String {
 }
 
 /// Runs one `stpt user` action.
-pub(crate) fn run(server: &ServerArgs, args: UserArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: UserArgs) -> anyhow::Result<()> {
     let access = args.database.open()?;
     match args.action {
         UserAction::Add { name, email } => {
@@ -163,11 +169,11 @@ pub(crate) fn run(server: &ServerArgs, args: UserArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        UserAction::ResetLink { name } => {
+        UserAction::ResetLink { name, url } => {
             let link = access
                 .create_reset_link(&name)?
                 .with_context(|| format!("there is no user named {name:?}"))?;
-            println!("{}{}", server.url.trim_end_matches('/'), link.path());
+            println!("{}{}", url.trim_end_matches('/'), link.path());
             eprintln!(
                 "works once, for {} minutes",
                 RESET_LINK_LIFETIME.as_secs() / 60

@@ -2,6 +2,7 @@
 //! SQLite file and runs the subcommands against it as a user would.
 
 mod abort;
+mod help;
 mod history;
 mod junit;
 mod queries;

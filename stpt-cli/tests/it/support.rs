@@ -148,6 +148,38 @@ impl Drop for Server {
     }
 }
 
+/// Runs `stpt args…` in `dir` with no server around and no `STPT_*` variable set (but
+/// `NO_COLOR`), feeding it `stdin` if given.
+pub(crate) fn stpt_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(STPT);
+    command.args(args).current_dir(dir).env("NO_COLOR", "1");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("STPT_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run stpt");
+    if let Some(text) = stdin {
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let output = child.wait_with_output().expect("wait for stpt");
+    Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        url: dir.to_string_lossy().into_owned(),
+    }
+}
+
 /// What one `stpt` invocation did.
 pub(crate) struct Output {
     pub(crate) code: Option<i32>,
@@ -157,7 +189,8 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    /// "exit code + stdout + stderr", with the server's URL redacted.
+    /// "exit code + stdout + stderr", with the server's URL (or the directory of `stpt_in`)
+    /// redacted.
     pub(crate) fn snapshot(&self) -> String {
         let text = format!(
             "exit code: {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
