@@ -24,8 +24,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
     version,
     about,
     after_help = "Exit codes: 0 done (every test passed or warned, for `tail --exit-status` and \
-                  `run`), 1 failed, 2 a test did not pass or warn, 3 server unreachable, \
-                  4 unknown machine or run, 130 cancelled with Ctrl-C."
+                  `run`), 1 failed (a bad command line too), 2 a test did not pass or warn, 3 no stpt server \
+                  reachable at the URL, 4 unknown machine, run or test, 130 cancelled with Ctrl-C."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,9 +70,21 @@ fn command() -> clap::Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        // Help and version are not errors; a bad command line is a failure like any other
+        // (clap's own code, 2, means "a test did not pass" here).
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit_codes::FAILURE
+            } else {
+                exit_codes::OK
+            });
+        }
     };
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
@@ -124,10 +136,16 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 outcome::RunNotPassed::Cancelled { .. } => exit_codes::INTERRUPTED,
             };
         }
-        if let Some(client::RequestError::Unreachable { .. }) = cause.downcast_ref() {
+        if let Some(
+            client::RequestError::Unreachable { .. } | client::RequestError::NotStpt { .. },
+        ) = cause.downcast_ref()
+        {
             return exit_codes::SERVER_UNREACHABLE;
         }
-        if cause.is::<client::UnknownMachine>() || cause.is::<selection::UnknownRun>() {
+        if cause.is::<client::UnknownMachine>()
+            || cause.is::<selection::UnknownRun>()
+            || cause.is::<outcome::NotFound>()
+        {
             return exit_codes::NOT_FOUND;
         }
     }

@@ -1,5 +1,6 @@
 //! Results that are not the command failing, yet must not exit 0: a run that did not pass,
-//! a run cancelled with Ctrl-C. `main` maps them to their exit codes.
+//! a run cancelled with Ctrl-C; and what the command was about not existing. `main` maps them
+//! to their exit codes.
 
 use stpt_core::Status;
 
@@ -31,3 +32,9 @@ impl RunNotPassed {
         RunNotPassed::Cancelled { not_run }
     }
 }
+
+/// Something the command was asked about does not exist on the server (a test id): exit code
+/// 4, like an unknown machine or run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct NotFound(pub(crate) String);

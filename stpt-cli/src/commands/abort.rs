@@ -4,6 +4,7 @@ use clap::Args;
 use stpt_core::{Closure, RunSummary};
 
 use crate::client::{Client, ServerArgs};
+use crate::selection::or_unknown_run;
 use crate::terminal;
 
 /// Close a run by hand: its running and waiting tests become cancelled.
@@ -27,10 +28,12 @@ pub(crate) struct AbortArgs {
 pub(crate) fn run(args: AbortArgs) -> anyhow::Result<()> {
     let server = &args.server;
     let client = Client::new(server);
-    let answer = client.post(
-        &format!("/api/v1/runs/{}/abort", args.run),
-        &serde_json::Value::Null,
-    )?;
+    let answer = client
+        .post(
+            &format!("/api/v1/runs/{}/abort", args.run),
+            &serde_json::Value::Null,
+        )
+        .map_err(|e| or_unknown_run(e, args.run))?;
     if args.json {
         return terminal::emit_json(&answer);
     }

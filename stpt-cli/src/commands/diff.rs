@@ -3,7 +3,8 @@
 use clap::Args;
 use serde_json::Value;
 
-use crate::client::{Client, ServerArgs};
+use crate::client::{Client, RequestError, ServerArgs};
+use crate::selection::UnknownRun;
 use crate::terminal;
 
 /// Compare a run with another (by default its machine's previous run).
@@ -36,7 +37,26 @@ pub(crate) fn run(args: DiffArgs) -> anyhow::Result<()> {
         Some(other) => format!("/api/v1/runs/{}/compare?other={other}", args.run),
         None => format!("/api/v1/runs/{}/compare", args.run),
     };
-    let diff: Value = client.get(&path)?;
+    let diff: Value = client.get(&path).map_err(|e| match e {
+        RequestError::Refused { error, .. } if error == "no_previous_run" => anyhow::anyhow!(
+            "run {} is its machine's first run: name a run to compare it with, as in \
+             `stpt diff {} <other-run>` (see `stpt runs <machine>`)",
+            args.run,
+            args.run
+        ),
+        RequestError::Refused {
+            ref error,
+            ref detail,
+            ..
+        } if error == "unknown_run" => {
+            let id = match args.other {
+                Some(other) if detail.ends_with(&format!(" {other}")) => other,
+                _ => args.run,
+            };
+            UnknownRun::new(id).into()
+        }
+        other => other.into(),
+    })?;
     if args.json {
         return terminal::emit_json(&diff);
     }

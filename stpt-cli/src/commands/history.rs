@@ -5,7 +5,8 @@ use serde_json::Value;
 use stpt_core::RunTree;
 use stpt_server::api::shapes::RunListItem;
 
-use crate::client::{Client, Paginated, ServerArgs};
+use crate::client::{Client, Paginated, RequestError, ServerArgs};
+use crate::outcome::NotFound;
 use crate::{palette, terminal};
 
 /// Show one test's results in a machine's runs, newest first, with its duration trend.
@@ -71,7 +72,7 @@ pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
         Ok(id) => id,
         Err(_) => {
             let Some(run) = newest_run(&client, machine.id)? else {
-                anyhow::bail!("machine {} has no run yet", machine.name);
+                anyhow::bail!("{} (#{}) has no run yet", machine.name, machine.id);
             };
             find_test(&run, &args.test).ok_or_else(|| {
                 anyhow::anyhow!(
@@ -84,10 +85,20 @@ pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
             })?
         }
     };
-    let history: Value = client.get(&format!(
-        "/api/v1/tests/{test_id}/history?limit={}",
-        args.limit
-    ))?;
+    let history: Value = client
+        .get(&format!(
+            "/api/v1/tests/{test_id}/history?limit={}",
+            args.limit
+        ))
+        .map_err(|e| match e {
+            RequestError::Refused { error, .. } if error == "unknown_test" => NotFound(format!(
+                "unknown test {test_id}: the server has no test with this id; see `stpt show \
+                 --last {}`",
+                machine.name
+            ))
+            .into(),
+            other => anyhow::Error::from(other),
+        })?;
     if args.json {
         return terminal::emit_json(&history);
     }

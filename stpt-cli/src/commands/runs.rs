@@ -63,8 +63,9 @@ pub(crate) fn run(args: RunsArgs) -> anyhow::Result<()> {
         Ok(page) => page,
         Err(e) if e.is_not_found() && args.page > 1 => {
             anyhow::bail!(
-                "machine {} has no page {} of runs at {} a page; try a smaller --page",
+                "{} (#{}) has no page {} of runs at {} a page; try a smaller --page",
                 machine.name,
+                machine.id,
                 args.page,
                 args.limit
             )
@@ -84,10 +85,10 @@ pub(crate) fn run(args: RunsArgs) -> anyhow::Result<()> {
         });
     }
     let mut text = format!(
-        "{} (#{}): {} runs, page {} of {}\n",
+        "{} (#{}): {}, page {} of {}\n",
         palette::bold(&machine.name),
         machine.id,
-        page.count,
+        palette::counted(page.count, "run"),
         page.page_number,
         page.total_pages
     );

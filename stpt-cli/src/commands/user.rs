@@ -10,7 +10,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use stpt_server::db::{AccessStore, DatabaseUrl, PoolOptions, RESET_LINK_LIFETIME};
 
-/// Where the server keeps its data; shared by `stpt user`, `stpt token` and `stpt prune`.
+/// Where the server keeps its data; shared by `stpt user`, `stpt token`, `stpt webhook` and
+/// `stpt prune`.
 #[derive(Debug, Args)]
 pub(crate) struct DatabaseArgs {
     /// The server's database: an SQLite file path or a `postgres://` URL.
@@ -24,12 +25,26 @@ pub(crate) struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    /// Opens (and migrates) the database.
+    /// Opens (and migrates) the server's database. Only `stpt serve` creates one: an SQLite
+    /// file that does not exist is an error here, not a new empty database.
     pub(crate) fn open(&self) -> anyhow::Result<AccessStore> {
         let url: DatabaseUrl = self
             .database_url
             .parse()
             .with_context(|| format!("invalid --database-url {:?}", self.database_url))?;
+        if let DatabaseUrl::Sqlite(path) = &url
+            && path != ":memory:"
+            && !path.starts_with("file:")
+            && !std::path::Path::new(path).exists()
+        {
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.into());
+            anyhow::bail!(
+                "there is no database at {}: `stpt serve` creates it on its first start; run \
+                 this where the server keeps its database, or name it with --database-url or \
+                 STPT_DATABASE_URL",
+                shown.display()
+            );
+        }
         let options = PoolOptions {
             max_size: 2,
             ..PoolOptions::default()

@@ -2,9 +2,11 @@
 //! SQLite file and runs the subcommands against it as a user would.
 
 mod abort;
+mod admin;
 mod help;
 mod history;
 mod junit;
+mod messages;
 mod queries;
 mod runner;
 mod send;

@@ -148,6 +148,42 @@ impl Drop for Server {
     }
 }
 
+/// A web server that is not stpt: every request gets an HTML 404 page. Answers its URL.
+pub(crate) fn foreign_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let url = format!("http://{}", listener.local_addr().expect("local address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match std::io::Read::read(&mut stream, &mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let body = "<!DOCTYPE HTML>\n<html><head><title>Error response</title></head>\
+                        <body><h1>Error response</h1><p>Error code: 404</p></body></html>\n";
+            let answer = format!(
+                "HTTP/1.1 404 File not found\r\nContent-Type: text/html;charset=utf-8\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+/// Creates the server's database (an SQLite file) at `path`, as `stpt serve` does on its
+/// first start.
+pub(crate) fn create_database(path: &Path) {
+    let url = stpt_server::db::DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
+    stpt_server::db::DieselStore::open(&url, stpt_server::db::PoolOptions::default())
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+}
+
 /// Runs `stpt args…` in `dir` with no server around and no `STPT_*` variable set (but
 /// `NO_COLOR`), feeding it `stdin` if given.
 pub(crate) fn stpt_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {

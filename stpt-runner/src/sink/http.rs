@@ -16,7 +16,8 @@
 //!   back; the first success delivers the backlog.
 //! - 401, 403, 407 and 3xx: the server (or a proxy) refuses *us*, not the event (a bad token, a
 //!   wrong URL): [`SinkError::Rejected`] with the answer, the event stays spooled and the sink
-//!   goes offline, so fixing the configuration and replaying loses nothing.
+//!   goes offline, so fixing the configuration and replaying loses nothing. So does a 4xx that
+//!   is not stpt's JSON error (an HTML page: the URL names another server).
 //! - any other 4xx: the event itself is refused. [`SinkError::Rejected`] carries the server's
 //!   `{"error", "detail"}` answer, and the event is moved to the spool's `rejected/` folder, so
 //!   it is never retried and not lost from sight.
@@ -404,17 +405,23 @@ impl HttpSink {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    return Outcome::Unauthorized(answer_text(status, response));
+                    return Outcome::Unauthorized(answer_text(status, response).text);
                 }
                 Err(ureq::Error::Status(status, response)) => {
-                    let text = answer_text(status, response);
+                    let answer = answer_text(status, response);
                     match status {
-                        401 | 403 | 407 => return Outcome::Unauthorized(text),
+                        401 | 403 | 407 => return Outcome::Unauthorized(answer.text),
                         408 | 429 | 500.. => {
-                            last = text;
+                            last = answer.text;
                             answered = true;
                         }
-                        _ => return Outcome::Refused(text),
+                        _ if !answer.from_stpt => {
+                            return Outcome::Unauthorized(format!(
+                                "{}; that is not an stpt server's answer: check the URL",
+                                answer.text
+                            ));
+                        }
+                        _ => return Outcome::Refused(answer.text),
                     }
                 }
                 Err(ureq::Error::Transport(transport)) => {
@@ -520,27 +527,52 @@ pub fn replay(url: &str, spool_dir: &Path) -> Result<Delivery, SinkError> {
     HttpSink::open(HttpConfig::new(url, spool_dir))?.deliver_pending()
 }
 
-/// "HTTP 404 no_match: no waiting test a.py in /t" from a `{"error", "detail"}` answer, or
-/// the status and the start of whatever else the server said.
-fn answer_text(status: u16, response: ureq::Response) -> String {
+/// An error answer, for people.
+struct Answer {
+    /// "HTTP 404 no_match: no waiting test a.py in /t" from a `{"error", "detail"}` answer, or
+    /// the status and the start of whatever else the server said.
+    text: String,
+    /// Whether it is stpt's JSON error, or an empty body (the HTTP layer's own refusal of an
+    /// unreadable request); anything else came from another server.
+    from_stpt: bool,
+}
+
+fn answer_text(status: u16, response: ureq::Response) -> Answer {
+    let html = response.content_type().contains("html");
     let mut text = response.into_string().unwrap_or_default();
     if let Ok(serde_json::Value::Object(body)) = serde_json::from_str(&text)
         && let Some(error) = body.get("error").and_then(|e| e.as_str())
     {
-        return match body.get("detail") {
+        let text = match body.get("detail") {
             Some(serde_json::Value::String(detail)) => format!("HTTP {status} {error}: {detail}"),
             Some(detail) if !detail.is_null() => format!("HTTP {status} {error}: {detail}"),
             _ => format!("HTTP {status} {error}"),
         };
+        return Answer {
+            text,
+            from_stpt: true,
+        };
     }
     if text.trim().is_empty() {
-        return format!("HTTP {status}");
+        return Answer {
+            text: format!("HTTP {status}"),
+            from_stpt: true,
+        };
+    }
+    if html {
+        return Answer {
+            text: format!("HTTP {status} with an HTML page"),
+            from_stpt: false,
+        };
     }
     if let Some((cut, _)) = text.char_indices().nth(300) {
         text.truncate(cut);
         text.push('…');
     }
-    format!("HTTP {status}: {}", text.trim())
+    Answer {
+        text: format!("HTTP {status}: {}", text.trim()),
+        from_stpt: false,
+    }
 }
 
 fn describe(event: &Event, reason: &str) -> String {

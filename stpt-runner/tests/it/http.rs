@@ -328,3 +328,28 @@ fn a_refused_token_keeps_the_events_for_later() {
     let delivery = reporter.sink_mut().deliver_pending().unwrap();
     assert_eq!((delivery.delivered, delivery.pending), (1, 0));
 }
+
+#[test]
+fn a_page_that_is_not_stpts_answer_keeps_the_events_for_later() {
+    let server = TestServer::start();
+    server.script([Reply::Status(
+        404,
+        "<!DOCTYPE HTML><html><body><h1>Error response</h1><p>Error code: 404</p></body></html>",
+    )]);
+    let spool = tempfile::tempdir().unwrap();
+    let mut reporter = Reporter::new(
+        "m",
+        HttpSink::open(config(&server.url, spool.path())).unwrap(),
+    );
+    let err = reporter.dry_run(&plan()).unwrap_err();
+    assert!(
+        matches!(&err, SinkError::Rejected { reason, .. }
+            if reason.contains("that is not an stpt server's answer: check the URL")),
+        "{err}"
+    );
+    // Not the event's fault: it stays pending, nothing moves to rejected/.
+    assert_eq!(reporter.sink().spool().pending_count().unwrap(), 1);
+    assert_eq!(reporter.sink().spool().rejected().unwrap().len(), 0);
+    let delivery = reporter.sink_mut().deliver_pending().unwrap();
+    assert_eq!((delivery.delivered, delivery.pending), (1, 0));
+}
