@@ -5,6 +5,7 @@
 
 mod client;
 mod commands;
+mod dates;
 mod exit_codes;
 mod junit;
 mod live_feed;

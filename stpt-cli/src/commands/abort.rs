@@ -5,7 +5,7 @@ use stpt_core::{Closure, RunSummary};
 
 use crate::client::{Client, ServerArgs};
 use crate::selection::or_unknown_run;
-use crate::terminal;
+use crate::{dates, terminal};
 
 /// Close a run by hand: its running and waiting tests become cancelled.
 ///
@@ -42,13 +42,13 @@ pub(crate) fn run(args: AbortArgs) -> anyhow::Result<()> {
         (Some(Closure::Aborted), Some(at)) => format!(
             "run {} aborted at {}: status {}\n",
             summary.id,
-            at.display(),
+            dates::human(at),
             summary.status
         ),
         (Some(Closure::Stale), Some(at)) => format!(
             "run {} was already closed as stale at {}: status {}\n",
             summary.id,
-            at.display(),
+            dates::human(at),
             summary.status
         ),
         _ => format!(

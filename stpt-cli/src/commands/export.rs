@@ -51,11 +51,7 @@ pub(crate) fn run(args: ExportArgs) -> anyhow::Result<()> {
         ExportFormat::Junit => junit::report(&tree)
             .to_string()
             .context("cannot write the JUnit report")?,
-        ExportFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&tree)?;
-            text.push('\n');
-            text
-        }
+        ExportFormat::Json => terminal::json_text(&tree)?,
     };
     match &args.output {
         Some(path) => {

@@ -67,7 +67,7 @@ pub(crate) fn run(args: PruneArgs) -> anyhow::Result<()> {
     println!(
         "deleted {deleted} run{} of {scope} with no event since {}",
         if deleted == 1 { "" } else { "s" },
-        cutoff.display()
+        crate::dates::human(cutoff)
     );
     Ok(())
 }

@@ -39,7 +39,7 @@ enum TokenAction {
 
 fn when(micros: i64) -> String {
     stpt_core::Timestamp::from_micros(micros)
-        .map(|t| t.display())
+        .map(crate::dates::human)
         .unwrap_or_default()
 }
 

@@ -139,7 +139,7 @@ fn new_password() -> anyhow::Result<String> {
 
 fn when(micros: i64) -> String {
     stpt_core::Timestamp::from_micros(micros)
-        .map(|t| t.display())
+        .map(crate::dates::human)
         .unwrap_or_default()
 }
 

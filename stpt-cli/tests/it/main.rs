@@ -3,6 +3,7 @@
 
 mod abort;
 mod admin;
+mod dates;
 mod help;
 mod history;
 mod junit;

@@ -929,6 +929,9 @@ pub fn test_history_follows_the_same_test_across_runs(store: &dyn Store) {
     );
     assert_eq!(history[0].test_id, newest_a.id);
     assert_eq!(history[1].run_timestamp, at(20));
+    // The test's own start, not its run's.
+    let starts: Vec<_> = history.iter().map(|r| r.timestamp_start).collect();
+    assert_eq!(starts[..2], [Some(at(31)), Some(at(21))]);
     assert_eq!(history[2].message.as_deref(), Some("why"));
     assert_eq!(store.test_history(newest_a.id, 1).unwrap().len(), 1);
 
