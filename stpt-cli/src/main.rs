@@ -133,7 +133,9 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(not_passed) = cause.downcast_ref::<outcome::RunNotPassed>() {
             return match not_passed {
-                outcome::RunNotPassed::Failed { .. } => exit_codes::RUN_NOT_PASSED,
+                outcome::RunNotPassed::Failed { .. } | outcome::RunNotPassed::Aborted { .. } => {
+                    exit_codes::RUN_NOT_PASSED
+                }
                 outcome::RunNotPassed::Cancelled { .. } => exit_codes::INTERRUPTED,
             };
         }

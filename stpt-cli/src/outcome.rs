@@ -14,17 +14,33 @@ pub(crate) enum RunNotPassed {
         status: Status,
     },
     /// It was cancelled before its end.
-    #[error("cancelled; {not_run} tests did not run")]
+    #[error("cancelled; {} did not run", tests(*.not_run))]
     Cancelled {
         /// Tests never started.
         not_run: usize,
     },
+    /// A person aborted it on the server (`stpt abort`).
+    #[error("the run was aborted on the server; {} did not run", tests(*.not_run))]
+    Aborted {
+        /// Tests never started.
+        not_run: usize,
+    },
+}
+
+/// "1 test", "3 tests".
+fn tests(n: usize) -> String {
+    crate::palette::counted(n as u64, "test")
 }
 
 impl RunNotPassed {
     /// A run that finished with `status`.
     pub(crate) fn failed(status: Status) -> Self {
         RunNotPassed::Failed { status }
+    }
+
+    /// A run aborted on the server with `not_run` tests left.
+    pub(crate) fn aborted(not_run: usize) -> Self {
+        RunNotPassed::Aborted { not_run }
     }
 
     /// A run cancelled with `not_run` tests left.

@@ -141,7 +141,7 @@ impl State {
     }
 
     /// The run an event addresses: `run_id` if given (it must be the machine's), else the
-    /// machine's newest run.
+    /// machine's newest run; never an aborted one.
     fn target_run(
         &self,
         machine: &MachineRec,
@@ -152,12 +152,19 @@ impl State {
             run_id,
             machine: machine.machine.name.clone(),
         };
-        match run_id {
+        let id = match run_id {
             Some(id) => match self.run_rec(id) {
-                Some(run) if run.machine_id == machine.machine.id => Ok(id),
-                _ => Err(unknown(id)),
+                Some(run) if run.machine_id == machine.machine.id => id,
+                _ => return Err(unknown(id)),
             },
-            None => machine.runs.last().copied().ok_or_else(no_match),
+            None => machine.runs.last().copied().ok_or_else(no_match)?,
+        };
+        match self.run_rec(id).and_then(|run| run.closed) {
+            Some((Closure::Aborted, _)) => Err(StoreError::RunAborted {
+                run_id: id,
+                machine: machine.machine.name.clone(),
+            }),
+            _ => Ok(id),
         }
     }
 

@@ -71,6 +71,18 @@ pub enum StoreError {
         /// The machine named by the event.
         machine: String,
     },
+    /// The run was aborted by hand (`stpt abort`): a person ended it, so it takes no more
+    /// events and its rig should stop reporting it.
+    #[error(
+        "run {run_id} of machine {machine:?} was aborted: it takes no more events; a new dry \
+         run starts the next run"
+    )]
+    RunAborted {
+        /// The run the event addressed.
+        run_id: RunId,
+        /// The machine named by the event.
+        machine: String,
+    },
     /// No test of the run matches the event.
     #[error("{}", no_match_message(.machine, .file_path, .file_name, *.wanted, *.index))]
     NoMatchingTest {
@@ -160,6 +172,7 @@ impl StoreError {
             self,
             StoreError::UnknownMachine { .. }
                 | StoreError::UnknownRun { .. }
+                | StoreError::RunAborted { .. }
                 | StoreError::NoMatchingTest { .. }
                 | StoreError::AttemptMismatch { .. }
                 | StoreError::EventIdReused { .. }

@@ -19,10 +19,11 @@ use crate::terminal;
 /// keeps failing on can be acted upon. Events the server refused, now or before, are kept in
 /// the spool's `rejected/` folder next to a `.reason` file; move one back into the spool to
 /// send it again. Exits 3 when the server cannot be reached (the events stay spooled), 1 when
-/// the spool folder given does not exist. With --json, prints `{"spool_dir", "delivered": n,
-/// "rejected": ["<why>"], "pending": n, "rejected_kept": n, "rejected_dir", "interrupted": null
-/// | "<why>", "held_up": null | {"file", "kind", "event_id", "machine", "reason",
-/// "server_answered"}}`.
+/// the spool folder given does not exist. Events of a run aborted on the server (`stpt abort`)
+/// are dropped. With --json, prints `{"spool_dir", "delivered": n, "rejected": ["<why>"],
+/// "pending": n, "aborted": ["<why>"], "dropped": n, "rejected_kept": n, "rejected_dir",
+/// "interrupted": null | "<why>", "held_up": null | {"file", "kind", "event_id", "machine",
+/// "reason", "server_answered"}}`.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  stpt replay --spool-dir /var/lib/stpt/spool --url http://stpt.lab:8000"
@@ -44,6 +45,8 @@ struct ReplayJson {
     delivered: usize,
     rejected: Vec<String>,
     pending: usize,
+    aborted: Vec<String>,
+    dropped: usize,
     rejected_kept: usize,
     rejected_dir: PathBuf,
     interrupted: Option<String>,
@@ -101,6 +104,8 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<()> {
         delivered: delivery.delivered,
         rejected: delivery.rejected.iter().map(ToString::to_string).collect(),
         pending: delivery.pending,
+        aborted: delivery.aborted.iter().map(ToString::to_string).collect(),
+        dropped: delivery.dropped,
         rejected_kept,
         rejected_dir: spool_dir.join(REJECTED_DIR),
         interrupted: delivery.interrupted.as_ref().map(ToString::to_string),
@@ -128,6 +133,15 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<()> {
         }
         if let Some(held) = &delivery.held_up {
             text.push_str(&format!("  held up by {held}\n"));
+        }
+        if report.dropped > 0 {
+            text.push_str(&format!(
+                "dropped {} of runs aborted on the server (`stpt abort`)\n",
+                crate::palette::counted(report.dropped as u64, "event")
+            ));
+            for reason in &report.aborted {
+                text.push_str(&format!("  {reason}\n"));
+            }
         }
         if rejected_kept > 0 {
             text.push_str(&format!(
@@ -170,6 +184,8 @@ fn nothing_spooled(spool_dir: &Path, json: bool) -> anyhow::Result<()> {
             delivered: 0,
             rejected: Vec::new(),
             pending: 0,
+            aborted: Vec::new(),
+            dropped: 0,
             rejected_kept: 0,
             rejected_dir: spool_dir.join(REJECTED_DIR),
             interrupted: None,

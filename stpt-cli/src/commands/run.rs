@@ -22,9 +22,9 @@ use crate::{palette, terminal};
 
 /// Run a scenario directory's tests (from its stpt.toml) and report them to the server.
 ///
-/// Exits 0 when every test passed or warned, 2 when one did not, 130 when cancelled with
-/// Ctrl-C. A server that is away does not stop the run: events wait in the spool for
-/// `stpt replay`.
+/// Exits 0 when every test passed or warned, 2 when one did not (or the run was aborted on
+/// the server with `stpt abort`: no further test starts), 130 when cancelled with Ctrl-C. A
+/// server that is away does not stop the run: events wait in the spool for `stpt replay`.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  stpt run scenarios/ --machine lamp-rig\n  STPT_URL=http://stpt.lab:8000 stpt run . --machine \"$(hostname)\" --timeout 600"
@@ -110,6 +110,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
                 line
             }
             Progress::SinkFailed { error } => format!("warning: {error}\n"),
+            Progress::RunAborted { .. } => format!(
+                "{}: no further test starts, and nothing more of it is sent\n",
+                palette::bold("the run was aborted on the server (`stpt abort`)")
+            ),
             _ => return,
         };
         if write_error.is_none()
@@ -140,6 +144,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         ));
     }
     terminal::emit(&text)?;
+    if summary.aborted {
+        return Err(RunNotPassed::aborted(summary.not_run).into());
+    }
     if summary.cancelled {
         return Err(RunNotPassed::cancelled(summary.not_run).into());
     }

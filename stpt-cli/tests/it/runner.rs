@@ -189,3 +189,83 @@ fn ctrl_c_cancels_the_running_test_and_skips_the_rest() {
     let never = tests.iter().find(|t| t.0 == "never.sh").expect("never.sh");
     assert_ne!(never.1, "passed");
 }
+
+#[test]
+fn abort_stops_the_run_which_says_so_once() {
+    let server = Server::start();
+    let dir = server.dir.path().join("rig");
+    std::fs::create_dir_all(&dir).expect("scenario directory");
+    let go = server.dir.path().join("go");
+    write_file(
+        &dir,
+        "wait.sh",
+        &format!(
+            "i=0\nwhile [ ! -e '{}' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n",
+            go.display()
+        ),
+    );
+    write_file(&dir, "never.sh", "exit 0\n");
+    write_file(&dir, "nor.sh", "exit 0\n");
+    write_file(
+        &dir,
+        "stpt.toml",
+        "command = [\"sh\", \"{file}\"]\n\n[[scenarios]]\nname = \"lamp\"\ntests = [\"wait.sh\", \"never.sh\", \"nor.sh\"]\n",
+    );
+    let mut child = server
+        .command(&["run", &dir.to_string_lossy(), "--machine", "lamp-rig"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stpt run");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the first test starts");
+        let started = line.contains("wait.sh");
+        lines.push(line);
+        if started {
+            break;
+        }
+    }
+    let aborted = server.stpt(&["abort", "1"]);
+    assert_eq!(aborted.code, Some(0), "{}", aborted.snapshot());
+    std::fs::write(&go, "").expect("let the test end");
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        lines.push(line);
+    }
+    let output = child.wait_with_output().expect("stpt run exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_snapshot!(format!("exit code: {:?}\n{}\n--- stderr ---\n{stderr}", output.status.code(), without_durations(&lines.join("\n"))), @r#"
+    exit code: Some(2)
+    running 3 tests of stpt.toml as lamp-rig
+    start lamp / wait.sh
+    the run was aborted on the server (`stpt abort`): no further test starts, and nothing more of it is sent
+    [1/3] passed    lamp / wait.sh
+    ran 1 of 3 tests: passed 1
+    --- stderr ---
+    error: the run was aborted on the server; 2 tests did not run
+    "#);
+    assert_eq!(
+        statuses(&server, "lamp-rig")
+            .into_iter()
+            .map(|(name, status, _)| (name, status))
+            .collect::<Vec<_>>(),
+        [
+            ("wait.sh".to_owned(), "cancelled".to_owned()),
+            ("never.sh".to_owned(), "cancelled".to_owned()),
+            ("nor.sh".to_owned(), "cancelled".to_owned()),
+        ]
+    );
+}

@@ -827,10 +827,27 @@ pub fn abort_cancels_ongoing_tests_and_records_when(store: &dyn Store) {
         [Status::Passed, Status::Cancelled, Status::Cancelled]
     );
     assert_eq!(tree.run.counts.ongoing(), 0);
-    // Rejected from now on: nothing waits or runs.
-    assert_rejected_unchanged(store, start(M, "c.py", 101), |e| {
-        matches!(e, StoreError::NoMatchingTest { .. })
-    });
+    // Rejected from now on, as aborted, with or without the run's id: a person ended it.
+    let aborted = |e: &StoreError| matches!(e, StoreError::RunAborted { run_id, machine } if *run_id == dry.run_id && machine == M);
+    assert_rejected_unchanged(store, start(M, "c.py", 101), aborted);
+    assert_rejected_unchanged(store, stop(M, "b.py", Status::Passed, 101), aborted);
+    assert_rejected_unchanged(
+        store,
+        addressed(start(M, "c.py", 101), dry.run_id, 2),
+        aborted,
+    );
+    // A retry of a finished test is refused too.
+    assert_rejected_unchanged(store, attempt(start(M, "a.py", 102), 2), aborted);
+    // The machine's next dry run starts a run that takes events again; the aborted one
+    // still refuses its late events.
+    let next = apply(store, dry_run(M, 200, &[("s.py", &["a.py"])]));
+    apply(store, start(M, "a.py", 201));
+    assert_eq!(run(store, next.run_id).run.status, Status::Running);
+    assert_rejected_unchanged(
+        store,
+        addressed(stop(M, "b.py", Status::Passed, 202), dry.run_id, 1),
+        aborted,
+    );
 
     let before = dump(store);
     let finished = store.abort(done.run_id, at(100)).unwrap().unwrap();
@@ -1070,10 +1087,10 @@ pub fn reported_unknown_and_aborted_tests_are_not_revived(store: &dyn Store) {
     apply(store, start(M, "b.py", 4));
     store.abort(first.run_id, at(5)).unwrap();
     assert_rejected_unchanged(store, stop(M, "b.py", Status::Passed, 6), |e| {
-        matches!(e, StoreError::NoMatchingTest { .. })
+        matches!(e, StoreError::RunAborted { .. })
     });
     assert_rejected_unchanged(store, start(M, "b.py", 6), |e| {
-        matches!(e, StoreError::NoMatchingTest { .. })
+        matches!(e, StoreError::RunAborted { .. })
     });
 }
 

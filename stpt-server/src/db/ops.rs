@@ -286,7 +286,7 @@ fn apply_dry_run(
 }
 
 /// The run an event addresses: `run_id` if given (it must be the machine's), else the
-/// machine's newest run.
+/// machine's newest run; never an aborted one.
 fn target_run(
     conn: &mut Conn,
     machine: &MachineRow,
@@ -297,7 +297,7 @@ fn target_run(
         Some(id) => id,
         None => machine.last_run_id.ok_or_else(no_match)?,
     };
-    runs::table
+    let run = runs::table
         .find(wanted)
         .filter(runs::machine_id.eq(machine.id))
         .select(RunRow::as_select())
@@ -308,7 +308,14 @@ fn target_run(
                 run_id: wanted,
                 machine: machine.name.clone(),
             })
-        })
+        })?;
+    if run.closed_as.as_deref() == Some(Closure::Aborted.as_str()) {
+        return Err(OpError::Store(StoreError::RunAborted {
+            run_id: run.id,
+            machine: machine.name.clone(),
+        }));
+    }
+    Ok(run)
 }
 
 fn test_at(conn: &mut Conn, run_id: RunId, index: u32) -> Result<Option<TestRow>, OpError> {

@@ -105,6 +105,28 @@ fn abort_cancels_the_ongoing_tests(app: App) {
         );
     }
 
+    // The rig's later events are refused as aborted, so the runner stops reporting.
+    let [_, _, stop] = stpt_core::testing::builders::seed_fixtures();
+    let (status, body) = app.send(true, "/tm_api/test_stop", Some(stop));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (Status::Conflict, Some("run_aborted")),
+        "{body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("run 1") && d.contains("was aborted")),
+        "{body}"
+    );
+    let (_, metrics) = app.send(false, "/metrics", None);
+    assert!(
+        metrics
+            .as_str()
+            .is_some_and(|m| m.contains("reason=\"run_aborted\"} 1")),
+        "{metrics}"
+    );
+
     let (status, body) = app.send(true, "/api/v1/runs/99/abort", Some("{}"));
     assert_eq!(
         (status, body["error"].as_str()),
