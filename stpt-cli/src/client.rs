@@ -265,6 +265,16 @@ impl Client {
         serde_json::from_str(&text).map_err(|e| self.malformed(&url, 200, &content_type, &text, e))
     }
 
+    /// `DELETE path`, answered with JSON. Sent as JSON, like every write the server takes.
+    pub(crate) fn delete(&self, path: &str) -> Result<serde_json::Value, RequestError> {
+        let url = self.url(path);
+        let request = self
+            .authorized(self.agent.delete(&url))
+            .set("Content-Type", "application/json");
+        let response = self.answer(&url, request.call())?;
+        self.parse(&url, response)
+    }
+
     /// Every item of a paginated list, page after page (100 a page).
     pub(crate) fn all_pages<T: DeserializeOwned>(
         &self,

@@ -233,6 +233,12 @@ pub trait Store: Send + Sync {
         idle_since: Timestamp,
         at: Timestamp,
     ) -> Result<Vec<RunSummary>, StoreError>;
+
+    /// Deletes a machine with all its runs (their scenarios, tests and attempts) and the
+    /// records of its applied events; answers how many runs went, `None` when no machine has
+    /// this id. Its name is free again: a later dry run under it creates a new machine, and
+    /// its old event ids apply anew.
+    fn delete_machine(&self, machine: MachineId) -> Result<Option<u64>, StoreError>;
 }
 
 /// What a late event may still do to a test the store presumed `unknown`, if anything.
@@ -306,5 +312,8 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         at: Timestamp,
     ) -> Result<Vec<RunSummary>, StoreError> {
         (**self).close_stale(idle_since, at)
+    }
+    fn delete_machine(&self, machine: MachineId) -> Result<Option<u64>, StoreError> {
+        (**self).delete_machine(machine)
     }
 }

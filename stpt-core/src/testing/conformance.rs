@@ -1109,3 +1109,74 @@ pub fn previous_run_is_the_machines_newest_older_run(store: &dyn Store) {
     assert_eq!(previous(b1), None);
     assert_eq!(previous(a3 + b2 + 100), None);
 }
+
+/// Deleting a machine removes it with its runs, tests and applied event ids, leaves every other
+/// machine as it was, and frees its name.
+pub fn delete_machine_removes_it_with_its_runs(store: &dyn Store) {
+    let other = apply(store, dry_run("rig-2", 0, &[("s.py", &["a.py"])]));
+    apply(store, start("rig-2", "a.py", 1));
+    let first = apply(
+        store,
+        with_event_id(dry_run(M, 2, &[("s.py", &["a.py", "b.py"])]), "dry-1"),
+    );
+    apply(store, with_event_id(start(M, "a.py", 3), "start-1"));
+    apply(store, stop(M, "a.py", Status::Failed, 4));
+    apply(store, attempt(start(M, "a.py", 5), 2));
+    let second = apply(store, dry_run(M, 6, &[("s.py", &["a.py"])]));
+    apply(store, start(M, "a.py", 7));
+    let machine = first.machine_id;
+    let test = run(store, first.run_id).scenarios[0].tests[0].id;
+    let others_before = run(store, other.run_id);
+
+    assert_eq!(store.delete_machine(machine).unwrap(), Some(2));
+    assert_eq!(store.machine(machine).unwrap(), None);
+    assert_eq!(store.machine_by_name(M).unwrap(), None);
+    let listed: Vec<String> = store
+        .machines(PageRequest::new(1, 100))
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|m| m.machine.name)
+        .collect();
+    assert_eq!(listed, ["rig-2"]);
+    assert_eq!(
+        store.runs(machine, PageRequest::new(1, 10)).unwrap().total,
+        0
+    );
+    assert_eq!(store.last_run(machine).unwrap(), None);
+    for id in [first.run_id, second.run_id] {
+        assert_eq!(store.run(id).unwrap(), None);
+        assert_eq!(store.node(NodeKind::Master, id).unwrap(), None);
+        assert_eq!(store.previous_run(id).unwrap(), None);
+        assert_eq!(store.abort(id, at(10)).unwrap(), None);
+    }
+    assert_eq!(store.node(NodeKind::Test, test).unwrap(), None);
+    assert!(store.attempts(test).unwrap().is_empty());
+    assert!(store.test_history(test, 10).unwrap().is_empty());
+    assert!(
+        store
+            .close_stale(at(1_000), at(1_000))
+            .unwrap()
+            .iter()
+            .all(|r| r.machine_id != machine)
+    );
+    assert_rejected_unchanged(store, start(M, "a.py", 8), |e| {
+        matches!(e, StoreError::UnknownMachine { .. })
+    });
+    assert_eq!(store.delete_machine(machine).unwrap(), None);
+
+    // The other machine is untouched (but for what the stale sweep did to it).
+    let others_after = run(store, other.run_id);
+    assert_eq!(others_after.scenarios.len(), others_before.scenarios.len());
+    assert_eq!(others_after.machine, others_before.machine);
+
+    // The name is free, and the old event ids apply anew.
+    let again = apply(
+        store,
+        with_event_id(dry_run(M, 20, &[("s.py", &["a.py"])]), "dry-1"),
+    );
+    assert!(!again.duplicate);
+    assert_ne!(again.machine_id, machine);
+    assert!(!apply(store, with_event_id(start(M, "a.py", 21), "start-1")).duplicate);
+    assert_eq!(last(store, M).run.id, again.run_id);
+}

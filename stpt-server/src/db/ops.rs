@@ -885,6 +885,30 @@ fn close_run(
     Ok(Some(run.summary()?))
 }
 
+/// Deletes machine `id` with its runs (scenarios, tests and attempts go with them by the
+/// foreign keys' cascades) and its applied-event records, under the machine's lock.
+pub(crate) fn delete_machine(conn: &mut Conn, id: MachineId) -> Result<Option<u64>, OpError> {
+    in_transaction(conn, |conn| {
+        let Some(key) = machines::table
+            .find(id)
+            .select(machines::name_key)
+            .first::<String>(conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        machine_for_update(conn, &key)?;
+        let runs: i64 = runs::table
+            .filter(runs::machine_id.eq(id))
+            .count()
+            .get_result(conn)?;
+        diesel::delete(applied_events::table.filter(applied_events::machine_id.eq(id)))
+            .execute(conn)?;
+        diesel::delete(machines::table.find(id)).execute(conn)?;
+        Ok(Some(u64::try_from(runs).unwrap_or(0)))
+    })
+}
+
 pub(crate) fn abort(
     conn: &mut Conn,
     run_id: RunId,
