@@ -27,7 +27,8 @@ use crate::{palette, terminal};
 /// server that is away does not stop the run: events wait in the spool for `stpt replay`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  stpt run scenarios/ --machine lamp-rig\n  STPT_URL=http://stpt.lab:8000 stpt run . --machine \"$(hostname)\" --timeout 600"
+    after_help = "Examples:\n  stpt run scenarios/ --machine lamp-rig\n  STPT_URL=http://stpt.lab:8000 stpt run . --machine \"$(hostname)\" --timeout 600\n\nThe stpt.toml format: stpt run --help (the full text), docs/runner.md (with an example).",
+    after_long_help = RUN_LONG_HELP
 )]
 pub(crate) struct RunArgs {
     /// The scenario directory holding stpt.toml.
@@ -45,6 +46,36 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     server: ServerArgs,
 }
+
+/// The `stpt.toml` format and the status rules, shown by `stpt run --help`.
+const RUN_LONG_HELP: &str = "\
+The scenario directory's stpt.toml (paths relative to it; every file named must exist; unknown
+keys are refused):
+
+  master = \"scenario_master.sh\"           # optional: the master's script (default: stpt.toml)
+  command = \"sh {file}\"                   # how to run a test: a string split on whitespace, or an
+                                          # array of arguments; {file} is the test's absolute path,
+                                          # {name} its file name, {dir} its directory
+  timeout_secs = 600                      # optional: seconds before a test is killed as error
+
+  [[scenarios]]                           # run in the order written
+  file = \"scenarios/lamp.sh\"              # the scenario's script (or name = \"lamp\" without one)
+  tests_dir = \"tests/lamp\"                # optional, default: the directory of stpt.toml
+  tests = [\"lamp_on.sh\", \"lamp_off.sh\"]   # run in the order written
+  command = [\"sh\", \"-c\", \"sh {name} 2>&1\"]  # optional, replaces the top command
+  timeout_secs = 60                       # optional, replaces the top timeout
+
+Scripts of the master and the scenarios are not run: their text goes with the dry run. Each
+test runs in its own directory. Its status: the first line of the file STPT_STATUS_FILE names
+if it writes one (passed, failed, error, warning, cancelled or unknown; the next lines are the
+message), else its exit code (0 passed, 1 failed, anything else error); error when it runs past
+its timeout. For any status but passed, the end of its output becomes the message.
+
+Examples:
+  stpt run scenarios/ --machine lamp-rig
+  STPT_URL=http://stpt.lab:8000 stpt run . --machine \"$(hostname)\" --timeout 600
+
+More, with a complete example: docs/runner.md.";
 
 /// Discovers the plan, runs it and prints each test as it ends.
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {

@@ -72,3 +72,34 @@ fn environment_variables_are_named_without_a_value() {
         machines.stdout
     );
 }
+
+#[test]
+fn run_help_describes_the_manifest_and_points_at_its_document() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let help = stpt_in(dir.path(), &["run", "--help"], None);
+    for needle in [
+        "stpt.toml",
+        "master = ",
+        "command = ",
+        "timeout_secs",
+        "[[scenarios]]",
+        "tests_dir",
+        "{file}",
+        "STPT_STATUS_FILE",
+        "docs/runner.md",
+    ] {
+        assert!(
+            help.stdout.contains(needle),
+            "no {needle:?} in:\n{}",
+            help.stdout
+        );
+    }
+    let short = stpt_in(dir.path(), &["run", "-h"], None);
+    assert!(short.stdout.contains("docs/runner.md"), "{}", short.stdout);
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    assert!(
+        readme.contains("(docs/runner.md)"),
+        "the README does not link docs/runner.md"
+    );
+}

@@ -269,3 +269,75 @@ fn abort_stops_the_run_which_says_so_once() {
         ]
     );
 }
+
+/// The files of docs/runner.md's example (code blocks whose first line is `# rig/<path>`),
+/// written under `root`; answers the console block that shows the run.
+fn docs_example(root: &Path) -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/runner.md"))
+        .expect("docs/runner.md");
+    let mut console = String::new();
+    for block in doc.split("```").skip(1).step_by(2) {
+        let (language, body) = block.split_once('\n').expect("a fenced block");
+        match (language, body.split_once('\n')) {
+            ("console", _) => console = body.to_owned(),
+            (_, Some((first, text))) if first.starts_with("# rig/") => {
+                let path = root.join(&first[2..]);
+                std::fs::create_dir_all(path.parent().expect("a folder")).expect("folders");
+                std::fs::write(&path, text).expect("an example file");
+            }
+            _ => {}
+        }
+    }
+    console
+}
+
+/// `text` without what changes from run to run: durations and the dry run's date.
+fn steady(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let line = match line.find("dry run 2") {
+                Some(at) => format!("{}dry run [date]{}", &line[..at], &line[at + 31..]),
+                None => line.to_owned(),
+            };
+            line.split_whitespace()
+                .filter(|word| {
+                    !(word.ends_with("ms") || word.ends_with('s'))
+                        || !word.starts_with(|c: char| c.is_ascii_digit())
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_example_of_docs_runner_md_runs_as_written() {
+    let server = Server::start();
+    let console = docs_example(server.dir.path());
+    let commands: Vec<(&str, Vec<&str>)> = console
+        .split("$ ")
+        .skip(1)
+        .map(|part| {
+            let (command, output) = part.split_once('\n').unwrap_or((part, ""));
+            (command, output.lines().collect())
+        })
+        .collect();
+    assert_eq!(commands[0].0, "stpt run rig --machine lamp-rig");
+    let mut command = server.command(&["run", "rig", "--machine", "lamp-rig"]);
+    let run = command
+        .current_dir(server.dir.path())
+        .output()
+        .expect("stpt run");
+    assert_eq!(run.status.code(), Some(2));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(steady(&printed), steady(&commands[0].1.join("\n")));
+    assert_eq!(commands[1], ("echo $?", vec!["2"]));
+    assert_eq!(commands[2].0, "stpt show --last lamp-rig");
+    let shown = server.stpt(&["show", "--last", "lamp-rig"]);
+    assert_eq!(steady(&shown.stdout), steady(&commands[2].1.join("\n")));
+}
