@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::client::{Client, RequestError, ServerArgs};
 use crate::selection::UnknownRun;
-use crate::terminal;
+use crate::{palette, terminal};
 
 /// Compare a run with another (by default its machine's previous run).
 ///
@@ -97,10 +97,13 @@ pub(crate) fn run(args: DiffArgs) -> anyhow::Result<()> {
     for test in diff["duration_changes"].as_array().into_iter().flatten() {
         let before = test["other_duration_seconds"].as_f64().unwrap_or(0.0);
         let after = test["duration_seconds"].as_f64().unwrap_or(0.0);
+        let sign = if after < before { "-" } else { "+" };
         text.push_str(&format!(
-            "  {}  {before:.1}s -> {after:.1}s ({:+.1}s)\n",
+            "  {}  {} -> {} ({sign}{})\n",
             name(test),
-            after - before
+            palette::duration(before),
+            palette::duration(after),
+            palette::duration((after - before).abs())
         ));
     }
     terminal::emit(&text)?;

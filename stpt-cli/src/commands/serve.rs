@@ -168,9 +168,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let (address, port) = (config.address, config.port);
     rocket::execute(async move {
-        let app = stpt_server::build(&config)
-            .with_context(|| format!("cannot open the database ({database_url})"))?
-            .attach(AdHoc::on_liftoff("announce", move |rocket| {
+        // Every failure to open the database names it already.
+        let app =
+            stpt_server::build(&config)?.attach(AdHoc::on_liftoff("announce", move |rocket| {
                 Box::pin(async move {
                     let config = rocket.config();
                     println!(

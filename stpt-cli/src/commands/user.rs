@@ -49,7 +49,8 @@ impl DatabaseArgs {
             max_size: 2,
             ..PoolOptions::default()
         };
-        AccessStore::open(&url, options).with_context(|| format!("cannot open {url}"))
+        // Every failure to open it names the database already.
+        Ok(AccessStore::open(&url, options)?)
     }
 }
 

@@ -135,6 +135,13 @@ fn diff_compares_with_the_previous_run_or_the_one_named() {
         out.stdout
     );
     assert!(out.stdout.contains("fixed: 0\n"), "{}", out.stdout);
+    // Durations read as everywhere else.
+    assert!(
+        out.stdout
+            .contains("  /rig/tests/c.py  1.2s -> 1.2s (+0ms)\n"),
+        "{}",
+        out.stdout
+    );
 
     let json = server
         .stpt(&["diff", &runs[3].to_string(), &runs[0].to_string(), "--json"])

@@ -249,7 +249,7 @@ fn serve_fails_at_once_on_a_missing_folder_or_database() {
     exit code: Some(1)
     --- stdout ---
     --- stderr ---
-    error: cannot open the database (SQLite file missing/stpt.db): cannot open SQLite file missing/stpt.db: the folder missing does not exist; create it, or name another file with --database-url
+    error: cannot open SQLite file missing/stpt.db: the folder missing does not exist; create it, or name another file with --database-url
     ");
     assert!(!dir.path().join("missing").exists());
 

@@ -19,9 +19,12 @@ impl Cleanup {
     /// A line for people: how many went, or why they stay.
     pub(super) fn describe(&self) -> String {
         match &self.kept_because {
+            None if self.removed == 1 => {
+                "removed the machine simulated by this bench (--keep keeps it)".to_owned()
+            }
             None => format!(
-                "removed the {} simulated by this bench (--keep keeps them)",
-                crate::palette::counted(self.removed as u64, "machine")
+                "removed the {} machines simulated by this bench (--keep keeps them)",
+                self.removed
             ),
             Some(why) => format!(
                 "removed {} of the bench's machines; the others stay: {why}",
