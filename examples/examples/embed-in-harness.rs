@@ -29,6 +29,10 @@ fn main() -> anyhow::Result<()> {
     let mut reporter = Reporter::new("machine #1", sink);
     note(reporter.dry_run(&plan));
     for test in plan.tests() {
+        // Someone ran `stpt abort` on the server: the run is over (said once by `note`).
+        if reporter.run_aborted() {
+            break;
+        }
         note(reporter.start(&test));
         let (status, message) = run_my_test(test.file_name());
         note(reporter.stop(&test, status, message.as_deref()));

@@ -107,6 +107,10 @@ fn run<S: Sink>(plan: &Plan, reporter: &mut Reporter<S>, args: &Args, seed: u64)
     let mut random = SplitMix64(seed);
     note(reporter.dry_run(plan));
     for test in plan.tests() {
+        // Someone ran `stpt abort`: the run is over (the sink said why once).
+        if reporter.run_aborted() {
+            break;
+        }
         note(reporter.start(&test));
         let millis = 500 + random.below(2500);
         if !args.fast {

@@ -1,6 +1,7 @@
 //! The HTTP client of the query commands: one stpt server, its URL and token.
 //!
-//! The main type here is [`Client`], built from the global [`ServerArgs`]; its calls answer
+//! The main type here is [`Client`], built from [`ServerArgs`] (flattened into every command
+//! that talks to a server); its calls answer
 //! typed values or a [`RequestError`] saying what happened and what to do about it. Machines are
 //! named by name or id ([`Client::resolve_machine`]); the seed's paginated lists are read whole
 //! with [`Client::all_pages`].
@@ -12,7 +13,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use stpt_server::api::shapes::MachineListItem;
 
-/// Where the server is and how to authenticate to it (every subcommand but `serve`).
+/// Where the server is and how to authenticate to it (flattened into the commands that talk
+/// to one).
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ServerArgs {
     /// The stpt server's base URL.
@@ -20,12 +22,40 @@ pub(crate) struct ServerArgs {
         long,
         env = "STPT_URL",
         default_value = "http://127.0.0.1:8000",
+        value_parser = parse_server_url,
         global = true
     )]
     pub(crate) url: String,
     /// A token sent as `Authorization: Bearer <token>`.
     #[arg(long, env = "STPT_TOKEN", hide_env_values = true, global = true)]
     pub(crate) token: Option<String>,
+}
+
+/// A server URL as `--url` and `STPT_URL` take it: `http://HOST[:PORT][/PREFIX]`, kept
+/// without its trailing slash. A URL without scheme is refused here, rather than blamed on
+/// a server that is not running.
+pub(crate) fn parse_server_url(given: &str) -> Result<String, String> {
+    let url = given.trim().trim_end_matches('/');
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!(
+            "{given:?} lacks http:// at its start: write http://{url}"
+        ));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" => {}
+        "https" => {
+            return Err(format!(
+                "{given:?}: stpt talks plain HTTP (TLS is left to a proxy in front of the \
+                 server); give the server's http:// address"
+            ));
+        }
+        other => return Err(format!("{given:?}: {other}:// is not HTTP; write http://…")),
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("{given:?} names no host: write http://HOST:PORT"));
+    }
+    Ok(url.to_owned())
 }
 
 /// A request that did not give the expected answer.
@@ -53,6 +83,34 @@ pub(crate) enum RequestError {
         error: String,
         /// The `detail`, or the start of the body.
         detail: String,
+    },
+    /// Something answered, but not an stpt server: a page where stpt answers JSON.
+    #[error(
+        "{base} is not an stpt server: {url} answered HTTP {status} with {what} rather than \
+         stpt's JSON; set --url or STPT_URL to the stpt server's address"
+    )]
+    NotStpt {
+        /// The base URL given.
+        base: String,
+        /// The URL asked.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// What came instead ("an HTML page", "text").
+        what: String,
+    },
+    /// A server in front of stpt (a proxy) failed with a page of its own.
+    #[error(
+        "{url} answered HTTP {status} with {what}, not stpt's JSON: a proxy in front of the \
+         stpt server may be failing"
+    )]
+    ProxyFailed {
+        /// The URL asked.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// What came instead.
+        what: String,
     },
     /// The answer is not the JSON expected.
     #[error("unexpected answer from {url}: {reason}")]
@@ -86,6 +144,46 @@ pub(crate) struct MachineRef {
 pub(crate) struct UnknownMachine {
     given: String,
     known: String,
+}
+
+/// Most machines an unknown machine's error names.
+const MACHINES_NAMED: usize = 5;
+
+/// What an unknown machine's error says about the machines there are: a few, those whose
+/// name is closest to `given` first (containing it, or sharing its start), and how many more.
+fn known_machines(given: &str, machines: &[MachineListItem]) -> String {
+    if machines.is_empty() {
+        return "the server knows no machine yet (a machine appears with its first dry run)"
+            .to_owned();
+    }
+    let wanted = given.trim().to_lowercase();
+    let closeness = |name: &str| {
+        let name = name.to_lowercase();
+        let shared = name
+            .chars()
+            .zip(wanted.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let contains = !wanted.is_empty() && (name.contains(&wanted) || wanted.contains(&name));
+        (std::cmp::Reverse(contains), std::cmp::Reverse(shared))
+    };
+    let mut ranked: Vec<&MachineListItem> = machines.iter().collect();
+    ranked.sort_by_key(|m| closeness(&m.machine_name));
+    let names: Vec<String> = ranked
+        .iter()
+        .take(MACHINES_NAMED)
+        .map(|m| format!("{} (#{})", m.machine_name, m.pk))
+        .collect();
+    let list = match machines.len() - names.len() {
+        0 => names.join(", "),
+        more => format!("{} and {more} more", names.join(", ")),
+    };
+    let noun = if machines.len() == 1 {
+        "machine is"
+    } else {
+        "machines are"
+    };
+    format!("known {noun} {list}; see `stpt machines`")
 }
 
 /// The seed's pagination envelope (only the fields the CLI reads).
@@ -144,8 +242,8 @@ impl Client {
     pub(crate) fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, RequestError> {
         let url = self.url(path);
         let request = self.authorized(self.agent.get(&url));
-        let response = answer(&url, request.call())?;
-        parse(&url, response)
+        let response = self.answer(&url, request.call())?;
+        self.parse(&url, response)
     }
 
     /// `POST path` with a JSON body, answered with JSON.
@@ -156,17 +254,25 @@ impl Client {
     ) -> Result<serde_json::Value, RequestError> {
         let url = self.url(path);
         let request = self.authorized(self.agent.post(&url));
-        let response = answer(&url, request.send_json(body))?;
+        let response = self.answer(&url, request.send_json(body))?;
+        let content_type = response.content_type().to_owned();
         let text = response
             .into_string()
             .map_err(|e| unreachable(&url, &ureq::Error::from(e)))?;
         if text.trim().is_empty() {
             return Ok(serde_json::Value::Null);
         }
-        serde_json::from_str(&text).map_err(|e| RequestError::Malformed {
-            url,
-            reason: e.to_string(),
-        })
+        serde_json::from_str(&text).map_err(|e| self.malformed(&url, 200, &content_type, &text, e))
+    }
+
+    /// `DELETE path`, answered with JSON. Sent as JSON, like every write the server takes.
+    pub(crate) fn delete(&self, path: &str) -> Result<serde_json::Value, RequestError> {
+        let url = self.url(path);
+        let request = self
+            .authorized(self.agent.delete(&url))
+            .set("Content-Type", "application/json");
+        let response = self.answer(&url, request.call())?;
+        self.parse(&url, response)
     }
 
     /// Every item of a paginated list, page after page (100 a page).
@@ -205,32 +311,11 @@ impl Client {
                 id: machine.pk,
                 name: machine.machine_name.clone(),
             }),
-            None => {
-                let known = if machines.is_empty() {
-                    "the server knows no machine yet (a machine appears with its first dry run)"
-                        .to_owned()
-                } else {
-                    let names: Vec<String> = machines
-                        .iter()
-                        .take(10)
-                        .map(|m| format!("{} (#{})", m.machine_name, m.pk))
-                        .collect();
-                    let more = if machines.len() > names.len() {
-                        ", …"
-                    } else {
-                        ""
-                    };
-                    format!(
-                        "known machines are {}{more}; see `stpt machines`",
-                        names.join(", ")
-                    )
-                };
-                Err(UnknownMachine {
-                    given: given.to_owned(),
-                    known,
-                }
-                .into())
+            None => Err(UnknownMachine {
+                given: given.to_owned(),
+                known: known_machines(given, &machines),
             }
+            .into()),
         }
     }
 
@@ -242,14 +327,124 @@ impl Client {
     }
 }
 
-fn answer(
-    url: &str,
-    result: Result<ureq::Response, ureq::Error>,
-) -> Result<ureq::Response, RequestError> {
-    match result {
-        Ok(response) => Ok(response),
-        Err(ureq::Error::Status(status, response)) => Err(refused(url, status, response)),
-        Err(error) => Err(unreachable(url, &error)),
+impl Client {
+    /// The response, or what its error status means.
+    fn answer(
+        &self,
+        url: &str,
+        result: Result<ureq::Response, ureq::Error>,
+    ) -> Result<ureq::Response, RequestError> {
+        match result {
+            Ok(response) => Ok(response),
+            Err(ureq::Error::Status(status, response)) => Err(self.refused(url, status, response)),
+            Err(error) => Err(unreachable(url, &error)),
+        }
+    }
+
+    /// An error status: stpt's `{"error", "detail"}` read out; anything else with a body is
+    /// not stpt talking.
+    fn refused(&self, url: &str, status: u16, response: ureq::Response) -> RequestError {
+        let content_type = response.content_type().to_owned();
+        let text = response.into_string().unwrap_or_default();
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(body))
+                if body.get("error").is_some_and(|e| e.is_string()) =>
+            {
+                RequestError::Refused {
+                    url: url.to_owned(),
+                    status,
+                    error: body
+                        .get("error")
+                        .and_then(|e| e.as_str())
+                        .unwrap_or("error")
+                        .to_owned(),
+                    detail: match body.get("detail") {
+                        Some(serde_json::Value::String(detail)) => detail.clone(),
+                        Some(other) => other.to_string(),
+                        None => String::new(),
+                    },
+                }
+            }
+            // The HTTP layer's own refusals (an unparsable request) come without a body.
+            _ if text.trim().is_empty() => RequestError::Refused {
+                url: url.to_owned(),
+                status,
+                error: "error".to_owned(),
+                detail: "(no body)".to_owned(),
+            },
+            _ => self.foreign(url, status, &content_type, &text),
+        }
+    }
+
+    /// An answer in a shape stpt never gives: another server at this address, or a proxy's
+    /// error page.
+    fn foreign(&self, url: &str, status: u16, content_type: &str, text: &str) -> RequestError {
+        let what = what_came(content_type, text);
+        if status >= 500 {
+            RequestError::ProxyFailed {
+                url: url.to_owned(),
+                status,
+                what,
+            }
+        } else {
+            RequestError::NotStpt {
+                base: self.base.clone(),
+                url: url.to_owned(),
+                status,
+                what,
+            }
+        }
+    }
+
+    /// A 2xx answer that is not the JSON expected: not stpt when it is not JSON at all.
+    fn malformed(
+        &self,
+        url: &str,
+        status: u16,
+        content_type: &str,
+        text: &str,
+        error: serde_json::Error,
+    ) -> RequestError {
+        if serde_json::from_str::<serde_json::Value>(text).is_err() {
+            return self.foreign(url, status, content_type, text);
+        }
+        RequestError::Malformed {
+            url: url.to_owned(),
+            reason: error.to_string(),
+        }
+    }
+
+    fn parse<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        response: ureq::Response,
+    ) -> Result<T, RequestError> {
+        let status = response.status();
+        let content_type = response.content_type().to_owned();
+        let text = response
+            .into_string()
+            .map_err(|e| unreachable(url, &ureq::Error::from(e)))?;
+        serde_json::from_str(&text)
+            .map_err(|e| self.malformed(url, status, &content_type, &text, e))
+    }
+}
+
+/// "an HTML page", "text/plain", …: what came instead of JSON.
+fn what_came(content_type: &str, text: &str) -> String {
+    let start = text
+        .trim_start()
+        .get(..15)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if content_type.contains("html")
+        || start.starts_with("<!doctype html")
+        || start.starts_with("<html")
+    {
+        "an HTML page".to_owned()
+    } else if content_type.is_empty() {
+        "a body that is not JSON".to_owned()
+    } else {
+        format!("a {content_type} body")
     }
 }
 
@@ -265,40 +460,6 @@ fn unreachable(url: &str, error: &ureq::Error) -> RequestError {
         url: url.to_owned(),
         reason,
     }
-}
-
-fn refused(url: &str, status: u16, response: ureq::Response) -> RequestError {
-    let text = response.into_string().unwrap_or_default();
-    let (error, detail) = match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(serde_json::Value::Object(body)) => (
-            body.get("error")
-                .and_then(|e| e.as_str())
-                .unwrap_or("error")
-                .to_owned(),
-            match body.get("detail") {
-                Some(serde_json::Value::String(detail)) => detail.clone(),
-                Some(other) => other.to_string(),
-                None => text.clone(),
-            },
-        ),
-        _ => ("error".to_owned(), text.chars().take(300).collect()),
-    };
-    RequestError::Refused {
-        url: url.to_owned(),
-        status,
-        error,
-        detail,
-    }
-}
-
-fn parse<T: DeserializeOwned>(url: &str, response: ureq::Response) -> Result<T, RequestError> {
-    let text = response
-        .into_string()
-        .map_err(|e| unreachable(url, &ureq::Error::from(e)))?;
-    serde_json::from_str(&text).map_err(|e| RequestError::Malformed {
-        url: url.to_owned(),
-        reason: e.to_string(),
-    })
 }
 
 impl Client {

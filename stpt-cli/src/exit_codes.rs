@@ -6,9 +6,10 @@ pub(crate) const OK: u8 = 0;
 pub(crate) const FAILURE: u8 = 1;
 /// The run finished, but not every test passed or warned (`tail --exit-status`, `run`).
 pub(crate) const RUN_NOT_PASSED: u8 = 2;
-/// The server could not be reached at the URL given by --url or STPT_URL.
+/// No stpt server could be reached at the URL given by --url or STPT_URL (nothing answered,
+/// or something that is not stpt).
 pub(crate) const SERVER_UNREACHABLE: u8 = 3;
-/// The machine or run named does not exist on the server.
+/// The machine, run or test named does not exist on the server.
 pub(crate) const NOT_FOUND: u8 = 4;
 /// `run` was cancelled with Ctrl-C (128 + SIGINT, as shells report it).
 pub(crate) const INTERRUPTED: u8 = 130;

@@ -5,6 +5,7 @@
 
 mod client;
 mod commands;
+mod dates;
 mod exit_codes;
 mod junit;
 mod live_feed;
@@ -15,7 +16,7 @@ mod terminal;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// System Test Progress Tracking: what your system tests are doing now, and what they did.
 #[derive(Debug, Parser)]
@@ -24,14 +25,12 @@ use clap::{CommandFactory, Parser, Subcommand};
     version,
     about,
     after_help = "Exit codes: 0 done (every test passed or warned, for `tail --exit-status` and \
-                  `run`), 1 failed, 2 a test did not pass or warn, 3 server unreachable, \
-                  4 unknown machine or run, 130 cancelled with Ctrl-C."
+                  `run`), 1 failed (a bad command line too), 2 a test did not pass or warn, 3 no stpt server \
+                  reachable at the URL, 4 unknown machine, run or test, 130 cancelled with Ctrl-C."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    #[command(flatten)]
-    server: client::ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,28 +57,56 @@ enum Command {
     Webhook(commands::webhook::WebhookArgs),
 }
 
+/// The whole command line, as parsed and as completed.
+///
+/// Environment variables are named in the help without their current values: a value shown
+/// as `[env: STPT_URL=]` reads like a setting, and tokens are secrets.
+fn command() -> clap::Command {
+    fn hide_env_values(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| arg.hide_env_values(true))
+            .mut_subcommands(hide_env_values)
+    }
+    hide_env_values(Cli::command())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        // Help and version are not errors; a bad command line is a failure like any other
+        // (clap's own code, 2, means "a test did not pass" here).
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit_codes::FAILURE
+            } else {
+                exit_codes::OK
+            });
+        }
+    };
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
-        Command::Machines(args) => commands::machines::run(&cli.server, args),
-        Command::Runs(args) => commands::runs::run(&cli.server, args),
-        Command::Show(args) => commands::show::run(&cli.server, args),
-        Command::Tail(args) => commands::tail::run(&cli.server, args),
-        Command::Send(args) => commands::send::run(&cli.server, args),
-        Command::Run(args) => commands::run::run(&cli.server, args),
-        Command::Replay(args) => commands::replay::run(&cli.server, args),
-        Command::Export(args) => commands::export::run(&cli.server, args),
-        Command::Import(args) => commands::import::run(&cli.server, args),
-        Command::Completions(args) => commands::completions::run(args, Cli::command()),
-        Command::Bench(args) => commands::bench::run(&cli.server, args),
-        Command::User(args) => commands::user::run(&cli.server, args),
+        Command::Machines(args) => commands::machines::run(args),
+        Command::Runs(args) => commands::runs::run(args),
+        Command::Show(args) => commands::show::run(args),
+        Command::Tail(args) => commands::tail::run(args),
+        Command::Send(args) => commands::send::run(args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Replay(args) => commands::replay::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Import(args) => commands::import::run(args),
+        Command::Completions(args) => commands::completions::run(args, command()),
+        Command::Bench(args) => commands::bench::run(args),
+        Command::User(args) => commands::user::run(args),
         Command::Token(args) => commands::token::run(args),
         Command::Prune(args) => commands::prune::run(args),
-        Command::Abort(args) => commands::abort::run(&cli.server, args),
-        Command::History(args) => commands::history::run(&cli.server, args),
-        Command::Diff(args) => commands::diff::run(&cli.server, args),
-        Command::Flaky(args) => commands::flaky::run(&cli.server, args),
+        Command::Abort(args) => commands::abort::run(args),
+        Command::History(args) => commands::history::run(args),
+        Command::Diff(args) => commands::diff::run(args),
+        Command::Flaky(args) => commands::flaky::run(args),
         Command::Webhook(args) => commands::webhook::run(args),
     };
     match result {
@@ -106,14 +133,22 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(not_passed) = cause.downcast_ref::<outcome::RunNotPassed>() {
             return match not_passed {
-                outcome::RunNotPassed::Failed { .. } => exit_codes::RUN_NOT_PASSED,
+                outcome::RunNotPassed::Failed { .. } | outcome::RunNotPassed::Aborted { .. } => {
+                    exit_codes::RUN_NOT_PASSED
+                }
                 outcome::RunNotPassed::Cancelled { .. } => exit_codes::INTERRUPTED,
             };
         }
-        if let Some(client::RequestError::Unreachable { .. }) = cause.downcast_ref() {
+        if let Some(
+            client::RequestError::Unreachable { .. } | client::RequestError::NotStpt { .. },
+        ) = cause.downcast_ref()
+        {
             return exit_codes::SERVER_UNREACHABLE;
         }
-        if cause.is::<client::UnknownMachine>() || cause.is::<selection::UnknownRun>() {
+        if cause.is::<client::UnknownMachine>()
+            || cause.is::<selection::UnknownRun>()
+            || cause.is::<outcome::NotFound>()
+        {
             return exit_codes::NOT_FOUND;
         }
     }

@@ -1,5 +1,6 @@
 //! Results that are not the command failing, yet must not exit 0: a run that did not pass,
-//! a run cancelled with Ctrl-C. `main` maps them to their exit codes.
+//! a run cancelled with Ctrl-C; and what the command was about not existing. `main` maps them
+//! to their exit codes.
 
 use stpt_core::Status;
 
@@ -13,11 +14,22 @@ pub(crate) enum RunNotPassed {
         status: Status,
     },
     /// It was cancelled before its end.
-    #[error("cancelled; {not_run} tests did not run")]
+    #[error("cancelled; {} did not run", tests(*.not_run))]
     Cancelled {
         /// Tests never started.
         not_run: usize,
     },
+    /// A person aborted it on the server (`stpt abort`).
+    #[error("the run was aborted on the server; {} did not run", tests(*.not_run))]
+    Aborted {
+        /// Tests never started.
+        not_run: usize,
+    },
+}
+
+/// "1 test", "3 tests".
+fn tests(n: usize) -> String {
+    crate::palette::counted(n as u64, "test")
 }
 
 impl RunNotPassed {
@@ -26,8 +38,19 @@ impl RunNotPassed {
         RunNotPassed::Failed { status }
     }
 
+    /// A run aborted on the server with `not_run` tests left.
+    pub(crate) fn aborted(not_run: usize) -> Self {
+        RunNotPassed::Aborted { not_run }
+    }
+
     /// A run cancelled with `not_run` tests left.
     pub(crate) fn cancelled(not_run: usize) -> Self {
         RunNotPassed::Cancelled { not_run }
     }
 }
+
+/// Something the command was asked about does not exist on the server (a test id): exit code
+/// 4, like an unknown machine or run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct NotFound(pub(crate) String);

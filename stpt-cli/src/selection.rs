@@ -28,6 +28,21 @@ pub(crate) struct UnknownRun {
     id: i64,
 }
 
+impl UnknownRun {
+    /// The error for run `id`.
+    pub(crate) fn new(id: i64) -> Self {
+        UnknownRun { id }
+    }
+}
+
+/// `error` as [`UnknownRun`] when the server said it has no run `id`.
+pub(crate) fn or_unknown_run(error: RequestError, id: i64) -> anyhow::Error {
+    match error {
+        RequestError::Refused { error, .. } if error == "unknown_run" => UnknownRun { id }.into(),
+        other => other.into(),
+    }
+}
+
 impl RunSelection {
     /// Fetches the selected run in full.
     pub(crate) fn fetch(&self, client: &Client) -> anyhow::Result<RunTree> {
@@ -47,19 +62,15 @@ impl RunSelection {
 pub(crate) fn newest_run_id(client: &Client, machine: &MachineRef) -> anyhow::Result<i64> {
     let data: MachineLastData = client
         .get(&format!("/tm_api/machine_last_data/{}/", machine.id))
-        .with_context(|| format!("cannot read the newest run of machine {}", machine.name))?;
+        .with_context(|| format!("cannot read the newest run of {}", machine.name))?;
     data.last_master_scenario
         .map(|run| run.dryrundata)
-        .with_context(|| format!("machine {} (#{}) has no run yet", machine.name, machine.id))
+        .with_context(|| format!("{} (#{}) has no run yet", machine.name, machine.id))
 }
 
 /// The run `id` in full.
 pub(crate) fn fetch_run(client: &Client, id: i64) -> anyhow::Result<RunTree> {
-    match client.get::<RunTree>(&format!("/api/v1/runs/{id}")) {
-        Ok(tree) => Ok(tree),
-        Err(RequestError::Refused { error, .. }) if error == "unknown_run" => {
-            Err(UnknownRun { id }.into())
-        }
-        Err(e) => Err(e.into()),
-    }
+    client
+        .get::<RunTree>(&format!("/api/v1/runs/{id}"))
+        .map_err(|e| or_unknown_run(e, id))
 }

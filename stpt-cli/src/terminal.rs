@@ -1,5 +1,5 @@
 //! Writing to stdout: human text through `anstream` (styles stripped off a terminal or under
-//! `NO_COLOR`), JSON as it is.
+//! `NO_COLOR`), JSON with every timestamp in RFC 3339 (see `dates`).
 //!
 //! Writes return their `io::Error` so a closed pipe (`stpt runs lamp | head`) ends the command
 //! quietly instead of panicking as `println!` would.
@@ -15,19 +15,30 @@ pub(crate) fn emit(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
-/// Writes `value` as pretty JSON and a newline to stdout.
-pub(crate) fn emit_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    let mut text = serde_json::to_string_pretty(value)?;
+/// `value` as pretty JSON and a newline, timestamps in RFC 3339.
+pub(crate) fn json_text<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
+    let mut value = serde_json::to_value(value)?;
+    crate::dates::rfc3339_json(&mut value);
+    let mut text = serde_json::to_string_pretty(&value)?;
     text.push('\n');
+    Ok(text)
+}
+
+/// Writes `value` as pretty JSON and a newline to stdout, timestamps in RFC 3339.
+pub(crate) fn emit_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let text = json_text(value)?;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(())
 }
 
-/// Writes `value` as one JSON line to stdout (for streams such as `tail --json`).
+/// Writes `value` as one JSON line to stdout (for streams such as `tail --json`), timestamps
+/// in RFC 3339.
 pub(crate) fn emit_json_line<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    let mut text = serde_json::to_string(value)?;
+    let mut value = serde_json::to_value(value)?;
+    crate::dates::rfc3339_json(&mut value);
+    let mut text = serde_json::to_string(&value)?;
     text.push('\n');
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;

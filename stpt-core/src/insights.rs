@@ -428,6 +428,7 @@ mod tests {
             run_timestamp: at(0),
             test_id: 1,
             status,
+            timestamp_start: None,
             duration_seconds: seconds,
             attempts: 1,
             message: None,

@@ -55,6 +55,8 @@ struct State {
 struct MachineRec {
     machine: Machine,
     runs: Vec<RunId>,
+    /// Deleted: its id stays taken (ids are positions), nothing of it is visible.
+    deleted: bool,
 }
 
 #[derive(Debug)]
@@ -121,8 +123,16 @@ impl State {
             })
     }
 
+    /// A machine that was not deleted.
+    fn machine_rec(&self, id: MachineId) -> Option<&MachineRec> {
+        self.machines.get(slot(id)?).filter(|m| !m.deleted)
+    }
+
+    /// A run of a machine that was not deleted.
     fn run_rec(&self, id: RunId) -> Option<&RunRec> {
-        self.runs.get(slot(id)?)
+        self.runs
+            .get(slot(id)?)
+            .filter(|run| self.machine_rec(run.machine_id).is_some())
     }
 
     fn run_mut(&mut self, id: RunId) -> &mut RunRec {
@@ -141,7 +151,7 @@ impl State {
     }
 
     /// The run an event addresses: `run_id` if given (it must be the machine's), else the
-    /// machine's newest run.
+    /// machine's newest run; never an aborted one.
     fn target_run(
         &self,
         machine: &MachineRec,
@@ -152,12 +162,19 @@ impl State {
             run_id,
             machine: machine.machine.name.clone(),
         };
-        match run_id {
+        let id = match run_id {
             Some(id) => match self.run_rec(id) {
-                Some(run) if run.machine_id == machine.machine.id => Ok(id),
-                _ => Err(unknown(id)),
+                Some(run) if run.machine_id == machine.machine.id => id,
+                _ => return Err(unknown(id)),
             },
-            None => machine.runs.last().copied().ok_or_else(no_match),
+            None => machine.runs.last().copied().ok_or_else(no_match)?,
+        };
+        match self.run_rec(id).and_then(|run| run.closed) {
+            Some((Closure::Aborted, _)) => Err(StoreError::RunAborted {
+                run_id: id,
+                machine: machine.machine.name.clone(),
+            }),
+            _ => Ok(id),
         }
     }
 
@@ -377,6 +394,7 @@ impl State {
                         name: dry.machine_name.clone(),
                     },
                     runs: Vec::new(),
+                    deleted: false,
                 });
                 self.by_name.insert(key, id);
                 id
@@ -614,7 +632,7 @@ impl State {
 
     fn tree(&self, run_id: RunId) -> Option<RunTree> {
         let run = self.run_rec(run_id)?;
-        let machine = self.machines.get(slot(run.machine_id)?)?.machine.clone();
+        let machine = self.machine_rec(run.machine_id)?.machine.clone();
         let scenarios = run
             .scenario_ids
             .iter()
@@ -669,22 +687,25 @@ impl Store for MemoryStore {
 
     fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError> {
         let state = self.lock()?;
-        let all = state.machines.iter().map(|m| {
-            let last = m.runs.last().and_then(|id| state.run_rec(*id));
-            MachineSummary {
-                machine: m.machine.clone(),
-                last_run_status: last.map(|run| run.master.status),
-                last_run_id: m.runs.last().copied(),
-            }
-        });
-        Ok(Page::of(all, page))
+        let all: Vec<MachineSummary> = state
+            .machines
+            .iter()
+            .filter(|m| !m.deleted)
+            .map(|m| {
+                let last = m.runs.last().and_then(|id| state.run_rec(*id));
+                MachineSummary {
+                    machine: m.machine.clone(),
+                    last_run_status: last.map(|run| run.master.status),
+                    last_run_id: m.runs.last().copied(),
+                }
+            })
+            .collect();
+        Ok(Page::of(all.into_iter(), page))
     }
 
     fn machine(&self, id: MachineId) -> Result<Option<Machine>, StoreError> {
         let state = self.lock()?;
-        Ok(slot(id)
-            .and_then(|i| state.machines.get(i))
-            .map(|m| m.machine.clone()))
+        Ok(state.machine_rec(id).map(|m| m.machine.clone()))
     }
 
     fn machine_by_name(&self, name: &str) -> Result<Option<Machine>, StoreError> {
@@ -694,7 +715,7 @@ impl Store for MemoryStore {
 
     fn runs(&self, machine: MachineId, page: PageRequest) -> Result<Page<RunSummary>, StoreError> {
         let state = self.lock()?;
-        let Some(rec) = slot(machine).and_then(|i| state.machines.get(i)) else {
+        let Some(rec) = state.machine_rec(machine) else {
             return Ok(Page {
                 items: Vec::new(),
                 total: 0,
@@ -720,8 +741,8 @@ impl Store for MemoryStore {
 
     fn last_run(&self, machine: MachineId) -> Result<Option<RunTree>, StoreError> {
         let state = self.lock()?;
-        let last = slot(machine)
-            .and_then(|i| state.machines.get(i))
+        let last = state
+            .machine_rec(machine)
             .and_then(|m| m.runs.last().copied());
         Ok(last.and_then(|id| state.tree(id)))
     }
@@ -729,22 +750,24 @@ impl Store for MemoryStore {
     fn node(&self, kind: NodeKind, id: NodeId) -> Result<Option<Node>, StoreError> {
         let state = self.lock()?;
         let index = slot(id);
-        Ok(match kind {
-            NodeKind::Master => index
-                .and_then(|i| state.runs.get(i))
-                .map(|r| r.master.clone()),
+        let node = match kind {
+            NodeKind::Master => state.run_rec(id).map(|r| r.master.clone()),
             NodeKind::Scenario => index
                 .and_then(|i| state.scenarios.get(i))
                 .map(|s| s.node.clone()),
             NodeKind::Test => index
                 .and_then(|i| state.tests.get(i))
                 .map(|t| t.node.clone()),
-        })
+        };
+        Ok(node.filter(|node| state.run_rec(node.run_id).is_some()))
     }
 
     fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError> {
         let state = self.lock()?;
-        let Some(test) = slot(test).and_then(|i| state.tests.get(i)) else {
+        let Some(test) = slot(test)
+            .and_then(|i| state.tests.get(i))
+            .filter(|t| state.run_rec(t.node.run_id).is_some())
+        else {
             return Ok(Vec::new());
         };
         let mut attempts = test.history.clone();
@@ -761,7 +784,7 @@ impl Store for MemoryStore {
         };
         let Some(machine) = state
             .run_rec(node.run_id)
-            .and_then(|run| state.machines.get(slot(run.machine_id)?))
+            .and_then(|run| state.machine_rec(run.machine_id))
         else {
             return Ok(Vec::new());
         };
@@ -786,12 +809,30 @@ impl Store for MemoryStore {
         let state = self.lock()?;
         let Some(machine) = state
             .run_rec(run)
-            .and_then(|rec| state.machines.get(slot(rec.machine_id)?))
+            .and_then(|rec| state.machine_rec(rec.machine_id))
         else {
             return Ok(None);
         };
         let at = machine.runs.partition_point(|id| *id < run);
         Ok(at.checked_sub(1).and_then(|i| machine.runs.get(i).copied()))
+    }
+
+    fn delete_machine(&self, machine: MachineId) -> Result<Option<u64>, StoreError> {
+        let mut state = self.lock()?;
+        let Some(rec) = slot(machine)
+            .and_then(|i| state.machines.get_mut(i))
+            .filter(|m| !m.deleted)
+        else {
+            return Ok(None);
+        };
+        rec.deleted = true;
+        let runs = std::mem::take(&mut rec.runs).len() as u64;
+        let key = name_key(&rec.machine.name);
+        state.by_name.remove(&key);
+        state
+            .applied
+            .retain(|_, applied| applied.machine_id != machine);
+        Ok(Some(runs))
     }
 
     fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {
@@ -812,7 +853,8 @@ impl Store for MemoryStore {
         let silent: Vec<RunId> = (1..)
             .zip(&state.runs)
             .filter(|(_, run)| {
-                run.progress.counts.ongoing() > 0
+                state.machine_rec(run.machine_id).is_some()
+                    && run.progress.counts.ongoing() > 0
                     && run.last_event_at.as_micros() < idle_since.as_micros()
             })
             .map(|(id, _)| id)

@@ -150,6 +150,9 @@ pub struct TestResult {
     pub test_id: NodeId,
     /// Its status there.
     pub status: Status,
+    /// When its (last attempt) started there, if it did.
+    #[serde(default)]
+    pub timestamp_start: Option<Timestamp>,
     /// Seconds between its (last attempt's) start and stop, when both are known.
     pub duration_seconds: Option<f64>,
     /// How many times it was started there.
@@ -166,6 +169,7 @@ impl TestResult {
             run_timestamp,
             test_id: node.id,
             status: node.status,
+            timestamp_start: node.timestamp_start,
             duration_seconds: node.duration_seconds(),
             attempts: node.attempts,
             message: node.message.clone(),

@@ -19,6 +19,16 @@ pub enum SinkError {
         /// What the destination said.
         reason: String,
     },
+    /// The run the event belongs to was aborted at the destination (`stpt abort`): a person
+    /// ended it, so the event was dropped, and the run's later events will be too. A harness
+    /// should stop running the run's tests.
+    #[error("run aborted at {destination}: {reason}")]
+    RunAborted {
+        /// Where the event was sent.
+        destination: String,
+        /// What the destination said.
+        reason: String,
+    },
     /// The destination could not be reached or failed; the event was kept for a later try.
     #[error("event kept for later: {destination} unavailable: {reason}")]
     Deferred {

@@ -71,6 +71,18 @@ pub enum StoreError {
         /// The machine named by the event.
         machine: String,
     },
+    /// The run was aborted by hand (`stpt abort`): a person ended it, so it takes no more
+    /// events and its rig should stop reporting it.
+    #[error(
+        "run {run_id} of machine {machine:?} was aborted: it takes no more events; a new dry \
+         run starts the next run"
+    )]
+    RunAborted {
+        /// The run the event addressed.
+        run_id: RunId,
+        /// The machine named by the event.
+        machine: String,
+    },
     /// No test of the run matches the event.
     #[error("{}", no_match_message(.machine, .file_path, .file_name, *.wanted, *.index))]
     NoMatchingTest {
@@ -160,6 +172,7 @@ impl StoreError {
             self,
             StoreError::UnknownMachine { .. }
                 | StoreError::UnknownRun { .. }
+                | StoreError::RunAborted { .. }
                 | StoreError::NoMatchingTest { .. }
                 | StoreError::AttemptMismatch { .. }
                 | StoreError::EventIdReused { .. }
@@ -221,6 +234,12 @@ pub trait Store: Send + Sync {
         idle_since: Timestamp,
         at: Timestamp,
     ) -> Result<Vec<RunSummary>, StoreError>;
+
+    /// Deletes a machine with all its runs (their scenarios, tests and attempts) and the
+    /// records of its applied events; answers how many runs went, `None` when no machine has
+    /// this id. Its name is free again: a later dry run under it creates a new machine, and
+    /// its old event ids apply anew.
+    fn delete_machine(&self, machine: MachineId) -> Result<Option<u64>, StoreError>;
 }
 
 /// What a late event may still do to a test the store presumed `unknown`, if anything.
@@ -294,5 +313,8 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         at: Timestamp,
     ) -> Result<Vec<RunSummary>, StoreError> {
         (**self).close_stale(idle_since, at)
+    }
+    fn delete_machine(&self, machine: MachineId) -> Result<Option<u64>, StoreError> {
+        (**self).delete_machine(machine)
     }
 }

@@ -15,6 +15,10 @@
 //! - `cancelled` when the [`CancelFlag`] is set while it runs (it is killed, and no further
 //!   test starts).
 //!
+//! When the sink says the run was aborted on the server ([`SinkError::RunAborted`], `stpt
+//! abort`), the executor says so once ([`Progress::RunAborted`]) and starts no further test:
+//! the server already cancelled them.
+//!
 //! A test's stdout and stderr go to one temporary file; the end of it becomes the stop
 //! event's `message` for any status but `passed`.
 //!
@@ -96,6 +100,12 @@ pub enum Progress<'a> {
         /// What the sink said.
         error: &'a SinkError,
     },
+    /// The server said the run was aborted (`stpt abort`): no further test starts, and none of
+    /// the run's events is sent any more. Said once.
+    RunAborted {
+        /// What the sink said.
+        error: &'a SinkError,
+    },
 }
 
 /// What a whole execution did.
@@ -105,8 +115,11 @@ pub struct ExecutionSummary {
     pub outcomes: Vec<TestOutcome>,
     /// The outcomes' statuses, counted.
     pub counts: StatusCounts,
-    /// Whether the execution was cancelled.
+    /// Whether the execution was cancelled (with the [`CancelFlag`], or because the run was
+    /// aborted on the server).
     pub cancelled: bool,
+    /// Whether the server said the run was aborted, which cancelled the execution.
+    pub aborted: bool,
     /// Tests that never started because of the cancellation.
     pub not_run: usize,
 }
@@ -170,11 +183,15 @@ impl Executor {
         reporter: &mut Reporter<S>,
         mut on_progress: impl FnMut(Progress<'_>),
     ) -> ExecutionSummary {
-        let sent = |result: Result<(), SinkError>, on_progress: &mut dyn FnMut(Progress<'_>)| {
-            if let Err(error) = result {
-                on_progress(Progress::SinkFailed { error: &error });
-            }
-        };
+        let sent =
+            |result: Result<(), SinkError>, on_progress: &mut dyn FnMut(Progress<'_>)| match result
+            {
+                Ok(()) => {}
+                Err(error @ SinkError::RunAborted { .. }) => {
+                    on_progress(Progress::RunAborted { error: &error });
+                }
+                Err(error) => on_progress(Progress::SinkFailed { error: &error }),
+            };
         sent(reporter.dry_run(plan), &mut on_progress);
         let mut summary = ExecutionSummary::default();
         let scratch = tempfile::tempdir();
@@ -186,6 +203,11 @@ impl Executor {
                 break;
             }
             sent(reporter.start(test), &mut on_progress);
+            // Aborted before this test: it does not run (the server cancelled it).
+            if reporter.run_aborted() {
+                summary.not_run = tests.len() - i;
+                break;
+            }
             on_progress(Progress::Started { test: *test });
             let outcome = match &scratch {
                 Ok(dir) => self.run_test(test, dir.path()),
@@ -203,9 +225,15 @@ impl Executor {
             });
             summary.counts.add(outcome.status);
             summary.outcomes.push(outcome);
+            if reporter.run_aborted() {
+                summary.not_run = tests.len() - i - 1;
+                break;
+            }
         }
         summary.cancelled |= self.cancel.is_cancelled();
         sent(reporter.flush(), &mut on_progress);
+        summary.aborted = reporter.run_aborted();
+        summary.cancelled |= summary.aborted;
         summary
     }
 

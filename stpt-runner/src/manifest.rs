@@ -1,7 +1,8 @@
 //! Discovering a [`Plan`] from a scenario directory described by a `stpt.toml` manifest.
 //!
 //! The main type here is [`Manifest`], the manifest as written; [`Plan::discover`] reads one and
-//! turns it into a plan whose tests carry the command that runs them. The format:
+//! turns it into a plan whose tests carry the command that runs them. `docs/runner.md` describes
+//! the format for users, with a complete example. In short:
 //!
 //! ```toml
 //! # Optional: the master scenario's script, relative to this directory. Without it the master

@@ -4,6 +4,11 @@
 //! test, through any [`Sink`]. Harnesses that run their own tests call [`Reporter::start`] and
 //! [`Reporter::stop`]; the [`Executor`](crate::Executor) calls them for the tests it runs.
 //!
+//! When the sink answers [`SinkError::RunAborted`] (a person aborted the run on the server),
+//! the reporter hands that error back once and sends nothing more of the run: later starts and
+//! stops answer `Ok` without reaching the sink, and [`Reporter::run_aborted`] says why, until
+//! the next dry run.
+//!
 //! **Invariant:** every event the reporter builds gets a fresh `event_id` (a UUID v4), so a
 //! sink may deliver it more than once and the server still applies it once. The reporter needs
 //! no `run_id`: the seed's protocol addresses tests by machine, file name and path (and the
@@ -18,6 +23,8 @@ use crate::plan::{Plan, PlannedTest};
 pub struct Reporter<S> {
     machine_name: String,
     sink: S,
+    /// The sink said the current run was aborted: nothing more of it is sent.
+    aborted: bool,
 }
 
 impl<S: Sink> Reporter<S> {
@@ -26,6 +33,7 @@ impl<S: Sink> Reporter<S> {
         Reporter {
             machine_name: machine_name.into(),
             sink,
+            aborted: false,
         }
     }
 
@@ -34,10 +42,18 @@ impl<S: Sink> Reporter<S> {
         &self.machine_name
     }
 
-    /// Announces `plan`: every test becomes `waiting` on the server.
+    /// Announces `plan`: every test becomes `waiting` on the server. This starts a new run,
+    /// which nobody aborted.
     pub fn dry_run(&mut self, plan: &Plan) -> Result<(), SinkError> {
+        self.aborted = false;
         let event = Event::DryRun(plan.dry_run(self.machine_name.clone(), Timestamp::now()));
         self.send(event)
+    }
+
+    /// Whether the sink said the current run was aborted (`stpt abort` on the server): its
+    /// tests should not run, and their events are no longer sent.
+    pub fn run_aborted(&self) -> bool {
+        self.aborted
     }
 
     /// Reports that `test` starts now.
@@ -98,8 +114,15 @@ impl<S: Sink> Reporter<S> {
     }
 
     fn send(&mut self, mut event: Event) -> Result<(), SinkError> {
+        if self.aborted {
+            return Ok(());
+        }
         event.set_event_id(uuid::Uuid::new_v4().to_string());
-        self.sink.send(&event)
+        let sent = self.sink.send(&event);
+        if let Err(SinkError::RunAborted { .. }) = &sent {
+            self.aborted = true;
+        }
+        sent
     }
 }
 

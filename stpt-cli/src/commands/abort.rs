@@ -4,7 +4,8 @@ use clap::Args;
 use stpt_core::{Closure, RunSummary};
 
 use crate::client::{Client, ServerArgs};
-use crate::terminal;
+use crate::selection::or_unknown_run;
+use crate::{dates, terminal};
 
 /// Close a run by hand: its running and waiting tests become cancelled.
 ///
@@ -19,15 +20,20 @@ pub(crate) struct AbortArgs {
     /// Print JSON instead of a sentence.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Posts the abort and says what it did.
-pub(crate) fn run(server: &ServerArgs, args: AbortArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: AbortArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
-    let answer = client.post(
-        &format!("/api/v1/runs/{}/abort", args.run),
-        &serde_json::Value::Null,
-    )?;
+    let answer = client
+        .post(
+            &format!("/api/v1/runs/{}/abort", args.run),
+            &serde_json::Value::Null,
+        )
+        .map_err(|e| or_unknown_run(e, args.run))?;
     if args.json {
         return terminal::emit_json(&answer);
     }
@@ -36,13 +42,13 @@ pub(crate) fn run(server: &ServerArgs, args: AbortArgs) -> anyhow::Result<()> {
         (Some(Closure::Aborted), Some(at)) => format!(
             "run {} aborted at {}: status {}\n",
             summary.id,
-            at.display(),
+            dates::human(at),
             summary.status
         ),
         (Some(Closure::Stale), Some(at)) => format!(
             "run {} was already closed as stale at {}: status {}\n",
             summary.id,
-            at.display(),
+            dates::human(at),
             summary.status
         ),
         _ => format!(

@@ -1,6 +1,8 @@
 //! `stpt bench ingest`: load a server with simulated test machines and measure how it keeps up
 //! (`stpt bench live`, in `live`, measures WebSocket delivery instead).
 //!
+//! The simulated machines are removed from the server afterwards (`cleanup`), unless `--keep`.
+//!
 //! Each simulated machine is a thread with its own HTTP agent. It posts a dry run, then a start
 //! and a stop for every planned test, one after another, as a seed runner does. Only the seed's
 //! fields are sent (no event ids, run ids or indexes), so the same command measures the original
@@ -19,6 +21,7 @@ use stpt_core::{
 
 use crate::client::ServerArgs;
 
+mod cleanup;
 mod live;
 
 /// Most simulated machines: each is a thread, and a few hundred already saturate a server.
@@ -35,6 +38,8 @@ const ERROR_EXCERPT_CHARS: usize = 200;
 pub(crate) struct BenchArgs {
     #[command(subcommand)]
     target: BenchTarget,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,13 +70,17 @@ struct IngestArgs {
     /// (what anyone may open on a public server): their cost shows in the throughput.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(live::MAX_SUBSCRIBERS)))]
     idle_subscribers: u32,
+    /// Keep the simulated machines on the server (by default they are removed afterwards).
+    #[arg(long)]
+    keep: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
 
 /// Runs the chosen benchmark against the server named by `--url`.
-pub(crate) fn run(server: &ServerArgs, args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     match args.target {
         BenchTarget::Ingest(args) => ingest(server, args),
         BenchTarget::Live(args) => live::live(server, args),
@@ -121,7 +130,10 @@ fn ingest(server: &ServerArgs, args: IngestArgs) -> anyhow::Result<()> {
     })?;
     let still_open = idle.len();
     drop(idle);
-    let report = IngestReport::new(&args, &base, &outcomes, elapsed);
+    let mut report = IngestReport::new(&args, &base, &outcomes, elapsed);
+    let prefix = format!("bench-{run_tag}-");
+    let cleanup = (!args.keep).then(|| cleanup::remove_named(server, |n| n.starts_with(&prefix)));
+    report.machines_removed = cleanup.as_ref().map(|c| c.removed);
     if !args.json && still_open > 0 {
         println!("idle subscribers held open: {still_open}");
     }
@@ -129,6 +141,11 @@ fn ingest(server: &ServerArgs, args: IngestArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report.print();
+    }
+    match &cleanup {
+        Some(cleanup) if cleanup.kept_because.is_some() => eprintln!("{}", cleanup.describe()),
+        Some(cleanup) if !args.json => println!("{}", cleanup.describe()),
+        _ => {}
     }
     if report.errors > 0 {
         bail!(
@@ -341,6 +358,8 @@ struct IngestReport {
     start_stop: LatencySummary,
     dry_run: LatencySummary,
     first_errors: Vec<String>,
+    /// Simulated machines removed afterwards; null with --keep.
+    machines_removed: Option<usize>,
 }
 
 impl IngestReport {
@@ -378,6 +397,7 @@ impl IngestReport {
                 .flat_map(|o| o.first_errors.iter().cloned())
                 .take(KEPT_ERRORS)
                 .collect(),
+            machines_removed: None,
         }
     }
 

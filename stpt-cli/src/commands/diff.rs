@@ -3,8 +3,9 @@
 use clap::Args;
 use serde_json::Value;
 
-use crate::client::{Client, ServerArgs};
-use crate::terminal;
+use crate::client::{Client, RequestError, ServerArgs};
+use crate::selection::UnknownRun;
+use crate::{palette, terminal};
 
 /// Compare a run with another (by default its machine's previous run).
 ///
@@ -24,16 +25,38 @@ pub(crate) struct DiffArgs {
     /// Print JSON instead of lists.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Fetches the comparison and prints it.
-pub(crate) fn run(server: &ServerArgs, args: DiffArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: DiffArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let path = match args.other {
         Some(other) => format!("/api/v1/runs/{}/compare?other={other}", args.run),
         None => format!("/api/v1/runs/{}/compare", args.run),
     };
-    let diff: Value = client.get(&path)?;
+    let diff: Value = client.get(&path).map_err(|e| match e {
+        RequestError::Refused { error, .. } if error == "no_previous_run" => anyhow::anyhow!(
+            "run {} is its machine's first run: name a run to compare it with, as in \
+             `stpt diff {} <other-run>` (see `stpt runs <machine>`)",
+            args.run,
+            args.run
+        ),
+        RequestError::Refused {
+            ref error,
+            ref detail,
+            ..
+        } if error == "unknown_run" => {
+            let id = match args.other {
+                Some(other) if detail.ends_with(&format!(" {other}")) => other,
+                _ => args.run,
+            };
+            UnknownRun::new(id).into()
+        }
+        other => other.into(),
+    })?;
     if args.json {
         return terminal::emit_json(&diff);
     }
@@ -74,10 +97,13 @@ pub(crate) fn run(server: &ServerArgs, args: DiffArgs) -> anyhow::Result<()> {
     for test in diff["duration_changes"].as_array().into_iter().flatten() {
         let before = test["other_duration_seconds"].as_f64().unwrap_or(0.0);
         let after = test["duration_seconds"].as_f64().unwrap_or(0.0);
+        let sign = if after < before { "-" } else { "+" };
         text.push_str(&format!(
-            "  {}  {before:.1}s -> {after:.1}s ({:+.1}s)\n",
+            "  {}  {} -> {} ({sign}{})\n",
             name(test),
-            after - before
+            palette::duration(before),
+            palette::duration(after),
+            palette::duration((after - before).abs())
         ));
     }
     terminal::emit(&text)?;

@@ -29,6 +29,8 @@ pub(crate) struct ExportArgs {
     /// Write here instead of stdout.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// The export formats.
@@ -41,18 +43,15 @@ enum ExportFormat {
 }
 
 /// Fetches the run and writes it in the chosen format.
-pub(crate) fn run(server: &ServerArgs, args: ExportArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ExportArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let tree = args.selection.fetch(&client)?;
     let text = match args.format {
         ExportFormat::Junit => junit::report(&tree)
             .to_string()
             .context("cannot write the JUnit report")?,
-        ExportFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&tree)?;
-            text.push('\n');
-            text
-        }
+        ExportFormat::Json => terminal::json_text(&tree)?,
     };
     match &args.output {
         Some(path) => {

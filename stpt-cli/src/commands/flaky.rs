@@ -21,10 +21,13 @@ pub(crate) struct FlakyArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Fetches the flaky list and prints it.
-pub(crate) fn run(server: &ServerArgs, args: FlakyArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: FlakyArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let machine = client.resolve_machine(&args.machine)?;
     let flaky: Value = client.get(&format!("/api/v1/machines/{}/flaky", machine.id))?;

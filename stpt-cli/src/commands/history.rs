@@ -5,8 +5,9 @@ use serde_json::Value;
 use stpt_core::RunTree;
 use stpt_server::api::shapes::RunListItem;
 
-use crate::client::{Client, Paginated, ServerArgs};
-use crate::{palette, terminal};
+use crate::client::{Client, Paginated, RequestError, ServerArgs};
+use crate::outcome::NotFound;
+use crate::{dates, palette, terminal};
 
 /// Show one test's results in a machine's runs, newest first, with its duration trend.
 ///
@@ -14,8 +15,9 @@ use crate::{palette, terminal};
 /// its N-th occurrence in the plan (from 0), or by test id; names are looked up in the
 /// machine's newest run. With --json, prints `GET /api/v1/tests/<id>/history` as is:
 /// `{"test", "attempts", "results": [{"run_id", "run_timestamp", "test_id", "status",
-/// "duration_seconds", "attempts", "message"}], "trend": {"window", "samples",
-/// "median_seconds", "p90_seconds"}}`.
+/// "timestamp_start", "duration_seconds", "attempts", "message"}], "trend": {"window",
+/// "samples", "median_seconds", "p90_seconds"}}`, times in RFC 3339. STARTED is when the test
+/// (its last attempt) started in that run.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  stpt history lamp-rig 01_02_test_lamp_off.py\n  stpt history 3 /tests/a.py#1 --limit 50 --json"
@@ -31,6 +33,8 @@ pub(crate) struct HistoryArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// The newest run of a machine in full, if it has one.
@@ -61,14 +65,15 @@ fn find_test(run: &RunTree, given: &str) -> Option<i64> {
 }
 
 /// Resolves the test, fetches its history and prints it.
-pub(crate) fn run(server: &ServerArgs, args: HistoryArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let machine = client.resolve_machine(&args.machine)?;
     let test_id = match args.test.parse::<i64>() {
         Ok(id) => id,
         Err(_) => {
             let Some(run) = newest_run(&client, machine.id)? else {
-                anyhow::bail!("machine {} has no run yet", machine.name);
+                anyhow::bail!("{} (#{}) has no run yet", machine.name, machine.id);
             };
             find_test(&run, &args.test).ok_or_else(|| {
                 anyhow::anyhow!(
@@ -81,10 +86,20 @@ pub(crate) fn run(server: &ServerArgs, args: HistoryArgs) -> anyhow::Result<()> 
             })?
         }
     };
-    let history: Value = client.get(&format!(
-        "/api/v1/tests/{test_id}/history?limit={}",
-        args.limit
-    ))?;
+    let history: Value = client
+        .get(&format!(
+            "/api/v1/tests/{test_id}/history?limit={}",
+            args.limit
+        ))
+        .map_err(|e| match e {
+            RequestError::Refused { error, .. } if error == "unknown_test" => NotFound(format!(
+                "unknown test {test_id}: the server has no test with this id; see `stpt show \
+                 --last {}`",
+                machine.name
+            ))
+            .into(),
+            other => anyhow::Error::from(other),
+        })?;
     if args.json {
         return terminal::emit_json(&history);
     }
@@ -99,22 +114,49 @@ pub(crate) fn run(server: &ServerArgs, args: HistoryArgs) -> anyhow::Result<()> 
         machine.name,
         test["occurrence"]
     );
-    text.push_str("     RUN  STARTED               STATUS     DURATION  ATTEMPTS\n");
-    for result in history["results"].as_array().into_iter().flatten() {
+    let results: Vec<&Value> = history["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let rows: Vec<[String; 4]> = results
+        .iter()
+        .map(|result| {
+            [
+                result["run_id"].as_i64().unwrap_or(0).to_string(),
+                result["timestamp_start"]
+                    .as_str()
+                    .map_or_else(|| "not started".to_owned(), dates::human_text),
+                result["duration_seconds"]
+                    .as_f64()
+                    .map_or_else(|| "-".to_owned(), palette::duration),
+                result["attempts"].as_u64().unwrap_or(0).to_string(),
+            ]
+        })
+        .collect();
+    let width = |column: usize, header: &str| {
+        rows.iter()
+            .map(|row| row[column].chars().count())
+            .chain([header.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (run_w, started_w, duration_w) =
+        (width(0, "RUN"), width(1, "STARTED"), width(2, "DURATION"));
+    let status_w = "cancelled".len();
+    text.push_str(&palette::bold(&format!(
+        "{:>run_w$}  {:<started_w$}  {:<status_w$}  {:>duration_w$}  ATTEMPTS",
+        "RUN", "STARTED", "STATUS", "DURATION"
+    )));
+    text.push('\n');
+    for (result, [run, started, duration, attempts]) in results.iter().zip(&rows) {
         let status = result["status"]
             .as_str()
             .and_then(|s| s.parse().ok())
             .unwrap_or(stpt_core::Status::Unknown);
-        let duration = result["duration_seconds"]
-            .as_f64()
-            .map_or_else(|| "-".to_owned(), palette::duration);
         text.push_str(&format!(
-            "{:>8}  {:<20}  {}  {:>8}  {:>8}\n",
-            result["run_id"].as_i64().unwrap_or(0),
-            result["run_timestamp"].as_str().unwrap_or(""),
-            palette::painted(status, 9),
-            duration,
-            result["attempts"].as_u64().unwrap_or(0)
+            "{run:>run_w$}  {started:<started_w$}  {}  {duration:>duration_w$}  {attempts:>8}\n",
+            palette::painted(status, status_w),
         ));
     }
     let trend = &history["trend"];

@@ -1,9 +1,10 @@
-//! `stpt import junit`: store a JUnit report as a run of a machine.
+//! `stpt import junit`: store JUnit reports as a run of a machine.
 //!
-//! The report becomes a dry run (one scenario per test suite) and a start and a stop per
-//! testcase, posted in order like a runner would; see `junit` for the status mapping.
+//! The reports become a dry run (one scenario per test suite) and a start and a stop per
+//! testcase, posted in order like a runner would; see `junit` for the dialects read and the
+//! status mapping.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -11,6 +12,7 @@ use serde::Serialize;
 use stpt_core::{StatusCounts, Timestamp};
 
 use crate::client::{Client, ServerArgs};
+use crate::junit::ForeignReport;
 use crate::{junit, palette, terminal};
 
 /// Import a test report from another tool as a stored run.
@@ -25,25 +27,33 @@ enum ImportFormat {
     Junit(JunitArgs),
 }
 
-/// Import a JUnit XML report as one run: suites become scenarios, testcases tests.
+/// Import JUnit XML reports as one run: suites become scenarios, testcases tests.
 ///
-/// Statuses: a testcase's `stpt.status` property if it has one (reports from `stpt export`),
-/// else <failure> → failed, <error> → error, <skipped> → unknown, none → passed; the failure's
-/// text (or message) becomes the test's message. With --json, prints `{"run_id", "machine_name",
-/// "tests", "counts": {<status>: n}}`.
+/// Reads the dialects of Maven Surefire, Gradle, pytest (--junitxml), jest-junit,
+/// go-junit-report, PHPUnit and `stpt export`: a `<testsuites>` or a single `<testsuite>` root,
+/// nested suites (named by their path), missing attributes. Several files, or a directory of
+/// `*.xml` files (Surefire and Gradle write one per class), make one run. Statuses: a
+/// testcase's `stpt.status` property if it has one, else <failure> → failed, <error> → error,
+/// <skipped> → unknown, only Surefire's <flakyFailure> (passed on a rerun) → warning, none →
+/// passed; the outcome's text and message become the test's message. Naive timestamps are
+/// taken as UTC. With --json, prints `{"run_id", "machine_name", "tests", "counts": {<status>:
+/// n}}`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  stpt import junit target/nextest/ci/junit.xml --machine ci-linux"
+    after_help = "Examples:\n  stpt import junit target/nextest/ci/junit.xml --machine ci-linux\n  stpt import junit target/surefire-reports --machine ci-linux\n  stpt import junit build/test-results/test/*.xml --machine ci-linux"
 )]
 struct JunitArgs {
-    /// The JUnit XML file.
-    file: PathBuf,
+    /// JUnit XML files, or directories whose `*.xml` files are read.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
     /// The machine the run is stored under (created if new).
     #[arg(long)]
     machine: String,
     /// Print JSON instead of a sentence.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,22 +65,73 @@ struct ImportJson<'a> {
 }
 
 /// Runs the chosen import.
-pub(crate) fn run(server: &ServerArgs, args: ImportArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ImportArgs) -> anyhow::Result<()> {
     match args.format {
-        ImportFormat::Junit(args) => import_junit(server, args),
+        ImportFormat::Junit(args) => import_junit(args),
     }
 }
 
-fn import_junit(server: &ServerArgs, args: JunitArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let report = quick_junit::Report::deserialize_from_str(&text)
-        .with_context(|| format!("{} is not a JUnit XML report", args.file.display()))?;
-    let run = junit::events(&report, &args.machine, Timestamp::now());
+/// The report files named: files as given, directories as their `*.xml` files by name.
+fn report_files(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in given {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot read the directory {}", path.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "xml"))
+            .collect();
+        anyhow::ensure!(
+            !found.is_empty(),
+            "{} holds no .xml file to import",
+            path.display()
+        );
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+/// The run's name: the report's own, else the file's name (one file) or the directory's.
+fn run_name(given: &[PathBuf], files: &[PathBuf], reports: &[ForeignReport]) -> String {
+    let base = |path: &Path| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    match (reports, given) {
+        ([report], _) if report.name.is_some() => report.name.clone().unwrap_or_default(),
+        ([_], _) => files.first().map(|f| base(f)).unwrap_or_default(),
+        (_, [one]) if one.is_dir() => base(&std::path::absolute(one).unwrap_or(one.clone())),
+        _ => format!("{} junit reports", reports.len()),
+    }
+}
+
+fn import_junit(args: JunitArgs) -> anyhow::Result<()> {
+    let files = report_files(&args.files)?;
+    let mut reports = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let report = ForeignReport::read(&text)
+            .with_context(|| format!("{} is not a JUnit XML report", file.display()))?;
+        reports.push(report);
+    }
+    let cases: usize = reports.iter().map(ForeignReport::case_count).sum();
+    let shown = match files.as_slice() {
+        [one] => one.display().to_string(),
+        _ => format!("{} reports", files.len()),
+    };
+    anyhow::ensure!(cases > 0, "{shown} holds no testcase: nothing to import");
+    let name = run_name(&args.files, &files, &reports);
+    let run = junit::events(&reports, &name, &args.machine, Timestamp::now());
     run.dry_run
         .validate()
-        .with_context(|| format!("{} cannot become a run", args.file.display()))?;
-    let client = Client::new(server);
+        .with_context(|| format!("{shown} cannot become a run"))?;
+    let client = Client::new(&args.server);
     let answer = client
         .post_event(&run.dry_run)
         .context("the server refused the report's dry run")?;
@@ -107,8 +168,7 @@ fn import_junit(server: &ServerArgs, args: JunitArgs) -> anyhow::Result<()> {
         .collect();
     let run_text = run_id.map_or_else(|| "a run".to_owned(), |id| format!("run {id}"));
     terminal::emit(&format!(
-        "imported {} as {run_text} of {}: {} ({})\n",
-        args.file.display(),
+        "imported {shown} as {run_text} of {}: {} ({})\n",
         args.machine,
         palette::counted(run.tests.len() as u64, "test"),
         summary.join(" · ")

@@ -16,10 +16,13 @@ pub(crate) struct MachinesArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Fetches every page of machines and prints them.
-pub(crate) fn run(server: &ServerArgs, args: MachinesArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: MachinesArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let machines = client.machines()?;
     if args.json {

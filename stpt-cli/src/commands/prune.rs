@@ -63,13 +63,11 @@ pub(crate) fn run(args: PruneArgs) -> anyhow::Result<()> {
     let deleted = access
         .prune(cutoff, args.machine.as_deref())
         .context("cannot prune")?;
-    let scope = args
-        .machine
-        .map_or_else(|| "all machines".to_owned(), |m| format!("machine {m}"));
+    let scope = args.machine.unwrap_or_else(|| "all machines".to_owned());
     println!(
         "deleted {deleted} run{} of {scope} with no event since {}",
         if deleted == 1 { "" } else { "s" },
-        cutoff.display()
+        crate::dates::human(cutoff)
     );
     Ok(())
 }

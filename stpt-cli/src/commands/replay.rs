@@ -1,22 +1,29 @@
 //! `stpt replay`: deliver the events a runner spooled while the server was away.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
+use stpt_core::SinkError;
+use stpt_runner::spool::REJECTED_DIR;
 use stpt_runner::{HttpConfig, HttpSink, default_spool_dir};
 
-use crate::client::ServerArgs;
+use crate::client::{RequestError, ServerArgs};
 use crate::terminal;
 
 /// Deliver the spooled events of `stpt run` (or any stpt-runner HTTP sink) to the server.
 ///
 /// Delivering twice changes nothing: the server drops events it already has. When delivery
 /// stops, the spooled event it stopped at is named with the reason, so an event the server
-/// keeps failing on can be acted upon. With --json, prints `{"delivered": n, "rejected":
-/// ["<why>"], "pending": n, "interrupted": null | "<why>", "held_up": null | {"file",
-/// "kind", "event_id", "machine", "reason", "server_answered"}}`.
+/// keeps failing on can be acted upon. Events the server refused, now or before, are kept in
+/// the spool's `rejected/` folder next to a `.reason` file; move one back into the spool to
+/// send it again. Exits 3 when the server cannot be reached (the events stay spooled), 1 when
+/// the spool folder given does not exist. Events of a run aborted on the server (`stpt abort`)
+/// are dropped. With --json, prints `{"spool_dir", "delivered": n, "rejected": ["<why>"],
+/// "pending": n, "aborted": ["<why>"], "dropped": n, "rejected_kept": n, "rejected_dir",
+/// "interrupted": null | "<why>", "held_up": null | {"file", "kind", "event_id", "machine",
+/// "reason", "server_answered"}}`.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  stpt replay --spool-dir /var/lib/stpt/spool --url http://stpt.lab:8000"
@@ -28,13 +35,20 @@ pub(crate) struct ReplayArgs {
     /// Print JSON instead of a sentence.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, Serialize)]
 struct ReplayJson {
+    spool_dir: PathBuf,
     delivered: usize,
     rejected: Vec<String>,
     pending: usize,
+    aborted: Vec<String>,
+    dropped: usize,
+    rejected_kept: usize,
+    rejected_dir: PathBuf,
     interrupted: Option<String>,
     held_up: Option<HeldUpJson>,
 }
@@ -51,8 +65,26 @@ struct HeldUpJson {
 }
 
 /// Opens the spool and delivers what it holds.
-pub(crate) fn run(server: &ServerArgs, args: ReplayArgs) -> anyhow::Result<()> {
-    let spool_dir = args.spool_dir.unwrap_or_else(default_spool_dir);
+pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let server = &args.server;
+    let named = args.spool_dir.is_some()
+        || std::env::var_os("STPT_SPOOL_DIR").is_some_and(|dir| !dir.is_empty());
+    let spool_dir = args.spool_dir.clone().unwrap_or_else(default_spool_dir);
+    if !spool_dir.is_dir() {
+        anyhow::ensure!(
+            !spool_dir.exists(),
+            "the spool {} is not a folder",
+            spool_dir.display()
+        );
+        // The default folder appears with the first event spooled: none yet is no error.
+        anyhow::ensure!(
+            !named,
+            "the spool folder {} does not exist: nothing was spooled there (check --spool-dir \
+             or STPT_SPOOL_DIR)",
+            spool_dir.display()
+        );
+        return nothing_spooled(&spool_dir, args.json);
+    }
     let mut config = HttpConfig::new(server.url.trim_end_matches('/'), &spool_dir);
     if let Some(token) = server.token.as_deref().filter(|t| !t.is_empty()) {
         config = config.with_token(token);
@@ -62,10 +94,20 @@ pub(crate) fn run(server: &ServerArgs, args: ReplayArgs) -> anyhow::Result<()> {
     let delivery = sink
         .deliver_pending()
         .with_context(|| format!("cannot deliver the spool at {}", spool_dir.display()))?;
+    let rejected_kept = sink
+        .spool()
+        .rejected()
+        .with_context(|| format!("cannot list {}", spool_dir.join(REJECTED_DIR).display()))?
+        .len();
     let report = ReplayJson {
+        spool_dir: spool_dir.clone(),
         delivered: delivery.delivered,
         rejected: delivery.rejected.iter().map(ToString::to_string).collect(),
         pending: delivery.pending,
+        aborted: delivery.aborted.iter().map(ToString::to_string).collect(),
+        dropped: delivery.dropped,
+        rejected_kept,
+        rejected_dir: spool_dir.join(REJECTED_DIR),
         interrupted: delivery.interrupted.as_ref().map(ToString::to_string),
         held_up: delivery.held_up.as_ref().map(|held| HeldUpJson {
             file: held.path.clone(),
@@ -80,8 +122,8 @@ pub(crate) fn run(server: &ServerArgs, args: ReplayArgs) -> anyhow::Result<()> {
         terminal::emit_json(&report)?;
     } else {
         let mut text = format!(
-            "delivered {} events from {}; {} refused, {} still pending\n",
-            report.delivered,
+            "delivered {} from {}; {} refused, {} still pending\n",
+            crate::palette::counted(report.delivered as u64, "event"),
             spool_dir.display(),
             report.rejected.len(),
             report.pending
@@ -92,14 +134,67 @@ pub(crate) fn run(server: &ServerArgs, args: ReplayArgs) -> anyhow::Result<()> {
         if let Some(held) = &delivery.held_up {
             text.push_str(&format!("  held up by {held}\n"));
         }
+        if report.dropped > 0 {
+            text.push_str(&format!(
+                "dropped {} of runs aborted on the server (`stpt abort`)\n",
+                crate::palette::counted(report.dropped as u64, "event")
+            ));
+            for reason in &report.aborted {
+                text.push_str(&format!("  {reason}\n"));
+            }
+        }
+        if rejected_kept > 0 {
+            text.push_str(&format!(
+                "{} the server refused {} kept in {}, each with its reason in a .reason file; \
+                 move one back into {} to send it again\n",
+                crate::palette::counted(rejected_kept as u64, "event"),
+                if rejected_kept == 1 { "is" } else { "are" },
+                report.rejected_dir.display(),
+                spool_dir.display()
+            ));
+        }
         terminal::emit(&text)?;
     }
-    if let Some(reason) = report.interrupted {
-        anyhow::bail!(
-            "delivery stopped with {} events still pending: {reason}; run `stpt replay` again \
-             once the server is reachable",
-            report.pending
-        );
+    let Some(interrupted) = delivery.interrupted else {
+        return Ok(());
+    };
+    let stopped = format!(
+        "delivery stopped with {} still pending; run `stpt replay` again once the server is \
+         reachable",
+        crate::palette::counted(report.pending as u64, "event")
+    );
+    match (&interrupted, &delivery.held_up) {
+        // Nothing answered: the documented exit code of an unreachable server.
+        (SinkError::Deferred { destination, .. }, Some(held)) if !held.answered => {
+            Err(anyhow::Error::new(RequestError::Unreachable {
+                url: destination.clone(),
+                reason: held.reason.clone(),
+            })
+            .context(stopped))
+        }
+        _ => Err(anyhow::Error::new(interrupted).context(stopped)),
     }
+}
+
+/// Says there is nothing to replay: the default spool folder does not exist yet.
+fn nothing_spooled(spool_dir: &Path, json: bool) -> anyhow::Result<()> {
+    if json {
+        return terminal::emit_json(&ReplayJson {
+            spool_dir: spool_dir.to_path_buf(),
+            delivered: 0,
+            rejected: Vec::new(),
+            pending: 0,
+            aborted: Vec::new(),
+            dropped: 0,
+            rejected_kept: 0,
+            rejected_dir: spool_dir.join(REJECTED_DIR),
+            interrupted: None,
+            held_up: None,
+        });
+    }
+    terminal::emit(&format!(
+        "nothing to replay: {} does not exist (no event was ever spooled there)\n",
+        spool_dir.display()
+    ))?;
     Ok(())
 }

@@ -22,12 +22,13 @@ use crate::{palette, terminal};
 
 /// Run a scenario directory's tests (from its stpt.toml) and report them to the server.
 ///
-/// Exits 0 when every test passed or warned, 2 when one did not, 130 when cancelled with
-/// Ctrl-C. A server that is away does not stop the run: events wait in the spool for
-/// `stpt replay`.
+/// Exits 0 when every test passed or warned, 2 when one did not (or the run was aborted on
+/// the server with `stpt abort`: no further test starts), 130 when cancelled with Ctrl-C. A
+/// server that is away does not stop the run: events wait in the spool for `stpt replay`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  stpt run scenarios/ --machine lamp-rig\n  STPT_URL=http://stpt.lab:8000 stpt run . --machine \"$(hostname)\" --timeout 600"
+    after_help = "Examples:\n  stpt run scenarios/ --machine lamp-rig\n  STPT_URL=http://stpt.lab:8000 stpt run . --machine \"$(hostname)\" --timeout 600\n\nThe stpt.toml format: stpt run --help (the full text), docs/runner.md (with an example).",
+    after_long_help = RUN_LONG_HELP
 )]
 pub(crate) struct RunArgs {
     /// The scenario directory holding stpt.toml.
@@ -42,10 +43,43 @@ pub(crate) struct RunArgs {
     /// data directory).
     #[arg(long)]
     spool_dir: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
+/// The `stpt.toml` format and the status rules, shown by `stpt run --help`.
+const RUN_LONG_HELP: &str = "\
+The scenario directory's stpt.toml (paths relative to it; every file named must exist; unknown
+keys are refused):
+
+  master = \"scenario_master.sh\"           # optional: the master's script (default: stpt.toml)
+  command = \"sh {file}\"                   # how to run a test: a string split on whitespace, or an
+                                          # array of arguments; {file} is the test's absolute path,
+                                          # {name} its file name, {dir} its directory
+  timeout_secs = 600                      # optional: seconds before a test is killed as error
+
+  [[scenarios]]                           # run in the order written
+  file = \"scenarios/lamp.sh\"              # the scenario's script (or name = \"lamp\" without one)
+  tests_dir = \"tests/lamp\"                # optional, default: the directory of stpt.toml
+  tests = [\"lamp_on.sh\", \"lamp_off.sh\"]   # run in the order written
+  command = [\"sh\", \"-c\", \"sh {name} 2>&1\"]  # optional, replaces the top command
+  timeout_secs = 60                       # optional, replaces the top timeout
+
+Scripts of the master and the scenarios are not run: their text goes with the dry run. Each
+test runs in its own directory. Its status: the first line of the file STPT_STATUS_FILE names
+if it writes one (passed, failed, error, warning, cancelled or unknown; the next lines are the
+message), else its exit code (0 passed, 1 failed, anything else error); error when it runs past
+its timeout. For any status but passed, the end of its output becomes the message.
+
+Examples:
+  stpt run scenarios/ --machine lamp-rig
+  STPT_URL=http://stpt.lab:8000 stpt run . --machine \"$(hostname)\" --timeout 600
+
+More, with a complete example: docs/runner.md.";
+
 /// Discovers the plan, runs it and prints each test as it ends.
-pub(crate) fn run(server: &ServerArgs, args: RunArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let plan = Plan::discover(&args.dir)
         .with_context(|| format!("cannot read the plan of {}", args.dir.display()))?;
     let spool_dir = args.spool_dir.unwrap_or_else(default_spool_dir);
@@ -107,6 +141,10 @@ pub(crate) fn run(server: &ServerArgs, args: RunArgs) -> anyhow::Result<()> {
                 line
             }
             Progress::SinkFailed { error } => format!("warning: {error}\n"),
+            Progress::RunAborted { .. } => format!(
+                "{}: no further test starts, and nothing more of it is sent\n",
+                palette::bold("the run was aborted on the server (`stpt abort`)")
+            ),
             _ => return,
         };
         if write_error.is_none()
@@ -137,6 +175,9 @@ pub(crate) fn run(server: &ServerArgs, args: RunArgs) -> anyhow::Result<()> {
         ));
     }
     terminal::emit(&text)?;
+    if summary.aborted {
+        return Err(RunNotPassed::aborted(summary.not_run).into());
+    }
     if summary.cancelled {
         return Err(RunNotPassed::cancelled(summary.not_run).into());
     }

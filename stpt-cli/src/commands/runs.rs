@@ -6,15 +6,19 @@ use stpt_core::Closure;
 use stpt_server::api::shapes::RunListItem;
 
 use crate::client::{Client, Paginated, ServerArgs};
-use crate::{palette, terminal};
+use crate::{dates, palette, terminal};
+
+/// The header of the dry run time column.
+const DRY_RUN_AT: &str = "DRY RUN AT";
 
 /// List a machine's runs, newest first, one page at a time.
 ///
 /// With --json, prints `{"machine": {"id", "name"}, "page": <n>, "total_pages": <n>,
 /// "count": <runs in all>, "runs": [{"pk": <run id>, "machine": <machine id>, "timestamp":
-/// <dry run time, "DD-MM-YYYY  HH:MM:SS">, "scenarios": <n>, "tests": <n>, "tests_status":
+/// <dry run time>, "scenarios": <n>, "tests": <n>, "tests_status":
 /// <status>, "absolute_url": "/machine/run_data/<id>", "stale": <bool>, "last_event_at": <time
-/// or null>, "closed_at": <time or null>, "closed_as": <"stale", "aborted" or null>}]}`. A run is
+/// or null>, "closed_at": <time or null>, "closed_as": <"stale", "aborted" or null>}]}`, times
+/// in RFC 3339 (`2018-12-30T13:01:57Z`). A run is
 /// stale when it is still ongoing but the server heard nothing from it for longer than its
 /// stale limit, or when the server closed it as stale; the table marks both.
 #[derive(Debug, Args)]
@@ -31,6 +35,8 @@ pub(crate) struct RunsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,7 +55,8 @@ struct MachineJson<'a> {
 }
 
 /// Resolves the machine, fetches the page and prints it.
-pub(crate) fn run(server: &ServerArgs, args: RunsArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: RunsArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let machine = client.resolve_machine(&args.machine)?;
     let path = format!(
@@ -60,8 +67,9 @@ pub(crate) fn run(server: &ServerArgs, args: RunsArgs) -> anyhow::Result<()> {
         Ok(page) => page,
         Err(e) if e.is_not_found() && args.page > 1 => {
             anyhow::bail!(
-                "machine {} has no page {} of runs at {} a page; try a smaller --page",
+                "{} (#{}) has no page {} of runs at {} a page; try a smaller --page",
                 machine.name,
+                machine.id,
                 args.page,
                 args.limit
             )
@@ -81,29 +89,39 @@ pub(crate) fn run(server: &ServerArgs, args: RunsArgs) -> anyhow::Result<()> {
         });
     }
     let mut text = format!(
-        "{} (#{}): {} runs, page {} of {}\n",
+        "{} (#{}): {}, page {} of {}\n",
         palette::bold(&machine.name),
         machine.id,
-        page.count,
+        palette::counted(page.count, "run"),
         page.page_number,
         page.total_pages
     );
     if page.results.is_empty() {
         text.push_str("no run yet\n");
     } else {
+        let dates: Vec<String> = page
+            .results
+            .iter()
+            .map(|run| dates::human_text(&run.timestamp))
+            .collect();
+        let width = dates
+            .iter()
+            .map(|d| d.chars().count())
+            .chain([DRY_RUN_AT.len()])
+            .max()
+            .unwrap_or(0);
         text.push_str(&palette::bold(&format!(
-            "{:>6}  {:<20}  {:>9}  {:>5}  STATUS",
-            "RUN", "DRY RUN AT", "SCENARIOS", "TESTS"
+            "{:>6}  {DRY_RUN_AT:<width$}  {:>9}  {:>5}  STATUS",
+            "RUN", "SCENARIOS", "TESTS"
         )));
         text.push('\n');
-        for run in &page.results {
+        for (run, date) in page.results.iter().zip(&dates) {
             let note = stale_note(run)
                 .map(|note| format!("  {}", palette::dim(&note)))
                 .unwrap_or_default();
             text.push_str(&format!(
-                "{:>6}  {:<20}  {:>9}  {:>5}  {}{note}\n",
+                "{:>6}  {date:<width$}  {:>9}  {:>5}  {}{note}\n",
                 run.pk,
-                run.timestamp,
                 run.scenarios,
                 run.tests,
                 palette::painted(run.tests_status, 0)
@@ -125,16 +143,13 @@ pub(crate) fn run(server: &ServerArgs, args: RunsArgs) -> anyhow::Result<()> {
 /// What the table says after a stale run's status: "closed as stale at …" once the server
 /// closed it, "stale, last event …" while it is only silent.
 fn stale_note(run: &RunListItem) -> Option<String> {
-    let never = "–";
+    let when = |at: &Option<String>| {
+        at.as_deref()
+            .map_or_else(|| "–".to_owned(), dates::human_text)
+    };
     match run.closed_as {
-        Some(Closure::Stale) => Some(format!(
-            "closed as stale at {}",
-            run.closed_at.as_deref().unwrap_or(never)
-        )),
-        _ if run.stale => Some(format!(
-            "stale, last event {}",
-            run.last_event_at.as_deref().unwrap_or(never)
-        )),
+        Some(Closure::Stale) => Some(format!("closed as stale at {}", when(&run.closed_at))),
+        _ if run.stale => Some(format!("stale, last event {}", when(&run.last_event_at))),
         _ => None,
     }
 }

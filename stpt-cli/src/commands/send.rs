@@ -36,6 +36,8 @@ pub(crate) struct SendArgs {
     /// Print JSON lines instead of sentences.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,7 +55,8 @@ struct Located {
 }
 
 /// Reads every file, then posts the events in order.
-pub(crate) fn run(server: &ServerArgs, args: SendArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: SendArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let mut events = Vec::new();
     for file in &args.files {
         let (name, bytes) = read_source(file)?;

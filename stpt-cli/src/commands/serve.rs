@@ -166,10 +166,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             ReadAccess::Login => "login required",
         }
     );
+    let (address, port) = (config.address, config.port);
     rocket::execute(async move {
-        let app = stpt_server::build(&config)
-            .with_context(|| format!("cannot open the database ({database_url})"))?
-            .attach(AdHoc::on_liftoff("announce", move |rocket| {
+        // Every failure to open the database names it already.
+        let app =
+            stpt_server::build(&config)?.attach(AdHoc::on_liftoff("announce", move |rocket| {
                 Box::pin(async move {
                     let config = rocket.config();
                     println!(
@@ -179,9 +180,34 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                     println!("{access_line}");
                 })
             }));
-        app.launch()
-            .await
-            .context("the server stopped with an error")?;
-        Ok(())
+        match app.launch().await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(launch_error(error, address, port)),
+        }
     })
+}
+
+/// A failed launch, saying which address and port could not be had and what to do.
+fn launch_error(error: rocket::Error, address: IpAddr, port: u16) -> anyhow::Error {
+    use std::io::ErrorKind;
+    if let rocket::error::ErrorKind::Bind(io) = error.kind() {
+        let why = match io.kind() {
+            ErrorKind::AddrInUse => {
+                "the port is in use (by another stpt serve, or another program); pick another \
+                 with --port or STPT_PORT (0 picks a free one)"
+                    .to_owned()
+            }
+            ErrorKind::AddrNotAvailable => {
+                "this machine has no such address; use one of its own with --address".to_owned()
+            }
+            ErrorKind::PermissionDenied => {
+                "not allowed (ports below 1024 need privileges); pick another with --port"
+                    .to_owned()
+            }
+            _ => io.to_string(),
+        };
+        let at = std::net::SocketAddr::new(address, port);
+        return anyhow::anyhow!("cannot listen on {at}: {why}");
+    }
+    anyhow::Error::new(error).context("the server stopped with an error")
 }

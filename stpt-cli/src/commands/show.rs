@@ -12,7 +12,7 @@ use stpt_core::{
 
 use crate::client::{Client, ServerArgs};
 use crate::selection::RunSelection;
-use crate::{palette, terminal};
+use crate::{dates, palette, terminal};
 
 /// Most lines of a failure message shown under its test; --json has them all.
 const MESSAGE_LINES: usize = 12;
@@ -26,8 +26,8 @@ const TEST_INDENT: usize = 8;
 /// "status", "counts": {<status>: n}, "scenarios", "timestamp_start", "timestamp_stop",
 /// "last_event_at", "stale", "closed_at", "closed_as"}, "machine": {"id", "name"}, "master":
 /// <node>, "scenarios": [{"node": <node>, "tests": [<node>]}]}` where a node is `{"id", "kind", "run_id", "position", "file_name", "file_path",
-/// "script", "status", "timestamp_start", "timestamp_stop", "message"}` and timestamps are
-/// `YYYY-MM-DD HH:MM:SS[.ffffff]` UTC (or null). `stale` is true for a run still ongoing but
+/// "script", "status", "timestamp_start", "timestamp_stop", "message"}` and timestamps are RFC 3339
+/// (`2018-12-30T13:01:57Z`, or null). `stale` is true for a run still ongoing but
 /// silent for longer than the server's stale limit, or closed as stale (`closed_as`); the tree
 /// says so under its header.
 #[derive(Debug, Args)]
@@ -38,10 +38,13 @@ pub(crate) struct ShowArgs {
     /// Print JSON instead of a tree.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Fetches the run and prints it.
-pub(crate) fn run(server: &ServerArgs, args: ShowArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ShowArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let tree = args.selection.fetch(&client)?;
     if args.json {
@@ -114,7 +117,7 @@ impl TreeView {
             "{}\n",
             palette::dim(&format!(
                 "dry run {} · {} · {}",
-                tree.run.timestamp.display(),
+                dates::human(tree.run.timestamp),
                 palette::counted(statistics.scenarios, "scenario"),
                 palette::counted(statistics.tests, "test")
             ))
@@ -136,10 +139,10 @@ fn stale_note(run: &RunSummary) -> Option<String> {
     }
     let last_event = run.last_event_at.map_or_else(
         || "no event heard".to_owned(),
-        |at| format!("last event {}", at.display()),
+        |at| format!("last event {}", dates::human(at)),
     );
     let what = match (run.closed_as, run.closed_at) {
-        (Some(Closure::Stale), Some(at)) => format!("closed as stale at {}", at.display()),
+        (Some(Closure::Stale), Some(at)) => format!("closed as stale at {}", dates::human(at)),
         _ => "stale: no event for longer than the server's limit".to_owned(),
     };
     Some(format!(

@@ -47,10 +47,13 @@ pub(crate) struct TailArgs {
     /// Print every update as a JSON line.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Follows the machine until interrupted, or until its run ends with --exit-status.
-pub(crate) fn run(server: &ServerArgs, args: TailArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: TailArgs) -> anyhow::Result<()> {
+    let server = &args.server;
     let client = Client::new(server);
     let machine = client.resolve_machine(&args.machine)?;
     let ignored = if args.next {

@@ -39,7 +39,7 @@ enum TokenAction {
 
 fn when(micros: i64) -> String {
     stpt_core::Timestamp::from_micros(micros)
-        .map(|t| t.display())
+        .map(crate::dates::human)
         .unwrap_or_default()
 }
 
@@ -54,7 +54,7 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create a token for {machine:?}"))?;
             println!("{token}");
             eprintln!(
-                "token for machine {machine}: shown only now; send it as \
+                "token for {machine}: shown only now; send it as \
                  `Authorization: Bearer <token>` (STPT_TOKEN for stpt and the runner)"
             );
         }
@@ -79,7 +79,7 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<()> {
         TokenAction::Revoke { machine, token } => match (machine, token) {
             (Some(machine), _) => {
                 let n = access.revoke_machine(&machine)?;
-                anyhow::ensure!(n > 0, "machine {machine:?} has no live token");
+                anyhow::ensure!(n > 0, "{machine} has no live token");
                 println!(
                     "revoked {n} token{} of {machine}",
                     if n == 1 { "" } else { "s" }

@@ -10,28 +10,47 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use stpt_server::db::{AccessStore, DatabaseUrl, PoolOptions, RESET_LINK_LIFETIME};
 
-use crate::client::ServerArgs;
-
-/// Where the server keeps its data; shared by `stpt user`, `stpt token` and `stpt prune`.
+/// Where the server keeps its data; shared by `stpt user`, `stpt token`, `stpt webhook` and
+/// `stpt prune`.
 #[derive(Debug, Args)]
 pub(crate) struct DatabaseArgs {
     /// The server's database: an SQLite file path or a `postgres://` URL.
-    #[arg(long, env = "STPT_DATABASE_URL", default_value = "stpt.db")]
+    #[arg(
+        long,
+        env = "STPT_DATABASE_URL",
+        default_value = "stpt.db",
+        global = true
+    )]
     database_url: String,
 }
 
 impl DatabaseArgs {
-    /// Opens (and migrates) the database.
+    /// Opens (and migrates) the server's database. Only `stpt serve` creates one: an SQLite
+    /// file that does not exist is an error here, not a new empty database.
     pub(crate) fn open(&self) -> anyhow::Result<AccessStore> {
         let url: DatabaseUrl = self
             .database_url
             .parse()
             .with_context(|| format!("invalid --database-url {:?}", self.database_url))?;
+        if let DatabaseUrl::Sqlite(path) = &url
+            && path != ":memory:"
+            && !path.starts_with("file:")
+            && !std::path::Path::new(path).exists()
+        {
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.into());
+            anyhow::bail!(
+                "there is no database at {}: `stpt serve` creates it on its first start; run \
+                 this where the server keeps its database, or name it with --database-url or \
+                 STPT_DATABASE_URL",
+                shown.display()
+            );
+        }
         let options = PoolOptions {
             max_size: 2,
             ..PoolOptions::default()
         };
-        AccessStore::open(&url, options).with_context(|| format!("cannot open {url}"))
+        // Every failure to open it names the database already.
+        Ok(AccessStore::open(&url, options)?)
     }
 }
 
@@ -72,6 +91,9 @@ enum UserAction {
     ResetLink {
         /// Login name.
         name: String,
+        /// The server's base URL as its users reach it; the link starts with it.
+        #[arg(long, env = "STPT_URL", default_value = "http://127.0.0.1:8000")]
+        url: String,
     },
 }
 
@@ -118,12 +140,12 @@ fn new_password() -> anyhow::Result<String> {
 
 fn when(micros: i64) -> String {
     stpt_core::Timestamp::from_micros(micros)
-        .map(|t| t.display())
+        .map(crate::dates::human)
         .unwrap_or_default()
 }
 
 /// Runs one `stpt user` action.
-pub(crate) fn run(server: &ServerArgs, args: UserArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: UserArgs) -> anyhow::Result<()> {
     let access = args.database.open()?;
     match args.action {
         UserAction::Add { name, email } => {
@@ -163,11 +185,11 @@ pub(crate) fn run(server: &ServerArgs, args: UserArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        UserAction::ResetLink { name } => {
+        UserAction::ResetLink { name, url } => {
             let link = access
                 .create_reset_link(&name)?
                 .with_context(|| format!("there is no user named {name:?}"))?;
-            println!("{}{}", server.url.trim_end_matches('/'), link.path());
+            println!("{}{}", url.trim_end_matches('/'), link.path());
             eprintln!(
                 "works once, for {} minutes",
                 RESET_LINK_LIFETIME.as_secs() / 60

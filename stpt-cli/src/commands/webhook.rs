@@ -76,7 +76,7 @@ pub(crate) fn run(args: WebhookArgs) -> anyhow::Result<()> {
             }
             for hook in all {
                 let when = stpt_core::Timestamp::from_micros(hook.created_at)
-                    .map(|t| t.display())
+                    .map(crate::dates::human)
                     .unwrap_or_default();
                 println!(
                     "{}\t{}\ton {}\t{}\t{}\tcreated {when}",

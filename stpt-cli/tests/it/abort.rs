@@ -33,10 +33,9 @@ fn abort_cancels_an_ongoing_run_and_leaves_a_finished_one() {
     );
 
     let out = server.stpt(&["abort", "999"]);
-    assert_ne!(out.code, Some(0));
-    assert!(
-        out.stderr.contains("no run has id 999"),
-        "{}",
-        out.snapshot()
+    assert_eq!(out.code, Some(4), "{}", out.snapshot());
+    assert_eq!(
+        out.stderr,
+        "error: unknown run 999: the server has no run with this id; see `stpt runs <machine>`\n"
     );
 }

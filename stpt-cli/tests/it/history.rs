@@ -58,6 +58,24 @@ fn history_lists_a_test_across_runs() {
         lines.first().copied(),
         Some("/rig/tests/a.py on rig-1 (occurrence 0)")
     );
+    // Every column starts where its header does; STARTED is the test's start, not the run's.
+    let status_at = lines[1].find("STATUS").expect("a STATUS header");
+    for line in &lines[2..6] {
+        let found = ["passed", "failed"]
+            .iter()
+            .filter_map(|word| line.find(word))
+            .min();
+        assert_eq!(found, Some(status_at), "{}", out.stdout);
+    }
+    insta::assert_snapshot!(out.stdout, @r"
+    /rig/tests/a.py on rig-1 (occurrence 0)
+    RUN  STARTED                  STATUS     DURATION  ATTEMPTS
+      4  2018-12-30 13:30:01 UTC  failed         1.0s         1
+      3  2018-12-30 13:20:01 UTC  passed         1.0s         1
+      2  2018-12-30 13:10:01 UTC  failed         1.0s         1
+      1  2018-12-30 13:00:01 UTC  passed         1.0s         1
+    duration over the last 4 results: median 1.0s, p90 1.0s
+    ");
     assert_eq!(lines.len(), 1 + 1 + 4 + 1, "{}", out.stdout);
     assert!(
         lines[2].contains(&runs[3].to_string()) && lines[2].contains("failed"),
@@ -117,6 +135,13 @@ fn diff_compares_with_the_previous_run_or_the_one_named() {
         out.stdout
     );
     assert!(out.stdout.contains("fixed: 0\n"), "{}", out.stdout);
+    // Durations read as everywhere else.
+    assert!(
+        out.stdout
+            .contains("  /rig/tests/c.py  1.2s -> 1.2s (+0ms)\n"),
+        "{}",
+        out.stdout
+    );
 
     let json = server
         .stpt(&["diff", &runs[3].to_string(), &runs[0].to_string(), "--json"])

@@ -115,3 +115,108 @@ fn foreign_junit_reports_map_failure_error_and_skipped() {
     let shown = server.stpt(&["show", "--last", "nightly"]);
     assert_snapshot!(shown.snapshot());
 }
+
+/// A sample report of another tool, under `tests/data/junit`.
+fn sample(path: &str) -> String {
+    format!("{}/tests/data/junit/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Imports `paths` as a run of `machine` and shows it; the snapshot holds both outputs.
+fn import_and_show(server: &Server, machine: &str, paths: &[&str]) -> String {
+    let files: Vec<String> = paths.iter().map(|p| sample(p)).collect();
+    let mut args = vec!["import", "junit"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--machine", machine]);
+    let imported = server.stpt(&args);
+    assert_eq!(imported.code, Some(0), "{}", imported.snapshot());
+    let shown = server.stpt(&["show", "--last", machine]);
+    assert_eq!(shown.code, Some(0), "{}", shown.snapshot());
+    let text = format!("{}{}", imported.stdout, shown.stdout).replace(&sample(""), "[samples]/");
+    // A report that gives no time is dated when it is imported.
+    text.lines()
+        .map(|line| match line.strip_prefix("dry run ") {
+            Some(rest) if !rest.contains("2024") => {
+                let after = rest.split_once(" · ").map_or("", |(_, after)| after);
+                format!("dry run [imported] · {after}\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_dialects_of_common_tools_import_with_statuses_and_messages() {
+    let server = Server::start();
+    for (name, paths) in [
+        ("surefire", &["surefire-reports"][..]),
+        ("gradle", &["gradle/TEST-com.example.rig.TrunkTest.xml"][..]),
+        ("pytest", &["pytest.xml"][..]),
+        ("jest_junit", &["jest-junit.xml"][..]),
+        ("go_junit_report", &["go-junit-report.xml"][..]),
+        ("phpunit", &["phpunit.xml"][..]),
+        ("bare", &["bare.xml"][..]),
+    ] {
+        let text = import_and_show(&server, name, paths);
+        insta::with_settings!({snapshot_suffix => name}, {
+            assert_snapshot!(text);
+        });
+    }
+}
+
+#[test]
+fn several_reports_make_one_run_and_other_files_are_refused_by_name() {
+    let server = Server::start();
+    let run = server.stpt(&[
+        "import",
+        "junit",
+        &sample("surefire-reports/TEST-com.example.rig.DoorTest.xml"),
+        &sample("gradle/TEST-com.example.rig.TrunkTest.xml"),
+        "--machine",
+        "ci",
+        "--json",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.snapshot());
+    let json = run.json();
+    assert_eq!(json["tests"], 6);
+    assert_eq!(json["counts"]["failed"], 2);
+    let tree = server.stpt(&["show", "--last", "ci", "--json"]).json();
+    let scenarios: Vec<&str> = tree["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .map(|s| s["node"]["file_name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        scenarios,
+        ["com.example.rig.DoorTest", "com.example.rig.TrunkTest"]
+    );
+    assert_eq!(tree["master"]["file_name"], "2 junit reports");
+
+    let dir = server.dir.path();
+    let html = crate::support::write_file(dir, "index.html", "<html><body>hi</body></html>");
+    let json_file = crate::support::write_file(dir, "report.json", "{\"tests\": []}");
+    let empty = crate::support::write_file(dir, "empty.xml", "<testsuites name=\"none\"/>");
+    let mut refused = String::new();
+    for file in [&html, &json_file, &empty] {
+        refused.push_str(
+            &server
+                .stpt(&["import", "junit", file, "--machine", "ci"])
+                .snapshot()
+                .replace(&dir.to_string_lossy().into_owned(), "[dir]"),
+        );
+    }
+    assert_snapshot!(refused, @r"
+    exit code: Some(1)
+    --- stdout ---
+    --- stderr ---
+    error: [dir]/index.html is not a JUnit XML report: its root element is <html>, not <testsuites> or <testsuite>
+    exit code: Some(1)
+    --- stdout ---
+    --- stderr ---
+    error: [dir]/report.json is not a JUnit XML report: not well-formed XML near byte 13: the document has no element
+    exit code: Some(1)
+    --- stdout ---
+    --- stderr ---
+    error: [dir]/empty.xml holds no testcase: nothing to import
+    ");
+}

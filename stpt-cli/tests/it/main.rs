@@ -2,8 +2,12 @@
 //! SQLite file and runs the subcommands against it as a user would.
 
 mod abort;
+mod admin;
+mod dates;
+mod help;
 mod history;
 mod junit;
+mod messages;
 mod queries;
 mod runner;
 mod send;

@@ -251,3 +251,59 @@ fn runs_and_show_mark_stale_runs_with_their_last_event() {
     let tree = server.stpt(&["show", &silent.to_string(), "--json"]).json();
     assert_eq!(tree["run"]["closed_as"], "stale", "{tree}");
 }
+
+#[test]
+fn bench_removes_its_machines_unless_kept() {
+    let server = Server::start();
+    server.post_run(&passing_run("lamp-rig", 0));
+    let names = |server: &Server| -> Vec<String> {
+        server
+            .stpt(&["machines", "--json"])
+            .json()
+            .as_array()
+            .expect("machines")
+            .iter()
+            .map(|m| m["machine_name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let ingest = server.stpt(&["bench", "ingest", "--machines", "3", "--tests", "4"]);
+    assert_eq!(ingest.code, Some(0), "{}", ingest.snapshot());
+    assert!(
+        ingest
+            .stdout
+            .ends_with("removed the 3 machines simulated by this bench (--keep keeps them)\n"),
+        "{}",
+        ingest.snapshot()
+    );
+    let live = server.stpt(&[
+        "bench",
+        "live",
+        "--subscribers",
+        "2",
+        "--events",
+        "4",
+        "--json",
+    ]);
+    assert_eq!(live.code, Some(0), "{}", live.snapshot());
+    assert_eq!(live.json()["machines_removed"], 1);
+    assert_eq!(names(&server), ["lamp-rig"]);
+
+    let kept = server.stpt(&[
+        "bench",
+        "ingest",
+        "--machines",
+        "2",
+        "--tests",
+        "2",
+        "--keep",
+        "--json",
+    ]);
+    assert_eq!(kept.code, Some(0), "{}", kept.snapshot());
+    assert_eq!(kept.json()["machines_removed"], serde_json::Value::Null);
+    let after = names(&server);
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(
+        after[1..].iter().all(|n| n.starts_with("bench-")),
+        "{after:?}"
+    );
+}

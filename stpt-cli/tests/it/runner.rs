@@ -189,3 +189,155 @@ fn ctrl_c_cancels_the_running_test_and_skips_the_rest() {
     let never = tests.iter().find(|t| t.0 == "never.sh").expect("never.sh");
     assert_ne!(never.1, "passed");
 }
+
+#[test]
+fn abort_stops_the_run_which_says_so_once() {
+    let server = Server::start();
+    let dir = server.dir.path().join("rig");
+    std::fs::create_dir_all(&dir).expect("scenario directory");
+    let go = server.dir.path().join("go");
+    write_file(
+        &dir,
+        "wait.sh",
+        &format!(
+            "i=0\nwhile [ ! -e '{}' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n",
+            go.display()
+        ),
+    );
+    write_file(&dir, "never.sh", "exit 0\n");
+    write_file(&dir, "nor.sh", "exit 0\n");
+    write_file(
+        &dir,
+        "stpt.toml",
+        "command = [\"sh\", \"{file}\"]\n\n[[scenarios]]\nname = \"lamp\"\ntests = [\"wait.sh\", \"never.sh\", \"nor.sh\"]\n",
+    );
+    let mut child = server
+        .command(&["run", &dir.to_string_lossy(), "--machine", "lamp-rig"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stpt run");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the first test starts");
+        let started = line.contains("wait.sh");
+        lines.push(line);
+        if started {
+            break;
+        }
+    }
+    let aborted = server.stpt(&["abort", "1"]);
+    assert_eq!(aborted.code, Some(0), "{}", aborted.snapshot());
+    std::fs::write(&go, "").expect("let the test end");
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        lines.push(line);
+    }
+    let output = child.wait_with_output().expect("stpt run exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_snapshot!(format!("exit code: {:?}\n{}\n--- stderr ---\n{stderr}", output.status.code(), without_durations(&lines.join("\n"))), @r#"
+    exit code: Some(2)
+    running 3 tests of stpt.toml as lamp-rig
+    start lamp / wait.sh
+    the run was aborted on the server (`stpt abort`): no further test starts, and nothing more of it is sent
+    [1/3] passed    lamp / wait.sh
+    ran 1 of 3 tests: passed 1
+    --- stderr ---
+    error: the run was aborted on the server; 2 tests did not run
+    "#);
+    assert_eq!(
+        statuses(&server, "lamp-rig")
+            .into_iter()
+            .map(|(name, status, _)| (name, status))
+            .collect::<Vec<_>>(),
+        [
+            ("wait.sh".to_owned(), "cancelled".to_owned()),
+            ("never.sh".to_owned(), "cancelled".to_owned()),
+            ("nor.sh".to_owned(), "cancelled".to_owned()),
+        ]
+    );
+}
+
+/// The files of docs/runner.md's example (code blocks whose first line is `# rig/<path>`),
+/// written under `root`; answers the console block that shows the run.
+fn docs_example(root: &Path) -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/runner.md"))
+        .expect("docs/runner.md");
+    let mut console = String::new();
+    for block in doc.split("```").skip(1).step_by(2) {
+        let (language, body) = block.split_once('\n').expect("a fenced block");
+        match (language, body.split_once('\n')) {
+            ("console", _) => console = body.to_owned(),
+            (_, Some((first, text))) if first.starts_with("# rig/") => {
+                let path = root.join(&first[2..]);
+                std::fs::create_dir_all(path.parent().expect("a folder")).expect("folders");
+                std::fs::write(&path, text).expect("an example file");
+            }
+            _ => {}
+        }
+    }
+    console
+}
+
+/// `text` without what changes from run to run: durations and the dry run's date.
+fn steady(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let line = match line.find("dry run 2") {
+                Some(at) => format!("{}dry run [date]{}", &line[..at], &line[at + 31..]),
+                None => line.to_owned(),
+            };
+            line.split_whitespace()
+                .filter(|word| {
+                    !(word.ends_with("ms") || word.ends_with('s'))
+                        || !word.starts_with(|c: char| c.is_ascii_digit())
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_example_of_docs_runner_md_runs_as_written() {
+    let server = Server::start();
+    let console = docs_example(server.dir.path());
+    let commands: Vec<(&str, Vec<&str>)> = console
+        .split("$ ")
+        .skip(1)
+        .map(|part| {
+            let (command, output) = part.split_once('\n').unwrap_or((part, ""));
+            (command, output.lines().collect())
+        })
+        .collect();
+    assert_eq!(commands[0].0, "stpt run rig --machine lamp-rig");
+    let mut command = server.command(&["run", "rig", "--machine", "lamp-rig"]);
+    let run = command
+        .current_dir(server.dir.path())
+        .output()
+        .expect("stpt run");
+    assert_eq!(run.status.code(), Some(2));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(steady(&printed), steady(&commands[0].1.join("\n")));
+    assert_eq!(commands[1], ("echo $?", vec!["2"]));
+    assert_eq!(commands[2].0, "stpt show --last lamp-rig");
+    let shown = server.stpt(&["show", "--last", "lamp-rig"]);
+    assert_eq!(steady(&shown.stdout), steady(&commands[2].1.join("\n")));
+}

@@ -148,6 +148,74 @@ impl Drop for Server {
     }
 }
 
+/// A web server that is not stpt: every request gets an HTML 404 page. Answers its URL.
+pub(crate) fn foreign_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let url = format!("http://{}", listener.local_addr().expect("local address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match std::io::Read::read(&mut stream, &mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let body = "<!DOCTYPE HTML>\n<html><head><title>Error response</title></head>\
+                        <body><h1>Error response</h1><p>Error code: 404</p></body></html>\n";
+            let answer = format!(
+                "HTTP/1.1 404 File not found\r\nContent-Type: text/html;charset=utf-8\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+/// Creates the server's database (an SQLite file) at `path`, as `stpt serve` does on its
+/// first start.
+pub(crate) fn create_database(path: &Path) {
+    let url = stpt_server::db::DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
+    stpt_server::db::DieselStore::open(&url, stpt_server::db::PoolOptions::default())
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+}
+
+/// Runs `stpt args…` in `dir` with no server around and no `STPT_*` variable set (but
+/// `NO_COLOR`), feeding it `stdin` if given.
+pub(crate) fn stpt_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(STPT);
+    command.args(args).current_dir(dir).env("NO_COLOR", "1");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("STPT_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run stpt");
+    if let Some(text) = stdin {
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let output = child.wait_with_output().expect("wait for stpt");
+    Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        url: dir.to_string_lossy().into_owned(),
+    }
+}
+
 /// What one `stpt` invocation did.
 pub(crate) struct Output {
     pub(crate) code: Option<i32>,
@@ -157,7 +225,8 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    /// "exit code + stdout + stderr", with the server's URL redacted.
+    /// "exit code + stdout + stderr", with the server's URL (or the directory of `stpt_in`)
+    /// redacted.
     pub(crate) fn snapshot(&self) -> String {
         let text = format!(
             "exit code: {:?}\n--- stdout ---\n{}--- stderr ---\n{}",

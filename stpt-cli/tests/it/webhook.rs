@@ -1,12 +1,12 @@
-//! `stpt webhook add|list|remove` straight on a fresh SQLite file (no server), and the
-//! refusal of a URL that is not http(s).
+//! `stpt webhook add|list|remove` straight on a new server's SQLite file (no server running),
+//! and the refusal of a URL that is not http(s).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use insta::assert_snapshot;
 
-use crate::support::STPT;
+use crate::support::{STPT, create_database};
 
 /// What one `stpt webhook …` invocation did.
 struct Run {
@@ -80,6 +80,7 @@ fn field<'a>(stdout: &'a str, key: &str) -> &'a str {
 fn webhook_add_list_remove_on_a_sqlite_file() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
     let database = dir.path().join("stpt.db");
+    create_database(&database);
 
     let empty = webhook(&database, &["list"]);
     assert_snapshot!("webhook_list_empty", empty.snapshot(None, None));
@@ -144,6 +145,7 @@ fn webhook_add_list_remove_on_a_sqlite_file() {
 fn webhook_add_refuses_a_url_that_is_not_http() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
     let database = dir.path().join("stpt.db");
+    create_database(&database);
 
     let refused = webhook(
         &database,

@@ -827,10 +827,27 @@ pub fn abort_cancels_ongoing_tests_and_records_when(store: &dyn Store) {
         [Status::Passed, Status::Cancelled, Status::Cancelled]
     );
     assert_eq!(tree.run.counts.ongoing(), 0);
-    // Rejected from now on: nothing waits or runs.
-    assert_rejected_unchanged(store, start(M, "c.py", 101), |e| {
-        matches!(e, StoreError::NoMatchingTest { .. })
-    });
+    // Rejected from now on, as aborted, with or without the run's id: a person ended it.
+    let aborted = |e: &StoreError| matches!(e, StoreError::RunAborted { run_id, machine } if *run_id == dry.run_id && machine == M);
+    assert_rejected_unchanged(store, start(M, "c.py", 101), aborted);
+    assert_rejected_unchanged(store, stop(M, "b.py", Status::Passed, 101), aborted);
+    assert_rejected_unchanged(
+        store,
+        addressed(start(M, "c.py", 101), dry.run_id, 2),
+        aborted,
+    );
+    // A retry of a finished test is refused too.
+    assert_rejected_unchanged(store, attempt(start(M, "a.py", 102), 2), aborted);
+    // The machine's next dry run starts a run that takes events again; the aborted one
+    // still refuses its late events.
+    let next = apply(store, dry_run(M, 200, &[("s.py", &["a.py"])]));
+    apply(store, start(M, "a.py", 201));
+    assert_eq!(run(store, next.run_id).run.status, Status::Running);
+    assert_rejected_unchanged(
+        store,
+        addressed(stop(M, "b.py", Status::Passed, 202), dry.run_id, 1),
+        aborted,
+    );
 
     let before = dump(store);
     let finished = store.abort(done.run_id, at(100)).unwrap().unwrap();
@@ -930,6 +947,9 @@ pub fn test_history_follows_the_same_test_across_runs(store: &dyn Store) {
     );
     assert_eq!(history[0].test_id, newest_a.id);
     assert_eq!(history[1].run_timestamp, at(20));
+    // The test's own start, not its run's.
+    let starts: Vec<_> = history.iter().map(|r| r.timestamp_start).collect();
+    assert_eq!(starts[..2], [Some(at(31)), Some(at(21))]);
     assert_eq!(history[2].message.as_deref(), Some("why"));
     assert_eq!(store.test_history(newest_a.id, 1).unwrap().len(), 1);
 
@@ -1095,10 +1115,10 @@ pub fn reported_unknown_and_aborted_tests_are_not_revived(store: &dyn Store) {
     apply(store, start(M, "b.py", 4));
     store.abort(first.run_id, at(5)).unwrap();
     assert_rejected_unchanged(store, stop(M, "b.py", Status::Passed, 6), |e| {
-        matches!(e, StoreError::NoMatchingTest { .. })
+        matches!(e, StoreError::RunAborted { .. })
     });
     assert_rejected_unchanged(store, start(M, "b.py", 6), |e| {
-        matches!(e, StoreError::NoMatchingTest { .. })
+        matches!(e, StoreError::RunAborted { .. })
     });
 }
 
@@ -1116,4 +1136,75 @@ pub fn previous_run_is_the_machines_newest_older_run(store: &dyn Store) {
     assert_eq!(previous(b2), Some(b1));
     assert_eq!(previous(b1), None);
     assert_eq!(previous(a3 + b2 + 100), None);
+}
+
+/// Deleting a machine removes it with its runs, tests and applied event ids, leaves every other
+/// machine as it was, and frees its name.
+pub fn delete_machine_removes_it_with_its_runs(store: &dyn Store) {
+    let other = apply(store, dry_run("rig-2", 0, &[("s.py", &["a.py"])]));
+    apply(store, start("rig-2", "a.py", 1));
+    let first = apply(
+        store,
+        with_event_id(dry_run(M, 2, &[("s.py", &["a.py", "b.py"])]), "dry-1"),
+    );
+    apply(store, with_event_id(start(M, "a.py", 3), "start-1"));
+    apply(store, stop(M, "a.py", Status::Failed, 4));
+    apply(store, attempt(start(M, "a.py", 5), 2));
+    let second = apply(store, dry_run(M, 6, &[("s.py", &["a.py"])]));
+    apply(store, start(M, "a.py", 7));
+    let machine = first.machine_id;
+    let test = run(store, first.run_id).scenarios[0].tests[0].id;
+    let others_before = run(store, other.run_id);
+
+    assert_eq!(store.delete_machine(machine).unwrap(), Some(2));
+    assert_eq!(store.machine(machine).unwrap(), None);
+    assert_eq!(store.machine_by_name(M).unwrap(), None);
+    let listed: Vec<String> = store
+        .machines(PageRequest::new(1, 100))
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|m| m.machine.name)
+        .collect();
+    assert_eq!(listed, ["rig-2"]);
+    assert_eq!(
+        store.runs(machine, PageRequest::new(1, 10)).unwrap().total,
+        0
+    );
+    assert_eq!(store.last_run(machine).unwrap(), None);
+    for id in [first.run_id, second.run_id] {
+        assert_eq!(store.run(id).unwrap(), None);
+        assert_eq!(store.node(NodeKind::Master, id).unwrap(), None);
+        assert_eq!(store.previous_run(id).unwrap(), None);
+        assert_eq!(store.abort(id, at(10)).unwrap(), None);
+    }
+    assert_eq!(store.node(NodeKind::Test, test).unwrap(), None);
+    assert!(store.attempts(test).unwrap().is_empty());
+    assert!(store.test_history(test, 10).unwrap().is_empty());
+    assert!(
+        store
+            .close_stale(at(1_000), at(1_000))
+            .unwrap()
+            .iter()
+            .all(|r| r.machine_id != machine)
+    );
+    assert_rejected_unchanged(store, start(M, "a.py", 8), |e| {
+        matches!(e, StoreError::UnknownMachine { .. })
+    });
+    assert_eq!(store.delete_machine(machine).unwrap(), None);
+
+    // The other machine is untouched (but for what the stale sweep did to it).
+    let others_after = run(store, other.run_id);
+    assert_eq!(others_after.scenarios.len(), others_before.scenarios.len());
+    assert_eq!(others_after.machine, others_before.machine);
+
+    // The name is free, and the old event ids apply anew.
+    let again = apply(
+        store,
+        with_event_id(dry_run(M, 20, &[("s.py", &["a.py"])]), "dry-1"),
+    );
+    assert!(!again.duplicate);
+    assert_ne!(again.machine_id, machine);
+    assert!(!apply(store, with_event_id(start(M, "a.py", 21), "start-1")).duplicate);
+    assert_eq!(last(store, M).run.id, again.run_id);
 }

@@ -108,6 +108,7 @@ macro_rules! store_conformance_tests {
             late_events_by_run_id_apply_to_a_superseded_run,
             reported_unknown_and_aborted_tests_are_not_revived,
             previous_run_is_the_machines_newest_older_run,
+            delete_machine_removes_it_with_its_runs,
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {

@@ -16,7 +16,13 @@
 //!   back; the first success delivers the backlog.
 //! - 401, 403, 407 and 3xx: the server (or a proxy) refuses *us*, not the event (a bad token, a
 //!   wrong URL): [`SinkError::Rejected`] with the answer, the event stays spooled and the sink
-//!   goes offline, so fixing the configuration and replaying loses nothing.
+//!   goes offline, so fixing the configuration and replaying loses nothing. So does a 4xx that
+//!   is not stpt's JSON error (an HTML page: the URL names another server).
+//! - 409 `run_aborted`: a person ended the run on the server (`stpt abort`). The event is
+//!   dropped, the sink answers [`SinkError::RunAborted`] once for that machine's run, and drops
+//!   the run's later events without sending them (answering `Ok`), until the machine's next dry
+//!   run. Spooled events of an aborted run are dropped the same way by a replay
+//!   ([`Delivery::aborted`], [`Delivery::dropped`]).
 //! - any other 4xx: the event itself is refused. [`SinkError::Rejected`] carries the server's
 //!   `{"error", "detail"}` answer, and the event is moved to the spool's `rejected/` folder, so
 //!   it is never retried and not lost from sight.
@@ -32,7 +38,7 @@
 //! **Invariant:** every event carries an `event_id` before it is spooled (one is made when the
 //! caller gave none), so replays are idempotent: the server de-duplicates by event id.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -169,6 +175,11 @@ pub struct Delivery {
     pub delivered: usize,
     /// Events the server refused, moved to `rejected/` (each a [`SinkError::Rejected`]).
     pub rejected: Vec<SinkError>,
+    /// Runs found aborted on the server in this delivery, once per machine (each a
+    /// [`SinkError::RunAborted`]).
+    pub aborted: Vec<SinkError>,
+    /// Events dropped unsent because their run was aborted on the server.
+    pub dropped: usize,
     /// Events still pending afterwards.
     pub pending: usize,
     /// Why delivery stopped before the end of the spool, if it did.
@@ -227,6 +238,14 @@ pub struct HttpSink {
     /// Per lowercased machine name: the event id of its latest dry run and, once that dry run
     /// is delivered, the run id the server answered.
     runs: HashMap<String, (String, Option<RunId>)>,
+    /// Runs the server said were aborted: their events are dropped.
+    aborted_runs: HashSet<RunId>,
+    /// Lowercased machine names whose newest run the server said was aborted: their events
+    /// without a run id are dropped, until the machine's next dry run.
+    aborted_machines: HashSet<String>,
+    /// Lowercased machine names whose aborted run was already reported, until their next dry
+    /// run: the abort is said once.
+    said_aborted: HashSet<String>,
 }
 
 /// How one post ended, after its retries.
@@ -234,6 +253,8 @@ enum Outcome {
     Delivered(Option<RunId>),
     /// The event itself was refused: move it aside.
     Refused(String),
+    /// The event's run was aborted on the server: drop it.
+    Aborted(String),
     /// We were refused (auth, redirect): keep the event, stop.
     Unauthorized(String),
     /// The server could not be reached or failed: keep the event, stop. True when the server
@@ -256,7 +277,53 @@ impl HttpSink {
             spool,
             offline_since: None,
             runs: HashMap::new(),
+            aborted_runs: HashSet::new(),
+            aborted_machines: HashSet::new(),
+            said_aborted: HashSet::new(),
         })
+    }
+
+    /// Whether the server said `machine_name`'s current run was aborted: its events are
+    /// dropped until its next dry run.
+    pub fn run_aborted(&self, machine_name: &str) -> bool {
+        let machine = machine_name.to_lowercase();
+        self.said_aborted.contains(&machine)
+    }
+
+    /// Whether `event` belongs to a run the server said was aborted.
+    fn is_aborted(&self, event: &Event) -> bool {
+        let run_id = match event {
+            Event::DryRun(_) => return false,
+            Event::TestStart(start) => start.run_id,
+            Event::TestStop(stop) => stop.run_id,
+        };
+        match run_id {
+            Some(run_id) => self.aborted_runs.contains(&run_id),
+            None => self
+                .aborted_machines
+                .contains(&event.machine_name().to_lowercase()),
+        }
+    }
+
+    /// Remembers that `event`'s run was aborted; answers whether the abort is news for its
+    /// machine (to be said).
+    fn learn_aborted(&mut self, event: &Event) -> bool {
+        let machine = event.machine_name().to_lowercase();
+        match event {
+            Event::TestStart(e) if e.run_id.is_some() => self.aborted_runs.extend(e.run_id),
+            Event::TestStop(e) if e.run_id.is_some() => self.aborted_runs.extend(e.run_id),
+            _ => {
+                self.aborted_machines.insert(machine.clone());
+            }
+        }
+        self.said_aborted.insert(machine)
+    }
+
+    /// A new dry run of `machine_name` starts a run nobody aborted.
+    fn forget_aborted(&mut self, machine_name: &str) {
+        let machine = machine_name.to_lowercase();
+        self.aborted_machines.remove(&machine);
+        self.said_aborted.remove(&machine);
     }
 
     /// The configuration.
@@ -294,8 +361,32 @@ impl HttpSink {
         let mut delivery = Delivery::default();
         let mut refused = Vec::new();
         for entry in pending {
+            if self.is_aborted(&entry.event) {
+                self.spool
+                    .remove(&entry)
+                    .map_err(|e| spool_error(&url, e))?;
+                delivery.dropped += 1;
+                continue;
+            }
             match self.post(&entry.event, attempts) {
+                Outcome::Aborted(reason) => {
+                    self.spool
+                        .remove(&entry)
+                        .map_err(|e| spool_error(&url, e))?;
+                    delivery.dropped += 1;
+                    if self.learn_aborted(&entry.event) {
+                        delivery.aborted.push(SinkError::RunAborted {
+                            destination: self.endpoint(&entry.event),
+                            reason: format!(
+                                "{reason}; the run's later events are dropped, not sent"
+                            ),
+                        });
+                    }
+                }
                 Outcome::Delivered(run_id) => {
+                    if let Event::DryRun(dry) = &entry.event {
+                        self.forget_aborted(&dry.machine_name);
+                    }
                     self.learn_run_id(&entry, run_id);
                     self.spool
                         .remove(&entry)
@@ -404,17 +495,26 @@ impl HttpSink {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    return Outcome::Unauthorized(answer_text(status, response));
+                    return Outcome::Unauthorized(answer_text(status, response).text);
                 }
                 Err(ureq::Error::Status(status, response)) => {
-                    let text = answer_text(status, response);
+                    let answer = answer_text(status, response);
                     match status {
-                        401 | 403 | 407 => return Outcome::Unauthorized(text),
+                        401 | 403 | 407 => return Outcome::Unauthorized(answer.text),
                         408 | 429 | 500.. => {
-                            last = text;
+                            last = answer.text;
                             answered = true;
                         }
-                        _ => return Outcome::Refused(text),
+                        409 if answer.error.as_deref() == Some("run_aborted") => {
+                            return Outcome::Aborted(answer.text);
+                        }
+                        _ if !answer.from_stpt => {
+                            return Outcome::Unauthorized(format!(
+                                "{}; that is not an stpt server's answer: check the URL",
+                                answer.text
+                            ));
+                        }
+                        _ => return Outcome::Refused(answer.text),
                     }
                 }
                 Err(ureq::Error::Transport(transport)) => {
@@ -445,6 +545,7 @@ impl HttpSink {
             Event::DryRun(dry) => {
                 let id = dry.event_id.clone().unwrap_or_default();
                 self.runs.insert(machine, (id, None));
+                self.forget_aborted(&dry.machine_name);
             }
             Event::TestStart(start) if start.run_id.is_none() => {
                 start.run_id = self.runs.get(&machine).and_then(|(_, run)| *run);
@@ -461,6 +562,10 @@ impl HttpSink {
 impl Sink for HttpSink {
     fn send(&mut self, event: &Event) -> Result<(), SinkError> {
         let event = self.prepare(event);
+        // Its run is over on the server, and that was said: drop it.
+        if self.is_aborted(&event) {
+            return Ok(());
+        }
         let seq = match self.spool.append(&event) {
             Ok(seq) => seq,
             // Without a spool the event can still be delivered; it just cannot wait.
@@ -490,8 +595,13 @@ impl Sink for HttpSink {
             let (rest, rest_refused) = self.drain(self.config.retry.attempts)?;
             delivery.delivered += rest.delivered;
             delivery.rejected.extend(rest.rejected);
+            delivery.aborted.extend(rest.aborted);
             delivery.interrupted = rest.interrupted;
             refused.extend(rest_refused);
+        }
+        // A run found aborted is said once, before anything else.
+        if let Some(aborted) = delivery.aborted.into_iter().next() {
+            return Err(aborted);
         }
         // This event's own refusal first, then anything else that went wrong.
         if let Some(at) = refused.iter().position(|&s| s == seq) {
@@ -505,6 +615,9 @@ impl Sink for HttpSink {
 
     fn flush(&mut self) -> Result<(), SinkError> {
         let delivery = self.deliver_pending()?;
+        if let Some(aborted) = delivery.aborted.into_iter().next() {
+            return Err(aborted);
+        }
         match (delivery.interrupted, delivery.rejected.into_iter().next()) {
             (Some(error), _) | (None, Some(error)) => Err(error),
             (None, None) => Ok(()),
@@ -520,27 +633,58 @@ pub fn replay(url: &str, spool_dir: &Path) -> Result<Delivery, SinkError> {
     HttpSink::open(HttpConfig::new(url, spool_dir))?.deliver_pending()
 }
 
-/// "HTTP 404 no_match: no waiting test a.py in /t" from a `{"error", "detail"}` answer, or
-/// the status and the start of whatever else the server said.
-fn answer_text(status: u16, response: ureq::Response) -> String {
+/// An error answer, for people.
+struct Answer {
+    /// The `error` kind of stpt's JSON error.
+    error: Option<String>,
+    /// "HTTP 404 no_match: no waiting test a.py in /t" from a `{"error", "detail"}` answer, or
+    /// the status and the start of whatever else the server said.
+    text: String,
+    /// Whether it is stpt's JSON error, or an empty body (the HTTP layer's own refusal of an
+    /// unreadable request); anything else came from another server.
+    from_stpt: bool,
+}
+
+fn answer_text(status: u16, response: ureq::Response) -> Answer {
+    let html = response.content_type().contains("html");
     let mut text = response.into_string().unwrap_or_default();
     if let Ok(serde_json::Value::Object(body)) = serde_json::from_str(&text)
         && let Some(error) = body.get("error").and_then(|e| e.as_str())
     {
-        return match body.get("detail") {
+        let text = match body.get("detail") {
             Some(serde_json::Value::String(detail)) => format!("HTTP {status} {error}: {detail}"),
             Some(detail) if !detail.is_null() => format!("HTTP {status} {error}: {detail}"),
             _ => format!("HTTP {status} {error}"),
         };
+        return Answer {
+            error: Some(error.to_owned()),
+            text,
+            from_stpt: true,
+        };
     }
     if text.trim().is_empty() {
-        return format!("HTTP {status}");
+        return Answer {
+            error: None,
+            text: format!("HTTP {status}"),
+            from_stpt: true,
+        };
+    }
+    if html {
+        return Answer {
+            error: None,
+            text: format!("HTTP {status} with an HTML page"),
+            from_stpt: false,
+        };
     }
     if let Some((cut, _)) = text.char_indices().nth(300) {
         text.truncate(cut);
         text.push('…');
     }
-    format!("HTTP {status}: {}", text.trim())
+    Answer {
+        error: None,
+        text: format!("HTTP {status}: {}", text.trim()),
+        from_stpt: false,
+    }
 }
 
 fn describe(event: &Event, reason: &str) -> String {

@@ -161,3 +161,60 @@ fn a_discovered_scenario_directory_runs_end_to_end() {
         .replace(root.to_str().unwrap(), "[dir]");
     insta::assert_snapshot!(text);
 }
+
+/// A sink that takes `accepted` events, then says the run was aborted (as the HTTP sink does on
+/// the server's 409 `run_aborted`).
+struct AbortingAfter {
+    accepted: usize,
+    seen: Vec<stpt_core::Event>,
+}
+
+impl stpt_core::Sink for AbortingAfter {
+    fn send(&mut self, event: &stpt_core::Event) -> Result<(), stpt_core::SinkError> {
+        self.seen.push(event.clone());
+        if self.seen.len() > self.accepted {
+            return Err(stpt_core::SinkError::RunAborted {
+                destination: "server".to_owned(),
+                reason: "run 1 was aborted".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_run_aborted_on_the_server_starts_no_further_test_and_is_said_once() {
+    let plan = scenario()
+        .test("first.sh", "/rig")
+        .command(sh("exit 0"))
+        .test("second.sh", "/rig")
+        .command(sh("exit 0"))
+        .test("third.sh", "/rig")
+        .command(sh("exit 0"))
+        .build()
+        .unwrap();
+    // The dry run and the first start go through; the first stop finds the run aborted.
+    let sink = AbortingAfter {
+        accepted: 2,
+        seen: Vec::new(),
+    };
+    let mut reporter = Reporter::new("rig", sink);
+    let mut said = Vec::new();
+    let summary = Executor::new().run(&plan, &mut reporter, |progress| match progress {
+        Progress::RunAborted { error } => said.push(format!("aborted: {error}")),
+        Progress::SinkFailed { error } => said.push(format!("failed: {error}")),
+        _ => {}
+    });
+    assert_eq!(said, ["aborted: run aborted at server: run 1 was aborted"]);
+    assert_eq!(statuses(&summary), [Status::Passed]);
+    assert!(summary.aborted && summary.cancelled);
+    assert_eq!(summary.not_run, 2);
+    // Nothing after the refused stop reached the sink.
+    let kinds: Vec<_> = reporter
+        .sink()
+        .seen
+        .iter()
+        .map(|e| e.kind().as_str())
+        .collect();
+    assert_eq!(kinds, ["dry_run", "test_start", "test_stop"]);
+}

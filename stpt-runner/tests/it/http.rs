@@ -328,3 +328,125 @@ fn a_refused_token_keeps_the_events_for_later() {
     let delivery = reporter.sink_mut().deliver_pending().unwrap();
     assert_eq!((delivery.delivered, delivery.pending), (1, 0));
 }
+
+#[test]
+fn a_page_that_is_not_stpts_answer_keeps_the_events_for_later() {
+    let server = TestServer::start();
+    server.script([Reply::Status(
+        404,
+        "<!DOCTYPE HTML><html><body><h1>Error response</h1><p>Error code: 404</p></body></html>",
+    )]);
+    let spool = tempfile::tempdir().unwrap();
+    let mut reporter = Reporter::new(
+        "m",
+        HttpSink::open(config(&server.url, spool.path())).unwrap(),
+    );
+    let err = reporter.dry_run(&plan()).unwrap_err();
+    assert!(
+        matches!(&err, SinkError::Rejected { reason, .. }
+            if reason.contains("that is not an stpt server's answer: check the URL")),
+        "{err}"
+    );
+    // Not the event's fault: it stays pending, nothing moves to rejected/.
+    assert_eq!(reporter.sink().spool().pending_count().unwrap(), 1);
+    assert_eq!(reporter.sink().spool().rejected().unwrap().len(), 0);
+    let delivery = reporter.sink_mut().deliver_pending().unwrap();
+    assert_eq!((delivery.delivered, delivery.pending), (1, 0));
+}
+
+#[test]
+fn a_run_aborted_on_the_server_is_said_once_and_no_more_of_it_is_sent() {
+    let server = TestServer::start();
+    let spool = tempfile::tempdir().unwrap();
+    let mut reporter = Reporter::new(
+        "m",
+        HttpSink::open(config(&server.url, spool.path())).unwrap(),
+    );
+    let plan = plan();
+    let tests = plan.tests();
+    reporter.dry_run(&plan).unwrap();
+    reporter.start(&tests[0]).unwrap();
+    // A person runs `stpt abort 7`: the server refuses the run's next event.
+    server.script([Reply::Status(
+        409,
+        r#"{"error": "run_aborted", "detail": "run 7 of machine \"m\" was aborted: it takes no more events"}"#,
+    )]);
+    let err = reporter.stop(&tests[0], Status::Passed, None).unwrap_err();
+    let SinkError::RunAborted {
+        destination,
+        reason,
+    } = &err
+    else {
+        panic!("expected an abort, got {err:?}")
+    };
+    assert_eq!(destination, &format!("{}/tm_api/test_stop/", server.url));
+    assert!(
+        reason.starts_with("HTTP 409 run_aborted: run 7"),
+        "{reason}"
+    );
+    assert!(reporter.run_aborted());
+    assert!(reporter.sink().run_aborted("M"));
+    // Said once: later events of the run answer Ok and reach nobody.
+    reporter.start(&tests[1]).unwrap();
+    reporter.stop(&tests[1], Status::Passed, None).unwrap();
+    reporter.flush().unwrap();
+    assert_eq!(server.requests().len(), 3);
+    // Nothing waits and nothing is kept as refused: the run is over.
+    assert_eq!(reporter.sink().spool().pending_count().unwrap(), 0);
+    assert_eq!(reporter.sink().spool().rejected().unwrap().len(), 0);
+
+    // The sink alone (without the reporter) drops the run's events quietly too.
+    let event = stpt_core::Event::parse(
+        stpt_core::EventKind::TestStart,
+        br#"{"machine_name": "m", "file_name": "01_02_test_lamp.py", "file_path": "/rig/01_feature_lamp", "timestamp_start": "2018-12-30 13:01:57"}"#,
+    )
+    .unwrap();
+    stpt_core::Sink::send(reporter.sink_mut(), &event).unwrap();
+    assert_eq!(server.requests().len(), 3);
+
+    // The next dry run starts a run nobody aborted.
+    server.script([Reply::Status(201, r#"{"run_id": 8}"#)]);
+    reporter.dry_run(&plan).unwrap();
+    assert!(!reporter.run_aborted());
+    reporter.start(&tests[0]).unwrap();
+    assert_eq!(
+        paths(&server)[3..],
+        ["/tm_api/dry_run/", "/tm_api/test_start/"]
+    );
+    assert_eq!(server.requests()[4].body["run_id"], 8);
+}
+
+#[test]
+fn a_replay_drops_the_spooled_events_of_an_aborted_run() {
+    let spool = tempfile::tempdir().unwrap();
+    let refused = closed_port();
+    let url = format!("http://{}", refused.local_addr().unwrap());
+    drop(refused);
+    // Spooled while the server was away: a dry run, a start and a stop.
+    let mut reporter = Reporter::new("m", HttpSink::open(config(&url, spool.path())).unwrap());
+    let plan = plan();
+    let test = plan.tests()[0];
+    let _ = reporter.dry_run(&plan);
+    let _ = reporter.start(&test);
+    let _ = reporter.stop(&test, Status::Passed, None);
+    assert_eq!(reporter.sink().spool().pending_count().unwrap(), 3);
+
+    // The run was aborted meanwhile: its start is refused as aborted, its stop not even sent.
+    let server = TestServer::start();
+    server.script([
+        Reply::Status(201, r#"{"run_id": 7}"#),
+        Reply::Status(
+            409,
+            r#"{"error": "run_aborted", "detail": "run 7 of machine \"m\" was aborted"}"#,
+        ),
+    ]);
+    let mut sink = HttpSink::open(config(&server.url, spool.path())).unwrap();
+    let delivery = sink.deliver_pending().unwrap();
+    assert_eq!(
+        (delivery.delivered, delivery.dropped, delivery.pending),
+        (1, 2, 0)
+    );
+    assert_eq!(delivery.aborted.len(), 1, "{:?}", delivery.aborted);
+    assert!(delivery.rejected.is_empty());
+    assert_eq!(paths(&server), ["/tm_api/dry_run/", "/tm_api/test_start/"]);
+}

@@ -66,6 +66,7 @@ impl utoipa::Modify for MachineToken {
         super::read::get_machine_last_data,
         super::v1::get_run,
         super::v1::abort_run,
+        super::machines::delete_machine,
         super::history::test_history,
         super::history::compare_runs,
         super::history::flaky_tests,
@@ -86,6 +87,7 @@ impl utoipa::Modify for MachineToken {
         Closure, ScenarioTree, RunTree, TestKey, ComparedTest, RunComparison, FlakyTest,
         DurationTrend, RunPoint, ScriptDetail, MachineListItem, RunListItem, MachineLastData,
         LastMasterScenario, ScenarioBrief, TestBrief, TestHistory, FlakyList, MachineTrend,
+        super::machines::MachineDeleted,
     )),
     modifiers(&MachineToken),
 )]

@@ -6,6 +6,7 @@ mod error;
 mod health;
 pub mod history;
 mod ingest;
+mod machines;
 mod pagination;
 mod read;
 pub mod shapes;
@@ -13,6 +14,7 @@ mod v1;
 
 pub use docs::openapi;
 pub use error::{ApiError, ErrorBody};
+pub use machines::MachineDeleted;
 pub(crate) use read::query;
 
 /// Every API route.
@@ -22,6 +24,7 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(docs::routes());
     routes.extend(health::routes());
     routes.extend(v1::routes());
+    routes.extend(machines::routes());
     routes.extend(history::routes());
     routes
 }

@@ -286,7 +286,7 @@ fn apply_dry_run(
 }
 
 /// The run an event addresses: `run_id` if given (it must be the machine's), else the
-/// machine's newest run.
+/// machine's newest run; never an aborted one.
 fn target_run(
     conn: &mut Conn,
     machine: &MachineRow,
@@ -297,7 +297,7 @@ fn target_run(
         Some(id) => id,
         None => machine.last_run_id.ok_or_else(no_match)?,
     };
-    runs::table
+    let run = runs::table
         .find(wanted)
         .filter(runs::machine_id.eq(machine.id))
         .select(RunRow::as_select())
@@ -308,7 +308,14 @@ fn target_run(
                 run_id: wanted,
                 machine: machine.name.clone(),
             })
-        })
+        })?;
+    if run.closed_as.as_deref() == Some(Closure::Aborted.as_str()) {
+        return Err(OpError::Store(StoreError::RunAborted {
+            run_id: run.id,
+            machine: machine.name.clone(),
+        }));
+    }
+    Ok(run)
 }
 
 fn test_at(conn: &mut Conn, run_id: RunId, index: u32) -> Result<Option<TestRow>, OpError> {
@@ -876,6 +883,30 @@ fn close_run(
         diesel::update(&run).set(&run).execute(conn)?;
     }
     Ok(Some(run.summary()?))
+}
+
+/// Deletes machine `id` with its runs (scenarios, tests and attempts go with them by the
+/// foreign keys' cascades) and its applied-event records, under the machine's lock.
+pub(crate) fn delete_machine(conn: &mut Conn, id: MachineId) -> Result<Option<u64>, OpError> {
+    in_transaction(conn, |conn| {
+        let Some(key) = machines::table
+            .find(id)
+            .select(machines::name_key)
+            .first::<String>(conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        machine_for_update(conn, &key)?;
+        let runs: i64 = runs::table
+            .filter(runs::machine_id.eq(id))
+            .count()
+            .get_result(conn)?;
+        diesel::delete(applied_events::table.filter(applied_events::machine_id.eq(id)))
+            .execute(conn)?;
+        diesel::delete(machines::table.find(id)).execute(conn)?;
+        Ok(Some(u64::try_from(runs).unwrap_or(0)))
+    })
 }
 
 pub(crate) fn abort(

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
-use diesel::{PgConnection, SqliteConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -107,6 +107,26 @@ impl fmt::Debug for DbPool {
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    /// The folder an SQLite file would be in does not exist (nothing creates it).
+    #[error(
+        "cannot open SQLite file {path}: the folder {folder} does not exist; create it, or \
+         name another file with --database-url"
+    )]
+    MissingFolder {
+        /// The file.
+        path: String,
+        /// Its folder.
+        folder: String,
+    },
+    /// The first connection failed: the database is missing, refuses us or is out of reach.
+    #[error("cannot connect to {target}")]
+    Open {
+        /// The database, as displayed.
+        target: String,
+        /// What the database said.
+        #[source]
+        source: diesel::ConnectionError,
+    },
     /// The pool could not open its connections.
     #[error("cannot connect to {target}")]
     Pool {
@@ -170,14 +190,29 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 }
 
 /// Opens a pool on `url` and applies pending migrations.
+///
+/// One connection is made first, outside the pool: a database that cannot be opened (a missing
+/// folder or PostgreSQL database, a refused login) fails at once with its cause, instead of
+/// after the pool's connection timeout.
 pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<DbPool, ConnectError> {
     let target = url.to_string();
     let migrate_error = |reason: String| ConnectError::Migrate {
         target: target.clone(),
         reason,
     };
+    let open_error = |source| ConnectError::Open {
+        target: target.clone(),
+        source,
+    };
     match url {
         DatabaseUrl::Sqlite(path) => {
+            if let Some(folder) = missing_folder(path) {
+                return Err(ConnectError::MissingFolder {
+                    path: path.clone(),
+                    folder,
+                });
+            }
+            SqliteConnection::establish(path).map_err(open_error)?;
             let pool = Pool::builder()
                 .max_size(options.max_size)
                 .connection_timeout(options.timeout)
@@ -196,6 +231,7 @@ pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<DbPool, Connec
             Ok(DbPool::Sqlite(pool))
         }
         DatabaseUrl::Postgres(url) => {
+            PgConnection::establish(url).map_err(open_error)?;
             let pool = Pool::builder()
                 .max_size(options.max_size)
                 .connection_timeout(options.timeout)
@@ -212,6 +248,19 @@ pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<DbPool, Connec
             Ok(DbPool::Postgres(pool))
         }
     }
+}
+
+/// The folder of the SQLite file at `path` when it does not exist (not for `:memory:` or
+/// `file:` URIs, whose folder SQLite works out itself).
+fn missing_folder(path: &str) -> Option<String> {
+    if path == ":memory:" || path.starts_with("file:") {
+        return None;
+    }
+    let folder = std::path::Path::new(path).parent()?;
+    if folder.as_os_str().is_empty() || folder.exists() {
+        return None;
+    }
+    Some(folder.display().to_string())
 }
 
 /// Any number of instances may start together on one database (a rolling deploy): each
@@ -265,5 +314,28 @@ mod tests {
     fn display_hides_the_password() {
         let url: DatabaseUrl = "postgres://me:secret@db:5432/stpt".parse().unwrap();
         assert_eq!(url.to_string(), "PostgreSQL postgres://…@db:5432/stpt");
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_opened_fails_at_once_with_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-folder").join("stpt.db");
+        let url = DatabaseUrl::Sqlite(missing.to_string_lossy().into_owned());
+        let started = std::time::Instant::now();
+        let error = connect(&url, PoolOptions::default()).unwrap_err();
+        assert!(
+            matches!(error, ConnectError::MissingFolder { .. }),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("no-such-folder does not exist"),
+            "{error}"
+        );
+        assert!(!missing.parent().unwrap().exists());
+        // A file SQLite cannot open (here a folder) is refused by the first connection.
+        let url = DatabaseUrl::Sqlite(dir.path().to_string_lossy().into_owned());
+        let error = connect(&url, PoolOptions::default()).unwrap_err();
+        assert!(matches!(error, ConnectError::Open { .. }), "{error:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 }

@@ -143,6 +143,10 @@ impl Store for DieselStore {
         on_backend!(self, previous_run(run))
     }
 
+    fn delete_machine(&self, machine: MachineId) -> Result<Option<u64>, StoreError> {
+        on_backend!(self, delete_machine(machine))
+    }
+
     fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {
         on_backend!(self, abort(run, at))
     }

@@ -105,11 +105,76 @@ fn abort_cancels_the_ongoing_tests(app: App) {
         );
     }
 
+    // The rig's later events are refused as aborted, so the runner stops reporting.
+    let [_, _, stop] = stpt_core::testing::builders::seed_fixtures();
+    let (status, body) = app.send(true, "/tm_api/test_stop", Some(stop));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (Status::Conflict, Some("run_aborted")),
+        "{body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("run 1") && d.contains("was aborted")),
+        "{body}"
+    );
+    let (_, metrics) = app.send(false, "/metrics", None);
+    assert!(
+        metrics
+            .as_str()
+            .is_some_and(|m| m.contains("reason=\"run_aborted\"} 1")),
+        "{metrics}"
+    );
+
     let (status, body) = app.send(true, "/api/v1/runs/99/abort", Some("{}"));
     assert_eq!(
         (status, body["error"].as_str()),
         (Status::NotFound, Some("unknown_run"))
     );
+}
+
+fn delete_machine_removes_it_with_its_runs(app: App) {
+    app.start_a_run();
+    let (status, body) = app.send(false, "/api/v1/machines/1", None);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (Status::MethodNotAllowed, Some("method_not_allowed")),
+        "{body}"
+    );
+    let delete = |path: &str| {
+        let response = app
+            .client
+            .delete(path)
+            .header(rocket::http::ContentType::JSON)
+            .dispatch();
+        let status = response.status();
+        let body: Value = response.into_json().unwrap_or_default();
+        (status, body)
+    };
+    let (status, body) = delete("/api/v1/machines/1");
+    assert_eq!(status, Status::Ok, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"id": 1, "name": "machine #1", "runs": 1})
+    );
+    let (_, machines) = app.send(false, "/tm_api/machines/", None);
+    assert_eq!(machines["count"], 0, "{machines}");
+    let (status, _) = app.send(false, "/api/v1/runs/1", None);
+    assert_eq!(status, Status::NotFound);
+    let (status, body) = delete("/api/v1/machines/1");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (Status::NotFound, Some("unknown_machine")),
+        "{body}"
+    );
+    // A write like any other: a plain form post from another page is refused.
+    let refused = app.client.delete("/api/v1/machines/1").dispatch();
+    assert_eq!(refused.status(), Status::UnsupportedMediaType);
+    // The name is free again.
+    app.start_a_run();
+    let (_, machines) = app.send(false, "/tm_api/machines/", None);
+    assert_eq!(machines["results"][0]["pk"], 2, "{machines}");
 }
 
 fn a_silent_run_is_shown_stale_before_the_sweep(app: App) {
@@ -199,6 +264,13 @@ macro_rules! closing_tests {
         fn abort_cancels_the_ongoing_tests() {
             let app = super::App::on($db, super::HOUR, super::HOUR);
             super::abort_cancels_the_ongoing_tests(app);
+        }
+
+        $(#[$attr])*
+        #[test]
+        fn delete_machine_removes_it_with_its_runs() {
+            let app = super::App::on($db, super::HOUR, super::HOUR);
+            super::delete_machine_removes_it_with_its_runs(app);
         }
 
         $(#[$attr])*

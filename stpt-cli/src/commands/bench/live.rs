@@ -19,7 +19,7 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
 use super::{LatencySummary, run_tag};
-use crate::client::ServerArgs;
+use crate::client::{Client, ServerArgs};
 
 /// Most subscribers: one thread and one socket each.
 pub(super) const MAX_SUBSCRIBERS: u32 = 2_000;
@@ -43,6 +43,9 @@ pub(super) struct LiveArgs {
     /// Seconds to wait for every subscriber to receive one event's message.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Keep the simulated machine on the server (by default it is removed afterwards).
+    #[arg(long)]
+    keep: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -57,6 +60,8 @@ struct LiveReport {
     deliveries: usize,
     missed: usize,
     latency: LatencySummary,
+    /// Simulated machines removed afterwards (0 or 1); null with --keep.
+    machines_removed: Option<usize>,
 }
 
 /// Runs the benchmark against the server named by `--url`.
@@ -103,7 +108,49 @@ pub(super) fn live(server: &ServerArgs, args: LiveArgs) -> anyhow::Result<()> {
     let machine_id = run["machine"]["id"]
         .as_i64()
         .context("the run names no machine")?;
+    let measured = measure(&args, &base, &machine, machine_id, &post);
+    let cleanup = (!args.keep).then(|| super::cleanup::remove(&Client::new(server), [machine_id]));
+    let mut report = measured?;
+    report.machines_removed = cleanup.as_ref().map(|c| c.removed);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} subscribers x {} events against {} ({} idle subscribers held open)",
+            report.subscribers, report.events, report.url, report.idle_subscribers
+        );
+        println!(
+            "deliveries:  {} received, {} missed",
+            report.deliveries, report.missed
+        );
+        println!(
+            "latency:     p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            report.latency.p50_ms, report.latency.p99_ms, report.latency.max_ms
+        );
+    }
+    match &cleanup {
+        Some(cleanup) if cleanup.kept_because.is_some() => eprintln!("{}", cleanup.describe()),
+        Some(cleanup) if !args.json => println!("{}", cleanup.describe()),
+        _ => {}
+    }
+    if report.missed > 0 {
+        bail!(
+            "{} messages did not reach their subscriber within {} s",
+            report.missed,
+            args.timeout
+        );
+    }
+    Ok(())
+}
 
+/// Subscribes, posts the events one by one and times each one's delivery.
+fn measure(
+    args: &LiveArgs,
+    base: &str,
+    machine: &str,
+    machine_id: i64,
+    post: &dyn Fn(&str, serde_json::Value) -> anyhow::Result<serde_json::Value>,
+) -> anyhow::Result<LiveReport> {
     let (receipts, heard) = mpsc::channel::<(u32, Instant)>();
     let ws_url = format!(
         "{}/ws/machine/{machine_id}/runs/",
@@ -175,38 +222,16 @@ pub(super) fn live(server: &ServerArgs, args: LiveArgs) -> anyhow::Result<()> {
     }
     drop(listeners);
 
-    let report = LiveReport {
-        url: base.clone(),
+    Ok(LiveReport {
+        url: base.to_owned(),
         subscribers: args.subscribers,
         idle_subscribers: idle.len(),
         events: args.events,
         deliveries: samples.len(),
         missed,
         latency: LatencySummary::of(&mut samples),
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!(
-            "{} subscribers x {} events against {} ({} idle subscribers held open)",
-            report.subscribers, report.events, report.url, report.idle_subscribers
-        );
-        println!(
-            "deliveries:  {} received, {} missed",
-            report.deliveries, report.missed
-        );
-        println!(
-            "latency:     p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            report.latency.p50_ms, report.latency.p99_ms, report.latency.max_ms
-        );
-    }
-    if missed > 0 {
-        bail!(
-            "{missed} messages did not reach their subscriber within {} s",
-            args.timeout
-        );
-    }
-    Ok(())
+        machines_removed: None,
+    })
 }
 
 /// Opens a WebSocket to `url` (`ws://host:port/path`).
