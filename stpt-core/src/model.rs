@@ -151,7 +151,8 @@ pub struct TestResult {
     /// Its status there.
     pub status: Status,
     /// When its (last attempt) started there, if it did.
-    #[serde(default)]
+    #[serde(default, with = "crate::timestamp::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::timestamp::Rfc3339>))]
     pub timestamp_start: Option<Timestamp>,
     /// Seconds between its (last attempt's) start and stop, when both are known.
     pub duration_seconds: Option<f64>,
