@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::db::{DatabaseUrl, PoolOptions};
+use crate::guard::Limits;
 
 /// Default time a run may stay silent before it is stale: 2 hours.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(2 * 60 * 60);
@@ -53,6 +54,9 @@ pub struct Config {
     /// Changes kept for each live listener before a slow one skips ahead and catches up
     /// from the store.
     pub live_backlog: usize,
+    /// What the connection guard allows clients (connections, timeouts, sizes); applies when
+    /// the app is served with [`crate::Launch`].
+    pub guard: Limits,
 }
 
 /// Who may read.
@@ -146,6 +150,7 @@ impl Default for Config {
             stale_after: DEFAULT_STALE_AFTER,
             stale_sweep_every: Duration::from_secs(60),
             live_backlog: crate::live::DEFAULT_BACKLOG,
+            guard: Limits::default(),
         }
     }
 }

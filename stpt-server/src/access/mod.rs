@@ -14,6 +14,8 @@ pub(crate) mod mail;
 pub(crate) mod rate_limit;
 pub(crate) mod session;
 
+use std::net::IpAddr;
+
 use rocket::Request;
 use rocket::request::{FromRequest, Outcome};
 
@@ -101,5 +103,41 @@ impl<'r> FromRequest<'r> for Bearer {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         Outcome::Success(Bearer::of(request))
+    }
+}
+
+/// The address of the client a request came from, as far as it can be trusted: the address the
+/// connection guard names in [`PEER_HEADER`](crate::guard::PEER_HEADER) when the request came
+/// through it (from a loopback peer), else the peer's address; and when that is a loopback
+/// address itself (a proxy on this host), the proxy's `X-Real-IP`. A client can set neither
+/// header for itself: the guard replaces the first, and the second counts only from this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl ClientAddr {
+    fn of(request: &Request<'_>) -> ClientAddr {
+        let remote = request.remote().map(|addr| addr.ip().to_canonical());
+        let peer = match remote {
+            Some(ip) if ip.is_loopback() => request
+                .headers()
+                .get_one(crate::guard::PEER_HEADER)
+                .and_then(|value| value.trim().parse::<IpAddr>().ok())
+                .map(|ip| ip.to_canonical())
+                .or(remote),
+            other => other,
+        };
+        ClientAddr(match peer {
+            Some(ip) if ip.is_loopback() => request.real_ip().or(peer),
+            other => other,
+        })
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ClientAddr {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(ClientAddr::of(request))
     }
 }

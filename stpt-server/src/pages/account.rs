@@ -13,7 +13,7 @@ use rocket::response::content::RawHtml;
 use rocket::{Responder, State, get, post, routes};
 
 use crate::access::session::{self, SessionUser};
-use crate::access::{csrf, mail};
+use crate::access::{ClientAddr, csrf, mail};
 use crate::app::AppState;
 use crate::db::{AccessError, AccessStore};
 
@@ -178,7 +178,7 @@ struct LoginForm<'r> {
 async fn post_login(
     state: &State<AppState>,
     cookies: &CookieJar<'_>,
-    client: Option<std::net::IpAddr>,
+    client: ClientAddr,
     form: Form<LoginForm<'_>>,
 ) -> Answer {
     let security = &state.security;
@@ -189,7 +189,10 @@ async fn post_login(
     }
     let keys = [
         format!("user:{}", form.username),
-        format!("ip:{}", client.map(|ip| ip.to_string()).unwrap_or_default()),
+        format!(
+            "ip:{}",
+            client.0.map(|ip| ip.to_string()).unwrap_or_default()
+        ),
     ];
     if security.limiter.blocked(&keys) {
         view.error = Some("Too many failed attempts. Please wait a while and try again.".into());
@@ -295,7 +298,7 @@ struct ResetRequest<'r> {
 async fn post_password_reset(
     state: &State<AppState>,
     cookies: &CookieJar<'_>,
-    client: Option<std::net::IpAddr>,
+    client: ClientAddr,
     form: Form<ResetRequest<'_>>,
 ) -> Answer {
     let security = &state.security;
@@ -307,7 +310,7 @@ async fn post_password_reset(
         format!("reset-user:{}", form.username),
         format!(
             "reset-ip:{}",
-            client.map(|ip| ip.to_string()).unwrap_or_default()
+            client.0.map(|ip| ip.to_string()).unwrap_or_default()
         ),
     ];
     if security.limiter.blocked(&keys) {

@@ -1,0 +1,655 @@
+//! One client connection: read a request head within the limits, relay the head and the body
+//! to the app as they arrive, relay the app's answer, and again while the connection is kept
+//! alive; after a 101, relay both ways byte for byte.
+//!
+//! Everything works on shared references to the sockets (`readable`/`try_read`,
+//! `writable`/`try_write`), so one task can wait on the client, the app, its eviction and a
+//! deadline at once without splitting the sockets. Buffers exist only while a request is in
+//! flight: an idle connection holds its two sockets' bookkeeping and nothing more.
+
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, sleep_until, timeout};
+
+use super::http::{self, BodyScanner, Framing, Refusal, RequestHead, ResponseHead};
+use super::slots::SlotGuard;
+use super::{LINGER, READ_CHUNK, Shared};
+
+/// Largest response head accepted from the app.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// Bytes a lingering connection reads and drops at most before closing.
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// How a connection ends.
+#[derive(Debug)]
+enum End {
+    /// Close without a word: the client left, idled out, or broke off.
+    Quiet,
+    /// Answer this, then close.
+    Refuse(Refusal),
+    /// Stop sending and let the client finish before closing (it may still be sending a body
+    /// the app did not want, or requests behind one that closes the connection).
+    Linger,
+    /// The app switched protocols: relay both ways.
+    Tunnel(TcpStream),
+}
+
+/// Serves one client connection until it ends.
+pub(super) async fn serve(
+    shared: Arc<Shared>,
+    client: TcpStream,
+    peer: IpAddr,
+    slot: SlotGuard,
+    accepted: Instant,
+) {
+    let end = Connection {
+        shared: &shared,
+        client: &client,
+        peer,
+        slot: &slot,
+        buf: Vec::new(),
+    }
+    .run(accepted)
+    .await;
+    match end {
+        End::Quiet => {}
+        End::Refuse(refusal) => {
+            let _ = timeout(
+                shared.limits.send_timeout,
+                write_all(&client, &refusal.to_response()),
+            )
+            .await;
+            linger(client, Instant::now() + LINGER).await;
+        }
+        End::Linger => linger(client, Instant::now() + LINGER).await,
+        End::Tunnel(app) => tunnel(client, app, shared.limits.send_timeout).await,
+    }
+    drop(slot);
+}
+
+struct Connection<'a> {
+    shared: &'a Shared,
+    client: &'a TcpStream,
+    peer: IpAddr,
+    slot: &'a SlotGuard,
+    /// Bytes from the client not relayed yet (a partial head, body bytes, pipelined requests).
+    buf: Vec<u8>,
+}
+
+/// How a request's body is sent on.
+struct Sending {
+    body: BodyScanner,
+    started: Instant,
+    received: u64,
+    /// Budget held for the body relayed so far.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Connection<'_> {
+    async fn run(&mut self, accepted: Instant) -> End {
+        let mut first = Some(accepted + self.shared.limits.header_timeout);
+        loop {
+            let head = match self.read_head(first.take()).await {
+                Ok(head) => head,
+                Err(end) => return end,
+            };
+            if let Err(end) = self.exchange(head).await {
+                return end;
+            }
+            if !self.slot.waiting() {
+                return End::Quiet;
+            }
+            if self.buf.is_empty() {
+                // Nothing is buffered while the connection idles.
+                self.buf = Vec::new();
+            }
+        }
+    }
+
+    /// Reads the next request head; `first` is the deadline of a connection's first head,
+    /// which runs from its opening.
+    async fn read_head(&mut self, first: Option<Instant>) -> Result<RequestHead, End> {
+        let limits = &self.shared.limits;
+        let mut started = first.is_some();
+        let mut deadline = first.unwrap_or_else(|| Instant::now() + limits.idle_timeout);
+        let mut checked = 0;
+        loop {
+            if !self.buf.is_empty() {
+                if !started {
+                    started = true;
+                    deadline = Instant::now() + limits.header_timeout;
+                }
+                if http::may_hold_head(&self.buf, checked)
+                    || self.buf.len() > limits.max_header_bytes
+                {
+                    match http::parse_request(&self.buf, limits.max_header_bytes) {
+                        Ok(Some(head)) => return Ok(head),
+                        Ok(None) => {}
+                        Err(refusal) => return Err(End::Refuse(refusal)),
+                    }
+                }
+                checked = self.buf.len();
+            }
+            let partial = !self.buf.is_empty();
+            tokio::select! {
+                biased;
+                () = self.slot.evicted() => {
+                    return Err(if partial {
+                        End::Refuse(Refusal::unavailable(
+                            "the server is at its connection limit; try again",
+                        ))
+                    } else {
+                        End::Quiet
+                    });
+                }
+                () = sleep_until(deadline) => {
+                    return Err(if partial {
+                        End::Refuse(Refusal::timeout(format!(
+                            "the request head did not arrive within {}",
+                            seconds(limits.header_timeout)
+                        )))
+                    } else {
+                        End::Quiet
+                    });
+                }
+                ready = self.client.readable() => {
+                    if ready.is_err() {
+                        return Err(End::Quiet);
+                    }
+                    let room = (limits.max_header_bytes + 1).saturating_sub(self.buf.len());
+                    match try_read(self.client, &mut self.buf, room.clamp(1, READ_CHUNK)) {
+                        Read::Data => {}
+                        Read::NotYet => {}
+                        Read::Closed => return Err(End::Quiet),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Relays one request and its answer; `Ok` when the connection may serve another.
+    async fn exchange(&mut self, head: RequestHead) -> Result<(), End> {
+        let shared = self.shared;
+        // The body is waiting on the client too, and its clock starts now.
+        if !self.slot.waiting() {
+            return Err(End::Refuse(Refusal::unavailable(
+                "the server is closing or at its connection limit; try again",
+            )));
+        }
+        let (mut app, mut reused) = shared.upstream.take().await.map_err(|e| {
+            crate::log::warn(format_args!("cannot reach the app: {e}"));
+            End::Refuse(Refusal::unavailable("the server is not ready; try again"))
+        })?;
+        let mut out = Vec::with_capacity(head.len + 64 + self.buf.len().min(READ_CHUNK));
+        head.forward(&self.buf, self.peer, &mut out);
+        self.buf.drain(..head.len);
+        let mut sending = Sending {
+            body: BodyScanner::new(head.framing),
+            started: Instant::now(),
+            received: 0,
+            permit: None,
+        };
+        let mut from_app = Vec::new();
+        let mut first_write = true;
+        // What was sent, kept while it is the whole request, to send it again if a pooled
+        // connection turns out to have been closed.
+        let mut whole_request: Option<Vec<u8>> = None;
+        let mut early = None;
+        let mut broken_off = false;
+        loop {
+            self.take_body(&mut sending, &mut out).await?;
+            if !out.is_empty() {
+                let sent = self.send(&app, &out, &mut from_app, head.is_head).await?;
+                if first_write && sending.body.done() {
+                    whole_request = Some(std::mem::take(&mut out));
+                }
+                first_write = false;
+                out.clear();
+                match sent {
+                    Sent::Written => {}
+                    Sent::Answered(response) => {
+                        early = Some(response);
+                        break;
+                    }
+                    Sent::Failed => {
+                        broken_off = !sending.body.done();
+                        break;
+                    }
+                }
+            }
+            if sending.body.done() {
+                break;
+            }
+            if let Some(response) = self
+                .await_body(&app, &mut sending, &mut from_app, head.is_head)
+                .await?
+            {
+                early = Some(response);
+                break;
+            }
+        }
+        let answered_early = early.is_some() || broken_off;
+        let response = match early {
+            Some(response) => response,
+            None => loop {
+                match read_response(&app, &mut from_app, head.is_head).await {
+                    Ok(response) => {
+                        if let Some(response) = self.interim(response, &mut from_app).await? {
+                            break response;
+                        }
+                    }
+                    Err(AppGone::Silent) if reused && whole_request.is_some() => {
+                        // The pooled connection had been closed: send it again on a new one.
+                        reused = false;
+                        let request = whole_request.as_deref().unwrap_or_default();
+                        app = self.resend(request).await?;
+                    }
+                    Err(gone) => return Err(gone.end()),
+                }
+            },
+        };
+        drop(whole_request);
+        // The app has taken the body: its bytes leave the budget.
+        drop(sending.permit.take());
+        if !self.slot.busy() {
+            return Err(End::Refuse(Refusal::unavailable(
+                "the server is at its connection limit; try again",
+            )));
+        }
+        if response.status == 101 {
+            self.to_client(&from_app).await?;
+            write_all(&app, &self.buf).await.map_err(|_| End::Quiet)?;
+            self.buf.clear();
+            return Err(End::Tunnel(app));
+        }
+        let clean = self.relay_response(&app, response, from_app).await?;
+        let keep_app = clean && !answered_early && response.keep_alive;
+        if keep_app {
+            shared.upstream.put(app);
+        }
+        if answered_early || !head.keep_alive || !response.keep_alive || !clean {
+            return Err(End::Linger);
+        }
+        Ok(())
+    }
+
+    /// Moves the body bytes that have arrived from `buf` to `out`, within the budget.
+    async fn take_body(&mut self, sending: &mut Sending, out: &mut Vec<u8>) -> Result<(), End> {
+        if sending.body.done() || self.buf.is_empty() {
+            return Ok(());
+        }
+        let n = sending
+            .body
+            .scan(&self.buf)
+            .map_err(|e| End::Refuse(Refusal::bad_request(e.to_string())))?;
+        if n == 0 {
+            return Ok(());
+        }
+        let budget = &self.shared.budget;
+        let permit = match budget.try_take(n) {
+            Some(permit) => permit,
+            None => {
+                let deadline = self.body_deadline(sending);
+                tokio::select! {
+                    biased;
+                    () = self.slot.evicted() => return Err(End::Refuse(Refusal::unavailable(
+                        "the server is at its connection limit; try again",
+                    ))),
+                    () = sleep_until(deadline) => return Err(End::Refuse(Refusal::unavailable(
+                        "the server holds too many request bodies at once; try again",
+                    ))),
+                    permit = budget.take(n) => permit.ok_or_else(|| End::Refuse(
+                        Refusal::unavailable("the request body does not fit the server's budget"),
+                    ))?,
+                }
+            }
+        };
+        match &mut sending.permit {
+            Some(held) => held.merge(permit),
+            None => sending.permit = Some(permit),
+        }
+        out.extend_from_slice(&self.buf[..n]);
+        self.buf.drain(..n);
+        sending.received += n as u64;
+        Ok(())
+    }
+
+    /// Writes `data` to the app, watching for an answer meanwhile (the app may refuse a request
+    /// before reading all of it).
+    async fn send(
+        &mut self,
+        app: &TcpStream,
+        data: &[u8],
+        from_app: &mut Vec<u8>,
+        is_head: bool,
+    ) -> Result<Sent, End> {
+        let slot = self.slot;
+        let write = write_all(app, data);
+        tokio::pin!(write);
+        loop {
+            tokio::select! {
+                biased;
+                written = &mut write => {
+                    // After a failed write, the app's answer (if any) says why.
+                    return Ok(if written.is_ok() { Sent::Written } else { Sent::Failed });
+                }
+                () = slot.evicted() => return Err(End::Refuse(Refusal::unavailable(
+                    "the server is at its connection limit; try again",
+                ))),
+                ready = app.readable() => {
+                    if ready.is_err() {
+                        return Ok(Sent::Failed);
+                    }
+                    let response = read_response(app, from_app, is_head)
+                        .await
+                        .map_err(AppGone::end)?;
+                    if let Some(response) = self.interim(response, from_app).await? {
+                        return Ok(Sent::Answered(response));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a whole request again on a new connection to the app.
+    async fn resend(&self, request: &[u8]) -> Result<TcpStream, End> {
+        let unavailable =
+            |_| End::Refuse(Refusal::unavailable("the server is not ready; try again"));
+        let app = self.shared.upstream.connect().await.map_err(unavailable)?;
+        write_all(&app, request).await.map_err(unavailable)?;
+        Ok(app)
+    }
+
+    /// Waits for more of the body; the app's final answer may come first.
+    async fn await_body(
+        &mut self,
+        app: &TcpStream,
+        sending: &mut Sending,
+        from_app: &mut Vec<u8>,
+        is_head: bool,
+    ) -> Result<Option<ResponseHead>, End> {
+        loop {
+            if !from_app.is_empty() {
+                let response = read_response(app, from_app, is_head)
+                    .await
+                    .map_err(AppGone::end)?;
+                match self.interim(response, from_app).await? {
+                    Some(response) => return Ok(Some(response)),
+                    None => continue,
+                }
+            }
+            let deadline = self.body_deadline(sending);
+            let limits = &self.shared.limits;
+            tokio::select! {
+                biased;
+                () = self.slot.evicted() => return Err(End::Refuse(Refusal::unavailable(
+                    "the server is at its connection limit; try again",
+                ))),
+                () = sleep_until(deadline) => return Err(End::Refuse(Refusal::timeout(format!(
+                    "the request body arrived slower than {} bytes per second (after {})",
+                    limits.body_min_rate,
+                    seconds(limits.body_timeout)
+                )))),
+                ready = app.readable() => {
+                    if ready.is_err() {
+                        return Err(End::Quiet);
+                    }
+                    let response = read_response(app, from_app, is_head)
+                        .await
+                        .map_err(AppGone::end)?;
+                    if let Some(response) = self.interim(response, from_app).await? {
+                        return Ok(Some(response));
+                    }
+                }
+                ready = self.client.readable() => {
+                    if ready.is_err() {
+                        return Err(End::Quiet);
+                    }
+                    match try_read(self.client, &mut self.buf, READ_CHUNK) {
+                        Read::Data => return Ok(None),
+                        Read::NotYet => {}
+                        Read::Closed => return Err(End::Quiet),
+                    }
+                }
+            }
+        }
+    }
+
+    /// When the body must be complete, given what has arrived: `body_timeout` from its start,
+    /// plus a second per `body_min_rate` bytes.
+    fn body_deadline(&self, sending: &Sending) -> Instant {
+        let limits = &self.shared.limits;
+        let earned = Duration::from_secs_f64(sending.received as f64 / limits.body_min_rate as f64);
+        sending.started + limits.body_timeout + earned
+    }
+
+    /// Relays an interim (1xx) answer and returns `None`, or returns a final one (or 101).
+    async fn interim(
+        &mut self,
+        response: ResponseHead,
+        from_app: &mut Vec<u8>,
+    ) -> Result<Option<ResponseHead>, End> {
+        if (100..200).contains(&response.status) && response.status != 101 {
+            let interim: Vec<u8> = from_app.drain(..response.len).collect();
+            self.to_client(&interim).await?;
+            return Ok(None);
+        }
+        Ok(Some(response))
+    }
+
+    /// Relays a final response whose head is at the start of `from_app`; `Ok(true)` if it
+    /// ended where its framing says and nothing followed it.
+    async fn relay_response(
+        &mut self,
+        app: &TcpStream,
+        response: ResponseHead,
+        mut from_app: Vec<u8>,
+    ) -> Result<bool, End> {
+        let mut body = BodyScanner::new(response.framing);
+        let taken = body
+            .scan(&from_app[response.len..])
+            .map_err(|_| End::Quiet)?;
+        let mut extra = from_app.len() - response.len - taken;
+        self.to_client(&from_app[..response.len + taken]).await?;
+        while !body.done() {
+            from_app.clear();
+            match read_some(app, &mut from_app, READ_CHUNK).await {
+                Ok(0) if response.framing == Framing::UntilClose => return Ok(false),
+                Ok(0) | Err(_) => return Err(End::Quiet),
+                Ok(_) => {}
+            }
+            let taken = body.scan(&from_app).map_err(|_| End::Quiet)?;
+            extra += from_app.len() - taken;
+            self.to_client(&from_app[..taken]).await?;
+        }
+        Ok(extra == 0)
+    }
+
+    /// Writes to the client, which must take it within the send timeout.
+    async fn to_client(&self, data: &[u8]) -> Result<(), End> {
+        match timeout(
+            self.shared.limits.send_timeout,
+            write_all(self.client, data),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(End::Quiet),
+        }
+    }
+}
+
+/// What became of a write to the app.
+enum Sent {
+    Written,
+    /// The app answered (finally) before taking all of it.
+    Answered(ResponseHead),
+    /// The app's connection is closed (its answer, if any, is still to be read).
+    Failed,
+}
+
+/// The app's connection ended without an answer.
+#[derive(Debug)]
+enum AppGone {
+    /// Closed before sending a byte.
+    Silent,
+    /// Broke off or sent something that is not HTTP.
+    Broken,
+}
+
+impl AppGone {
+    fn end(self) -> End {
+        match self {
+            AppGone::Silent => End::Refuse(Refusal::unavailable(
+                "the server closed the connection; try again",
+            )),
+            AppGone::Broken => End::Quiet,
+        }
+    }
+}
+
+/// Reads until `from_app` starts with a whole response head.
+async fn read_response(
+    app: &TcpStream,
+    from_app: &mut Vec<u8>,
+    is_head: bool,
+) -> Result<ResponseHead, AppGone> {
+    loop {
+        if !from_app.is_empty() {
+            match http::parse_response(from_app, is_head) {
+                Ok(Some(response)) => return Ok(response),
+                Ok(None) if from_app.len() < MAX_RESPONSE_HEAD => {}
+                Ok(None) | Err(_) => return Err(AppGone::Broken),
+            }
+        }
+        match read_some(app, from_app, READ_CHUNK).await {
+            Ok(0) | Err(_) if from_app.is_empty() => return Err(AppGone::Silent),
+            Ok(0) | Err(_) => return Err(AppGone::Broken),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// What a non-blocking read found.
+enum Read {
+    Data,
+    NotYet,
+    Closed,
+}
+
+/// Reads what has arrived (up to `max` bytes) onto the end of `buf`.
+fn try_read(stream: &TcpStream, buf: &mut Vec<u8>, max: usize) -> Read {
+    buf.reserve_exact(max);
+    match stream.try_read_buf(buf) {
+        Ok(0) => Read::Closed,
+        Ok(_) => Read::Data,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Read::NotYet,
+        Err(_) => Read::Closed,
+    }
+}
+
+/// Waits for data and reads it (up to `max` bytes) onto the end of `buf`; `Ok(0)` at the end.
+async fn read_some(stream: &TcpStream, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        buf.reserve_exact(max);
+        match stream.try_read_buf(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Writes all of `data` through a shared reference.
+async fn write_all(stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match stream.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Drops what the client has sent so far, so closing does not reset the connection under an
+/// answer it has not read yet.
+pub(super) fn discard_arrived(stream: &TcpStream) {
+    let mut scratch = [0u8; 4096];
+    let mut dropped = 0;
+    while dropped < LINGER_BYTES {
+        match stream.try_read(&mut scratch) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => dropped += n,
+        }
+    }
+}
+
+/// Ends the connection gracefully: no more sending, then read and drop what the client still
+/// sends until it closes, [`LINGER_BYTES`] or `until`.
+pub(super) async fn linger(mut stream: TcpStream, until: Instant) {
+    let _ = timeout(LINGER, stream.shutdown()).await;
+    let mut dropped = 0;
+    let mut scratch = Vec::new();
+    while dropped < LINGER_BYTES {
+        scratch.clear();
+        match timeout_at(until, read_some(&stream, &mut scratch, 4096)).await {
+            Some(Ok(n)) if n > 0 => dropped += n,
+            _ => return,
+        }
+    }
+}
+
+async fn timeout_at<F: Future>(until: Instant, future: F) -> Option<F::Output> {
+    tokio::time::timeout_at(until, future).await.ok()
+}
+
+/// Relays an upgraded connection both ways until both sides have closed; a side that does
+/// not take data for `stall` ends both.
+async fn tunnel(client: TcpStream, app: TcpStream, stall: Duration) {
+    let (client_read, client_write) = client.into_split();
+    let (app_read, app_write) = app.into_split();
+    let _ = tokio::try_join!(
+        pump(client_read, app_write, stall),
+        pump(app_read, client_write, stall),
+    );
+}
+
+/// Copies one direction of a tunnel; at the end, closes the other side's sending direction.
+async fn pump(
+    from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    stall: Duration,
+) -> io::Result<()> {
+    loop {
+        from.readable().await?;
+        // A buffer only while data moves: an open WebSocket mostly waits.
+        let mut chunk = Vec::with_capacity(READ_CHUNK);
+        match from.try_read_buf(&mut chunk) {
+            Ok(0) => {
+                let _ = timeout(stall, to.shutdown()).await;
+                return Ok(());
+            }
+            Ok(_) => match timeout(stall, to.write_all(&chunk)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// "10 s", "1.5 s".
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
+}
