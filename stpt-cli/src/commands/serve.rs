@@ -75,13 +75,13 @@ pub(crate) struct ServeArgs {
     /// Client connections open at once (WebSockets included). At the limit, the connection
     /// that has waited longest on its client is closed for a newcomer; when every one is busy,
     /// newcomers get 503.
-    #[arg(long, env = "STPT_MAX_CONNECTIONS", default_value_t = guard::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(usize).range(1..))]
+    #[arg(long, env = "STPT_MAX_CONNECTIONS", default_value_t = guard::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
     /// Time for a request head to arrive (408 after it): 10s, 1m.
     #[arg(long, env = "STPT_HEADER_TIMEOUT", default_value = "10s", value_parser = super::prune::parse_duration)]
     header_timeout: std::time::Duration,
     /// Largest request head (request line and header fields), in bytes (431 beyond it).
-    #[arg(long, env = "STPT_MAX_HEADER_SIZE", default_value_t = guard::DEFAULT_MAX_HEADER_BYTES, value_parser = clap::value_parser!(usize).range(1..))]
+    #[arg(long, env = "STPT_MAX_HEADER_SIZE", default_value_t = guard::DEFAULT_MAX_HEADER_BYTES)]
     max_header_size: usize,
     /// Time a keep-alive connection may wait for its next request before it is closed.
     #[arg(long, env = "STPT_IDLE_TIMEOUT", default_value = "60s", value_parser = super::prune::parse_duration)]

@@ -347,11 +347,16 @@ impl Connection<'_> {
                     if ready.is_err() {
                         return Ok(Sent::Failed);
                     }
-                    let response = read_response(app, from_app, is_head)
-                        .await
-                        .map_err(AppGone::end)?;
-                    if let Some(response) = self.interim(response, from_app).await? {
-                        return Ok(Sent::Answered(response));
+                    match try_read(app, from_app, READ_CHUNK) {
+                        // Readiness can be stale: waiting for an answer here would wait for
+                        // a body that is not sent.
+                        Read::NotYet => {}
+                        Read::Closed => return Ok(Sent::Failed),
+                        Read::Data => {
+                            if let Some(response) = self.answer(app, from_app, is_head).await? {
+                                return Ok(Sent::Answered(response));
+                            }
+                        }
                     }
                 }
             }
@@ -377,10 +382,7 @@ impl Connection<'_> {
     ) -> Result<Option<ResponseHead>, End> {
         loop {
             if !from_app.is_empty() {
-                let response = read_response(app, from_app, is_head)
-                    .await
-                    .map_err(AppGone::end)?;
-                match self.interim(response, from_app).await? {
+                match self.answer(app, from_app, is_head).await? {
                     Some(response) => return Ok(Some(response)),
                     None => continue,
                 }
@@ -401,11 +403,15 @@ impl Connection<'_> {
                     if ready.is_err() {
                         return Err(End::Quiet);
                     }
-                    let response = read_response(app, from_app, is_head)
-                        .await
-                        .map_err(AppGone::end)?;
-                    if let Some(response) = self.interim(response, from_app).await? {
-                        return Ok(Some(response));
+                    match try_read(app, from_app, READ_CHUNK) {
+                        Read::NotYet => {}
+                        Read::Closed if from_app.is_empty() => return Err(AppGone::Silent.end()),
+                        Read::Closed => return Err(AppGone::Broken.end()),
+                        Read::Data => {
+                            if let Some(response) = self.answer(app, from_app, is_head).await? {
+                                return Ok(Some(response));
+                            }
+                        }
                     }
                 }
                 ready = self.client.readable() => {
@@ -428,6 +434,20 @@ impl Connection<'_> {
         let limits = &self.shared.limits;
         let earned = Duration::from_secs_f64(sending.received as f64 / limits.body_min_rate as f64);
         sending.started + limits.body_timeout + earned
+    }
+
+    /// Reads the rest of an answer the app has begun; relays it and returns `None` if it is
+    /// interim (1xx but 101).
+    async fn answer(
+        &mut self,
+        app: &TcpStream,
+        from_app: &mut Vec<u8>,
+        is_head: bool,
+    ) -> Result<Option<ResponseHead>, End> {
+        let response = read_response(app, from_app, is_head)
+            .await
+            .map_err(AppGone::end)?;
+        self.interim(response, from_app).await
     }
 
     /// Relays an interim (1xx) answer and returns `None`, or returns a final one (or 101).

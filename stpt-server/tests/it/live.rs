@@ -123,8 +123,13 @@ impl Server {
             .unwrap_or_else(|| panic!("no machine {name:?} in {machines}"))
     }
 
+    /// The port it listens on (the guard's).
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Opens a WebSocket to `path`.
-    fn socket(&self, path: &str) -> Socket {
+    pub(crate) fn socket(&self, path: &str) -> Socket {
         let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         stream.set_read_timeout(Some(WAIT)).expect("read timeout");
         let url = format!("ws://127.0.0.1:{}{path}", self.port);
@@ -145,11 +150,11 @@ impl Drop for Server {
     }
 }
 
-struct Socket(WebSocket<TcpStream>);
+pub(crate) struct Socket(WebSocket<TcpStream>);
 
 impl Socket {
     /// The next text message as JSON; fails after [`WAIT`].
-    fn next_json(&mut self) -> Value {
+    pub(crate) fn next_json(&mut self) -> Value {
         loop {
             match self.0.read() {
                 Ok(Message::Text(text)) => {
