@@ -1,5 +1,7 @@
 //! `stpt bench ingest`: load a server with simulated test machines and measure how it keeps up
-//! (`stpt bench live`, in `live`, measures WebSocket delivery instead).
+//! (`stpt bench live`, in `live`, measures WebSocket delivery instead; `stpt bench
+//! connections`, in `connections`, whether it stays responsive under idle and slow
+//! connections).
 //!
 //! Each simulated machine is a thread with its own HTTP agent. It posts a dry run, then a start
 //! and a stop for every planned test, one after another, as a seed runner does. Only the seed's
@@ -19,6 +21,7 @@ use stpt_core::{
 
 use crate::client::ServerArgs;
 
+mod connections;
 mod live;
 
 /// Most simulated machines: each is a thread, and a few hundred already saturate a server.
@@ -41,6 +44,7 @@ pub(crate) struct BenchArgs {
 enum BenchTarget {
     Ingest(IngestArgs),
     Live(live::LiveArgs),
+    Connections(connections::ConnectionsArgs),
 }
 
 /// Simulate machines posting a dry run and a start and stop per test; report events/s and
@@ -71,6 +75,7 @@ pub(crate) fn run(server: &ServerArgs, args: BenchArgs) -> anyhow::Result<()> {
     match args.target {
         BenchTarget::Ingest(args) => ingest(server, args),
         BenchTarget::Live(args) => live::live(server, args),
+        BenchTarget::Connections(args) => connections::connections(server, args),
     }
 }
 
