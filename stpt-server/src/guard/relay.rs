@@ -21,6 +21,9 @@ use super::http::{self, BodyScanner, Framing, Refusal, RequestHead, ResponseHead
 use super::slots::SlotGuard;
 use super::{LINGER, READ_CHUNK, Shared};
 
+/// Bytes read at first for a request head (most heads fit); the buffer doubles from there.
+const FIRST_READ: usize = 2048;
+
 /// Largest response head accepted from the app.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
@@ -163,8 +166,11 @@ impl Connection<'_> {
                     if ready.is_err() {
                         return Err(End::Quiet);
                     }
+                    // Room for at most one byte past the limit, growing from a small start so
+                    // a slow client holds about what it has sent.
                     let room = (limits.max_header_bytes + 1).saturating_sub(self.buf.len());
-                    match try_read(self.client, &mut self.buf, room.clamp(1, READ_CHUNK)) {
+                    let want = room.clamp(1, READ_CHUNK).min(self.buf.len().max(FIRST_READ));
+                    match try_read(self.client, &mut self.buf, want) {
                         Read::Data => {}
                         Read::NotYet => {}
                         Read::Closed => return Err(End::Quiet),
@@ -203,8 +209,19 @@ impl Connection<'_> {
         let mut whole_request: Option<Vec<u8>> = None;
         let mut early = None;
         let mut broken_off = false;
+        let mut busy = false;
         loop {
             self.take_body(&mut sending, &mut out).await?;
+            if sending.body.done() && !busy {
+                // Before the request's last bytes go: from then on it is the app's, and the
+                // connection may not be evicted any more.
+                if !self.slot.busy() {
+                    return Err(End::Refuse(Refusal::unavailable(
+                        "the server is at its connection limit; try again",
+                    )));
+                }
+                busy = true;
+            }
             if !out.is_empty() {
                 let sent = self.send(&app, &out, &mut from_app, head.is_head).await?;
                 if first_write && sending.body.done() {
@@ -236,6 +253,10 @@ impl Connection<'_> {
             }
         }
         let answered_early = early.is_some() || broken_off;
+        if !busy {
+            // An answer before the whole body: relayed whatever happens to the slot meanwhile.
+            self.slot.busy();
+        }
         let response = match early {
             Some(response) => response,
             None => loop {
@@ -258,11 +279,6 @@ impl Connection<'_> {
         drop(whole_request);
         // The app has taken the body: its bytes leave the budget.
         drop(sending.permit.take());
-        if !self.slot.busy() {
-            return Err(End::Refuse(Refusal::unavailable(
-                "the server is at its connection limit; try again",
-            )));
-        }
         if response.status == 101 {
             self.to_client(&from_app).await?;
             write_all(&app, &self.buf).await.map_err(|_| End::Quiet)?;
