@@ -50,8 +50,9 @@ use upstream::{Budget, Upstream};
 /// Bytes read from a socket at once; also the least body budget.
 pub(crate) const READ_CHUNK: usize = 16 * 1024;
 
-/// Refused connections that may linger at once (taking the rest of the client's request so
-/// it sees the 503 rather than a reset); beyond this they are closed at once.
+/// Finished or refused connections that may linger at once (taking the rest of the client's
+/// request so it sees the last answer rather than a reset); beyond this they are closed at
+/// once. They no longer count against the cap, so this bounds the sockets open beyond it.
 const MAX_LINGERING: usize = 64;
 
 /// How long a refused or finished connection lingers for the client to stop sending.
@@ -166,7 +167,7 @@ pub(crate) struct Shared {
     pub(crate) slots: Arc<Slots>,
     pub(crate) upstream: Upstream,
     pub(crate) budget: Budget,
-    lingering: Arc<Semaphore>,
+    pub(crate) lingering: Arc<Semaphore>,
     /// The answer for a connection over the cap.
     full: Vec<u8>,
 }
@@ -242,15 +243,8 @@ impl Guard {
     fn refuse_full(&self, stream: TcpStream) {
         // A fresh socket's send buffer is empty, so the short answer fits without waiting.
         let _ = stream.try_write(&self.shared.full);
-        match self.shared.lingering.clone().try_acquire_owned() {
-            Ok(permit) => {
-                tokio::spawn(async move {
-                    relay::linger(stream, Instant::now() + LINGER).await;
-                    drop(permit);
-                });
-            }
-            Err(_) => relay::discard_arrived(&stream),
-        }
+        let shared = self.shared.clone();
+        tokio::spawn(async move { relay::close_gently(&shared, stream).await });
     }
 }
 

@@ -62,19 +62,37 @@ pub(super) async fn serve(
     .run(accepted)
     .await;
     match end {
-        End::Quiet => {}
+        End::Quiet => drop(slot),
         End::Refuse(refusal) => {
+            drop(slot);
             let _ = timeout(
                 shared.limits.send_timeout,
                 write_all(&client, &refusal.to_response()),
             )
             .await;
-            linger(client, Instant::now() + LINGER).await;
+            close_gently(&shared, client).await;
         }
-        End::Linger => linger(client, Instant::now() + LINGER).await,
-        End::Tunnel(app) => tunnel(client, app, shared.limits.send_timeout).await,
+        End::Linger => {
+            drop(slot);
+            close_gently(&shared, client).await;
+        }
+        End::Tunnel(app) => {
+            tunnel(client, app, shared.limits.send_timeout).await;
+            drop(slot);
+        }
     }
-    drop(slot);
+}
+
+/// Closes a connection that is done, lingering (within the shared allowance, which bounds the
+/// sockets kept open beyond the cap) so the client reads the last answer rather than a reset.
+pub(super) async fn close_gently(shared: &Shared, client: TcpStream) {
+    match shared.lingering.clone().try_acquire_owned() {
+        Ok(permit) => {
+            linger(client, Instant::now() + LINGER).await;
+            drop(permit);
+        }
+        Err(_) => discard_arrived(&client),
+    }
 }
 
 struct Connection<'a> {
