@@ -1,7 +1,7 @@
 //! `stpt bench connections`: whether a server stays responsive while many clients hold
 //! connections open without finishing requests.
 //!
-//! One thread holds `--connections` sockets, spread evenly over three kinds: *idle* (one
+//! One thread holds `--connections` sockets, spread evenly over up to three kinds: *idle* (one
 //! request answered, then silence, as a keep-alive client), *head* (a request head of
 //! `--head-bytes` sent at once, then one header line a second, never finished) and *body* (a
 //! 15 MB upload announced, then `--body-rate` bytes a second). Whatever the server closes is
@@ -46,9 +46,13 @@ const BODY_LENGTH: u64 = 15_000_000;
 /// --pid $(pgrep -n stpt)`
 #[derive(Debug, Args)]
 pub(super) struct ConnectionsArgs {
-    /// Connections held open at once, a third of each kind (idle, slow head, slow body).
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(3..=i64::from(MAX_CONNECTIONS)))]
+    /// Connections held open at once, spread evenly over `--kinds`.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_CONNECTIONS)))]
     connections: u32,
+    /// Which kinds of connection to hold: `idle`, `head` (a slow request head), `body` (a slow
+    /// upload), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "idle,head,body")]
+    kinds: Vec<Kind>,
     /// Seconds to measure once every connection has been opened.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
@@ -75,14 +79,12 @@ pub(super) struct ConnectionsArgs {
     json: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Kind {
     Idle,
     Head,
     Body,
 }
-
-const KINDS: [Kind; 3] = [Kind::Idle, Kind::Head, Kind::Body];
 
 /// One held connection.
 struct Held {
@@ -132,9 +134,12 @@ pub(super) fn connections(server: &ServerArgs, args: ConnectionsArgs) -> anyhow:
         .next()
         .with_context(|| format!("{host} has no address"))?;
 
+    if args.kinds.is_empty() {
+        bail!("--kinds names no kind of connection");
+    }
     let mut held: Vec<Held> = (0..args.connections)
         .map(|i| Held {
-            kind: KINDS[i as usize % KINDS.len()],
+            kind: args.kinds[i as usize % args.kinds.len()],
             stream: None,
             due: Instant::now(),
         })
