@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use rocket::fairing::AdHoc;
 use rocket::{Build, Ignite, Rocket, Shutdown};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 
 use crate::config::Config;
@@ -37,6 +37,14 @@ pub enum LaunchError {
     /// The connection limits are invalid.
     #[error(transparent)]
     Limits(#[from] GuardError),
+    /// One body at the body limit would not fit the body budget, so it could never be relayed.
+    #[error("the body budget ({budget} bytes) must be at least the body limit ({limit} bytes)")]
+    BudgetBelowBodyLimit {
+        /// [`Limits::body_budget`].
+        budget: u64,
+        /// [`Config::body_limit`].
+        limit: u64,
+    },
     /// Rocket refused to start (its own message).
     #[error("the app cannot start: {0}")]
     Ignite(String),
@@ -61,13 +69,17 @@ impl Launch {
     /// `app` is normally [`crate::build`]`(config)`, possibly reconfigured (shutdown settings).
     pub async fn bind(app: Rocket<Build>, config: &Config) -> Result<Launch, LaunchError> {
         config.guard.validate()?;
+        if config.guard.body_budget < config.body_limit {
+            return Err(LaunchError::BudgetBelowBodyLimit {
+                budget: config.guard.body_budget,
+                limit: config.body_limit,
+            });
+        }
         let requested = SocketAddr::new(config.address, config.port);
-        let listener = TcpListener::bind(requested)
-            .await
-            .map_err(|source| LaunchError::Bind {
-                address: requested,
-                source,
-            })?;
+        let listener = listen(requested).map_err(|source| LaunchError::Bind {
+            address: requested,
+            source,
+        })?;
         let address = listener.local_addr().map_err(|source| LaunchError::Bind {
             address: requested,
             source,
@@ -138,6 +150,24 @@ impl Launch {
         // The guard has stopped taking connections; Rocket finishes within its grace period.
         ended(launch.await)
     }
+}
+
+/// Connections the kernel queues for the guard before it accepts them (capped by the system's
+/// `somaxconn`): bursts of new connections at the cap are refused by the guard with a 503
+/// rather than dropped by the kernel, which would leave clients retrying for a second.
+const BACKLOG: u32 = 4096;
+
+/// A listener on `address`, as Rocket's would be (address reuse, so a restart can bind the
+/// port at once), with a deeper queue.
+fn listen(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
 }
 
 fn ended(result: Result<Rocket<Ignite>, rocket::Error>) -> Result<(), LaunchError> {

@@ -111,6 +111,19 @@ struct Sending {
     received: u64,
     /// Budget held for the body relayed so far.
     permit: Option<OwnedSemaphorePermit>,
+    /// Budget paid for the last read, before its bytes are scanned.
+    prepaid: Option<OwnedSemaphorePermit>,
+}
+
+impl Sending {
+    /// How much to read (and pay for) next: a chunk, or what is left of a sized body.
+    fn next_read(&self) -> usize {
+        match self.body {
+            BodyScanner::Length(left) => usize::try_from(left).unwrap_or(usize::MAX),
+            _ => READ_CHUNK,
+        }
+        .clamp(1, READ_CHUNK)
+    }
 }
 
 impl Connection<'_> {
@@ -211,17 +224,19 @@ impl Connection<'_> {
             crate::log::warn(format_args!("cannot reach the app: {e}"));
             End::Refuse(Refusal::unavailable("the server is not ready; try again"))
         })?;
-        let mut out = Vec::with_capacity(head.len + 64 + self.buf.len().min(READ_CHUNK));
-        head.forward(&self.buf, self.peer, &mut out);
+        let mut first = Vec::with_capacity(head.len + 64 + self.buf.len().min(READ_CHUNK));
+        head.forward(&self.buf, self.peer, &mut first);
         self.buf.drain(..head.len);
+        // The head goes with the first write (with the body bytes that came along).
+        let mut head_bytes = Some(first);
         let mut sending = Sending {
             body: BodyScanner::new(head.framing),
             started: Instant::now(),
             received: 0,
             permit: None,
+            prepaid: None,
         };
         let mut from_app = Vec::new();
-        let mut first_write = true;
         // What was sent, kept while it is the whole request, to send it again if a pooled
         // connection turns out to have been closed.
         let mut whole_request: Option<Vec<u8>> = None;
@@ -229,7 +244,7 @@ impl Connection<'_> {
         let mut broken_off = false;
         let mut busy = false;
         loop {
-            self.take_body(&mut sending, &mut out).await?;
+            let n = self.take_body(&mut sending).await?;
             if sending.body.done() && !busy {
                 // Before the request's last bytes go: from then on it is the app's, and the
                 // connection may not be evicted any more.
@@ -240,23 +255,38 @@ impl Connection<'_> {
                 }
                 busy = true;
             }
-            if !out.is_empty() {
-                let sent = self.send(&app, &out, &mut from_app, head.is_head).await?;
-                if first_write && sending.body.done() {
-                    whole_request = Some(std::mem::take(&mut out));
+            let sent = if let Some(mut request) = head_bytes.take() {
+                request.extend_from_slice(&self.buf[..n]);
+                self.buf.drain(..n);
+                let sent = self
+                    .send(&app, &request, &mut from_app, head.is_head)
+                    .await?;
+                if sending.body.done() {
+                    whole_request = Some(request);
                 }
-                first_write = false;
-                out.clear();
-                match sent {
-                    Sent::Written => {}
-                    Sent::Answered(response) => {
-                        early = Some(response);
-                        break;
-                    }
-                    Sent::Failed => {
-                        broken_off = !sending.body.done();
-                        break;
-                    }
+                sent
+            } else if n > 0 {
+                let sent = self
+                    .send(&app, &self.buf[..n], &mut from_app, head.is_head)
+                    .await?;
+                self.buf.drain(..n);
+                sent
+            } else {
+                Sent::Written
+            };
+            if self.buf.is_empty() {
+                // No buffer is held while the body trickles in.
+                self.buf = Vec::new();
+            }
+            match sent {
+                Sent::Written => {}
+                Sent::Answered(response) => {
+                    early = Some(response);
+                    break;
+                }
+                Sent::Failed => {
+                    broken_off = !sending.body.done();
+                    break;
                 }
             }
             if sending.body.done() {
@@ -314,51 +344,66 @@ impl Connection<'_> {
         Ok(())
     }
 
-    /// Moves the body bytes that have arrived from `buf` to `out`, within the budget.
-    async fn take_body(&mut self, sending: &mut Sending, out: &mut Vec<u8>) -> Result<(), End> {
+    /// How many bytes at the start of `buf` are body, paid for from the budget (from what was
+    /// paid before reading them, or now).
+    async fn take_body(&mut self, sending: &mut Sending) -> Result<usize, End> {
         if sending.body.done() || self.buf.is_empty() {
-            return Ok(());
+            sending.prepaid = None;
+            return Ok(0);
         }
         let n = sending
             .body
             .scan(&self.buf)
             .map_err(|e| End::Refuse(Refusal::bad_request(e.to_string())))?;
-        if n == 0 {
-            return Ok(());
+        let mut paid = sending.prepaid.take();
+        let owing = n.saturating_sub(paid.as_ref().map_or(0, |p| p.num_permits()));
+        if owing > 0 {
+            let more = self.pay(sending, owing).await?;
+            match &mut paid {
+                Some(paid) => paid.merge(more),
+                None => paid = Some(more),
+            }
         }
-        let budget = &self.shared.budget;
-        let permit = match budget.try_take(n) {
-            Some(permit) => permit,
-            None => {
-                let deadline = self.body_deadline(sending);
-                tokio::select! {
-                    biased;
-                    () = self.slot.evicted() => return Err(End::Refuse(Refusal::unavailable(
-                        "the server is at its connection limit; try again",
-                    ))),
-                    () = sleep_until(deadline) => return Err(End::Refuse(Refusal::unavailable(
-                        "the server holds too many request bodies at once; try again",
-                    ))),
-                    permit = budget.take(n) => permit.ok_or_else(|| End::Refuse(
-                        Refusal::unavailable("the request body does not fit the server's budget"),
-                    ))?,
+        if let Some(mut paid) = paid {
+            // What was paid for bytes that turned out not to be body goes back.
+            let used = paid.split(n);
+            drop(paid);
+            if let Some(used) = used {
+                match &mut sending.permit {
+                    Some(held) => held.merge(used),
+                    None => sending.permit = Some(used),
                 }
             }
-        };
-        match &mut sending.permit {
-            Some(held) => held.merge(permit),
-            None => sending.permit = Some(permit),
         }
-        out.extend_from_slice(&self.buf[..n]);
-        self.buf.drain(..n);
         sending.received += n as u64;
-        Ok(())
+        Ok(n)
+    }
+
+    /// `n` bytes of the budget, waiting for them within the body's time.
+    async fn pay(&self, sending: &Sending, n: usize) -> Result<OwnedSemaphorePermit, End> {
+        let budget = &self.shared.budget;
+        if let Some(permit) = budget.try_take(n) {
+            return Ok(permit);
+        }
+        let deadline = self.body_deadline(sending);
+        tokio::select! {
+            biased;
+            () = self.slot.evicted() => Err(End::Refuse(Refusal::unavailable(
+                "the server is at its connection limit; try again",
+            ))),
+            () = sleep_until(deadline) => Err(End::Refuse(Refusal::unavailable(
+                "the server holds too many request bodies at once; try again",
+            ))),
+            permit = budget.take(n) => permit.ok_or_else(|| End::Refuse(
+                Refusal::unavailable("the request body does not fit the server's budget"),
+            )),
+        }
     }
 
     /// Writes `data` to the app, watching for an answer meanwhile (the app may refuse a request
     /// before reading all of it).
     async fn send(
-        &mut self,
+        &self,
         app: &TcpStream,
         data: &[u8],
         from_app: &mut Vec<u8>,
@@ -452,8 +497,14 @@ impl Connection<'_> {
                     if ready.is_err() {
                         return Err(End::Quiet);
                     }
-                    match try_read(self.client, &mut self.buf, READ_CHUNK) {
-                        Read::Data => return Ok(None),
+                    // Paid before reading, so what this connection buffers is in the budget.
+                    let want = sending.next_read();
+                    let permit = self.pay(sending, want).await?;
+                    match try_read(self.client, &mut self.buf, want) {
+                        Read::Data => {
+                            sending.prepaid = Some(permit);
+                            return Ok(None);
+                        }
                         Read::NotYet => {}
                         Read::Closed => return Err(End::Quiet),
                     }
@@ -473,7 +524,7 @@ impl Connection<'_> {
     /// Reads the rest of an answer the app has begun; relays it and returns `None` if it is
     /// interim (1xx but 101).
     async fn answer(
-        &mut self,
+        &self,
         app: &TcpStream,
         from_app: &mut Vec<u8>,
         is_head: bool,
@@ -486,7 +537,7 @@ impl Connection<'_> {
 
     /// Relays an interim (1xx) answer and returns `None`, or returns a final one (or 101).
     async fn interim(
-        &mut self,
+        &self,
         response: ResponseHead,
         from_app: &mut Vec<u8>,
     ) -> Result<Option<ResponseHead>, End> {

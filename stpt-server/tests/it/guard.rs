@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stpt_server::guard::Limits;
+use stpt_server::{Config, Launch, LaunchError};
 
 use crate::live::Server;
 use crate::support::TestDb;
@@ -27,7 +28,10 @@ const DRY_RUN: &str = r#"{"machine_name": "rig-guard", "timestamp": "2024-01-01 
 
 fn server_with(adjust: impl FnOnce(&mut Limits)) -> (TestDb, Server) {
     let db = TestDb::sqlite();
-    let server = Server::start_with(db.url(), |config| adjust(&mut config.guard));
+    let server = Server::start_with(db.url(), |config| {
+        adjust(&mut config.guard);
+        config.body_limit = config.body_limit.min(config.guard.body_budget);
+    });
     (db, server)
 }
 
@@ -368,14 +372,16 @@ fn bodies_over_the_budget_wait_then_get_503() {
         limits.body_timeout = Duration::from_millis(500);
         limits.body_min_rate = 1000;
     });
-    // One upload takes the whole budget and stalls (within its time).
+    // One upload (as large as the body limit allows) takes nearly the whole budget and stalls
+    // (within its time).
     let mut hog = connect(&server);
     hog.write_all(
         b"POST /tm_api/dry_run/ HTTP/1.1\r\nHost: stpt\r\nContent-Type: application/json\r\n\
-          Content-Length: 40000\r\n\r\n",
+          Content-Length: 16384\r\n\r\n",
     )
     .expect("a head");
-    hog.write_all(&[b' '; 16 * 1024]).expect("half a body");
+    hog.write_all(&[b' '; 16 * 1024 - 100])
+        .expect("most of a body");
     std::thread::sleep(Duration::from_millis(200));
 
     // Another body cannot be relayed and is refused once its time is up.
@@ -523,4 +529,42 @@ fn the_login_rate_limit_counts_the_real_client_not_a_claimed_one() {
         login_from(&server, attacker, "nobody-8", Some("127.0.0.9")),
         429
     );
+}
+
+#[test]
+fn limits_that_would_refuse_everything_are_refused_at_launch() {
+    let db = TestDb::sqlite();
+    let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let refused = |guard: Limits| {
+        let config = Config {
+            database_url: db.url().clone(),
+            port: 0,
+            log: false,
+            guard,
+            ..Config::default()
+        };
+        runtime.block_on(async {
+            let app = stpt_server::build(&config).expect("the app");
+            Launch::bind(app, &config)
+                .await
+                .expect_err("limits refused")
+        })
+    };
+    assert!(matches!(
+        refused(Limits {
+            body_budget: 1024,
+            ..Limits::default()
+        }),
+        LaunchError::BudgetBelowBodyLimit { budget: 1024, .. }
+    ));
+    assert!(matches!(
+        refused(Limits {
+            header_timeout: Duration::ZERO,
+            ..Limits::default()
+        }),
+        LaunchError::Limits(_)
+    ));
 }
