@@ -61,6 +61,7 @@ pub struct Launch {
     app: Rocket<Ignite>,
     app_address: oneshot::Receiver<SocketAddr>,
     limits: Limits,
+    body_limit: u64,
 }
 
 impl Launch {
@@ -108,6 +109,7 @@ impl Launch {
             app,
             app_address,
             limits: config.guard.clone(),
+            body_limit: config.body_limit,
         })
     }
 
@@ -128,6 +130,7 @@ impl Launch {
             app,
             app_address,
             limits,
+            body_limit,
             ..
         } = self;
         let shutdown = app.shutdown();
@@ -140,7 +143,7 @@ impl Launch {
             },
             result = &mut launch => return ended(result),
         };
-        let guard = Guard::new(limits, app_address)?;
+        let guard = Guard::new(limits, body_limit, app_address)?;
         let serving = guard.run(listener, shutdown);
         tokio::pin!(serving);
         tokio::select! {

@@ -49,6 +49,9 @@ pub(crate) struct RequestHead {
     pub(crate) keep_alive: bool,
     /// A `HEAD` request: the response has no body whatever its headers say.
     pub(crate) is_head: bool,
+    /// The client waits for `100 Continue` before sending the body (the guard answers it,
+    /// and the field is not relayed).
+    pub(crate) expects_continue: bool,
 }
 
 /// A response head read from the app.
@@ -94,6 +97,15 @@ impl Refusal {
         Refusal::new(431, "header_too_large", detail)
     }
 
+    /// 413: the body is over the body limit (as the app would answer).
+    pub(crate) fn payload_too_large(limit: u64) -> Refusal {
+        Refusal::new(
+            413,
+            "payload_too_large",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+    }
+
     /// 503: over a limit of the whole server (connections, buffered bodies) or the app is
     /// away; the client should retry later.
     pub(crate) fn unavailable(detail: impl Into<String>) -> Refusal {
@@ -121,6 +133,7 @@ impl Refusal {
             400 => "Bad Request",
             405 => "Method Not Allowed",
             408 => "Request Timeout",
+            413 => "Payload Too Large",
             431 => "Request Header Fields Too Large",
             _ => "Service Unavailable",
         };
@@ -189,12 +202,19 @@ pub(crate) fn parse_request(buf: &[u8], max_len: usize) -> Result<Option<Request
     let mut lengths = Lengths::default();
     let mut chunked = None;
     let mut connection = ConnectionTokens::default();
+    let mut expects_continue = false;
     for header in request.headers.iter() {
         let name = header.name;
-        if name.eq_ignore_ascii_case(PEER_HEADER) {
+        let continues = name.eq_ignore_ascii_case("expect")
+            && header
+                .value
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"100-continue");
+        if name.eq_ignore_ascii_case(PEER_HEADER) || continues {
             let line = line_of(buf, header)
                 .ok_or_else(|| Refusal::bad_request("the request head is malformed"))?;
             strip.push(line);
+            expects_continue |= continues;
         } else if name.eq_ignore_ascii_case("content-length") {
             lengths
                 .add(header.value)
@@ -232,6 +252,7 @@ pub(crate) fn parse_request(buf: &[u8], max_len: usize) -> Result<Option<Request
         framing,
         keep_alive: connection.keep_alive(http_11),
         is_head: request.method == Some("HEAD"),
+        expects_continue,
     }))
 }
 
@@ -691,6 +712,21 @@ mod tests {
             String::from_utf8(out).expect("text"),
             "POST /x HTTP/1.1\r\nX-Stpt-Peer-Addr: 10.1.2.3\r\nHost: a\r\nX-Other: 1\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn expect_100_continue_is_noted_and_not_forwarded() {
+        let text = "POST /x HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n";
+        let head = request(text).expect("valid").expect("complete");
+        assert!(head.expects_continue);
+        let mut out = Vec::new();
+        head.forward(text.as_bytes(), IpAddr::V4(Ipv4Addr::LOCALHOST), &mut out);
+        assert_eq!(
+            String::from_utf8(out).expect("text"),
+            "POST /x HTTP/1.1\r\nX-Stpt-Peer-Addr: 127.0.0.1\r\nContent-Length: 3\r\n\r\n"
+        );
+        let plain = request("POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\n").expect("valid");
+        assert!(!plain.expect("complete").expects_continue);
     }
 
     #[test]

@@ -12,9 +12,11 @@
 //!   (431), for every request of a connection; between requests a connection may idle for
 //!   `idle_timeout`, then it is closed;
 //! - **bodies**: a body must arrive within `body_timeout` plus one second per `body_min_rate`
-//!   bytes received (408), and the bytes relayed to the app but not yet answered, across all
-//!   connections, stay within `body_budget` (a body waits for room, and gets 503 if none comes
-//!   in time), so slow uploads cannot make Rocket buffer without bound;
+//!   bytes received (408); it is collected by the guard and handed to Rocket whole, so a slow
+//!   upload costs Rocket nothing; the bytes of bodies held at once (collected, or with Rocket
+//!   until it answers), across all connections, stay within `body_budget` (a read waits for
+//!   room, and the request gets 503 if none comes in time); a length over the app's body limit
+//!   is refused (413) before it is sent;
 //! - **responses**: a client that does not take a response for `send_timeout` is dropped.
 //!
 //! Every refusal is `{"error", "detail"}` JSON with `connection: close`. Relayed requests carry
@@ -78,8 +80,8 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Least average rate of a request body after `body_timeout`, in bytes per second.
     pub body_min_rate: u64,
-    /// Bytes of request bodies relayed to the app and not yet answered, across all
-    /// connections.
+    /// Bytes of request bodies held at once, across all connections: being collected, or
+    /// handed to the app and not answered yet. At least the app's body limit.
     pub body_budget: u64,
     /// Time a client may take to accept a piece of a response.
     pub send_timeout: Duration,
@@ -164,6 +166,8 @@ pub enum GuardError {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) limits: Limits,
+    /// The app's largest request body ([`crate::Config::body_limit`]).
+    pub(crate) body_limit: u64,
     pub(crate) slots: Arc<Slots>,
     pub(crate) upstream: Upstream,
     pub(crate) budget: Budget,
@@ -179,8 +183,13 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    /// A guard enforcing `limits` in front of the app listening on `app`.
-    pub(crate) fn new(limits: Limits, app: SocketAddr) -> Result<Guard, GuardError> {
+    /// A guard enforcing `limits` in front of the app listening on `app`, which takes request
+    /// bodies up to `body_limit` bytes.
+    pub(crate) fn new(
+        limits: Limits,
+        body_limit: u64,
+        app: SocketAddr,
+    ) -> Result<Guard, GuardError> {
         limits.validate()?;
         let full = Refusal::unavailable(format!(
             "the server has {} connections open, each busy; try again later",
@@ -195,6 +204,7 @@ impl Guard {
                 lingering: Arc::new(Semaphore::new(MAX_LINGERING)),
                 full,
                 limits,
+                body_limit,
             }),
         })
     }

@@ -1,6 +1,12 @@
-//! One client connection: read a request head within the limits, relay the head and the body
-//! to the app as they arrive, relay the app's answer, and again while the connection is kept
-//! alive; after a 101, relay both ways byte for byte.
+//! One client connection: read a request head and its body within the limits, then hand the
+//! whole request to the app at once, relay the app's answer, and again while the connection is
+//! kept alive; after a 101, relay both ways byte for byte.
+//!
+//! A body is collected before the app sees the request (in pieces paid from the budget before
+//! they are read), so a slow upload costs the app nothing: no connection, no task, no buffer
+//! until it is complete. The price is that the app's early answers (401 before reading a body)
+//! come after the upload; the guard answers `Expect: 100-continue` itself, and refuses a
+//! declared length over the body limit (413) before reading it.
 //!
 //! Everything works on shared references to the sockets (`readable`/`try_read`,
 //! `writable`/`try_write`), so one task can wait on the client, the app, its eviction and a
@@ -26,6 +32,11 @@ const FIRST_READ: usize = 2048;
 
 /// Largest response head accepted from the app.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// Requests up to this size (head and body) are written in one piece and kept until the app
+/// answers, to be sent again if a pooled connection turns out to have been closed; larger ones
+/// go out piece by piece on a new connection.
+const KEPT_FOR_RETRY: usize = 64 * 1024;
 
 /// Bytes a lingering connection reads and drops at most before closing.
 const LINGER_BYTES: usize = 1024 * 1024;
@@ -104,26 +115,13 @@ struct Connection<'a> {
     buf: Vec<u8>,
 }
 
-/// How a request's body is sent on.
-struct Sending {
-    body: BodyScanner,
-    started: Instant,
-    received: u64,
-    /// Budget held for the body relayed so far.
+/// A request body collected from the client.
+#[derive(Default)]
+struct Body {
+    pieces: Vec<Vec<u8>>,
+    len: usize,
+    /// Budget held for it until the app answers.
     permit: Option<OwnedSemaphorePermit>,
-    /// Budget paid for the last read, before its bytes are scanned.
-    prepaid: Option<OwnedSemaphorePermit>,
-}
-
-impl Sending {
-    /// How much to read (and pay for) next: a chunk, or what is left of a sized body.
-    fn next_read(&self) -> usize {
-        match self.body {
-            BodyScanner::Length(left) => usize::try_from(left).unwrap_or(usize::MAX),
-            _ => READ_CHUNK,
-        }
-        .clamp(1, READ_CHUNK)
-    }
 }
 
 impl Connection<'_> {
@@ -220,91 +218,67 @@ impl Connection<'_> {
                 "the server is closing or at its connection limit; try again",
             )));
         }
-        let (mut app, mut reused) = shared.upstream.take().await.map_err(|e| {
+        if let Framing::Length(n) = head.framing
+            && n > shared.body_limit
+        {
+            return Err(End::Refuse(Refusal::payload_too_large(shared.body_limit)));
+        }
+        let mut request = Vec::with_capacity(head.len + 64);
+        head.forward(&self.buf, self.peer, &mut request);
+        self.buf.drain(..head.len);
+        if head.expects_continue && head.framing != Framing::Empty && self.buf.is_empty() {
+            self.to_client(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+        }
+        let mut body = self.read_body(head.framing).await?;
+        // The request is whole and goes to the app: no longer evictable.
+        if !self.slot.busy() {
+            return Err(End::Refuse(Refusal::unavailable(
+                "the server is at its connection limit; try again",
+            )));
+        }
+        if self.buf.is_empty() {
+            self.buf = Vec::new();
+        }
+        let unreachable = |e: io::Error| {
             crate::log::warn(format_args!("cannot reach the app: {e}"));
             End::Refuse(Refusal::unavailable("the server is not ready; try again"))
-        })?;
-        let mut first = Vec::with_capacity(head.len + 64 + self.buf.len().min(READ_CHUNK));
-        head.forward(&self.buf, self.peer, &mut first);
-        self.buf.drain(..head.len);
-        // The head goes with the first write (with the body bytes that came along).
-        let mut head_bytes = Some(first);
-        let mut sending = Sending {
-            body: BodyScanner::new(head.framing),
-            started: Instant::now(),
-            received: 0,
-            permit: None,
-            prepaid: None,
         };
         let mut from_app = Vec::new();
-        // What was sent, kept while it is the whole request, to send it again if a pooled
-        // connection turns out to have been closed.
-        let mut whole_request: Option<Vec<u8>> = None;
         let mut early = None;
         let mut broken_off = false;
-        let mut busy = false;
-        loop {
-            let n = self.take_body(&mut sending).await?;
-            if sending.body.done() && !busy {
-                // Before the request's last bytes go: from then on it is the app's, and the
-                // connection may not be evicted any more.
-                if !self.slot.busy() {
-                    return Err(End::Refuse(Refusal::unavailable(
-                        "the server is at its connection limit; try again",
-                    )));
-                }
-                busy = true;
+        let small = request.len() + body.len <= KEPT_FOR_RETRY;
+        let (mut app, mut reused, whole_request) = if small {
+            let (app, reused) = shared.upstream.take().await.map_err(unreachable)?;
+            for piece in body.pieces.drain(..) {
+                request.extend_from_slice(&piece);
             }
-            let sent = if let Some(mut request) = head_bytes.take() {
-                request.extend_from_slice(&self.buf[..n]);
-                self.buf.drain(..n);
-                let sent = self
-                    .send(&app, &request, &mut from_app, head.is_head)
-                    .await?;
-                if sending.body.done() {
-                    whole_request = Some(request);
-                }
-                sent
-            } else if n > 0 {
-                let sent = self
-                    .send(&app, &self.buf[..n], &mut from_app, head.is_head)
-                    .await?;
-                self.buf.drain(..n);
-                sent
-            } else {
-                Sent::Written
-            };
-            if self.buf.is_empty() {
-                // No buffer is held while the body trickles in.
-                self.buf = Vec::new();
-            }
-            match sent {
-                Sent::Written => {}
-                Sent::Answered(response) => {
-                    early = Some(response);
-                    break;
-                }
-                Sent::Failed => {
-                    broken_off = !sending.body.done();
-                    break;
-                }
-            }
-            if sending.body.done() {
-                break;
-            }
-            if let Some(response) = self
-                .await_body(&app, &mut sending, &mut from_app, head.is_head)
+            match self
+                .send(&app, &request, &mut from_app, head.is_head)
                 .await?
             {
-                early = Some(response);
-                break;
+                Sent::Written | Sent::Failed => {}
+                Sent::Answered(response) => early = Some(response),
             }
-        }
+            (app, reused, Some(request))
+        } else {
+            let app = shared.upstream.connect().await.map_err(unreachable)?;
+            let pieces = std::iter::once(request).chain(body.pieces.drain(..));
+            for piece in pieces {
+                match self.send(&app, &piece, &mut from_app, head.is_head).await? {
+                    Sent::Written => {}
+                    Sent::Answered(response) => {
+                        early = Some(response);
+                        break;
+                    }
+                    Sent::Failed => {
+                        broken_off = true;
+                        break;
+                    }
+                }
+            }
+            (app, false, None)
+        };
         let answered_early = early.is_some() || broken_off;
-        if !busy {
-            // An answer before the whole body: relayed whatever happens to the slot meanwhile.
-            self.slot.busy();
-        }
         let response = match early {
             Some(response) => response,
             None => loop {
@@ -326,7 +300,7 @@ impl Connection<'_> {
         };
         drop(whole_request);
         // The app has taken the body: its bytes leave the budget.
-        drop(sending.permit.take());
+        drop(body.permit.take());
         if response.status == 101 {
             self.to_client(&from_app).await?;
             write_all(&app, &self.buf).await.map_err(|_| End::Quiet)?;
@@ -342,62 +316,6 @@ impl Connection<'_> {
             return Err(End::Linger);
         }
         Ok(())
-    }
-
-    /// How many bytes at the start of `buf` are body, paid for from the budget (from what was
-    /// paid before reading them, or now).
-    async fn take_body(&mut self, sending: &mut Sending) -> Result<usize, End> {
-        if sending.body.done() || self.buf.is_empty() {
-            sending.prepaid = None;
-            return Ok(0);
-        }
-        let n = sending
-            .body
-            .scan(&self.buf)
-            .map_err(|e| End::Refuse(Refusal::bad_request(e.to_string())))?;
-        let mut paid = sending.prepaid.take();
-        let owing = n.saturating_sub(paid.as_ref().map_or(0, |p| p.num_permits()));
-        if owing > 0 {
-            let more = self.pay(sending, owing).await?;
-            match &mut paid {
-                Some(paid) => paid.merge(more),
-                None => paid = Some(more),
-            }
-        }
-        if let Some(mut paid) = paid {
-            // What was paid for bytes that turned out not to be body goes back.
-            let used = paid.split(n);
-            drop(paid);
-            if let Some(used) = used {
-                match &mut sending.permit {
-                    Some(held) => held.merge(used),
-                    None => sending.permit = Some(used),
-                }
-            }
-        }
-        sending.received += n as u64;
-        Ok(n)
-    }
-
-    /// `n` bytes of the budget, waiting for them within the body's time.
-    async fn pay(&self, sending: &Sending, n: usize) -> Result<OwnedSemaphorePermit, End> {
-        let budget = &self.shared.budget;
-        if let Some(permit) = budget.try_take(n) {
-            return Ok(permit);
-        }
-        let deadline = self.body_deadline(sending);
-        tokio::select! {
-            biased;
-            () = self.slot.evicted() => Err(End::Refuse(Refusal::unavailable(
-                "the server is at its connection limit; try again",
-            ))),
-            () = sleep_until(deadline) => Err(End::Refuse(Refusal::unavailable(
-                "the server holds too many request bodies at once; try again",
-            ))),
-            permit = budget.take(n) => permit.ok_or_else(|| End::Refuse(
-                Refusal::unavailable("the request body does not fit the server's budget"),
-            )),
-        }
     }
 
     /// Writes `data` to the app, watching for an answer meanwhile (the app may refuse a request
@@ -451,23 +369,50 @@ impl Connection<'_> {
         Ok(app)
     }
 
-    /// Waits for more of the body; the app's final answer may come first.
-    async fn await_body(
-        &mut self,
-        app: &TcpStream,
-        sending: &mut Sending,
-        from_app: &mut Vec<u8>,
-        is_head: bool,
-    ) -> Result<Option<ResponseHead>, End> {
+    /// Collects the body framed by `framing`: within its time (`body_timeout` from its start,
+    /// plus a second per `body_min_rate` bytes), the body limit and the budget.
+    async fn read_body(&mut self, framing: Framing) -> Result<Body, End> {
+        let limits = &self.shared.limits;
+        let started = Instant::now();
+        let mut scanner = BodyScanner::new(framing);
+        let mut body = Body::default();
+        let mut prepaid: Option<OwnedSemaphorePermit> = None;
         loop {
-            if !from_app.is_empty() {
-                match self.answer(app, from_app, is_head).await? {
-                    Some(response) => return Ok(Some(response)),
-                    None => continue,
+            if !self.buf.is_empty() && !scanner.done() {
+                let n = scanner
+                    .scan(&self.buf)
+                    .map_err(|e| End::Refuse(Refusal::bad_request(e.to_string())))?;
+                if (body.len + n) as u64 > self.shared.body_limit {
+                    return Err(End::Refuse(Refusal::payload_too_large(
+                        self.shared.body_limit,
+                    )));
                 }
+                let deadline = self.body_deadline(started, body.len);
+                let mut paid = self.top_up(prepaid.take(), n, deadline).await?;
+                // What was paid for bytes that turned out not to be body goes back.
+                let used = paid.split(n);
+                drop(paid);
+                if let Some(used) = used {
+                    match &mut body.permit {
+                        Some(held) => held.merge(used),
+                        None => body.permit = Some(used),
+                    }
+                }
+                if n == self.buf.len() {
+                    let mut piece = std::mem::take(&mut self.buf);
+                    piece.shrink_to_fit();
+                    body.pieces.push(piece);
+                } else if n > 0 {
+                    body.pieces.push(self.buf[..n].to_vec());
+                    self.buf.drain(..n);
+                }
+                body.len += n;
             }
-            let deadline = self.body_deadline(sending);
-            let limits = &self.shared.limits;
+            prepaid = None;
+            if scanner.done() {
+                return Ok(body);
+            }
+            let deadline = self.body_deadline(started, body.len);
             tokio::select! {
                 biased;
                 () = self.slot.evicted() => return Err(End::Refuse(Refusal::unavailable(
@@ -478,33 +423,15 @@ impl Connection<'_> {
                     limits.body_min_rate,
                     seconds(limits.body_timeout)
                 )))),
-                ready = app.readable() => {
-                    if ready.is_err() {
-                        return Err(End::Quiet);
-                    }
-                    match try_read(app, from_app, READ_CHUNK) {
-                        Read::NotYet => {}
-                        Read::Closed if from_app.is_empty() => return Err(AppGone::Silent.end()),
-                        Read::Closed => return Err(AppGone::Broken.end()),
-                        Read::Data => {
-                            if let Some(response) = self.answer(app, from_app, is_head).await? {
-                                return Ok(Some(response));
-                            }
-                        }
-                    }
-                }
                 ready = self.client.readable() => {
                     if ready.is_err() {
                         return Err(End::Quiet);
                     }
-                    // Paid before reading, so what this connection buffers is in the budget.
-                    let want = sending.next_read();
-                    let permit = self.pay(sending, want).await?;
+                    // Paid before reading, so what the connection holds is in the budget.
+                    let want = next_read(&scanner);
+                    let permit = self.top_up(None, want, deadline).await?;
                     match try_read(self.client, &mut self.buf, want) {
-                        Read::Data => {
-                            sending.prepaid = Some(permit);
-                            return Ok(None);
-                        }
+                        Read::Data => prepaid = Some(permit),
                         Read::NotYet => {}
                         Read::Closed => return Err(End::Quiet),
                     }
@@ -513,12 +440,44 @@ impl Connection<'_> {
         }
     }
 
-    /// When the body must be complete, given what has arrived: `body_timeout` from its start,
-    /// plus a second per `body_min_rate` bytes.
-    fn body_deadline(&self, sending: &Sending) -> Instant {
+    /// `paid` topped up to `n` bytes of the budget, waiting for them until `deadline`.
+    async fn top_up(
+        &self,
+        paid: Option<OwnedSemaphorePermit>,
+        n: usize,
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, End> {
+        let owing = n.saturating_sub(paid.as_ref().map_or(0, |p| p.num_permits()));
+        let budget = &self.shared.budget;
+        let more = match budget.try_take(owing) {
+            Some(permit) => permit,
+            None => tokio::select! {
+                biased;
+                () = self.slot.evicted() => return Err(End::Refuse(Refusal::unavailable(
+                    "the server is at its connection limit; try again",
+                ))),
+                () = sleep_until(deadline) => return Err(End::Refuse(Refusal::unavailable(
+                    "the server holds too many request bodies at once; try again",
+                ))),
+                permit = budget.take(owing) => permit.ok_or_else(|| End::Refuse(
+                    Refusal::unavailable("the request body does not fit the server's budget"),
+                ))?,
+            },
+        };
+        Ok(match paid {
+            Some(mut paid) => {
+                paid.merge(more);
+                paid
+            }
+            None => more,
+        })
+    }
+
+    /// When a body begun at `started` must be complete, with `received` bytes arrived.
+    fn body_deadline(&self, started: Instant, received: usize) -> Instant {
         let limits = &self.shared.limits;
-        let earned = Duration::from_secs_f64(sending.received as f64 / limits.body_min_rate as f64);
-        sending.started + limits.body_timeout + earned
+        let earned = Duration::from_secs_f64(received as f64 / limits.body_min_rate as f64);
+        started + limits.body_timeout + earned
     }
 
     /// Reads the rest of an answer the app has begun; relays it and returns `None` if it is
@@ -640,6 +599,15 @@ async fn read_response(
             Ok(_) => {}
         }
     }
+}
+
+/// How much to read (and pay for) next: a chunk, or what is left of a sized body.
+fn next_read(scanner: &BodyScanner) -> usize {
+    match scanner {
+        BodyScanner::Length(left) => usize::try_from(*left).unwrap_or(usize::MAX),
+        _ => READ_CHUNK,
+    }
+    .clamp(1, READ_CHUNK)
 }
 
 /// What a non-blocking read found.

@@ -568,3 +568,52 @@ fn limits_that_would_refuse_everything_are_refused_at_launch() {
         LaunchError::Limits(_)
     ));
 }
+
+#[test]
+fn large_bodies_are_relayed_and_oversized_ones_refused_before_they_are_sent() {
+    let db = TestDb::sqlite();
+    let server = Server::start_with(db.url(), |config| config.body_limit = 512 * 1024);
+
+    // A dry run of some 300 KB: collected in pieces, then handed over whole.
+    let tests: Vec<String> = (0..3000)
+        .map(|i| {
+            format!(
+                r#"{{"file_name": "t{i:05}.py", "file_path": "/t", "script": "{}"}}"#,
+                "x".repeat(50)
+            )
+        })
+        .collect();
+    let dry_run = format!(
+        r#"{{"machine_name": "rig-large", "timestamp": "2024-01-01 00:00:00.000000", "master_scenario": {{"file_name": "m.py", "file_path": "/m", "script": "", "scenarios": [{{"file_name": "s.py", "file_path": "/s", "script": "", "tests": [{}]}}]}}}}"#,
+        tests.join(",")
+    );
+    assert!(dry_run.len() > 256 * 1024);
+    let mut stream = connect(&server);
+    stream
+        .write_all(post("/tm_api/dry_run/", &dry_run).as_bytes())
+        .expect("a large request");
+    let created = read_answer(&mut stream).expect("an answer");
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    stream
+        .write_all(get("/tm_api/machines/").as_bytes())
+        .expect("the next request");
+    let machines = read_answer(&mut stream).expect("an answer");
+    assert_eq!(machines.json()["results"][0]["machine_name"], "rig-large");
+
+    // Announced over the limit: refused before the client sends it (no 100 Continue).
+    let mut stream = connect(&server);
+    stream
+        .write_all(
+            b"POST /tm_api/dry_run/ HTTP/1.1\r\nHost: stpt\r\nContent-Type: application/json\r\n\
+              Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .expect("a head");
+    let refused = read_answer(&mut stream).expect("an answer");
+    assert_eq!(refused.status, 413);
+    assert_eq!(refused.json()["error"], "payload_too_large");
+}
