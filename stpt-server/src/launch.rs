@@ -13,6 +13,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use rocket::fairing::AdHoc;
 use rocket::{Build, Ignite, Rocket, Shutdown};
@@ -150,10 +151,16 @@ impl Launch {
             () = &mut serving => {}
             result = &mut launch => return ended(result),
         }
-        // The guard has stopped taking connections; Rocket finishes within its grace period.
-        ended(launch.await)
+        // The guard has stopped taking connections; Rocket finishes within its grace period,
+        // then the guard relays what it answered last.
+        let result = launch.await;
+        guard.settle(SETTLE).await;
+        ended(result)
     }
 }
+
+/// Longest wait, once Rocket has stopped, for the guard to relay its last answers.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// Connections the kernel queues for the guard before it accepts them (capped by the system's
 /// `somaxconn`): bursts of new connections at the cap are refused by the guard with a 503

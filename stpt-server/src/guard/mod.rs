@@ -60,6 +60,9 @@ const MAX_LINGERING: usize = 64;
 /// How long a refused or finished connection lingers for the client to stop sending.
 pub(crate) const LINGER: Duration = Duration::from_secs(1);
 
+/// Time between two looks at the open connections while settling.
+const SETTLE_POLL: Duration = Duration::from_millis(10);
+
 /// Pause after a failed accept (out of file descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
@@ -229,6 +232,15 @@ impl Guard {
         }
         drop(listener);
         self.shared.slots.close_all();
+    }
+
+    /// Waits (at most `max`) until no connection is open any more: after shutdown, the busy
+    /// ones finish relaying what the app answered.
+    pub(crate) async fn settle(&self, max: Duration) {
+        let deadline = Instant::now() + max;
+        while self.shared.slots.len() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
     }
 
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {

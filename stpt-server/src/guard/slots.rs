@@ -96,7 +96,6 @@ impl Slots {
     }
 
     /// Connections open.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.open.lock().map_or(0, |open| open.slots.len())
     }
