@@ -48,8 +48,8 @@ enum End {
     Quiet,
     /// Answer this, then close.
     Refuse(Refusal),
-    /// Stop sending and let the client finish before closing (it may still be sending a body
-    /// the app did not want, or requests behind one that closes the connection).
+    /// Stop sending and let the client finish before closing (it may have sent requests
+    /// behind one that closes the connection).
     Linger,
     /// The app switched protocols: relay both ways.
     Tunnel(TcpStream),
@@ -308,11 +308,12 @@ impl Connection<'_> {
             return Err(End::Tunnel(app));
         }
         let clean = self.relay_response(&app, response, from_app).await?;
-        let keep_app = clean && !answered_early && response.keep_alive;
-        if keep_app {
+        // After an answer to part of a request, the app's connection holds the rest: it is not
+        // reused. The client sent all of it to the guard, so its connection may go on.
+        if clean && !answered_early && response.keep_alive {
             shared.upstream.put(app);
         }
-        if answered_early || !head.keep_alive || !response.keep_alive || !clean {
+        if !head.keep_alive || !response.keep_alive || !clean {
             return Err(End::Linger);
         }
         Ok(())

@@ -617,3 +617,37 @@ fn large_bodies_are_relayed_and_oversized_ones_refused_before_they_are_sent() {
     assert_eq!(refused.status, 413);
     assert_eq!(refused.json()["error"], "payload_too_large");
 }
+
+#[test]
+fn answers_the_app_gives_without_reading_a_body_leave_connections_usable() {
+    let db = TestDb::sqlite();
+    let server = Server::start_with(db.url(), |config| {
+        config.ingest_auth = Some(stpt_server::config::IngestAuth::Token);
+    });
+    // Small bodies (sent in one write) and a large one (in pieces): the app answers 401
+    // without reading them; the client's connection serves on unless the app said to close,
+    // and the app's connections the guard keeps are still good for the next request.
+    let large = format!(r#"{{"padding": "{}"}}"#, "x".repeat(200 * 1024));
+    let mut stream = connect(&server);
+    for body in [DRY_RUN, DRY_RUN, large.as_str(), DRY_RUN, DRY_RUN] {
+        stream
+            .write_all(post("/tm_api/dry_run/", body).as_bytes())
+            .expect("an unauthorised request");
+        let refused = read_answer(&mut stream).expect("an answer");
+        assert_eq!(refused.status, 401);
+        assert_eq!(refused.json()["error"], "unauthorized");
+        if refused.header("connection") == Some("close") {
+            assert!(closes_within(&mut stream, PATIENCE));
+            stream = connect(&server);
+        } else {
+            assert!(
+                body.len() < 64 * 1024,
+                "a small body's answer keeps the connection"
+            );
+        }
+        stream
+            .write_all(get("/healthz").as_bytes())
+            .expect("the next request");
+        assert_eq!(read_answer(&mut stream).expect("an answer").status, 200);
+    }
+}
