@@ -639,11 +639,6 @@ fn answers_the_app_gives_without_reading_a_body_leave_connections_usable() {
         if refused.header("connection") == Some("close") {
             assert!(closes_within(&mut stream, PATIENCE));
             stream = connect(&server);
-        } else {
-            assert!(
-                body.len() < 64 * 1024,
-                "a small body's answer keeps the connection"
-            );
         }
         stream
             .write_all(get("/healthz").as_bytes())
