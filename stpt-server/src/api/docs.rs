@@ -23,9 +23,11 @@ fn ingest(summary: &str, schema: &str, success: &str) -> Value {
                 success: {"description": "accepted; the body echoes the payload (a dry run adds run_id)"},
                 "400": error_response("malformed JSON, a missing or invalid field"),
                 "404": error_response("unknown machine or run"),
+                "408": error_response("the head or the body arrived too slowly (connection guard)"),
                 "409": error_response("no test of the current run matches"),
                 "413": error_response("body over the size limit"),
-                "503": error_response("the database is busy; retry")
+                "431": error_response("request head over the size limit (connection guard)"),
+                "503": error_response("the database is busy, or the server is at its connection or request-body limits; retry")
             }
         }
     })
