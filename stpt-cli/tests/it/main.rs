@@ -7,6 +7,7 @@ mod junit;
 mod queries;
 mod runner;
 mod send;
+mod serve;
 mod support;
 mod tail;
 mod webhook;
