@@ -60,6 +60,9 @@ const MAX_LINGERING: usize = 64;
 /// How long a refused or finished connection lingers for the client to stop sending.
 pub(crate) const LINGER: Duration = Duration::from_secs(1);
 
+/// Least time between two warnings about failing accepts.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
+
 /// Time between two looks at the open connections while settling.
 const SETTLE_POLL: Duration = Duration::from_millis(10);
 
@@ -216,6 +219,7 @@ impl Guard {
     /// (busy ones finish their exchange first).
     pub(crate) async fn run(&self, listener: TcpListener, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
+        let mut warned: Option<Instant> = None;
         loop {
             tokio::select! {
                 biased;
@@ -224,7 +228,12 @@ impl Guard {
                     Ok((stream, peer)) => self.admit(stream, peer),
                     Err(e) if is_per_connection(&e) => {}
                     Err(e) => {
-                        crate::log::warn(format_args!("cannot accept a connection: {e}"));
+                        // Out of file descriptors, typically: said once in a while, not at
+                        // every retry.
+                        if warned.is_none_or(|at| at.elapsed() >= ACCEPT_WARN_EVERY) {
+                            crate::log::warn(format_args!("cannot accept a connection: {e}"));
+                            warned = Some(Instant::now());
+                        }
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
                     }
                 },
