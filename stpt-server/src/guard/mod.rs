@@ -192,11 +192,22 @@ impl Guard {
     /// A guard enforcing `limits` in front of the app listening on `app`, which takes request
     /// bodies up to `body_limit` bytes.
     pub(crate) fn new(
-        limits: Limits,
+        mut limits: Limits,
         body_limit: u64,
         app: SocketAddr,
     ) -> Result<Guard, GuardError> {
         limits.validate()?;
+        if let Some(files) = open_files_limit() {
+            let fits = fitting_connections(files);
+            if limits.max_connections > fits {
+                crate::log::warn(format_args!(
+                    "at most {fits} connections instead of {}: this process may open {files} \
+                     files (raise it with ulimit -n)",
+                    limits.max_connections
+                ));
+                limits.max_connections = fits;
+            }
+        }
         let full = Refusal::unavailable(format!(
             "the server has {} connections open, each busy; try again later",
             limits.max_connections
@@ -279,6 +290,30 @@ impl Guard {
     }
 }
 
+/// Files kept for the database, logs and the listeners when fitting connections to the
+/// process's file limit.
+const RESERVED_FILES: u64 = 64;
+
+/// Connections that fit `files` open files: a connection whose request is with the app uses
+/// three (the client's socket, and both ends of the connection to the app, all in this process).
+fn fitting_connections(files: u64) -> usize {
+    usize::try_from(files.saturating_sub(RESERVED_FILES) / 3)
+        .unwrap_or(usize::MAX)
+        .max(1)
+}
+
+/// The process's soft limit on open files, where the system tells (Linux: `/proc/self/limits`).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Accept errors that concern one connection only (it was reset before being accepted).
 fn is_per_connection(e: &io::Error) -> bool {
     matches!(
@@ -288,4 +323,19 @@ fn is_per_connection(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionRefused
             | io::ErrorKind::Interrupted
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_fitted_to_the_file_limit() {
+        assert_eq!(fitting_connections(1024), 320);
+        assert_eq!(fitting_connections(20_000), 6645);
+        assert_eq!(fitting_connections(10), 1);
+        if std::path::Path::new("/proc/self/limits").exists() {
+            assert!(open_files_limit().is_some_and(|files| files > 0));
+        }
+    }
 }

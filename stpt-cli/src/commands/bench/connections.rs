@@ -37,6 +37,9 @@ const OPENS_PER_TICK: usize = 250;
 /// How long one connect or probe may take before it counts as failed.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest time to open every connection before measuring.
+const RAMP_LIMIT: Duration = Duration::from_secs(120);
+
 /// Length announced by the slow uploads.
 const BODY_LENGTH: u64 = 15_000_000;
 
@@ -154,15 +157,15 @@ pub(super) fn connections(server: &ServerArgs, args: ConnectionsArgs) -> anyhow:
     }
     let mut connect_failures = 0;
     // Ramp up: everything open before measuring.
-    let ramp_deadline = Instant::now() + Duration::from_secs(120);
+    let ramp_deadline = Instant::now() + RAMP_LIMIT;
     while held.iter().any(|h| h.stream.is_none()) {
-        if Instant::now() > ramp_deadline {
+        if Instant::now() >= ramp_deadline {
             bail!(
                 "could not open {} connections within 120 s",
                 args.connections
             );
         }
-        connect_failures += open_some(&mut held, addr, &host, &args, usize::MAX);
+        connect_failures += open_some(&mut held, addr, &host, &args, usize::MAX, ramp_deadline);
     }
 
     let stop = AtomicBool::new(false);
@@ -185,7 +188,7 @@ pub(super) fn connections(server: &ServerArgs, args: ConnectionsArgs) -> anyhow:
                     reports[kind_index(h.kind)].closed_by_server += 1;
                 }
             }
-            connect_failures += open_some(&mut held, addr, &host, &args, OPENS_PER_TICK);
+            connect_failures += open_some(&mut held, addr, &host, &args, OPENS_PER_TICK, until);
             std::thread::sleep(TICK.saturating_sub(round.elapsed()));
         }
         stop.store(true, Ordering::Relaxed);
@@ -285,16 +288,21 @@ fn print(report: &ConnectionsReport) {
     );
 }
 
-/// Opens up to `most` of the connections that are closed; returns how many failed.
+/// Opens up to `most` of the connections that are closed, until `until`; returns how many
+/// failed.
 fn open_some(
     held: &mut [Held],
     addr: SocketAddr,
     host: &str,
     args: &ConnectionsArgs,
     most: usize,
+    until: Instant,
 ) -> u64 {
     let mut failures = 0;
     for h in held.iter_mut().filter(|h| h.stream.is_none()).take(most) {
+        if Instant::now() >= until {
+            break;
+        }
         match open(h.kind, addr, host, args) {
             Ok(stream) => {
                 h.stream = Some(stream);
