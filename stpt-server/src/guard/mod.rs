@@ -5,9 +5,10 @@
 //! connections as the process has file descriptors. The guard accepts on the public address
 //! and relays each request to Rocket on a loopback port, enforcing [`Limits`]:
 //!
-//! - **connections**: at most `max_connections` are open; at the cap a newcomer takes the slot
-//!   of the connection that has waited longest on its client, and only when all are busy is it
-//!   answered 503 at once (see [`slots`]);
+//! - **connections**: at most `max_connections` are open (fewer if the process's open-file
+//!   limit could not hold them); at the cap a newcomer takes the slot of the connection that has
+//!   waited longest on its client, and only when all are busy is it answered 503 at once (see
+//!   `slots`);
 //! - **heads**: a request head must arrive within `header_timeout` (408) and `max_header_bytes`
 //!   (431), for every request of a connection; between requests a connection may idle for
 //!   `idle_timeout`, then it is closed;
@@ -27,8 +28,8 @@
 //! idles.
 //!
 //! [`crate::launch`] puts the guard and Rocket together; this module is the relay itself:
-//! [`http`] (framing), [`slots`] (the cap), `upstream` (the pool and the body budget) and
-//! `relay` (one client connection).
+//! `http` (framing), `slots` (the cap), `upstream` (the pool and the body budget) and `relay`
+//! (one client connection).
 
 pub(crate) mod http;
 mod relay;

@@ -1,5 +1,5 @@
 //! The guard's side of the app: connections to Rocket on its loopback port, kept open between
-//! requests and shared by all clients, and the budget of request-body bytes in flight.
+//! requests and shared by all clients, and the budget of request-body bytes held at once.
 //!
 //! Rocket (hyper) never closes an idle HTTP/1 connection by itself, so a connection that
 //! answered cleanly goes back to the pool and serves the next request of any client; one that
@@ -71,8 +71,8 @@ fn still_open(stream: &TcpStream) -> bool {
     matches!(stream.try_read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
-/// Bytes of request bodies that may be on their way to the app at once, across all
-/// connections. A body holds what it has relayed until the app answers it.
+/// Bytes of request bodies that may be held at once, across all connections. A body holds
+/// what it has read (paid before reading) until the app answers it.
 #[derive(Debug, Clone)]
 pub(crate) struct Budget {
     bytes: Arc<Semaphore>,
