@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::db::{DatabaseUrl, PoolOptions};
+use crate::guard::Limits;
 
 /// Default time a run may stay silent before it is stale: 2 hours.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(2 * 60 * 60);
@@ -60,6 +61,9 @@ pub struct Config {
     /// Changes kept for each live listener before a slow one skips ahead and catches up
     /// from the store.
     pub live_backlog: usize,
+    /// What the connection guard allows clients (connections, timeouts, sizes); applies when
+    /// the app is served with [`crate::Launch`].
+    pub guard: Limits,
 }
 
 /// Who may read.
@@ -155,6 +159,7 @@ impl Default for Config {
             live_backlog: crate::live::DEFAULT_BACKLOG,
             allowed_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
+            guard: Limits::default(),
         }
     }
 }

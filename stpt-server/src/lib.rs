@@ -1,7 +1,8 @@
 //! stpt-server: the seed-compatible REST API, pages and WebSockets on Rocket, persisted with
 //! diesel on SQLite or PostgreSQL.
 //!
-//! [`build`] makes the Rocket app from a [`Config`]; the CLI's `serve` launches it and tests
+//! [`build`] makes the Rocket app from a [`Config`]; [`Launch`] serves it on a real port behind
+//! the connection [`guard`] (the CLI's `serve` and the tests that need a socket), and most tests
 //! drive it with Rocket's local client.
 #![warn(missing_docs)]
 
@@ -10,6 +11,8 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod guard;
+pub mod launch;
 pub mod live;
 mod log;
 pub mod metrics;
@@ -19,3 +22,4 @@ pub mod webhooks;
 
 pub use app::{AppState, build, build_with_access, build_with_store};
 pub use config::Config;
+pub use launch::{Launch, LaunchError};

@@ -1,5 +1,5 @@
-//! A real stpt server (the app `stpt serve` runs) on a background thread, stopped and started
-//! again on demand.
+//! A real stpt server (the app `stpt serve` runs, behind the same connection guard) on a
+//! background thread, stopped and started again on demand.
 //!
 //! The main type here is [`RunningServer`]. `start` returns once `/healthz` answers 200, and
 //! `stop` (or dropping it) returns once the server has let go of its port, so a new server can
@@ -195,14 +195,14 @@ fn launch(config: &Config, ignited: &mpsc::Sender<Shutdown>) -> Result<(), Strin
         .merge(("shutdown.mercy", 1));
     let app = app.configure(figment);
     rocket::execute(async move {
-        let app = app.ignite().await.map_err(|e| format!("ignite: {e}"))?;
+        // Served as `stpt serve` serves it: behind the connection guard.
+        let launch = stpt_server::Launch::bind(app, config)
+            .await
+            .map_err(|e| format!("bind: {e}"))?;
         // The receiver is gone only if the test itself is gone; launching is then moot.
         ignited
-            .send(app.shutdown())
+            .send(launch.shutdown())
             .map_err(|_| "nobody waits for the server".to_owned())?;
-        app.launch()
-            .await
-            .map(drop)
-            .map_err(|e| format!("launch: {e}"))
+        launch.run().await.map_err(|e| format!("launch: {e}"))
     })
 }

@@ -1,5 +1,7 @@
 //! `stpt bench ingest`: load a server with simulated test machines and measure how it keeps up
-//! (`stpt bench live`, in `live`, measures WebSocket delivery instead).
+//! (`stpt bench live`, in `live`, measures WebSocket delivery instead; `stpt bench
+//! connections`, in `connections`, whether it stays responsive under idle and slow
+//! connections).
 //!
 //! The simulated machines are removed from the server afterwards (`cleanup`), unless `--keep`.
 //!
@@ -22,6 +24,7 @@ use stpt_core::{
 use crate::client::ServerArgs;
 
 mod cleanup;
+mod connections;
 mod live;
 
 /// Most simulated machines: each is a thread, and a few hundred already saturate a server.
@@ -46,6 +49,7 @@ pub(crate) struct BenchArgs {
 enum BenchTarget {
     Ingest(IngestArgs),
     Live(live::LiveArgs),
+    Connections(connections::ConnectionsArgs),
 }
 
 /// Simulate machines posting a dry run and a start and stop per test; report events/s and
@@ -84,6 +88,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.target {
         BenchTarget::Ingest(args) => ingest(server, args),
         BenchTarget::Live(args) => live::live(server, args),
+        BenchTarget::Connections(args) => connections::connections(server, args),
     }
 }
 

@@ -4,10 +4,10 @@ use std::net::IpAddr;
 
 use anyhow::Context;
 use clap::Args;
-use rocket::fairing::AdHoc;
-use stpt_server::Config;
 use stpt_server::config::{IngestAuth, ReadAccess, SmtpConfig};
 use stpt_server::db::{DatabaseUrl, PoolOptions};
+use stpt_server::guard::{self, Limits};
+use stpt_server::{Config, Launch, LaunchError};
 
 /// Shortest `STPT_SECRET_KEY` accepted.
 const MIN_SECRET_KEY_LEN: usize = 32;
@@ -90,6 +90,34 @@ pub(crate) struct ServeArgs {
     /// running and waiting tests become unknown): 90m, 2h, 1d.
     #[arg(long, env = "STPT_STALE_AFTER", default_value = "2h", value_parser = super::prune::parse_duration)]
     stale_after: std::time::Duration,
+    /// Client connections open at once (WebSockets included). At the limit, the connection
+    /// that has waited longest on its client is closed for a newcomer; when every one is busy,
+    /// newcomers get 503.
+    #[arg(long, env = "STPT_MAX_CONNECTIONS", default_value_t = guard::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Time for a request head to arrive (408 after it): 10s, 1m.
+    #[arg(long, env = "STPT_HEADER_TIMEOUT", default_value = "10s", value_parser = super::prune::parse_duration)]
+    header_timeout: std::time::Duration,
+    /// Largest request head (request line and header fields), in bytes (431 beyond it).
+    #[arg(long, env = "STPT_MAX_HEADER_SIZE", default_value_t = guard::DEFAULT_MAX_HEADER_BYTES)]
+    max_header_size: usize,
+    /// Time a keep-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "STPT_IDLE_TIMEOUT", default_value = "60s", value_parser = super::prune::parse_duration)]
+    idle_timeout: std::time::Duration,
+    /// Time a request body may take, plus one second per --body-min-rate bytes received (408
+    /// after it).
+    #[arg(long, env = "STPT_BODY_TIMEOUT", default_value = "10s", value_parser = super::prune::parse_duration)]
+    body_timeout: std::time::Duration,
+    /// Least average rate of a request body, in bytes per second.
+    #[arg(long, env = "STPT_BODY_MIN_RATE", default_value_t = guard::DEFAULT_BODY_MIN_RATE, value_parser = clap::value_parser!(u64).range(1..))]
+    body_min_rate: u64,
+    /// Bytes of request bodies on their way to the app at once, across all connections; a
+    /// body waits for room and gets 503 if none comes in time.
+    #[arg(long, env = "STPT_BODY_BUDGET", default_value_t = guard::DEFAULT_BODY_BUDGET, value_parser = clap::value_parser!(u64).range(1..))]
+    body_budget: u64,
+    /// Time a client may take to accept a piece of a response before it is dropped.
+    #[arg(long, env = "STPT_SEND_TIMEOUT", default_value = "30s", value_parser = super::prune::parse_duration)]
+    send_timeout: std::time::Duration,
 }
 
 fn parse_read_access(s: &str) -> Result<ReadAccess, String> {
@@ -151,6 +179,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         allowed_hosts: args.allowed_hosts,
         trusted_proxies: args.trusted_proxies,
         stale_after: args.stale_after,
+        guard: Limits {
+            max_connections: args.max_connections,
+            header_timeout: args.header_timeout,
+            max_header_bytes: args.max_header_size,
+            idle_timeout: args.idle_timeout,
+            body_timeout: args.body_timeout,
+            body_min_rate: args.body_min_rate,
+            body_budget: args.body_budget,
+            send_timeout: args.send_timeout,
+        },
         ..Config::default()
     };
     if let Some(key) = &config.secret_key
@@ -169,28 +207,27 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (address, port) = (config.address, config.port);
     rocket::execute(async move {
         // Every failure to open the database names it already.
-        let app =
-            stpt_server::build(&config)?.attach(AdHoc::on_liftoff("announce", move |rocket| {
-                Box::pin(async move {
-                    let config = rocket.config();
-                    println!(
-                        "stpt listening on http://{}:{} (database: {database_url})",
-                        config.address, config.port
-                    );
-                    println!("{access_line}");
-                })
-            }));
-        match app.launch().await {
-            Ok(_) => Ok(()),
-            Err(error) => Err(launch_error(error, address, port)),
-        }
+        let app = stpt_server::build(&config)?;
+        let launch = Launch::bind(app, &config)
+            .await
+            .map_err(|error| launch_error(error, address, port))?;
+        println!(
+            "stpt listening on http://{} (database: {database_url})",
+            launch.local_addr()
+        );
+        println!("{access_line}");
+        launch
+            .run()
+            .await
+            .context("the server stopped with an error")?;
+        Ok(())
     })
 }
 
 /// A failed launch, saying which address and port could not be had and what to do.
-fn launch_error(error: rocket::Error, address: IpAddr, port: u16) -> anyhow::Error {
+fn launch_error(error: LaunchError, address: IpAddr, port: u16) -> anyhow::Error {
     use std::io::ErrorKind;
-    if let rocket::error::ErrorKind::Bind(io) = error.kind() {
+    if let LaunchError::Bind { source: io, .. } = &error {
         let why = match io.kind() {
             ErrorKind::AddrInUse => {
                 "the port is in use (by another stpt serve, or another program); pick another \
@@ -209,5 +246,5 @@ fn launch_error(error: rocket::Error, address: IpAddr, port: u16) -> anyhow::Err
         let at = std::net::SocketAddr::new(address, port);
         return anyhow::anyhow!("cannot listen on {at}: {why}");
     }
-    anyhow::Error::new(error).context("the server stopped with an error")
+    anyhow::Error::new(error)
 }

@@ -11,6 +11,7 @@ mod messages;
 mod queries;
 mod runner;
 mod send;
+mod serve;
 mod support;
 mod tail;
 mod webhook;

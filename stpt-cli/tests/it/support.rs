@@ -30,16 +30,36 @@ impl Server {
 
     /// Starts `stpt serve --port 0 extra…` and waits for its "listening" line.
     pub(crate) fn start_with(extra: &[&str]) -> Server {
+        Server::start_with_env(extra, &[])
+    }
+
+    /// Like [`Server::start_with`], with `env` set for the server.
+    pub(crate) fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temporary directory");
         let database = dir.path().join("stpt.db");
-        let mut child = Command::new(STPT)
+        let mut command = Command::new(STPT);
+        command
             .args(["serve", "--port", "0", "--database-url"])
             .arg(&database)
-            .args(extra)
-            .env_remove("STPT_STALE_AFTER")
-            .env_remove("STPT_DATABASE_URL")
-            .env_remove("STPT_ADDRESS")
-            .env_remove("STPT_PORT")
+            .args(extra);
+        for name in [
+            "STPT_STALE_AFTER",
+            "STPT_DATABASE_URL",
+            "STPT_ADDRESS",
+            "STPT_PORT",
+            "STPT_MAX_CONNECTIONS",
+            "STPT_HEADER_TIMEOUT",
+            "STPT_MAX_HEADER_SIZE",
+            "STPT_IDLE_TIMEOUT",
+            "STPT_BODY_TIMEOUT",
+            "STPT_BODY_MIN_RATE",
+            "STPT_BODY_BUDGET",
+            "STPT_SEND_TIMEOUT",
+        ] {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().copied());
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

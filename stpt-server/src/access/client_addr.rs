@@ -1,7 +1,9 @@
-//! The client's address, for the login limits: the connection's peer, or, when that peer is a
-//! proxy the server was told to trust (`--trusted-proxy`), the address the proxy says it
-//! forwarded for (`X-Forwarded-For`, else `X-Real-IP`). Anyone else's forwarding headers are
-//! ignored, so a client cannot pick the address it is counted under.
+//! The client's address, for the login limits: the connection's peer — as the connection guard
+//! names it in its `X-Stpt-Peer-Addr` header (believed only from a loopback peer: the guard
+//! replaces any a client sends) — or, when that peer is a proxy the server was told to trust
+//! (`--trusted-proxy`), the address the proxy says it forwarded for (`X-Forwarded-For`, else
+//! `X-Real-IP`). Anyone else's forwarding headers are ignored, so a client cannot pick the
+//! address it is counted under.
 //!
 //! The main types here are [`ProxyRange`] (an address or a CIDR range) and [`ClientAddr`], a
 //! request guard.
@@ -133,8 +135,18 @@ impl<'r> FromRequest<'r> for ClientAddr {
     type Error = std::convert::Infallible;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let Some(peer) = request.remote().map(|remote| remote.ip()) else {
+        let Some(remote) = request.remote().map(|remote| remote.ip().to_canonical()) else {
             return Outcome::Success(ClientAddr(None));
+        };
+        // Relayed by the connection guard: the client's own connection is the peer.
+        let peer = if remote.is_loopback() {
+            request
+                .headers()
+                .get_one(crate::guard::PEER_HEADER)
+                .and_then(|value| value.trim().parse::<IpAddr>().ok())
+                .map_or(remote, |ip| ip.to_canonical())
+        } else {
+            remote
         };
         let proxies = request
             .rocket()

@@ -6,10 +6,9 @@
 //! not know at all (`QUERY`, `FOO`) with 400 before any fairing or route sees the request; on
 //! a known path both become 405 with an `Allow` header naming the methods the path takes.
 //!
-//! Not everything reaches a catcher: hyper refuses a request line or headers it cannot parse,
-//! a URI that is too long (414) or headers that are too large (431) before Rocket sees the
-//! request, and answers with an empty body. Rocket 0.5 has no hook for those answers, so the
-//! OpenAPI document does not declare them.
+//! Not everything reaches a catcher: the connection guard in front of Rocket (`guard`) refuses
+//! a head it cannot parse (400), one that is too large (431) or too slow (408) itself, with the
+//! same JSON body.
 
 use rocket::http::{Header, Method, Status};
 use rocket::response::{self, Responder};

@@ -7,10 +7,8 @@
 //! that every mounted API route is in it; the schema-driven fuzz test checks that the server
 //! answers what it says.
 //!
-//! What it leaves out on purpose: refusals made by the HTTP layer before Rocket sees the
-//! request (a request line or headers that cannot be parsed, 400; a URI that is too long, 414;
-//! headers that are too large, 431). hyper answers those with an empty body and Rocket 0.5
-//! offers no hook to change them, so the document does not promise a JSON body there.
+//! The connection guard's own refusals (a malformed, too large or too slow head: 400, 431,
+//! 408) come with the same JSON body on any path; the ingest operations declare them.
 
 use rocket::response::content::RawHtml;
 use rocket::serde::json::{Json, Value};
@@ -52,7 +50,7 @@ impl utoipa::Modify for MachineToken {
 #[openapi(
     info(
         title = "stpt — System Test Progress Tracking",
-        description = "Test rigs report a dry run, then a start and a stop per test. Every path is accepted with and without its trailing slash. Every error answer is JSON `{\"error\", \"detail\"[, \"field\"]}`; a method a path does not take is answered 405 with `Allow`. Refusals of the HTTP layer itself (an unparsable request line or header, 400; a URI too long, 414; headers too large, 431) have an empty body."
+        description = "Test rigs report a dry run, then a start and a stop per test. Every path is accepted with and without its trailing slash. Every error answer is JSON `{\"error\", \"detail\"[, \"field\"]}`; a method a path does not take is answered 405 with `Allow`. The connection guard in front of the app refuses a malformed head (400), one too large (431) or too slow (408), with the same JSON body."
     ),
     paths(
         super::ingest::post_dry_run,

@@ -158,10 +158,12 @@ async fn measured(
         (status = 401, description = "this server takes machine tokens (`--ingest-auth token`) and none, an unknown or a revoked one came", body = ErrorBody),
         (status = 403, description = "the token is another machine's, the request came from a page of another site (`cross_origin`), or it carried a login session without its CSRF value (`csrf`)", body = ErrorBody),
         (status = 404, description = "unknown machine or run", body = ErrorBody),
+        (status = 408, description = "the head or the body arrived too slowly (the connection guard's limits)", body = ErrorBody),
         (status = 409, description = "no test of the run matches, the attempt is not the running one's, or the event id was used by another machine", body = ErrorBody),
         (status = 413, description = "the body is over the size limit", body = ErrorBody),
         (status = 415, description = "neither sent as JSON (`Content-Type: application/json`) nor with an `Authorization` header", body = ErrorBody),
-        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+        (status = 431, description = "the request head is over the size limit (the connection guard's limits)", body = ErrorBody),
+        (status = 503, description = "the database is busy, or the server is at its connection or request-body limits; retry", body = ErrorBody),
     ),
     security((), ("machine_token" = []))
 )]
@@ -192,10 +194,12 @@ async fn post_dry_run(
         (status = 401, description = "this server takes machine tokens (`--ingest-auth token`) and none, an unknown or a revoked one came", body = ErrorBody),
         (status = 403, description = "the token is another machine's, the request came from a page of another site (`cross_origin`), or it carried a login session without its CSRF value (`csrf`)", body = ErrorBody),
         (status = 404, description = "unknown machine or run", body = ErrorBody),
+        (status = 408, description = "the head or the body arrived too slowly (the connection guard's limits)", body = ErrorBody),
         (status = 409, description = "no test of the run matches, the attempt is not the running one's, the run was aborted (`run_aborted`: it takes no more events), or the event id was used by another machine", body = ErrorBody),
         (status = 413, description = "the body is over the size limit", body = ErrorBody),
         (status = 415, description = "neither sent as JSON (`Content-Type: application/json`) nor with an `Authorization` header", body = ErrorBody),
-        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+        (status = 431, description = "the request head is over the size limit (the connection guard's limits)", body = ErrorBody),
+        (status = 503, description = "the database is busy, or the server is at its connection or request-body limits; retry", body = ErrorBody),
     ),
     security((), ("machine_token" = []))
 )]
@@ -226,10 +230,12 @@ async fn post_test_start(
         (status = 401, description = "this server takes machine tokens (`--ingest-auth token`) and none, an unknown or a revoked one came", body = ErrorBody),
         (status = 403, description = "the token is another machine's, the request came from a page of another site (`cross_origin`), or it carried a login session without its CSRF value (`csrf`)", body = ErrorBody),
         (status = 404, description = "unknown machine or run", body = ErrorBody),
+        (status = 408, description = "the head or the body arrived too slowly (the connection guard's limits)", body = ErrorBody),
         (status = 409, description = "no test of the run matches, the attempt is not the running one's, the run was aborted (`run_aborted`: it takes no more events), or the event id was used by another machine", body = ErrorBody),
         (status = 413, description = "the body is over the size limit", body = ErrorBody),
         (status = 415, description = "neither sent as JSON (`Content-Type: application/json`) nor with an `Authorization` header", body = ErrorBody),
-        (status = 503, description = "the database is busy; retry", body = ErrorBody),
+        (status = 431, description = "the request head is over the size limit (the connection guard's limits)", body = ErrorBody),
+        (status = 503, description = "the database is busy, or the server is at its connection or request-body limits; retry", body = ErrorBody),
     ),
     security((), ("machine_token" = []))
 )]

@@ -2,7 +2,7 @@
 //! real ingest requests, filtering by machine, closing on shutdown, and two instances on one
 //! PostgreSQL database seeing each other's changes.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -37,14 +37,9 @@ impl Server {
 
     /// Like [`Server::start`], with the configuration adjusted by `adjust`.
     pub(crate) fn start_with(database: &DatabaseUrl, adjust: impl FnOnce(&mut Config)) -> Server {
-        // Rocket can bind port 0 but does not tell which port it got: reserve one instead.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("reserve a port")
-            .port();
         let mut config = Config {
             database_url: database.clone(),
-            port,
+            port: 0,
             log: false,
             ..Config::default()
         };
@@ -57,18 +52,16 @@ impl Server {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let rocket = stpt_server::build(&config)
-                    .expect("build the app")
-                    .ignite()
-                    .await
-                    .expect("ignite");
+                // Served as `stpt serve` serves it: behind the connection guard.
+                let app = stpt_server::build(&config).expect("build the app");
+                let launch = stpt_server::Launch::bind(app, &config).await.expect("bind");
                 ready
-                    .send(rocket.shutdown())
+                    .send((launch.shutdown(), launch.local_addr().port()))
                     .expect("report the shutdown handle");
-                rocket.launch().await.expect("serve");
+                launch.run().await.expect("serve");
             });
         });
-        let shutdown = shutdown.recv().expect("the server started");
+        let (shutdown, port) = shutdown.recv().expect("the server started");
         let server = Server {
             base: format!("http://127.0.0.1:{port}"),
             port,
@@ -130,6 +123,11 @@ impl Server {
             .unwrap_or_else(|| panic!("no machine {name:?} in {machines}"))
     }
 
+    /// The port it listens on (the guard's).
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Logs in over HTTP as a browser does; answers the session cookie (`name=value`).
     fn login(&self, name: &str, password: &str) -> String {
         let agent = ureq::AgentBuilder::new().redirects(0).build();
@@ -159,7 +157,7 @@ impl Server {
     }
 
     /// Opens a WebSocket to `path`.
-    fn socket(&self, path: &str) -> Socket {
+    pub(crate) fn socket(&self, path: &str) -> Socket {
         self.socket_with(path, &[])
     }
 
@@ -193,11 +191,11 @@ impl Drop for Server {
     }
 }
 
-struct Socket(WebSocket<TcpStream>);
+pub(crate) struct Socket(WebSocket<TcpStream>);
 
 impl Socket {
     /// The next text message as JSON; fails after [`WAIT`].
-    fn next_json(&mut self) -> Value {
+    pub(crate) fn next_json(&mut self) -> Value {
         loop {
             match self.0.read() {
                 Ok(Message::Text(text)) => {

@@ -1,13 +1,15 @@
 //! stpt-server's integration tests: the Store conformance suite and the event-sequence
-//! property on SQLite and PostgreSQL, and the HTTP endpoints through Rocket's local client
-//! (hostile bodies included). PostgreSQL and browser tests are ignored, with the reason, where
-//! the build script found no server or browser (see `support`).
+//! property on SQLite and PostgreSQL, the HTTP endpoints through Rocket's local client (hostile
+//! bodies included), and real servers (behind the connection guard) for WebSockets, the
+//! guard's limits and the browser. PostgreSQL and browser tests are ignored, with the reason,
+//! where the build script found no server or browser (see `support`).
 
 mod access;
 mod browser;
 mod closing;
 mod conformance;
 mod endpoints;
+mod guard;
 mod history;
 mod hostile;
 mod live;

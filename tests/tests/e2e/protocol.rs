@@ -1,8 +1,7 @@
 //! Requests refused at the HTTP level, sent as raw bytes to a real server: what Rocket lets the
-//! server answer with its JSON error body, and what the HTTP layer (hyper, under Rocket 0.5)
-//! answers on its own with an empty body, which the OpenAPI document therefore does not
-//! describe. If a Rocket upgrade hands those to the catchers, the last cases fail and the
-//! document can start declaring them.
+//! server answer with its JSON error body, and what the connection guard in front of it
+//! refuses itself (a head too large or malformed), also with the JSON error body — so no
+//! client of the server ever gets an empty-bodied refusal.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -72,7 +71,7 @@ fn json_error(raw: &Raw) -> serde_json::Value {
 }
 
 #[test]
-fn refusals_rocket_lets_through_are_json_and_the_http_layers_own_are_empty() {
+fn every_refusal_at_the_http_level_is_json() {
     let database = TempDatabase::new();
     let port = ReservedPort::new();
     let server = RunningServer::start(&database, &port);
@@ -103,14 +102,14 @@ fn refusals_rocket_lets_through_are_json_and_the_http_layers_own_are_empty() {
     assert_eq!(raw.header("allow"), Some("GET, HEAD"));
     json_error(&raw);
 
-    // hyper's own refusals, before Rocket sees a request: empty bodies.
+    // What the connection guard refuses before Rocket sees a request: JSON too.
     let long_uri = format!(
         "GET /tm_api/machines?{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         "a".repeat(70_000)
     );
     let raw = send(&server, long_uri.as_bytes());
-    assert_eq!(raw.status, 414);
-    assert_eq!(raw.body, "");
+    assert_eq!(raw.status, 431);
+    assert_eq!(json_error(&raw)["error"], "header_too_large");
 
     let mut many_headers = String::from("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     for i in 0..120 {
@@ -119,14 +118,14 @@ fn refusals_rocket_lets_through_are_json_and_the_http_layers_own_are_empty() {
     many_headers.push_str("Connection: close\r\n\r\n");
     let raw = send(&server, many_headers.as_bytes());
     assert_eq!(raw.status, 431);
-    assert_eq!(raw.body, "");
+    json_error(&raw);
 
     let raw = send(
         &server,
         b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nnot a header line\r\n\r\n",
     );
     assert_eq!(raw.status, 400);
-    assert_eq!(raw.body, "");
+    json_error(&raw);
 
     server.stop();
 }
