@@ -213,18 +213,33 @@ impl State {
         index: Option<u32>,
         wanted: Status,
     ) -> Option<NodeId> {
+        self.first_fitting(run_id, file_path, file_name, index, |t| {
+            presumed_for(t.status, t.timestamp_start, t.timestamp_stop) == Some(wanted)
+        })
+    }
+
+    /// The test at `index` if it fits, else (without `index`) the first in plan order with this
+    /// path and name that fits: the lookup of retries and late events, O(tests sharing the
+    /// name).
+    fn first_fitting(
+        &self,
+        run_id: RunId,
+        file_path: &str,
+        file_name: &str,
+        index: Option<u32>,
+        fits: impl Fn(&Node) -> bool,
+    ) -> Option<NodeId> {
         let run = self.run_rec(run_id)?;
-        let fits = |id: NodeId| {
-            self.tests.get(slot(id)?).map(|t| &t.node).filter(|t| {
-                presumed_for(t.status, t.timestamp_start, t.timestamp_stop) == Some(wanted)
-                    && t.file_path == file_path
-                    && t.file_name == file_name
+        let fitting = |id: NodeId| {
+            slot(id).and_then(|i| self.tests.get(i)).is_some_and(|t| {
+                let t = &t.node;
+                t.file_path == file_path && t.file_name == file_name && fits(t)
             })
         };
         match index {
             Some(index) if index < run.test_count => {
                 let id = run.first_test + i64::from(index);
-                fits(id).map(|_| id)
+                fitting(id).then_some(id)
             }
             Some(_) => None,
             None => run
@@ -232,7 +247,7 @@ impl State {
                 .get(&(file_path.to_owned(), file_name.to_owned()))?
                 .iter()
                 .copied()
-                .find(|id| fits(*id).is_some()),
+                .find(|id| fitting(*id)),
         }
     }
 
@@ -260,28 +275,13 @@ impl State {
     /// The finished test a start of attempt `attempt` (≥ 2) retries: the one at `index`, else
     /// the first in plan order with this path and name and `attempt − 1` attempts.
     fn find_retry(&self, run_id: RunId, start: &TestStart, attempt: u32) -> Option<NodeId> {
-        let run = self.run_rec(run_id)?;
-        let fits = |id: NodeId| {
-            self.tests.get(slot(id)?).map(|t| &t.node).filter(|t| {
-                t.status.is_finished()
-                    && t.attempts == attempt - 1
-                    && t.file_path == start.file_path
-                    && t.file_name == start.file_name
-            })
-        };
-        match start.index {
-            Some(index) if index < run.test_count => {
-                let id = run.first_test + i64::from(index);
-                fits(id).map(|_| id)
-            }
-            Some(_) => None,
-            None => run
-                .by_name
-                .get(&(start.file_path.clone(), start.file_name.clone()))?
-                .iter()
-                .copied()
-                .find(|id| fits(*id).is_some()),
-        }
+        self.first_fitting(
+            run_id,
+            &start.file_path,
+            &start.file_name,
+            start.index,
+            |t| t.status.is_finished() && t.attempts == attempt - 1,
+        )
     }
 
     /// Moves one test to `new`, keeping counters, indexes and timestamps right.
