@@ -265,7 +265,7 @@ fn publish(
 }
 
 /// Least time between two publications: a quiet feed publishes at once, a flood once a tick.
-const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+const TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Whatever changes wait now, as one batch (`None`: nothing waits).
 fn drain(changes: &mut broadcast::Receiver<RunChanged>) -> Option<(BTreeSet<MachineId>, bool)> {

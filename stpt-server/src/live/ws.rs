@@ -72,7 +72,7 @@ const MAX_BURST: usize = 1024;
 /// meanwhile, and they go out together: each subscriber wakes at most 1 / `FLUSH_GAP` times a
 /// second, so thousands of subscribers (reading or not) cannot starve ingest. A stream that
 /// gets one message at a time sends each at once. Every message is still sent.
-const FLUSH_GAP: Duration = Duration::from_millis(100);
+const FLUSH_GAP: Duration = Duration::from_millis(250);
 
 /// The store could not be read even after waiting: the stream cannot know the truth now.
 #[derive(Debug)]

@@ -346,9 +346,9 @@ fn each_route_pushes_its_message_after_ingest() {
     server.post(&dry_run("rig-b", 0, &[("door.py", &["door_open.py"])]));
     let a = server.machine_id("rig-a");
     let b = server.machine_id("rig-b");
-    // The feed publishes a burst of changes once per tick (100 ms): let the dry runs' go out
+    // The feed publishes a burst of changes once per tick (250 ms): let the dry runs' go out
     // before subscribing, so each stream's first message is about the start below.
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(600));
 
     // Trailing slashes as the seed's clients send them.
     let mut last = server.socket(&format!("/ws/machine/{a}/last/"));
