@@ -13,7 +13,7 @@
 //! Subscribers receive the same bytes (`Arc<str>`), so a thousand listeners cost one read and
 //! one serialisation per change, not a thousand. A quiet feed publishes at once; under a flood
 //! it publishes once per [`TICK`] with the state at that moment, so a machine whose status
-//! flips with every event costs its subscribers ten messages a second, not thousands. A subscriber that falls behind skips ahead
+//! flips with every event costs its subscribers four messages a second, not thousands. A subscriber that falls behind skips ahead
 //! on its bounded channel and catches up from the store itself (see `ws`).
 //!
 //! **Invariant:** the feed never slows ingest: the hub is bounded and the task only reads.
