@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod abort;
+pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod completions;
 pub(crate) mod diff;

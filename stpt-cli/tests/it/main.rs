@@ -3,6 +3,7 @@
 
 mod abort;
 mod admin;
+mod backup;
 mod dates;
 mod help;
 mod history;
