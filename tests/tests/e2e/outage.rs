@@ -50,6 +50,25 @@ fn run_events() -> Vec<Event> {
     ]
 }
 
+/// Each test's status and message as `run_events` reports them.
+fn reported_outcomes() -> Vec<(String, &'static str, Option<String>)> {
+    vec![
+        ("l1.py".to_owned(), "passed", None),
+        (
+            "l2.py".to_owned(),
+            "failed",
+            Some("lamp stayed dark".to_owned()),
+        ),
+        ("l3.py".to_owned(), "warning", None),
+        ("d1.py".to_owned(), "passed", None),
+        (
+            "d2.py".to_owned(),
+            "error",
+            Some("door motor not found".to_owned()),
+        ),
+    ]
+}
+
 /// Sends `events` through a fresh HTTP sink to a server that stays up the whole time.
 fn store_without_outage(events: &[Event]) -> TempDatabase {
     let database = TempDatabase::new();
@@ -103,24 +122,7 @@ fn a_run_across_a_server_restart_is_stored_as_without_the_outage() {
     server.stop();
 
     let run = database.last_run(MACHINE);
-    assert_eq!(
-        outcomes(&run),
-        [
-            ("l1.py".to_owned(), "passed", None),
-            (
-                "l2.py".to_owned(),
-                "failed",
-                Some("lamp stayed dark".to_owned())
-            ),
-            ("l3.py".to_owned(), "warning", None),
-            ("d1.py".to_owned(), "passed", None),
-            (
-                "d2.py".to_owned(),
-                "error",
-                Some("door motor not found".to_owned())
-            ),
-        ]
-    );
+    assert_eq!(outcomes(&run), reported_outcomes());
     assert_eq!(run.master.timestamp_stop, Some(at(10)));
 
     // Every id, status, message and timestamp as in a run that saw no outage.
@@ -184,24 +186,7 @@ fn a_run_closed_as_stale_during_an_outage_completes_on_replay() {
     server.stop();
 
     let run = database.last_run(MACHINE);
-    assert_eq!(
-        outcomes(&run),
-        [
-            ("l1.py".to_owned(), "passed", None),
-            (
-                "l2.py".to_owned(),
-                "failed",
-                Some("lamp stayed dark".to_owned())
-            ),
-            ("l3.py".to_owned(), "warning", None),
-            ("d1.py".to_owned(), "passed", None),
-            (
-                "d2.py".to_owned(),
-                "error",
-                Some("door motor not found".to_owned())
-            ),
-        ]
-    );
+    assert_eq!(outcomes(&run), reported_outcomes());
     assert_eq!((run.run.closed_as, run.run.stale), (None, false));
     assert_eq!(run.master.timestamp_stop, Some(at(10)));
     assert_eq!(database.dump(), store_without_outage(&events).dump());
