@@ -6,6 +6,7 @@
 //! named by name or id ([`Client::resolve_machine`]); the seed's paginated lists are read whole
 //! with [`Client::all_pages`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -29,9 +30,13 @@ pub(crate) struct ServerArgs {
     /// A token sent as `Authorization: Bearer <token>`.
     #[arg(long, env = "STPT_TOKEN", hide_env_values = true, global = true)]
     pub(crate) token: Option<String>,
+    /// A PEM bundle of CA certificates to trust for an https:// server, besides the
+    /// system's (a private CA).
+    #[arg(long, env = "STPT_CA_CERT", value_name = "PATH", global = true)]
+    pub(crate) ca_cert: Option<PathBuf>,
 }
 
-/// A server URL as `--url` and `STPT_URL` take it: `http://HOST[:PORT][/PREFIX]`, kept
+/// A server URL as `--url` and `STPT_URL` take it: `http[s]://HOST[:PORT][/PREFIX]`, kept
 /// without its trailing slash. A URL without scheme is refused here, rather than blamed on
 /// a server that is not running.
 pub(crate) fn parse_server_url(given: &str) -> Result<String, String> {
@@ -42,14 +47,12 @@ pub(crate) fn parse_server_url(given: &str) -> Result<String, String> {
         ));
     };
     match scheme.to_ascii_lowercase().as_str() {
-        "http" => {}
-        "https" => {
+        "http" | "https" => {}
+        other => {
             return Err(format!(
-                "{given:?}: stpt talks plain HTTP (TLS is left to a proxy in front of the \
-                 server); give the server's http:// address"
+                "{given:?}: {other}:// is not HTTP; write http://… or https://…"
             ));
         }
-        other => return Err(format!("{given:?}: {other}:// is not HTTP; write http://…")),
     }
     let host = rest.split('/').next().unwrap_or_default();
     if host.is_empty() || host.starts_with(':') {
@@ -71,6 +74,14 @@ pub(crate) enum RequestError {
         url: String,
         /// What the transport said.
         reason: String,
+    },
+    /// The server's certificate could not be verified (or it does not speak TLS).
+    #[error("cannot reach the stpt server at {url} securely: {problem}")]
+    Tls {
+        /// The URL tried.
+        url: String,
+        /// What went wrong, naming the host ([`stpt_runner::tls::explain`]).
+        problem: String,
     },
     /// The server answered with an error status.
     #[error("{url} answered HTTP {status} {error}: {detail}")]
@@ -207,20 +218,31 @@ pub(crate) struct Client {
     base: String,
     token: Option<String>,
     agent: ureq::Agent,
+    /// The TLS configuration of `agent`, for the WebSocket of `tail`.
+    tls: std::sync::Arc<rustls::ClientConfig>,
 }
 
 impl Client {
-    /// A client for the server named by `args`.
-    pub(crate) fn new(args: &ServerArgs) -> Self {
+    /// A client for the server named by `args`; fails only on a CA bundle that cannot be
+    /// read.
+    pub(crate) fn new(args: &ServerArgs) -> anyhow::Result<Self> {
+        let tls = stpt_runner::tls::client_config(args.ca_cert.as_deref())?;
         let agent = ureq::AgentBuilder::new()
+            .tls_config(tls.clone())
             .timeout_connect(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build();
-        Client {
+        Ok(Client {
             base: args.url.trim_end_matches('/').to_owned(),
             token: args.token.clone().filter(|t| !t.is_empty()),
             agent,
-        }
+            tls,
+        })
+    }
+
+    /// The TLS configuration every connection of this client uses.
+    pub(crate) fn tls(&self) -> &std::sync::Arc<rustls::ClientConfig> {
+        &self.tls
     }
 
     /// The base URL, without a trailing slash.
@@ -449,6 +471,12 @@ fn what_came(content_type: &str, text: &str) -> String {
 }
 
 fn unreachable(url: &str, error: &ureq::Error) -> RequestError {
+    if let Some(problem) = stpt_runner::tls::explain_ureq(url, error) {
+        return RequestError::Tls {
+            url: url.to_owned(),
+            problem,
+        };
+    }
     let reason = match error {
         ureq::Error::Transport(transport) => match transport.message() {
             Some(message) => format!("{} ({message})", transport.kind()),

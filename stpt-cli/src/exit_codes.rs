@@ -7,7 +7,7 @@ pub(crate) const FAILURE: u8 = 1;
 /// The run finished, but not every test passed or warned (`tail --exit-status`, `run`).
 pub(crate) const RUN_NOT_PASSED: u8 = 2;
 /// No stpt server could be reached at the URL given by --url or STPT_URL (nothing answered,
-/// or something that is not stpt).
+/// something that is not stpt, or an https:// server whose certificate is not trusted).
 pub(crate) const SERVER_UNREACHABLE: u8 = 3;
 /// The machine, run or test named does not exist on the server.
 pub(crate) const NOT_FOUND: u8 = 4;

@@ -5,9 +5,10 @@
 //! connection. After every (re)connection it re-reads `GET /tm_api/machine_last_data/<id>/`,
 //! so nothing that changed while it was away is missed. When the socket drops it reconnects
 //! with a growing delay; when the server has no such route (HTTP 404 on the upgrade) it falls
-//! back to polling the same GET.
+//! back to polling the same GET. A `https://` server is followed over `wss://`, with the TLS
+//! configuration of the client's other requests.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::thread::sleep;
 use std::time::Duration;
@@ -44,7 +45,7 @@ struct LiveMessage {
 }
 
 enum Mode {
-    Socket(Option<WebSocket<TcpStream>>),
+    Socket(Option<WebSocket<Stream>>),
     Polling { last: Option<MachineLastData> },
 }
 
@@ -182,14 +183,9 @@ impl LiveFeed {
         FeedEvent::Notice(notice)
     }
 
-    fn connect(&self) -> Result<WebSocket<TcpStream>, Connect> {
+    fn connect(&self) -> Result<WebSocket<Stream>, Connect> {
         let url = self.socket_url();
-        if url.starts_with("wss://") {
-            return Err(Connect::Failed(
-                "wss:// is not supported; reach the server over http:// (a TLS proxy may sit in front)"
-                    .to_owned(),
-            ));
-        }
+        let secure = url.starts_with("wss://");
         let mut request = url
             .as_str()
             .into_client_request()
@@ -202,7 +198,7 @@ impl LiveFeed {
         }
         let uri = request.uri();
         let host = uri.host().unwrap_or_default().to_owned();
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let address = (host.as_str(), port)
             .to_socket_addrs()
             .map_err(|e| Connect::Failed(e.to_string()))?
@@ -213,6 +209,19 @@ impl LiveFeed {
         stream
             .set_read_timeout(Some(HEARTBEAT))
             .map_err(|e| Connect::Failed(e.to_string()))?;
+        let stream = if secure {
+            match stpt_runner::tls::connect(self.client.tls(), &host, stream) {
+                Ok(tls) => Stream::Tls(Box::new(tls)),
+                Err(e) => {
+                    return Err(Connect::Failed(match stpt_runner::tls::problem(&e) {
+                        Some(tls) => stpt_runner::tls::explain(&host, tls),
+                        None => e.to_string(),
+                    }));
+                }
+            }
+        } else {
+            Stream::Plain(stream)
+        };
         match tungstenite::client::client(request, stream) {
             Ok((socket, _)) => Ok(socket),
             Err(HandshakeError::Failure(tungstenite::Error::Http(response)))
@@ -231,4 +240,36 @@ impl LiveFeed {
 enum Connect {
     NoRoute,
     Failed(String),
+}
+
+/// The live socket's connection: plain for `ws://`, TLS for `wss://`. Its TCP stream's read
+/// timeout makes a quiet connection show up as `WouldBlock`/`TimedOut`, either way.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<stpt_runner::tls::TlsStream>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.read(buf),
+            Stream::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.write(buf),
+            Stream::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(stream) => stream.flush(),
+            Stream::Tls(stream) => stream.flush(),
+        }
+    }
 }

@@ -26,7 +26,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
     about,
     after_help = "Exit codes: 0 done (every test passed or warned, for `tail --exit-status` and \
                   `run`), 1 failed (a bad command line too), 2 a test did not pass or warn, 3 no stpt server \
-                  reachable at the URL, 4 unknown machine, run or test, 130 cancelled with Ctrl-C."
+                  reachable at the URL (or its certificate not trusted), 4 unknown machine, run or test, 130 cancelled with Ctrl-C."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -142,7 +142,9 @@ fn exit_code(err: &anyhow::Error) -> u8 {
             };
         }
         if let Some(
-            client::RequestError::Unreachable { .. } | client::RequestError::NotStpt { .. },
+            client::RequestError::Unreachable { .. }
+            | client::RequestError::NotStpt { .. }
+            | client::RequestError::Tls { .. },
         ) = cause.downcast_ref()
         {
             return exit_codes::SERVER_UNREACHABLE;

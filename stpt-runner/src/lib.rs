@@ -37,6 +37,7 @@ pub mod reporter;
 pub mod sink;
 pub mod snapshot;
 pub mod spool;
+pub mod tls;
 
 pub use executor::{CancelFlag, ExecutionSummary, Executor, Progress, TestOutcome};
 pub use manifest::{DiscoverError, Manifest};

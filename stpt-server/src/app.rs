@@ -173,6 +173,7 @@ fn assemble(
         })
         .attach(WebhookDelivery {
             every: WEBHOOK_POLL,
+            ca_cert: config.ca_cert.clone(),
         })
         // The gate sees the path after the trailing slash is gone.
         .attach(TrailingSlash)

@@ -6,6 +6,7 @@
 //! reach it, with ingest open because only this host can reach it.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::db::{DatabaseUrl, PoolOptions};
@@ -64,6 +65,14 @@ pub struct Config {
     /// What the connection guard allows clients (connections, timeouts, sizes); applies when
     /// the app is served with [`crate::Launch`].
     pub guard: Limits,
+    /// The certificate chain (PEM, the server's certificate first) to serve HTTPS with; set
+    /// with `tls_key`, the guard speaks only HTTPS ([`crate::Launch`]).
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// A PEM bundle of CA certificates the server's own HTTPS clients (webhooks, SMTP) trust
+    /// besides the system's.
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Who may read.
@@ -103,6 +112,11 @@ pub struct SmtpConfig {
 }
 
 impl Config {
+    /// Whether the server speaks HTTPS itself (both `tls_cert` and `tls_key` set).
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
     /// The ingest rule in force: as configured, else open when listening on a loopback
     /// address only and token otherwise.
     pub fn effective_ingest_auth(&self) -> IngestAuth {
@@ -160,6 +174,9 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
             guard: Limits::default(),
+            tls_cert: None,
+            tls_key: None,
+            ca_cert: None,
         }
     }
 }

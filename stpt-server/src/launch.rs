@@ -7,12 +7,17 @@
 //! [`Launch::shutdown`]). `stpt serve` and the tests that need a real socket use this, so they
 //! all exercise the guard.
 //!
+//! With [`Config::tls_cert`] and [`Config::tls_key`] the guard serves HTTPS (see
+//! [`crate::guard::tls`]); the certificate, the key and [`Config::ca_cert`] are read here, so
+//! a bad file stops the start with an error naming it.
+//!
 //! Rocket 0.5 cannot serve on a listener it is given, so it listens on loopback itself; only
 //! the guard's relays connect there (anything else on the host could too, and it would be
 //! trusted as the guard is: see [`crate::access::ClientAddr`]).
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::fairing::AdHoc;
@@ -21,6 +26,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 
 use crate::config::Config;
+use crate::guard::tls::{TlsSetupError, server_config};
 use crate::guard::{Guard, GuardError, Limits};
 
 /// Why the server could not start or stopped.
@@ -46,6 +52,12 @@ pub enum LaunchError {
         /// [`Config::body_limit`].
         limit: u64,
     },
+    /// The certificate or key to serve HTTPS with cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    /// The CA bundle for the server's own HTTPS clients (webhooks, mail) cannot be used.
+    #[error("the CA bundle for webhooks and mail cannot be used")]
+    CaCert(#[source] stpt_runner::tls::TlsError),
     /// Rocket refused to start (its own message).
     #[error("the app cannot start: {0}")]
     Ignite(String),
@@ -63,6 +75,7 @@ pub struct Launch {
     app_address: oneshot::Receiver<SocketAddr>,
     limits: Limits,
     body_limit: u64,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Launch {
@@ -76,6 +89,20 @@ impl Launch {
                 budget: config.guard.body_budget,
                 limit: config.body_limit,
             });
+        }
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(server_config(cert, key)?),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(TlsSetupError::Half {
+                    given: "certificate",
+                }
+                .into());
+            }
+            (None, Some(_)) => return Err(TlsSetupError::Half { given: "key" }.into()),
+        };
+        if let Some(bundle) = &config.ca_cert {
+            stpt_runner::tls::client_config(Some(bundle)).map_err(LaunchError::CaCert)?;
         }
         let requested = SocketAddr::new(config.address, config.port);
         let listener = listen(requested).map_err(|source| LaunchError::Bind {
@@ -111,6 +138,7 @@ impl Launch {
             app_address,
             limits: config.guard.clone(),
             body_limit: config.body_limit,
+            tls,
         })
     }
 
@@ -132,6 +160,7 @@ impl Launch {
             app_address,
             limits,
             body_limit,
+            tls,
             ..
         } = self;
         let shutdown = app.shutdown();
@@ -144,7 +173,7 @@ impl Launch {
             },
             result = &mut launch => return ended(result),
         };
-        let guard = Guard::new(limits, body_limit, app_address)?;
+        let guard = Guard::new(limits, body_limit, app_address, tls)?;
         let serving = guard.run(listener, shutdown);
         tokio::pin!(serving);
         tokio::select! {

@@ -6,8 +6,10 @@
 //! server is up, claims due notifications from the database's outbox every
 //! [`WebhookDelivery::every`] and sends them on the blocking pool). Every body is signed:
 //! `X-Stpt-Signature: sha256=<hex of HMAC-SHA256(secret, body)>`. Because the outbox lives in
-//! the database, notifications queued before a restart are sent after it.
+//! the database, notifications queued before a restart are sent after it. `https://` hooks are
+//! verified against the system's roots plus [`crate::Config::ca_cert`] (`stpt_runner::tls`).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,10 +67,12 @@ pub async fn notify(state: &AppState, run: i64, events: &'static [HookEvent]) {
 }
 
 /// Sends due webhook notifications in the background while the server runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WebhookDelivery {
     /// Time between two polls of the outbox.
     pub every: Duration,
+    /// A PEM bundle of CAs trusted for `https://` hooks besides the system's.
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[rocket::async_trait]
@@ -92,10 +96,15 @@ impl Fairing for WebhookDelivery {
             .map(Metrics::webhook_counters)
             .unwrap_or_default();
         let every = self.every.max(Duration::from_millis(10));
-        let agent = ureq::AgentBuilder::new()
-            .timeout(POST_TIMEOUT)
-            .redirects(0)
-            .build();
+        let agent = match stpt_runner::tls::agent_builder(self.ca_cert.as_deref()) {
+            Ok(agent) => agent,
+            Err(err) => {
+                // `Launch` checks the bundle before serving; notifications stay queued.
+                crate::log::warn(format_args!("webhooks are not sent: {err}"));
+                return;
+            }
+        };
+        let agent = agent.timeout(POST_TIMEOUT).redirects(0).build();
         let mut shutdown = rocket.shutdown();
         rocket::tokio::spawn(async move {
             loop {
@@ -161,7 +170,9 @@ fn post(agent: &ureq::Agent, delivery: &Delivery) -> Result<(), String> {
         Ok(response) if (200..300).contains(&response.status()) => Ok(()),
         Ok(response) => Err(format!("answered {}", response.status())),
         Err(ureq::Error::Status(code, _)) => Err(format!("answered {code}")),
-        Err(err) => Err(err.to_string()),
+        Err(err) => {
+            Err(stpt_runner::tls::explain_ureq(&delivery.url, &err).unwrap_or(err.to_string()))
+        }
     }
 }
 

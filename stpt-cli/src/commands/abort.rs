@@ -27,7 +27,7 @@ pub(crate) struct AbortArgs {
 /// Posts the abort and says what it did.
 pub(crate) fn run(args: AbortArgs) -> anyhow::Result<()> {
     let server = &args.server;
-    let client = Client::new(server);
+    let client = Client::new(server)?;
     let answer = client
         .post(
             &format!("/api/v1/runs/{}/abort", args.run),

@@ -32,7 +32,7 @@ pub(crate) struct DiffArgs {
 /// Fetches the comparison and prints it.
 pub(crate) fn run(args: DiffArgs) -> anyhow::Result<()> {
     let server = &args.server;
-    let client = Client::new(server);
+    let client = Client::new(server)?;
     let path = match args.other {
         Some(other) => format!("/api/v1/runs/{}/compare?other={other}", args.run),
         None => format!("/api/v1/runs/{}/compare", args.run),

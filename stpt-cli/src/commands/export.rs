@@ -45,7 +45,7 @@ enum ExportFormat {
 /// Fetches the run and writes it in the chosen format.
 pub(crate) fn run(args: ExportArgs) -> anyhow::Result<()> {
     let server = &args.server;
-    let client = Client::new(server);
+    let client = Client::new(server)?;
     let tree = args.selection.fetch(&client)?;
     let text = match args.format {
         ExportFormat::Junit => junit::report(&tree)

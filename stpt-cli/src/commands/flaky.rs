@@ -28,7 +28,7 @@ pub(crate) struct FlakyArgs {
 /// Fetches the flaky list and prints it.
 pub(crate) fn run(args: FlakyArgs) -> anyhow::Result<()> {
     let server = &args.server;
-    let client = Client::new(server);
+    let client = Client::new(server)?;
     let machine = client.resolve_machine(&args.machine)?;
     let flaky: Value = client.get(&format!("/api/v1/machines/{}/flaky", machine.id))?;
     if args.json {

@@ -67,7 +67,7 @@ fn find_test(run: &RunTree, given: &str) -> Option<i64> {
 /// Resolves the test, fetches its history and prints it.
 pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
     let server = &args.server;
-    let client = Client::new(server);
+    let client = Client::new(server)?;
     let machine = client.resolve_machine(&args.machine)?;
     let test_id = match args.test.parse::<i64>() {
         Ok(id) => id,

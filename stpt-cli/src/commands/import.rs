@@ -131,7 +131,7 @@ fn import_junit(args: JunitArgs) -> anyhow::Result<()> {
     run.dry_run
         .validate()
         .with_context(|| format!("{shown} cannot become a run"))?;
-    let client = Client::new(&args.server);
+    let client = Client::new(&args.server)?;
     let answer = client
         .post_event(&run.dry_run)
         .context("the server refused the report's dry run")?;

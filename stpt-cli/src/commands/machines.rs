@@ -23,7 +23,7 @@ pub(crate) struct MachinesArgs {
 /// Fetches every page of machines and prints them.
 pub(crate) fn run(args: MachinesArgs) -> anyhow::Result<()> {
     let server = &args.server;
-    let client = Client::new(server);
+    let client = Client::new(server)?;
     let machines = client.machines()?;
     if args.json {
         return terminal::emit_json(&machines);

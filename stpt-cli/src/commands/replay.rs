@@ -89,6 +89,7 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<()> {
     if let Some(token) = server.token.as_deref().filter(|t| !t.is_empty()) {
         config = config.with_token(token);
     }
+    config.ca_cert.clone_from(&server.ca_cert);
     let mut sink = HttpSink::open(config)
         .with_context(|| format!("cannot open the spool at {}", spool_dir.display()))?;
     let delivery = sink

@@ -87,6 +87,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(token) = server.token.as_deref().filter(|t| !t.is_empty()) {
         config = config.with_token(token);
     }
+    config.ca_cert.clone_from(&server.ca_cert);
     let sink = HttpSink::open(config)
         .with_context(|| format!("cannot open the spool at {}", spool_dir.display()))?;
     let mut reporter = Reporter::new(args.machine.clone(), sink);

@@ -57,7 +57,7 @@ struct MachineJson<'a> {
 /// Resolves the machine, fetches the page and prints it.
 pub(crate) fn run(args: RunsArgs) -> anyhow::Result<()> {
     let server = &args.server;
-    let client = Client::new(server);
+    let client = Client::new(server)?;
     let machine = client.resolve_machine(&args.machine)?;
     let path = format!(
         "/tm_api/machine_dry_run_datas/{}/?page={}&page_size={}",

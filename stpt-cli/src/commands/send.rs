@@ -62,7 +62,7 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<()> {
         let (name, bytes) = read_source(file)?;
         events.extend(parse_events(&name, &bytes)?);
     }
-    let client = Client::new(server);
+    let client = Client::new(server)?;
     for located in &events {
         let Located { source, event } = located;
         if args.check {

@@ -1,6 +1,7 @@
 //! `stpt serve`: run the server on the embedded SQLite database or on PostgreSQL.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
@@ -118,6 +119,17 @@ pub(crate) struct ServeArgs {
     /// Time a client may take to accept a piece of a response before it is dropped.
     #[arg(long, env = "STPT_SEND_TIMEOUT", default_value = "30s", value_parser = super::prune::parse_duration)]
     send_timeout: std::time::Duration,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); needs
+    /// --tls-key. The TLS handshake must finish within --header-timeout.
+    #[arg(long, env = "STPT_TLS_CERT", value_name = "PATH")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "STPT_TLS_KEY", value_name = "PATH")]
+    tls_key: Option<PathBuf>,
+    /// A PEM bundle of CA certificates that webhook deliveries and the SMTP relay may be
+    /// signed by, besides the system's.
+    #[arg(long, env = "STPT_CA_CERT", value_name = "PATH")]
+    ca_cert: Option<PathBuf>,
 }
 
 fn parse_read_access(s: &str) -> Result<ReadAccess, String> {
@@ -189,6 +201,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             body_budget: args.body_budget,
             send_timeout: args.send_timeout,
         },
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        ca_cert: args.ca_cert,
         ..Config::default()
     };
     if let Some(key) = &config.secret_key
@@ -205,6 +220,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     );
     let (address, port) = (config.address, config.port);
+    let scheme = if config.serves_tls() { "https" } else { "http" };
     rocket::execute(async move {
         // Every failure to open the database names it already.
         let app = stpt_server::build(&config)?;
@@ -212,7 +228,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .map_err(|error| launch_error(error, address, port))?;
         println!(
-            "stpt listening on http://{} (database: {database_url})",
+            "stpt listening on {scheme}://{} (database: {database_url})",
             launch.local_addr()
         );
         println!("{access_line}");

@@ -45,7 +45,7 @@ pub(crate) struct ShowArgs {
 /// Fetches the run and prints it.
 pub(crate) fn run(args: ShowArgs) -> anyhow::Result<()> {
     let server = &args.server;
-    let client = Client::new(server);
+    let client = Client::new(server)?;
     let tree = args.selection.fetch(&client)?;
     if args.json {
         return terminal::emit_json(&tree);

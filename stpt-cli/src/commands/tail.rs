@@ -54,7 +54,7 @@ pub(crate) struct TailArgs {
 /// Follows the machine until interrupted, or until its run ends with --exit-status.
 pub(crate) fn run(args: TailArgs) -> anyhow::Result<()> {
     let server = &args.server;
-    let client = Client::new(server);
+    let client = Client::new(server)?;
     let machine = client.resolve_machine(&args.machine)?;
     let ignored = if args.next {
         crate::selection::newest_run_id(&client, &machine).ok()

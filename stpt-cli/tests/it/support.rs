@@ -5,7 +5,7 @@
 //! port redacted; the events carry fixed timestamps so that dates and durations are stable.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -20,6 +20,8 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) url: String,
     pub(crate) dir: tempfile::TempDir,
+    /// The CA the commands trust (`STPT_CA_CERT`), for a server serving HTTPS.
+    pub(crate) ca: Option<PathBuf>,
 }
 
 impl Server {
@@ -31,6 +33,22 @@ impl Server {
     /// Starts `stpt serve --port 0 extra…` and waits for its "listening" line.
     pub(crate) fn start_with(extra: &[&str]) -> Server {
         Server::start_with_env(extra, &[])
+    }
+
+    /// Starts `stpt serve` over HTTPS with `ca`'s server certificate; the commands run
+    /// against it trust `ca` through `STPT_CA_CERT`.
+    pub(crate) fn start_https(ca: &crate::test_ca::TestCa, extra: &[&str]) -> Server {
+        let (cert, key) = (ca.cert(), ca.key());
+        let mut args = vec![
+            "--tls-cert",
+            cert.to_str().expect("UTF-8 path"),
+            "--tls-key",
+            key.to_str().expect("UTF-8 path"),
+        ];
+        args.extend_from_slice(extra);
+        let mut server = Server::start_with(&args);
+        server.ca = Some(ca.ca());
+        server
     }
 
     /// Like [`Server::start_with`], with `env` set for the server.
@@ -55,6 +73,9 @@ impl Server {
             "STPT_BODY_MIN_RATE",
             "STPT_BODY_BUDGET",
             "STPT_SEND_TIMEOUT",
+            "STPT_TLS_CERT",
+            "STPT_TLS_KEY",
+            "STPT_CA_CERT",
         ] {
             command.env_remove(name);
         }
@@ -87,7 +108,12 @@ impl Server {
                 panic!("stpt serve did not say where it listens");
             }
         };
-        Server { child, url, dir }
+        Server {
+            child,
+            url,
+            dir,
+            ca: None,
+        }
     }
 
     /// Runs `stpt args…` against this server, without colour.
@@ -128,13 +154,20 @@ impl Server {
             .env_remove("STPT_TOKEN")
             .env_remove("CLICOLOR_FORCE")
             .env("STPT_SPOOL_DIR", self.dir.path().join("spool"));
+        match &self.ca {
+            Some(ca) => command.env("STPT_CA_CERT", ca),
+            None => command.env_remove("STPT_CA_CERT"),
+        };
         command
     }
 
     /// Posts one event straight to the server (not through the binary).
     pub(crate) fn post(&self, kind: &str, body: &Value) -> Value {
         let url = format!("{}/tm_api/{kind}/", self.url);
-        match ureq::post(&url).send_json(body) {
+        let agent = stpt_runner::tls::agent_builder(self.ca.as_deref())
+            .expect("the test CA")
+            .build();
+        match agent.post(&url).send_json(body) {
             Ok(response) => response.into_json().unwrap_or(Value::Null),
             Err(e) => panic!("POST {kind} {body}: {e}"),
         }

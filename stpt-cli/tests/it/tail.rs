@@ -11,7 +11,11 @@ use crate::support::{RunSpec, Server, lamp_run, passing_run};
 
 /// Runs `stpt tail args…`; once it has printed its first line, posts `run` event by event,
 /// then waits for it to exit. Answers the exit code and stdout without connection notices.
-fn tail_while_posting(server: &Server, args: &[&str], run: &RunSpec<'_>) -> (Option<i32>, String) {
+pub(crate) fn tail_while_posting(
+    server: &Server,
+    args: &[&str],
+    run: &RunSpec<'_>,
+) -> (Option<i32>, String) {
     let mut child = server
         .command(args)
         .stdin(Stdio::null())

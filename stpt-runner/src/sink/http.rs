@@ -9,7 +9,8 @@
 //! - 2xx: delivered, removed from the spool. A dry run's answer may carry `run_id`; later
 //!   starts and stops of that machine that carry none get it, once that dry run is the
 //!   machine's latest.
-//! - 5xx, 408, 429, connection errors and timeouts: retried with exponential backoff and
+//! - 5xx, 408, 429, connection errors, TLS failures (an untrusted certificate) and timeouts:
+//!   retried with exponential backoff and
 //!   jitter ([`RetryPolicy`]); when the retries of one event are used up the sink goes
 //!   *offline*: the event stays spooled, `send` answers [`SinkError::Deferred`] at once, and
 //!   only one quick attempt per [`HttpConfig::probe_interval`] checks whether the server is
@@ -114,11 +115,15 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// While offline, the least time between two attempts made by `send`.
     pub probe_interval: Duration,
+    /// A PEM bundle of CA certificates trusted for `https://` besides the system's
+    /// ([`crate::tls`]).
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl HttpConfig {
     /// The default policy for the server at `url`, spooling to `spool_dir`: 4 tries per event,
-    /// 3 s to connect, 10 s per request, a probe every 5 s while offline.
+    /// 3 s to connect, 10 s per request, a probe every 5 s while offline, and the CA bundle
+    /// named by `STPT_CA_CERT` if set.
     pub fn new(url: impl Into<String>, spool_dir: impl Into<PathBuf>) -> Self {
         HttpConfig {
             url: url.into(),
@@ -128,6 +133,7 @@ impl HttpConfig {
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
             probe_interval: Duration::from_secs(5),
+            ca_cert: crate::tls::ca_cert_from_env(),
         }
     }
 
@@ -263,10 +269,15 @@ enum Outcome {
 }
 
 impl HttpSink {
-    /// Opens the spool (pending events are delivered by the first send or flush).
+    /// Opens the spool (pending events are delivered by the first send or flush). A CA
+    /// bundle that cannot be read is an error here, before any event is taken.
     pub fn open(config: HttpConfig) -> Result<HttpSink, SinkError> {
         let spool = Spool::open(&config.spool_dir).map_err(|e| spool_error(&config.url, e))?;
-        let agent = ureq::AgentBuilder::new()
+        let agent = crate::tls::agent_builder(config.ca_cert.as_deref())
+            .map_err(|e| SinkError::Io {
+                destination: format!("TLS set-up for {}", config.url),
+                source: Box::new(e),
+            })?
             .timeout_connect(config.connect_timeout)
             .timeout(config.request_timeout)
             .redirects(0)
@@ -517,8 +528,11 @@ impl HttpSink {
                         _ => return Outcome::Refused(answer.text),
                     }
                 }
-                Err(ureq::Error::Transport(transport)) => {
-                    last = transport.to_string();
+                Err(error @ ureq::Error::Transport(_)) => {
+                    // A certificate the sink cannot trust is a server out of reach: the event
+                    // waits in the spool until the trust is fixed.
+                    last =
+                        crate::tls::explain_ureq(&url, &error).unwrap_or_else(|| error.to_string());
                     answered = false;
                 }
             }

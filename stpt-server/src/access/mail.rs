@@ -1,11 +1,13 @@
 //! Password-reset mail over SMTP.
 //!
-//! STARTTLS is required unless the relay is configured as insecure (a relay on localhost).
+//! STARTTLS is required unless the relay is configured as insecure (a relay on localhost); the
+//! relay's certificate is verified against the system's roots plus the configured CA bundle.
 //! Sending happens on the blocking pool; a failure is logged and the page answers as if the
 //! mail went out, so the form never tells whether an account exists.
 
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
 use crate::config::SmtpConfig;
@@ -22,11 +24,15 @@ pub(crate) enum MailError {
     /// The relay refused or could not be reached.
     #[error("SMTP failed: {0}")]
     Smtp(#[from] lettre::transport::smtp::Error),
+    /// The CA bundle cannot be read.
+    #[error(transparent)]
+    Tls(#[from] stpt_runner::tls::TlsError),
 }
 
 /// Sends the reset link `url` to `to`.
 pub(crate) fn send_reset_link(
     smtp: &SmtpConfig,
+    ca_cert: Option<&std::path::Path>,
     to: &str,
     user: &str,
     url: &str,
@@ -45,7 +51,13 @@ pub(crate) fn send_reset_link(
     let builder = if smtp.insecure {
         SmtpTransport::builder_dangerous(smtp.host.as_str())
     } else {
-        SmtpTransport::starttls_relay(&smtp.host)?
+        let mut tls = TlsParameters::builder(smtp.host.clone());
+        if let Some(bundle) = ca_cert {
+            for cert in stpt_runner::tls::read_ca_bundle(bundle)? {
+                tls = tls.add_root_certificate(Certificate::from_der(cert.to_vec())?);
+            }
+        }
+        SmtpTransport::starttls_relay(&smtp.host)?.tls(Tls::Required(tls.build_rustls()?))
     };
     let mut builder = builder
         .port(smtp.port)

@@ -42,8 +42,11 @@ pub struct Security {
     pub(crate) smtp: Option<SmtpConfig>,
     /// Base of mailed links.
     pub(crate) public_url: Option<String>,
-    /// Whether cookies are marked `Secure` (the public URL is https).
+    /// Whether cookies are marked `Secure` (the server serves HTTPS, or the public URL is
+    /// https).
     pub(crate) secure_cookies: bool,
+    /// The CA bundle trusted for mail besides the system's roots.
+    pub(crate) ca_cert: Option<std::path::PathBuf>,
     /// The access revision, moved when a credential may have ended.
     pub(crate) revisions: revocation::Revisions,
 }
@@ -61,9 +64,11 @@ impl Security {
             ingest_auth: config.effective_ingest_auth(),
             limiter: LoginLimiter::default(),
             smtp: config.smtp.clone(),
-            secure_cookies: public_url
-                .as_deref()
-                .is_some_and(|url| url.starts_with("https://")),
+            secure_cookies: config.serves_tls()
+                || public_url
+                    .as_deref()
+                    .is_some_and(|url| url.starts_with("https://")),
+            ca_cert: config.ca_cert.clone(),
             public_url,
             revisions: revocation::Revisions::default(),
         }

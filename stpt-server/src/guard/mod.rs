@@ -27,13 +27,19 @@
 //! cap. Connections to Rocket are pooled, so a keep-alive client costs Rocket nothing while it
 //! idles.
 //!
+//! With a certificate ([`crate::Config::tls_cert`]) the guard speaks HTTPS only: `tls` does the
+//! handshake (within `header_timeout` from the connection's opening, the first head's own
+//! deadline) and bridges the decrypted bytes to the same relay, so every limit above applies.
+//!
 //! [`crate::launch`] puts the guard and Rocket together; this module is the relay itself:
-//! `http` (framing), `slots` (the cap), `upstream` (the pool and the body budget) and `relay`
-//! (one client connection).
+//! `http` (framing), `slots` (the cap), `upstream` (the pool and the body budget), `relay`
+//! (one client connection), `socket` (what the relay reads and writes) and `tls`.
 
 pub(crate) mod http;
 mod relay;
 pub(crate) mod slots;
+mod socket;
+pub mod tls;
 mod upstream;
 
 use std::io;
@@ -44,6 +50,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 pub use http::PEER_HEADER;
 use http::Refusal;
@@ -181,6 +188,8 @@ pub(crate) struct Shared {
     pub(crate) lingering: Arc<Semaphore>,
     /// The answer for a connection over the cap.
     full: Vec<u8>,
+    /// The TLS configuration, when serving HTTPS.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A guard relaying to the app at one address.
@@ -191,15 +200,16 @@ pub(crate) struct Guard {
 
 impl Guard {
     /// A guard enforcing `limits` in front of the app listening on `app`, which takes request
-    /// bodies up to `body_limit` bytes.
+    /// bodies up to `body_limit` bytes; with `tls`, it speaks HTTPS.
     pub(crate) fn new(
         mut limits: Limits,
         body_limit: u64,
         app: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Guard, GuardError> {
         limits.validate()?;
         if let Some(files) = open_files_limit() {
-            let fits = fitting_connections(files);
+            let fits = fitting_connections(files, tls.is_some());
             if limits.max_connections > fits {
                 crate::log::warn(format_args!(
                     "at most {fits} connections instead of {}: this process may open {files} \
@@ -223,6 +233,7 @@ impl Guard {
                 full,
                 limits,
                 body_limit,
+                tls,
             }),
         })
     }
@@ -268,17 +279,30 @@ impl Guard {
         let accepted = Instant::now();
         // Small writes (a head, then a body) must not wait for each other's acknowledgement.
         let _ = stream.set_nodelay(true);
-        match self.shared.slots.admit() {
-            Some(slot) => {
+        let peer = peer.ip().to_canonical();
+        match (self.shared.slots.admit(), &self.shared.tls) {
+            (Some(slot), None) => {
                 tokio::spawn(relay::serve(
                     self.shared.clone(),
                     stream,
-                    peer.ip().to_canonical(),
+                    peer,
                     slot,
                     accepted,
                 ));
             }
-            None => self.refuse_full(stream),
+            (Some(slot), Some(config)) => {
+                tokio::spawn(tls::serve(
+                    self.shared.clone(),
+                    TlsAcceptor::from(config.clone()),
+                    stream,
+                    peer,
+                    slot,
+                    accepted,
+                ));
+            }
+            (None, None) => self.refuse_full(stream),
+            // A 503 would need a handshake, the very work the cap sheds.
+            (None, Some(_)) => drop(stream),
         }
     }
 
@@ -296,9 +320,11 @@ impl Guard {
 const RESERVED_FILES: u64 = 64;
 
 /// Connections that fit `files` open files: a connection whose request is with the app uses
-/// three (the client's socket, and both ends of the connection to the app, all in this process).
-fn fitting_connections(files: u64) -> usize {
-    usize::try_from(files.saturating_sub(RESERVED_FILES) / 3)
+/// three (the client's socket, and both ends of the connection to the app, all in this process),
+/// and two more over HTTPS (the bridge's socket pair).
+fn fitting_connections(files: u64, tls: bool) -> usize {
+    let per_connection = if tls { 5 } else { 3 };
+    usize::try_from(files.saturating_sub(RESERVED_FILES) / per_connection)
         .unwrap_or(usize::MAX)
         .max(1)
 }
@@ -332,9 +358,10 @@ mod tests {
 
     #[test]
     fn connections_are_fitted_to_the_file_limit() {
-        assert_eq!(fitting_connections(1024), 320);
-        assert_eq!(fitting_connections(20_000), 6645);
-        assert_eq!(fitting_connections(10), 1);
+        assert_eq!(fitting_connections(1024, false), 320);
+        assert_eq!(fitting_connections(20_000, false), 6645);
+        assert_eq!(fitting_connections(10, false), 1);
+        assert_eq!(fitting_connections(1024, true), 192);
         if std::path::Path::new("/proc/self/limits").exists() {
             assert!(open_files_limit().is_some_and(|files| files > 0));
         }

@@ -11,7 +11,9 @@
 //! Everything works on shared references to the sockets (`readable`/`try_read`,
 //! `writable`/`try_write`), so one task can wait on the client, the app, its eviction and a
 //! deadline at once without splitting the sockets. Buffers exist only while a request is in
-//! flight: an idle connection holds its two sockets' bookkeeping and nothing more.
+//! flight: an idle connection holds its two sockets' bookkeeping and nothing more. The client's
+//! socket is any [`Socket`]: the TCP connection itself, or the local end of an HTTPS
+//! connection's bridge (`super::tls`).
 
 use std::io;
 use std::net::IpAddr;
@@ -25,6 +27,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use super::http::{self, BodyScanner, Framing, Refusal, RequestHead, ResponseHead};
 use super::slots::SlotGuard;
+use super::socket::{ReadHalf, Socket};
 use super::{LINGER, READ_CHUNK, Shared};
 
 /// Bytes read at first for a request head (most heads fit); the buffer doubles from there.
@@ -56,9 +59,9 @@ enum End {
 }
 
 /// Serves one client connection until it ends.
-pub(super) async fn serve(
+pub(super) async fn serve<C: Socket>(
     shared: Arc<Shared>,
-    client: TcpStream,
+    client: C,
     peer: IpAddr,
     slot: SlotGuard,
     accepted: Instant,
@@ -96,7 +99,7 @@ pub(super) async fn serve(
 
 /// Closes a connection that is done, lingering (within the shared allowance, which bounds the
 /// sockets kept open beyond the cap) so the client reads the last answer rather than a reset.
-pub(super) async fn close_gently(shared: &Shared, client: TcpStream) {
+pub(super) async fn close_gently<C: Socket>(shared: &Shared, client: C) {
     match shared.lingering.clone().try_acquire_owned() {
         Ok(permit) => {
             linger(client, Instant::now() + LINGER).await;
@@ -106,9 +109,9 @@ pub(super) async fn close_gently(shared: &Shared, client: TcpStream) {
     }
 }
 
-struct Connection<'a> {
+struct Connection<'a, C> {
     shared: &'a Shared,
-    client: &'a TcpStream,
+    client: &'a C,
     peer: IpAddr,
     slot: &'a SlotGuard,
     /// Bytes from the client not relayed yet (a partial head, body bytes, pipelined requests).
@@ -124,7 +127,7 @@ struct Body {
     permit: Option<OwnedSemaphorePermit>,
 }
 
-impl Connection<'_> {
+impl<C: Socket> Connection<'_, C> {
     async fn run(&mut self, accepted: Instant) -> End {
         let mut first = Some(accepted + self.shared.limits.header_timeout);
         loop {
@@ -619,7 +622,7 @@ enum Read {
 }
 
 /// Reads what has arrived (up to `max` bytes) onto the end of `buf`.
-fn try_read(stream: &TcpStream, buf: &mut Vec<u8>, max: usize) -> Read {
+fn try_read<S: Socket>(stream: &S, buf: &mut Vec<u8>, max: usize) -> Read {
     buf.reserve_exact(max);
     match stream.try_read_buf(buf) {
         Ok(0) => Read::Closed,
@@ -630,7 +633,7 @@ fn try_read(stream: &TcpStream, buf: &mut Vec<u8>, max: usize) -> Read {
 }
 
 /// Waits for data and reads it (up to `max` bytes) onto the end of `buf`; `Ok(0)` at the end.
-async fn read_some(stream: &TcpStream, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+async fn read_some<S: Socket>(stream: &S, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
     loop {
         stream.readable().await?;
         buf.reserve_exact(max);
@@ -642,7 +645,7 @@ async fn read_some(stream: &TcpStream, buf: &mut Vec<u8>, max: usize) -> io::Res
 }
 
 /// Writes all of `data` through a shared reference.
-async fn write_all(stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+async fn write_all<S: Socket>(stream: &S, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         match stream.try_write(data) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -656,7 +659,7 @@ async fn write_all(stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
 
 /// Drops what the client has sent so far, so closing does not reset the connection under an
 /// answer it has not read yet.
-pub(super) fn discard_arrived(stream: &TcpStream) {
+pub(super) fn discard_arrived<S: Socket>(stream: &S) {
     let mut scratch = [0u8; 4096];
     let mut dropped = 0;
     while dropped < LINGER_BYTES {
@@ -669,7 +672,7 @@ pub(super) fn discard_arrived(stream: &TcpStream) {
 
 /// Ends the connection gracefully: no more sending, then read and drop what the client still
 /// sends until it closes, [`LINGER_BYTES`] or `until`.
-pub(super) async fn linger(mut stream: TcpStream, until: Instant) {
+pub(super) async fn linger<S: Socket>(mut stream: S, until: Instant) {
     let _ = timeout(LINGER, stream.shutdown()).await;
     let mut dropped = 0;
     let mut scratch = Vec::new();
@@ -688,7 +691,7 @@ async fn timeout_at<F: Future>(until: Instant, future: F) -> Option<F::Output> {
 
 /// Relays an upgraded connection both ways until both sides have closed; a side that does
 /// not take data for `stall` ends both.
-async fn tunnel(client: TcpStream, app: TcpStream, stall: Duration) {
+async fn tunnel<C: Socket>(client: C, app: TcpStream, stall: Duration) {
     let (client_read, client_write) = client.into_split();
     let (app_read, app_write) = app.into_split();
     let _ = tokio::try_join!(
@@ -698,9 +701,9 @@ async fn tunnel(client: TcpStream, app: TcpStream, stall: Duration) {
 }
 
 /// Copies one direction of a tunnel; at the end, closes the other side's sending direction.
-async fn pump(
-    from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
+async fn pump<R: ReadHalf, W: tokio::io::AsyncWrite + Unpin>(
+    from: R,
+    mut to: W,
     stall: Duration,
 ) -> io::Result<()> {
     loop {

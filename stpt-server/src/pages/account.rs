@@ -375,6 +375,7 @@ async fn post_password_reset(
         return Answer::Go(Box::new(Redirect::to("/password-reset/done")));
     };
     let name = form.username.to_owned();
+    let ca_cert = security.ca_cert.clone();
     let sent = blocking(security.access.clone(), move |access| {
         let Some(user) = access.user_named(&name)? else {
             return Ok(());
@@ -386,7 +387,7 @@ async fn post_password_reset(
             return Ok(());
         };
         let url = format!("{base}{}", link.path());
-        if let Err(e) = mail::send_reset_link(&smtp, &email, &user.name, &url) {
+        if let Err(e) = mail::send_reset_link(&smtp, ca_cert.as_deref(), &email, &user.name, &url) {
             crate::log::warn(format_args!("cannot mail a reset link: {e}"));
         }
         Ok(())

@@ -92,7 +92,7 @@ async fn list_machines(
     page: Option<u64>,
     size: Option<u64>,
 ) -> Result<RawHtml<String>, PageError> {
-    let request = Paging::request(page, size, cookies);
+    let request = Paging::request(page, size, cookies, state.security.secure_cookies);
     let (machines, mut newest) = read(state, move |store| {
         let machines = store.machines(request)?;
         // One indexed look-up per listed machine (a page holds at most 100).
@@ -134,7 +134,7 @@ async fn list_runs(
     page: Option<u64>,
     size: Option<u64>,
 ) -> Result<RawHtml<String>, PageError> {
-    let request = Paging::request(page, size, cookies);
+    let request = Paging::request(page, size, cookies, state.security.secure_cookies);
     let found = read(state, move |store| {
         let Some(machine) = store.machine(id)? else {
             return Ok(None);

@@ -26,17 +26,19 @@ pub(super) struct Paging {
 
 impl Paging {
     /// The request for `page`/`size` from the query, the size falling back to the cookie; a
-    /// size given in the query is remembered.
+    /// size given in the query is remembered (in a `Secure` cookie when `secure`).
     pub(super) fn request(
         page: Option<u64>,
         size: Option<u64>,
         cookies: &CookieJar<'_>,
+        secure: bool,
     ) -> PageRequest {
         let asked = size.filter(|s| SIZES.contains(s));
         if let Some(asked) = asked {
             let mut cookie = Cookie::new(SIZE_COOKIE, asked.to_string());
             cookie.set_path("/");
             cookie.set_same_site(SameSite::Lax);
+            cookie.set_secure(secure);
             cookie.set_max_age(rocket::time::Duration::days(365));
             cookies.add(cookie);
         }

@@ -36,7 +36,15 @@ impl Cleanup {
 
 /// Removes every machine whose name `simulated` says this bench made.
 pub(super) fn remove_named(server: &ServerArgs, simulated: impl Fn(&str) -> bool) -> Cleanup {
-    let client = Client::new(server);
+    let client = match Client::new(server) {
+        Ok(client) => client,
+        Err(error) => {
+            return Cleanup {
+                removed: 0,
+                kept_because: Some(format!("{error:#}")),
+            };
+        }
+    };
     match client.machines() {
         Ok(machines) => remove(
             &client,

@@ -109,7 +109,8 @@ pub(super) fn live(server: &ServerArgs, args: LiveArgs) -> anyhow::Result<()> {
         .as_i64()
         .context("the run names no machine")?;
     let measured = measure(&args, &base, &machine, machine_id, &post);
-    let cleanup = (!args.keep).then(|| super::cleanup::remove(&Client::new(server), [machine_id]));
+    let client = Client::new(server)?;
+    let cleanup = (!args.keep).then(|| super::cleanup::remove(&client, [machine_id]));
     let mut report = measured?;
     report.machines_removed = cleanup.as_ref().map(|c| c.removed);
     if args.json {
