@@ -64,6 +64,20 @@ fn queries_and_tail_work_over_https_with_the_ca_and_fail_clearly_without_it() {
         assert!(stderr.contains(UNTRUSTED), "{args:?}: {stderr}");
     }
 
+    // Served over HTTPS, cookies are Secure.
+    let agent = stpt_runner::tls::agent_builder(server.ca.as_deref())
+        .expect("the test CA")
+        .build();
+    let login = agent
+        .get(&format!("{}/login", server.url))
+        .call()
+        .expect("the login page");
+    let cookies = login.all("set-cookie");
+    assert!(
+        !cookies.is_empty() && cookies.iter().all(|c| c.contains("; Secure")),
+        "{cookies:?}"
+    );
+
     // --ca-cert does what STPT_CA_CERT does.
     let ca_path = ca.ca();
     let flagged = server
