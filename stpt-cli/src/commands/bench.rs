@@ -85,6 +85,13 @@ struct IngestArgs {
 /// Runs the chosen benchmark against the server named by `--url`.
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let server = &args.server;
+    // The load generators measure the server itself, on its plain port: TLS would measure
+    // the handshakes and the bridge too, and their raw sockets do not speak it.
+    anyhow::ensure!(
+        !server.url.to_ascii_lowercase().starts_with("https://"),
+        "stpt bench measures a server over http://: run it against a `stpt serve` without \
+         --tls-cert"
+    );
     match args.target {
         BenchTarget::Ingest(args) => ingest(server, args),
         BenchTarget::Live(args) => live::live(server, args),
