@@ -67,7 +67,7 @@ pub struct DryRun {
     )]
     #[cfg_attr(
         feature = "openapi",
-        schema(value_type = Option<BTreeMap<String, String>>, max_properties = 32)
+        schema(value_type = Option<BTreeMap<String, String>>)
     )]
     pub labels: Labels,
 }
