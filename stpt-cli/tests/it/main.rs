@@ -8,6 +8,7 @@ mod dates;
 mod help;
 mod history;
 mod junit;
+mod labels;
 mod messages;
 mod queries;
 mod runner;
