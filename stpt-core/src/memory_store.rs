@@ -754,7 +754,7 @@ impl Store for MemoryStore {
             .filter(|run| filter.matches(run))
             .collect();
         let mut found = found;
-        found.sort_by(|a, b| b.id.cmp(&a.id));
+        found.sort_by_key(|run| std::cmp::Reverse(run.id));
         Ok(Page::of(found.into_iter(), page))
     }
 
