@@ -8,6 +8,7 @@ mod commands;
 mod dates;
 mod exit_codes;
 mod junit;
+mod labels;
 mod live_feed;
 mod outcome;
 mod palette;

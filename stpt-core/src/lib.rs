@@ -23,7 +23,7 @@ pub mod testing;
 pub use memory_store::MemoryStore;
 pub use model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
-    PageRequest, RunId, RunSummary, RunTree, ScenarioTree, TestResult,
+    PageRequest, RunFilter, RunId, RunSummary, RunTree, ScenarioTree, TestResult,
 };
 pub use progress::Progress;
 pub use sink::{MemorySink, Sink, SinkError};
@@ -32,6 +32,6 @@ pub use store::{Applied, Store, StoreError};
 pub use timestamp::{InvalidTimestamp, Timestamp};
 pub use walker::{Hierarchy, Statistics, TestPosition, Visitor, walk};
 pub use wire::{
-    DryRun, Event, EventKind, MasterScenarioPlan, ScenarioPlan, TestPlan, TestStart, TestStop,
-    WireError,
+    DryRun, Event, EventKind, Labels, MasterScenarioPlan, ScenarioPlan, TestPlan, TestStart,
+    TestStop, WireError,
 };

@@ -13,13 +13,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
-    PageRequest, RunId, RunSummary, RunTree, ScenarioTree, TestResult,
+    PageRequest, RunFilter, RunId, RunSummary, RunTree, ScenarioTree, TestResult,
 };
 use crate::progress::Progress;
 use crate::status::Status;
 use crate::store::{Applied, Store, StoreError, closing_status, presumed_for};
 use crate::timestamp::Timestamp;
-use crate::wire::{DryRun, Event, EventKind, TestStart, TestStop};
+use crate::wire::{DryRun, Event, EventKind, Labels, TestStart, TestStop};
 
 /// A [`Store`] held in memory behind a mutex.
 #[derive(Debug, Default)]
@@ -76,6 +76,8 @@ struct RunRec {
     last_event_at: Timestamp,
     /// Why and when the store closed the run, if it did.
     closed: Option<(Closure, Timestamp)>,
+    /// The dry run's labels.
+    labels: Labels,
 }
 
 #[derive(Debug)]
@@ -439,6 +441,7 @@ impl State {
             by_name: HashMap::new(),
             last_event_at: Timestamp::now(),
             closed: None,
+            labels: dry.labels.clone(),
         };
         let mut scenario_seen: HashMap<(&str, &str), u32> = HashMap::new();
         for (position, scenario) in master.scenarios.iter().enumerate() {
@@ -616,6 +619,7 @@ impl State {
             stale: run.closed.map(|(why, _)| why) == Some(Closure::Stale),
             closed_at: run.closed.map(|(_, at)| at),
             closed_as: run.closed.map(|(why, _)| why),
+            labels: run.labels.clone(),
         })
     }
 
@@ -733,6 +737,25 @@ impl Store for MemoryStore {
             items: summaries,
             total: rec.runs.len() as u64,
         })
+    }
+
+    fn find_runs(
+        &self,
+        filter: &RunFilter,
+        page: PageRequest,
+    ) -> Result<Page<RunSummary>, StoreError> {
+        let state = self.lock()?;
+        let found: Vec<RunSummary> = state
+            .machines
+            .iter()
+            .filter(|m| !m.deleted)
+            .flat_map(|m| m.runs.iter())
+            .filter_map(|id| state.summary(*id))
+            .filter(|run| filter.matches(run))
+            .collect();
+        let mut found = found;
+        found.sort_by_key(|run| std::cmp::Reverse(run.id));
+        Ok(Page::of(found.into_iter(), page))
     }
 
     fn run(&self, id: RunId) -> Result<Option<RunTree>, StoreError> {

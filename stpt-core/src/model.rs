@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::status::{Status, StatusCounts};
 use crate::timestamp::Timestamp;
+use crate::wire::Labels;
 
 /// Id of a machine.
 pub type MachineId = i64;
@@ -218,6 +219,47 @@ pub struct RunSummary {
     /// Why the server closed it.
     #[serde(default)]
     pub closed_as: Option<Closure>,
+    /// The labels its dry run carried (what it tested), in key order.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, String>))]
+    pub labels: Labels,
+}
+
+/// Which runs a search across machines answers ([`crate::Store::find_runs`]); every part
+/// given must hold (labels are AND-ed). Answers come newest first (by run id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only this machine's runs.
+    pub machine: Option<MachineId>,
+    /// Only runs whose aggregate status is this.
+    pub status: Option<Status>,
+    /// Only runs carrying every one of these labels (key, value), compared exactly.
+    pub labels: Vec<(String, String)>,
+    /// Only runs whose dry-run timestamp is at or after this.
+    pub since: Option<Timestamp>,
+    /// Only runs whose dry-run timestamp is before this.
+    pub until: Option<Timestamp>,
+    /// Only runs older than this one (a smaller id): the previous labelled run of a machine.
+    pub before: Option<RunId>,
+}
+
+impl RunFilter {
+    /// True when `run` passes every part of the filter.
+    pub fn matches(&self, run: &RunSummary) -> bool {
+        self.machine.is_none_or(|m| run.machine_id == m)
+            && self.status.is_none_or(|s| run.status == s)
+            && self
+                .since
+                .is_none_or(|at| run.timestamp.as_micros() >= at.as_micros())
+            && self
+                .until
+                .is_none_or(|at| run.timestamp.as_micros() < at.as_micros())
+            && self.before.is_none_or(|id| run.id < id)
+            && self
+                .labels
+                .iter()
+                .all(|(key, value)| run.labels.get(key) == Some(value))
+    }
 }
 
 /// Why a run was closed by the server rather than by its runner.

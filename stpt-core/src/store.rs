@@ -31,7 +31,7 @@
 
 use crate::model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
-    PageRequest, RunId, RunSummary, RunTree, TestResult,
+    PageRequest, RunFilter, RunId, RunSummary, RunTree, TestResult,
 };
 use crate::status::Status;
 use crate::timestamp::Timestamp;
@@ -199,6 +199,14 @@ pub trait Store: Send + Sync {
     /// A machine's runs, newest first.
     fn runs(&self, machine: MachineId, page: PageRequest) -> Result<Page<RunSummary>, StoreError>;
 
+    /// Runs of every machine that pass `filter`, newest first (by id), one page of them with
+    /// the number of all that pass.
+    fn find_runs(
+        &self,
+        filter: &RunFilter,
+        page: PageRequest,
+    ) -> Result<Page<RunSummary>, StoreError>;
+
     /// One run in full.
     fn run(&self, id: RunId) -> Result<Option<RunTree>, StoreError>;
 
@@ -285,6 +293,13 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn runs(&self, machine: MachineId, page: PageRequest) -> Result<Page<RunSummary>, StoreError> {
         (**self).runs(machine, page)
+    }
+    fn find_runs(
+        &self,
+        filter: &RunFilter,
+        page: PageRequest,
+    ) -> Result<Page<RunSummary>, StoreError> {
+        (**self).find_runs(filter, page)
     }
     fn run(&self, id: RunId) -> Result<Option<RunTree>, StoreError> {
         (**self).run(id)

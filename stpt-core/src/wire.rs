@@ -11,6 +11,8 @@
 //! **Invariant:** a parsed event has passed [`Event::validate`]: names are not blank and fit
 //! the seed's column lengths, so stores never see input they would have to reject for shape.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -24,6 +26,15 @@ pub const MAX_NAME_CHARS: usize = 256;
 pub const MAX_PATH_CHARS: usize = 1024;
 /// Longest client event id, in characters.
 pub const MAX_EVENT_ID_CHARS: usize = 128;
+/// Most labels one dry run may carry.
+pub const MAX_LABELS: usize = 32;
+/// Longest label key, in characters (ASCII letters, digits, `_ . - /`).
+pub const MAX_LABEL_KEY_CHARS: usize = 64;
+/// Longest label value, in characters.
+pub const MAX_LABEL_VALUE_CHARS: usize = 256;
+
+/// What a run tested, as key → value (`branch` → `main`, `firmware` → `2.4.1`), in key order.
+pub type Labels = BTreeMap<String, String>;
 
 /// The whole plan of a run, sent before any test starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +57,19 @@ pub struct DryRun {
         schema(min_length = 1, max_length = 128, pattern = r"^[^\x00]*\S[^\x00]*$")
     )]
     pub event_id: Option<String>,
+    /// What the run tested: branch, build, commit, firmware, hardware revision… (extension).
+    /// At most 32; keys of 1 to 64 characters among `A-Z a-z 0-9 _ . - /`, values of at most
+    /// 256 characters without NUL. Absent or null means none.
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<BTreeMap<String, String>>)
+    )]
+    pub labels: Labels,
 }
 
 /// The master scenario of a plan: its script and its ordered scenarios.
@@ -403,6 +427,7 @@ impl Event {
         }
         match self {
             Event::DryRun(dry) => {
+                check_labels(&dry.labels)?;
                 let master = &dry.master_scenario;
                 check_script_node("master_scenario", &master.file_name, &master.file_path)?;
                 check_optional_text("master_scenario.script", master.script.as_deref())?;
@@ -513,6 +538,60 @@ where
     T: Deserialize<'de>,
 {
     Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+fn null_as_empty_map<'de, D>(deserializer: D) -> Result<Labels, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(Option::<Labels>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// True for a label key stpt accepts: 1 to 64 characters among `A-Z a-z 0-9 _ . - /`.
+pub fn is_label_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_LABEL_KEY_CHARS
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/'))
+}
+
+/// Checks a label's key and value; the error names `labels.<key>` (or `labels` for a bad key).
+pub fn check_label(key: &str, value: &str) -> Result<(), WireError> {
+    if !is_label_key(key) {
+        let shown: String = key.chars().take(MAX_LABEL_KEY_CHARS + 1).collect();
+        return Err(WireError::invalid(
+            "labels",
+            format!(
+                "label key {shown:?} must be 1 to {MAX_LABEL_KEY_CHARS} characters among A-Z a-z 0-9 _ . - /"
+            ),
+        ));
+    }
+    let field = format!("labels.{key}");
+    check_text(&field, value)?;
+    let chars = value.chars().count();
+    if chars > MAX_LABEL_VALUE_CHARS {
+        return Err(WireError::invalid(
+            field,
+            format!("is {chars} characters long; at most {MAX_LABEL_VALUE_CHARS} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_labels(labels: &Labels) -> Result<(), WireError> {
+    if labels.len() > MAX_LABELS {
+        return Err(WireError::invalid(
+            "labels",
+            format!(
+                "has {} labels; at most {MAX_LABELS} are allowed",
+                labels.len()
+            ),
+        ));
+    }
+    labels
+        .iter()
+        .try_for_each(|(key, value)| check_label(key, value))
 }
 
 fn join(prefix: &str, field: &str) -> String {
@@ -741,6 +820,80 @@ mod tests {
         let dry = br#"{"machine_name": "m", "timestamp": "2018-12-30 13:01:57", "master_scenario": {"file_name": "m.py", "file_path": "/", "script": "\u0000"}}"#;
         let (field, _) = field_of(Event::parse(EventKind::DryRun, dry).unwrap_err());
         assert_eq!(field, "master_scenario.script");
+    }
+
+    #[test]
+    fn labels_are_optional_and_checked_by_path() {
+        let dry = |labels: &str| {
+            format!(
+                r#"{{"machine_name": "m", "timestamp": "2018-12-30 13:01:57", "master_scenario": {{"file_name": "m.py", "file_path": "/"}}{labels}}}"#
+            )
+        };
+        let Ok(Event::DryRun(plain)) = Event::parse(EventKind::DryRun, dry("").as_bytes()) else {
+            panic!("a dry run without labels should parse");
+        };
+        assert!(plain.labels.is_empty());
+        assert!(!serde_json::to_string(&plain).unwrap().contains("labels"));
+        let Ok(Event::DryRun(null)) =
+            Event::parse(EventKind::DryRun, dry(r#", "labels": null"#).as_bytes())
+        else {
+            panic!("null labels should parse");
+        };
+        assert!(null.labels.is_empty());
+        let Ok(Event::DryRun(labelled)) = Event::parse(
+            EventKind::DryRun,
+            dry(r#", "labels": {"branch": "main", "hw/rev": "C"}"#).as_bytes(),
+        ) else {
+            panic!("labels should parse");
+        };
+        assert_eq!(labelled.labels["branch"], "main");
+        assert_eq!(labelled.labels["hw/rev"], "C");
+
+        let long = "v".repeat(MAX_LABEL_VALUE_CHARS + 1);
+        for (labels, wanted, says) in [
+            (
+                r#", "labels": {"branch": 5}"#.to_owned(),
+                "labels.branch",
+                "invalid type",
+            ),
+            (
+                r#", "labels": {"branch": "a\u0000"}"#.to_owned(),
+                "labels.branch",
+                "NUL",
+            ),
+            (
+                format!(r#", "labels": {{"branch": "{long}"}}"#),
+                "labels.branch",
+                "257 characters",
+            ),
+            (
+                r#", "labels": {"a b": "x"}"#.to_owned(),
+                "labels",
+                "\"a b\"",
+            ),
+            (r#", "labels": {"": "x"}"#.to_owned(), "labels", "key"),
+            (
+                r#", "labels": ["branch"]"#.to_owned(),
+                "labels",
+                "invalid type",
+            ),
+        ] {
+            let (field, reason) =
+                field_of(Event::parse(EventKind::DryRun, dry(&labels).as_bytes()).unwrap_err());
+            assert_eq!(field, wanted, "{labels}");
+            assert!(reason.contains(says), "{labels}: {reason}");
+        }
+        let many: Vec<String> = (0..=MAX_LABELS)
+            .map(|i| format!(r#""k{i}": "v""#))
+            .collect();
+        let body = dry(&format!(r#", "labels": {{{}}}"#, many.join(", ")));
+        let (field, reason) =
+            field_of(Event::parse(EventKind::DryRun, body.as_bytes()).unwrap_err());
+        assert_eq!(field, "labels");
+        assert!(reason.contains("33 labels"), "{reason}");
+        assert!(is_label_key(&"k".repeat(MAX_LABEL_KEY_CHARS)));
+        assert!(!is_label_key(&"k".repeat(MAX_LABEL_KEY_CHARS + 1)));
+        assert!(!is_label_key("branch:x"));
     }
 
     #[test]

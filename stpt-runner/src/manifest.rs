@@ -15,6 +15,10 @@
 //! # Optional: seconds a test may run before it is killed and reported as `error`.
 //! timeout_secs = 600
 //!
+//! [labels]                  # optional: what the run tests, sent with its dry run
+//! branch = "main"
+//! firmware = "2.4.1"
+//!
 //! [[scenarios]]                                   # scenarios run in the order written
 //! file = "scenarios/scenario_01_feature_lamp.py"  # the scenario's script (or `name = "lamp"`)
 //! tests_dir = "01_feature_lamp"                   # optional, default: this directory
@@ -49,6 +53,9 @@ pub struct Manifest {
     /// The default timeout per test, in seconds.
     #[serde(default)]
     pub timeout_secs: Option<f64>,
+    /// Labels of every run of this directory (`branch = "main"`), sent with the dry run.
+    #[serde(default)]
+    pub labels: stpt_core::Labels,
     /// The scenarios in run order.
     #[serde(default)]
     pub scenarios: Vec<ScenarioSpec>,
@@ -166,6 +173,9 @@ impl Manifest {
             }
             None => Plan::builder(MANIFEST_FILE, path_text(dir)).script(text),
         };
+        for (key, value) in &self.labels {
+            builder = builder.label(key.clone(), value.clone());
+        }
         for (i, scenario) in self.scenarios.into_iter().enumerate() {
             let position = i + 1;
             builder = match (&scenario.file, &scenario.name) {
@@ -316,6 +326,24 @@ mod tests {
         let door_dir = path_text(&root.join("door"));
         assert_eq!(door.args, ["01_test.sh", "--in", door_dir.as_str()]);
         assert_eq!(door.timeout, Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn labels_of_the_manifest_go_with_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let text =
+            "[labels]\nbranch = \"main\"\n\"hw/rev\" = \"C\"\n\n[[scenarios]]\nname = \"empty\"\n";
+        write(dir.path(), MANIFEST_FILE, text);
+        let plan = Plan::discover(dir.path()).unwrap();
+        assert_eq!(plan.labels()["branch"], "main");
+        assert_eq!(plan.labels()["hw/rev"], "C");
+        let text = "[labels]\n\"bad key\" = \"x\"\n";
+        write(dir.path(), MANIFEST_FILE, text);
+        let err = Plan::discover(dir.path()).unwrap_err();
+        assert!(
+            format!("{err:?}").contains("bad key"),
+            "the refusal names the key: {err:?}"
+        );
     }
 
     #[test]

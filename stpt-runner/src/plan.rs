@@ -11,13 +11,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use stpt_core::{DryRun, Event, MasterScenarioPlan, ScenarioPlan, TestPlan, Timestamp, WireError};
+use stpt_core::{
+    DryRun, Event, Labels, MasterScenarioPlan, ScenarioPlan, TestPlan, Timestamp, WireError,
+};
 
 /// The plan of a run: what the dry run announces and what the executor runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     master: MasterScenarioPlan,
     commands: Vec<Option<TestCommand>>,
+    /// What the run tests (branch, build, firmware…), sent with the dry run.
+    labels: Labels,
 }
 
 /// How to run one test as a subprocess.
@@ -123,6 +127,7 @@ impl Plan {
                 scenarios: Vec::new(),
             },
             commands: Vec::new(),
+            labels: Labels::new(),
             last: Last::Master,
             error: None,
         }
@@ -135,6 +140,7 @@ impl Plan {
         let plan = Plan {
             master,
             commands: vec![None; count],
+            labels: Labels::new(),
         };
         plan.check()?;
         Ok(plan)
@@ -143,6 +149,27 @@ impl Plan {
     /// The master scenario, exactly as the dry run carries it.
     pub fn master(&self) -> &MasterScenarioPlan {
         &self.master
+    }
+
+    /// The labels the dry run carries, in key order.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// The same plan with `labels` added (a key given again takes the new value); refused
+    /// when a label would not pass the server's checks (count, key characters, lengths).
+    pub fn with_labels<K, V>(
+        mut self,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Plan, PlanError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.labels
+            .extend(labels.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self.check()?;
+        Ok(self)
     }
 
     /// How many tests the plan has.
@@ -178,6 +205,7 @@ impl Plan {
             timestamp,
             master_scenario: self.master.clone(),
             event_id: None,
+            labels: self.labels.clone(),
         }
     }
 
@@ -210,6 +238,7 @@ enum Last {
 pub struct PlanBuilder {
     master: MasterScenarioPlan,
     commands: Vec<Option<TestCommand>>,
+    labels: Labels,
     last: Last,
     error: Option<PlanError>,
 }
@@ -236,6 +265,12 @@ impl PlanBuilder {
                 }
             }
         }
+        self
+    }
+
+    /// Labels the run (`branch` → `main`); a key given again takes the new value.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
         self
     }
 
@@ -291,6 +326,7 @@ impl PlanBuilder {
         let plan = Plan {
             master: self.master,
             commands: self.commands,
+            labels: self.labels,
         };
         plan.check()?;
         Ok(plan)
@@ -300,6 +336,26 @@ impl PlanBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_go_with_the_dry_run_and_are_checked() {
+        let plan = Plan::builder("m.py", "/s")
+            .label("branch", "main")
+            .scenario("a.py", "/s")
+            .test("a1.py", "/a")
+            .build()
+            .unwrap()
+            .with_labels([("firmware", "2.4.1"), ("branch", "dev")])
+            .unwrap();
+        let dry = plan.dry_run("rig", Timestamp::now());
+        assert_eq!(dry.labels["branch"], "dev");
+        assert_eq!(dry.labels["firmware"], "2.4.1");
+        let bad = Plan::builder("m.py", "/s").label("no spaces", "x").build();
+        assert!(
+            matches!(&bad, Err(PlanError::Invalid(WireError::InvalidField { field, .. })) if field == "labels"),
+            "{bad:?}"
+        );
+    }
 
     #[test]
     fn builder_keeps_plan_order_and_indexes_tests_across_scenarios() {

@@ -14,7 +14,7 @@
 //! no `run_id`: the seed's protocol addresses tests by machine, file name and path (and the
 //! optional `index`, which the reporter always sends).
 
-use stpt_core::{Event, Sink, SinkError, Status, TestStart, TestStop, Timestamp};
+use stpt_core::{Event, Labels, Sink, SinkError, Status, TestStart, TestStop, Timestamp};
 
 use crate::plan::{Plan, PlannedTest};
 
@@ -25,6 +25,8 @@ pub struct Reporter<S> {
     sink: S,
     /// The sink said the current run was aborted: nothing more of it is sent.
     aborted: bool,
+    /// Labels added to every dry run, over the plan's own.
+    labels: Labels,
 }
 
 impl<S: Sink> Reporter<S> {
@@ -34,7 +36,21 @@ impl<S: Sink> Reporter<S> {
             machine_name: machine_name.into(),
             sink,
             aborted: false,
+            labels: Labels::new(),
         }
+    }
+
+    /// Labels every dry run this reporter sends with `key` → `value` (over a plan's own label
+    /// of that key). The server refuses a dry run whose labels break its limits
+    /// (`stpt_core::wire::check_label`).
+    pub fn label(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// The labels added to every dry run.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
     }
 
     /// The machine this reporter speaks for.
@@ -46,7 +62,10 @@ impl<S: Sink> Reporter<S> {
     /// which nobody aborted.
     pub fn dry_run(&mut self, plan: &Plan) -> Result<(), SinkError> {
         self.aborted = false;
-        let event = Event::DryRun(plan.dry_run(self.machine_name.clone(), Timestamp::now()));
+        let mut dry = plan.dry_run(self.machine_name.clone(), Timestamp::now());
+        dry.labels
+            .extend(self.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let event = Event::DryRun(dry);
         self.send(event)
     }
 
@@ -133,6 +152,30 @@ mod tests {
     use stpt_core::MemorySink;
 
     use super::*;
+
+    #[test]
+    fn the_reporters_labels_join_the_plans_on_every_dry_run() {
+        let plan = Plan::builder("m.py", "/")
+            .label("branch", "main")
+            .label("hw", "B")
+            .scenario("s.py", "/")
+            .test("a.py", "/t")
+            .build()
+            .unwrap();
+        let sink = MemorySink::new();
+        let mut reporter = Reporter::new("rig", sink.clone());
+        reporter.label("hw", "C").label("build", "1234");
+        reporter.dry_run(&plan).unwrap();
+        let Event::DryRun(dry) = &sink.events()[0] else {
+            panic!("the first event is the dry run");
+        };
+        let labels: Vec<(&str, &str)> = dry
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(labels, [("branch", "main"), ("build", "1234"), ("hw", "C")]);
+    }
 
     #[test]
     fn every_event_gets_a_distinct_uuid_and_the_test_index() {

@@ -219,6 +219,7 @@ impl Machine<'_> {
             timestamp: Timestamp::now(),
             master_scenario: plan,
             event_id: None,
+            labels: Default::default(),
         };
         match self.post(&agent, "dry_run", &dry) {
             Ok(took) => outcome.dry_run.push(took),

@@ -16,12 +16,18 @@ use crate::{palette, terminal};
 /// "duration_changes"}`, each a list of `{"file_path", "file_name", "occurrence", "test_id",
 /// "status", "other_status", "duration_seconds", "other_duration_seconds"}`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  stpt diff 42\n  stpt diff 42 17 --json")]
+#[command(
+    after_help = "Examples:\n  stpt diff 42\n  stpt diff 42 17 --json\n  stpt diff 42 --label branch=main"
+)]
 pub(crate) struct DiffArgs {
     /// The run.
     run: i64,
     /// The run to compare with; the machine's previous run when left out.
     other: Option<i64>,
+    /// Without <other-run>: compare with the machine's previous run carrying this label,
+    /// KEY=VALUE (repeatable: all must match), e.g. the last run of branch=main.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = crate::labels::parse)]
+    labels: Vec<(String, String)>,
     /// Print JSON instead of lists.
     #[arg(long)]
     json: bool,
@@ -33,11 +39,21 @@ pub(crate) struct DiffArgs {
 pub(crate) fn run(args: DiffArgs) -> anyhow::Result<()> {
     let server = &args.server;
     let client = Client::new(server)?;
+    let labels = crate::labels::query(&args.labels);
     let path = match args.other {
         Some(other) => format!("/api/v1/runs/{}/compare?other={other}", args.run),
+        None if !labels.is_empty() => format!("/api/v1/runs/{}/compare?{labels}", args.run),
         None => format!("/api/v1/runs/{}/compare", args.run),
     };
     let diff: Value = client.get(&path).map_err(|e| match e {
+        RequestError::Refused { error, detail, .. }
+            if error == "no_previous_run" && !args.labels.is_empty() =>
+        {
+            anyhow::anyhow!(
+                "{detail}: name a run to compare it with, as in `stpt diff {} <other-run>`",
+                args.run
+            )
+        }
         RequestError::Refused { error, .. } if error == "no_previous_run" => anyhow::anyhow!(
             "run {} is its machine's first run: name a run to compare it with, as in \
              `stpt diff {} <other-run>` (see `stpt runs <machine>`)",

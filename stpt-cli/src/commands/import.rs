@@ -40,7 +40,7 @@ enum ImportFormat {
 /// n}}`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  stpt import junit target/nextest/ci/junit.xml --machine ci-linux\n  stpt import junit target/surefire-reports --machine ci-linux\n  stpt import junit build/test-results/test/*.xml --machine ci-linux"
+    after_help = "Examples:\n  stpt import junit target/nextest/ci/junit.xml --machine ci-linux --label branch=main\n  stpt import junit target/surefire-reports --machine ci-linux\n  stpt import junit build/test-results/test/*.xml --machine ci-linux"
 )]
 struct JunitArgs {
     /// JUnit XML files, or directories whose `*.xml` files are read.
@@ -49,6 +49,9 @@ struct JunitArgs {
     /// The machine the run is stored under (created if new).
     #[arg(long)]
     machine: String,
+    /// Label the run, KEY=VALUE (repeatable): branch=main, build=1234…
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = crate::labels::parse)]
+    labels: Vec<(String, String)>,
     /// Print JSON instead of a sentence.
     #[arg(long)]
     json: bool,
@@ -127,7 +130,10 @@ fn import_junit(args: JunitArgs) -> anyhow::Result<()> {
     };
     anyhow::ensure!(cases > 0, "{shown} holds no testcase: nothing to import");
     let name = run_name(&args.files, &files, &reports);
-    let run = junit::events(&reports, &name, &args.machine, Timestamp::now());
+    let mut run = junit::events(&reports, &name, &args.machine, Timestamp::now());
+    if let stpt_core::Event::DryRun(dry) = &mut run.dry_run {
+        dry.labels.extend(args.labels.iter().cloned());
+    }
     run.dry_run
         .validate()
         .with_context(|| format!("{shown} cannot become a run"))?;

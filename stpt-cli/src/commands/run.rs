@@ -27,7 +27,7 @@ use crate::{palette, terminal};
 /// server that is away does not stop the run: events wait in the spool for `stpt replay`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  stpt run scenarios/ --machine lamp-rig\n  STPT_URL=http://stpt.lab:8000 stpt run . --machine \"$(hostname)\" --timeout 600\n\nThe stpt.toml format: stpt run --help (the full text), docs/runner.md (with an example).",
+    after_help = "Examples:\n  stpt run scenarios/ --machine lamp-rig --label branch=main\n  STPT_URL=http://stpt.lab:8000 stpt run . --machine \"$(hostname)\" --timeout 600\n\nThe stpt.toml format: stpt run --help (the full text), docs/runner.md (with an example).",
     after_long_help = RUN_LONG_HELP
 )]
 pub(crate) struct RunArgs {
@@ -39,6 +39,9 @@ pub(crate) struct RunArgs {
     /// Timeout in seconds of tests whose manifest sets none.
     #[arg(long)]
     timeout: Option<f64>,
+    /// Label the run, KEY=VALUE (repeatable; over stpt.toml's [labels]): branch=main…
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = crate::labels::parse)]
+    labels: Vec<(String, String)>,
     /// Where events wait while the server is away (default: STPT_SPOOL_DIR, else the user's
     /// data directory).
     #[arg(long)]
@@ -58,6 +61,9 @@ keys are refused):
                                           # {name} its file name, {dir} its directory
   timeout_secs = 600                      # optional: seconds before a test is killed as error
 
+  [labels]                                # optional: what the run tests, sent with its dry run
+  branch = \"main\"                         # (--label KEY=VALUE adds or replaces one)
+
   [[scenarios]]                           # run in the order written
   file = \"scenarios/lamp.sh\"              # the scenario's script (or name = \"lamp\" without one)
   tests_dir = \"tests/lamp\"                # optional, default: the directory of stpt.toml
@@ -72,7 +78,7 @@ message), else its exit code (0 passed, 1 failed, anything else error); error wh
 its timeout. For any status but passed, the end of its output becomes the message.
 
 Examples:
-  stpt run scenarios/ --machine lamp-rig
+  stpt run scenarios/ --machine lamp-rig --label branch=main --label firmware=2.4.1
   STPT_URL=http://stpt.lab:8000 stpt run . --machine \"$(hostname)\" --timeout 600
 
 More, with a complete example: docs/runner.md.";
@@ -81,7 +87,9 @@ More, with a complete example: docs/runner.md.";
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let server = &args.server;
     let plan = Plan::discover(&args.dir)
-        .with_context(|| format!("cannot read the plan of {}", args.dir.display()))?;
+        .with_context(|| format!("cannot read the plan of {}", args.dir.display()))?
+        .with_labels(args.labels.iter().cloned())
+        .context("the --label options do not fit the server's limits")?;
     let spool_dir = args.spool_dir.unwrap_or_else(default_spool_dir);
     let mut config = HttpConfig::new(server.url.trim_end_matches('/'), &spool_dir);
     if let Some(token) = server.token.as_deref().filter(|t| !t.is_empty()) {

@@ -464,6 +464,7 @@ pub(crate) fn events(
             scenarios,
         },
         event_id: None,
+        labels: Default::default(),
     });
     ImportedRun { dry_run, tests }
 }

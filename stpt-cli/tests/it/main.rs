@@ -9,6 +9,7 @@ mod help;
 mod history;
 mod https;
 mod junit;
+mod labels;
 mod messages;
 mod queries;
 mod runner;

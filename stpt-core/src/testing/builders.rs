@@ -43,7 +43,19 @@ pub fn dry_run(machine: &str, seconds: i64, scenarios: &[(&str, &[&str])]) -> Ev
                 .collect(),
         },
         event_id: None,
+        labels: Default::default(),
     })
+}
+
+/// `event` (a dry run) carrying `labels`; other events are answered unchanged.
+pub fn labelled(mut event: Event, labels: &[(&str, &str)]) -> Event {
+    if let Event::DryRun(dry) = &mut event {
+        dry.labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    }
+    event
 }
 
 /// A start of test `name` on `machine`.

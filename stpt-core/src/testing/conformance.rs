@@ -3,9 +3,11 @@
 //! Each case takes a fresh, empty store. Run them all for a store with
 //! [`store_conformance_tests!`](crate::store_conformance_tests).
 
-use super::builders::{addressed, at, attempt, dry_run, seed_fixtures, start, stop, with_event_id};
+use super::builders::{
+    addressed, at, attempt, dry_run, labelled, seed_fixtures, start, stop, with_event_id,
+};
 use super::dump;
-use crate::model::{Closure, NodeKind, PageRequest, RunTree};
+use crate::model::{Closure, NodeKind, PageRequest, RunFilter, RunTree};
 use crate::status::Status;
 use crate::store::{Applied, Store, StoreError};
 use crate::timestamp::Timestamp;
@@ -1207,4 +1209,164 @@ pub fn delete_machine_removes_it_with_its_runs(store: &dyn Store) {
     assert_ne!(again.machine_id, machine);
     assert!(!apply(store, with_event_id(start(M, "a.py", 21), "start-1")).duplicate);
     assert_eq!(last(store, M).run.id, again.run_id);
+}
+
+/// A dry run's labels are stored with its run and answered with it everywhere a run is.
+pub fn labels_are_kept_with_their_run(store: &dyn Store) {
+    let labels = [("branch", "main"), ("firmware", "2.4.1"), ("hw/rev", "C")];
+    let first = apply(
+        store,
+        labelled(dry_run(M, 0, &[("s.py", &["a.py"])]), &labels),
+    );
+    let second = apply(store, dry_run(M, 1, &[("s.py", &["a.py"])]));
+    let wanted: crate::wire::Labels = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    assert_eq!(run(store, first.run_id).run.labels, wanted);
+    assert!(run(store, second.run_id).run.labels.is_empty());
+    let listed = store
+        .runs(first.machine_id, PageRequest::new(1, 10))
+        .unwrap()
+        .items;
+    assert_eq!(listed[1].labels, wanted);
+    assert!(listed[0].labels.is_empty());
+    let aborted = store.abort(first.run_id, at(5)).unwrap().unwrap();
+    assert_eq!(aborted.labels, wanted);
+    // A replayed labelled dry run changes nothing.
+    let again = with_event_id(
+        labelled(dry_run(M, 2, &[("s.py", &["a.py"])]), &[("branch", "dev")]),
+        "labelled-1",
+    );
+    let made = apply(store, again.clone());
+    let before = dump(store);
+    assert!(apply(store, again).duplicate);
+    assert_eq!(dump(store), before);
+    assert_eq!(run(store, made.run_id).run.labels["branch"], "dev");
+}
+
+/// `find_runs` answers the runs of every machine that pass every part of the filter (labels
+/// AND-ed, `since` inclusive, `until` exclusive), newest first, paginated.
+pub fn find_runs_filters_by_machine_status_labels_and_dates(store: &dyn Store) {
+    let plan: &[(&str, &[&str])] = &[("s.py", &["a.py"])];
+    let main_c = [("branch", "main"), ("hw", "C")];
+    // r1: rig-1 main/C failed; r2: rig-2 main/C passed; r3: rig-1 dev/C passed;
+    // r4: rig-2 main (no hw) failed; r5: rig-1 main/C waiting.
+    let r1 = apply(store, labelled(dry_run(M, 0, plan), &main_c));
+    apply(store, start(M, "a.py", 1));
+    apply(store, stop(M, "a.py", Status::Failed, 2));
+    let r2 = apply(store, labelled(dry_run("rig-2", 100, plan), &main_c));
+    apply(store, start("rig-2", "a.py", 101));
+    apply(store, stop("rig-2", "a.py", Status::Passed, 102));
+    let r3 = apply(
+        store,
+        labelled(dry_run(M, 200, plan), &[("branch", "dev"), ("hw", "C")]),
+    );
+    apply(store, start(M, "a.py", 201));
+    apply(store, stop(M, "a.py", Status::Passed, 202));
+    let r4 = apply(
+        store,
+        labelled(dry_run("rig-2", 300, plan), &[("branch", "main")]),
+    );
+    apply(store, start("rig-2", "a.py", 301));
+    apply(store, stop("rig-2", "a.py", Status::Failed, 302));
+    let r5 = apply(store, labelled(dry_run(M, 400, plan), &main_c));
+    let ids = |filter: RunFilter| -> Vec<i64> {
+        store
+            .find_runs(&filter, PageRequest::new(1, 100))
+            .unwrap()
+            .items
+            .iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    let label = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let [r1, r2, r3, r4, r5] = [r1, r2, r3, r4, r5].map(|a| a.run_id);
+
+    assert_eq!(ids(RunFilter::default()), [r5, r4, r3, r2, r1]);
+    assert_eq!(
+        ids(RunFilter {
+            labels: vec![label("branch", "main")],
+            ..RunFilter::default()
+        }),
+        [r5, r4, r2, r1]
+    );
+    assert_eq!(
+        ids(RunFilter {
+            labels: vec![label("branch", "main"), label("hw", "C")],
+            ..RunFilter::default()
+        }),
+        [r5, r2, r1]
+    );
+    assert_eq!(
+        ids(RunFilter {
+            labels: vec![label("branch", "main"), label("hw", "D")],
+            ..RunFilter::default()
+        }),
+        Vec::<i64>::new()
+    );
+    // Values compare exactly (no prefix, no case folding).
+    assert!(
+        ids(RunFilter {
+            labels: vec![label("branch", "Main")],
+            ..RunFilter::default()
+        })
+        .is_empty()
+    );
+    assert_eq!(
+        ids(RunFilter {
+            status: Some(Status::Failed),
+            labels: vec![label("branch", "main")],
+            ..RunFilter::default()
+        }),
+        [r4, r1]
+    );
+    let machine = store.machine_by_name(M).unwrap().unwrap().id;
+    assert_eq!(
+        ids(RunFilter {
+            machine: Some(machine),
+            labels: vec![label("hw", "C")],
+            ..RunFilter::default()
+        }),
+        [r5, r3, r1]
+    );
+    // since is inclusive, until exclusive.
+    assert_eq!(
+        ids(RunFilter {
+            since: Some(at(100)),
+            until: Some(at(300)),
+            ..RunFilter::default()
+        }),
+        [r3, r2]
+    );
+    assert_eq!(
+        ids(RunFilter {
+            machine: Some(machine),
+            labels: vec![label("branch", "main")],
+            before: Some(r5),
+            ..RunFilter::default()
+        }),
+        [r1]
+    );
+    // Pages of two, newest first, with the count of all.
+    let filter = RunFilter {
+        labels: vec![label("branch", "main")],
+        ..RunFilter::default()
+    };
+    let first = store.find_runs(&filter, PageRequest::new(1, 2)).unwrap();
+    let second = store.find_runs(&filter, PageRequest::new(2, 2)).unwrap();
+    let third = store.find_runs(&filter, PageRequest::new(3, 2)).unwrap();
+    assert_eq!((first.total, second.total, third.total), (4, 4, 4));
+    let paged: Vec<i64> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(paged, [r5, r4, r2, r1]);
+    assert!(third.items.is_empty());
+    assert_eq!(first.items[0].labels["hw"], "C");
+    // A deleted machine's runs are gone from the search.
+    store.delete_machine(machine).unwrap();
+    assert_eq!(ids(filter), [r4, r2]);
 }

@@ -109,6 +109,8 @@ macro_rules! store_conformance_tests {
             reported_unknown_and_aborted_tests_are_not_revived,
             previous_run_is_the_machines_newest_older_run,
             delete_machine_removes_it_with_its_runs,
+            labels_are_kept_with_their_run,
+            find_runs_filters_by_machine_status_labels_and_dates,
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {

@@ -62,6 +62,7 @@ impl utoipa::Modify for MachineToken {
         super::read::list_machines,
         super::read::list_machine_runs,
         super::read::get_machine_last_data,
+        super::runs::list_runs,
         super::v1::get_run,
         super::v1::abort_run,
         super::machines::delete_machine,
@@ -85,7 +86,7 @@ impl utoipa::Modify for MachineToken {
         Closure, ScenarioTree, RunTree, TestKey, ComparedTest, RunComparison, FlakyTest,
         DurationTrend, RunPoint, ScriptDetail, MachineListItem, RunListItem, MachineLastData,
         LastMasterScenario, ScenarioBrief, TestBrief, TestHistory, FlakyList, MachineTrend,
-        super::machines::MachineDeleted,
+        super::machines::MachineDeleted, super::runs::FoundRun,
     )),
     modifiers(&MachineToken),
 )]

@@ -4,10 +4,10 @@
 //!   occurrence) in all the machine's runs, newest first, whichever of them `id` is from, with
 //!   the test's attempts and its duration trend (median and p90 over the newest `window`
 //!   results);
-//! - `GET /api/v1/runs/<id>/compare?other`: the run compared with another (by default the
-//!   machine's previous run);
-//! - `GET /api/v1/machines/<id>/flaky`: the machine's flaky tests by the rule of
-//!   `stpt_core::insights` (shown in the answer);
+//! - `GET /api/v1/runs/<id>/compare?other&label`: the run compared with another (by default
+//!   the machine's previous run, or its previous run carrying every `label=KEY:VALUE` given);
+//! - `GET /api/v1/machines/<id>/flaky?label`: the machine's flaky tests by the rule of
+//!   `stpt_core::insights` (shown in the answer), over its runs carrying every label given;
 //! - `GET /api/v1/machines/<id>/trend?limit`: pass rate and duration of its newest runs,
 //!   oldest first.
 //!
@@ -21,12 +21,14 @@ use stpt_core::insights::{
     self, DurationTrend, FLAKY_MIN_FLIPS, FLAKY_WINDOW, FlakyTest, RunComparison, RunPoint,
 };
 use stpt_core::{
-    Attempt, Machine, Node, NodeKind, PageRequest, RunId, RunTree, Store, StoreError, TestResult,
+    Attempt, Machine, Node, NodeKind, PageRequest, RunFilter, RunId, RunTree, Store, StoreError,
+    TestResult,
 };
 
 use super::ApiError;
 use super::error::ErrorBody;
 use super::read::query;
+use super::runs::parse_label;
 use crate::app::AppState;
 
 /// Default and largest number of results of a test's history.
@@ -58,6 +60,8 @@ pub struct FlakyList {
     pub machine: Machine,
     /// Runs looked at.
     pub runs: usize,
+    /// The labels every run looked at carries (`KEY:VALUE`), when restricted.
+    pub labels: Vec<String>,
     /// The rule.
     pub rule: &'static str,
     /// Flaky tests, highest score first.
@@ -124,45 +128,84 @@ async fn test_history(
     }))
 }
 
-/// The run before `run` on its machine, if any.
-pub(crate) fn previous_run(store: &dyn Store, run: &RunTree) -> Result<Option<RunId>, StoreError> {
-    store.previous_run(run.run.id)
+/// Parses `label=KEY:VALUE` parameters (empty ones are ignored).
+pub(crate) fn labels_of(raw: &[String]) -> Result<Vec<(String, String)>, ApiError> {
+    raw.iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .map(parse_label)
+        .collect()
+}
+
+/// The run before `run` on its machine, if any; with `labels`, the newest older run of the
+/// machine carrying all of them.
+pub(crate) fn previous_run(
+    store: &dyn Store,
+    run: &RunTree,
+    labels: &[(String, String)],
+) -> Result<Option<RunId>, StoreError> {
+    if labels.is_empty() {
+        return store.previous_run(run.run.id);
+    }
+    let filter = RunFilter {
+        machine: Some(run.machine.id),
+        labels: labels.to_vec(),
+        before: Some(run.run.id),
+        ..RunFilter::default()
+    };
+    Ok(store
+        .find_runs(&filter, PageRequest::new(1, 1))?
+        .items
+        .first()
+        .map(|r| r.id))
 }
 
 #[utoipa::path(
     tag = "history",
     summary = "A run compared with another",
-    description = "By default with its machine's previous run: newly failing, fixed, still failing, new and removed tests, the 10 largest duration changes.",
+    description = "By default with its machine's previous run (with `label`, its previous run carrying every label given): newly failing, fixed, still failing, new and removed tests, the 10 largest duration changes.",
     params(
         ("id" = i64, Path, description = "the run's id", example = 1),
         ("other" = Option<i64>, Query, description = "the run to compare with (default: the machine's previous run)"),
+        ("label" = Option<Vec<String>>, Query, explode = true, description = "`KEY:VALUE`, repeatable: without `other`, compare with the machine's previous run carrying every one of these labels", example = json!(["branch:main"])),
     ),
     responses(
         (status = 200, description = "the comparison", body = RunComparison),
+        (status = 400, description = "a `label` is not `KEY:VALUE` (`field` is `label`)", body = ErrorBody),
         (status = 404, description = "no run has this id or `other`, or the run is its machine's first and no `other` was named", body = ErrorBody),
         (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
         (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
         (status = 503, description = "the database is busy; retry", body = ErrorBody),
     )
 )]
-#[get("/api/v1/runs/<id>/compare?<other>")]
+#[get("/api/v1/runs/<id>/compare?<other>&<label>")]
 async fn compare_runs(
     state: &State<AppState>,
     id: i64,
     other: Option<i64>,
+    label: Vec<String>,
 ) -> Result<Json<RunComparison>, ApiError> {
+    let labels = labels_of(&label)?;
     let found = query(state, move |store| {
         let Some(run) = store.run(id)? else {
             return Ok(Err(unknown("unknown_run", "run", id)));
         };
         let other_id = match other {
             Some(other) => other,
-            None => match previous_run(store, &run)? {
+            None => match previous_run(store, &run, &labels)? {
                 Some(previous) => previous,
-                None => {
+                None if labels.is_empty() => {
                     return Ok(Err(ApiError::not_found(
                         "no_previous_run",
                         format!("run {id} is its machine's first: name another with ?other="),
+                    )));
+                }
+                None => {
+                    return Ok(Err(ApiError::not_found(
+                        "no_previous_run",
+                        format!(
+                            "no earlier run of run {id}'s machine carries those labels: name another with ?other="
+                        ),
                     )));
                 }
             },
@@ -176,16 +219,27 @@ async fn compare_runs(
     found.map(Json)
 }
 
-/// A machine and its newest `count` runs in full, newest first.
+/// A machine and its newest `count` runs in full (those carrying every one of `labels`),
+/// newest first.
 fn newest_runs(
     store: &dyn Store,
     machine: i64,
     count: u64,
+    labels: &[(String, String)],
 ) -> Result<Option<(Machine, Vec<RunTree>)>, StoreError> {
     let Some(found) = store.machine(machine)? else {
         return Ok(None);
     };
-    let summaries = store.runs(machine, PageRequest::new(1, count))?;
+    let summaries = if labels.is_empty() {
+        store.runs(machine, PageRequest::new(1, count))?
+    } else {
+        let filter = RunFilter {
+            machine: Some(machine),
+            labels: labels.to_vec(),
+            ..RunFilter::default()
+        };
+        store.find_runs(&filter, PageRequest::new(1, count))?
+    };
     let mut runs = Vec::with_capacity(summaries.items.len());
     for summary in summaries.items {
         if let Some(tree) = store.run(summary.id)? {
@@ -198,25 +252,36 @@ fn newest_runs(
 #[utoipa::path(
     tag = "history",
     summary = "A machine's flaky tests over its last 10 runs",
-    description = "With the rule applied and each test's score, highest first.",
-    params(("id" = i64, Path, description = "the machine's id", example = 1)),
+    description = "With the rule applied and each test's score, highest first. With `label`, over its last 10 runs carrying every label given.",
+    params(
+        ("id" = i64, Path, description = "the machine's id", example = 1),
+        ("label" = Option<Vec<String>>, Query, explode = true, description = "`KEY:VALUE`, repeatable: only runs carrying every one of these labels", example = json!(["branch:main"])),
+    ),
     responses(
         (status = 200, description = "the flaky tests", body = FlakyList),
+        (status = 400, description = "a `label` is not `KEY:VALUE` (`field` is `label`)", body = ErrorBody),
         (status = 404, description = "no machine has this id", body = ErrorBody),
         (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
         (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
         (status = 503, description = "the database is busy; retry", body = ErrorBody),
     )
 )]
-#[get("/api/v1/machines/<id>/flaky")]
-async fn flaky_tests(state: &State<AppState>, id: i64) -> Result<Json<FlakyList>, ApiError> {
+#[get("/api/v1/machines/<id>/flaky?<label>")]
+async fn flaky_tests(
+    state: &State<AppState>,
+    id: i64,
+    label: Vec<String>,
+) -> Result<Json<FlakyList>, ApiError> {
     let window = FLAKY_WINDOW as u64;
-    let found = query(state, move |store| newest_runs(store, id, window)).await?;
+    let labels = labels_of(&label)?;
+    let shown: Vec<String> = labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    let found = query(state, move |store| newest_runs(store, id, window, &labels)).await?;
     let (machine, runs) = found.ok_or_else(|| unknown("unknown_machine", "machine", id))?;
     debug_assert_eq!(FLAKY_MIN_FLIPS, 3, "FLAKY_RULE names the threshold");
     Ok(Json(FlakyList {
         machine,
         runs: runs.len(),
+        labels: shown,
         rule: FLAKY_RULE,
         tests: insights::flaky(&runs),
     }))

@@ -9,6 +9,7 @@ mod ingest;
 mod machines;
 mod pagination;
 mod read;
+pub(crate) mod runs;
 pub mod shapes;
 mod v1;
 
@@ -26,6 +27,7 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(v1::routes());
     routes.extend(machines::routes());
     routes.extend(history::routes());
+    routes.extend(runs::routes());
     routes
 }
 

@@ -5,8 +5,8 @@
 use diesel::prelude::*;
 use stpt_core::{
     Applied, Attempt, Closure, DryRun, Event, EventKind, Machine, MachineId, MachineSummary, Node,
-    NodeId, NodeKind, Page, PageRequest, Progress, RunId, RunSummary, RunTree, ScenarioTree,
-    Status, StoreError, TestResult, TestStart, TestStop, Timestamp,
+    Labels, NodeId, NodeKind, Page, PageRequest, Progress, RunFilter, RunId, RunSummary, RunTree,
+    ScenarioTree, Status, StoreError, TestResult, TestStart, TestStop, Timestamp,
 };
 
 use super::OpError;
@@ -14,7 +14,9 @@ use super::rows::{
     self, AppliedEventRow, AttemptRow, MachineRow, NewMachine, NewRun, NewScenario, NewTest,
     RunRow, ScenarioRow, TestRow,
 };
-use super::schema::{applied_events, machines, runs, scenarios, test_attempts, tests};
+use super::schema::{
+    applied_events, machines, run_labels, runs, scenarios, test_attempts, tests,
+};
 
 /// Rows per multi-row INSERT: 9 bound values each stays under every backend's bind limit
 /// (SQLite's 32,766).
@@ -219,6 +221,23 @@ fn apply_dry_run(
             reason: "the inserted run cannot be found".to_owned(),
             source: None,
         })?;
+
+    if !dry.labels.is_empty() {
+        let rows: Vec<_> = dry
+            .labels
+            .iter()
+            .map(|(key, value)| {
+                (
+                    run_labels::run_id.eq(run_id),
+                    run_labels::label_key.eq(key),
+                    run_labels::label_value.eq(value),
+                )
+            })
+            .collect();
+        diesel::insert_into(run_labels::table)
+            .values(&rows)
+            .execute(conn)?;
+    }
 
     let mut seen = Occurrences::new();
     let new_scenarios: Vec<NewScenario<'_>> = master
@@ -720,9 +739,96 @@ pub(crate) fn runs(
         .offset(limit(page.offset()))
         .select(RunRow::as_select())
         .load(conn)?;
-    let items = rows.iter().map(RunRow::summary).collect::<Result<_, _>>()?;
     Ok(Page {
-        items,
+        items: summaries(conn, &rows)?,
+        total: u64::try_from(total).unwrap_or(0),
+    })
+}
+
+/// The summaries of `rows` with their labels (one indexed query for all of them).
+fn summaries(conn: &mut Conn, rows: &[RunRow]) -> Result<Vec<RunSummary>, OpError> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut labels = labels_of(conn, &ids)?;
+    rows.iter()
+        .map(|row| {
+            let mut summary = row.summary()?;
+            summary.labels = labels.remove(&row.id).unwrap_or_default();
+            Ok(summary)
+        })
+        .collect()
+}
+
+/// The labels of runs `ids`, by run.
+fn labels_of(
+    conn: &mut Conn,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Labels>, OpError> {
+    let mut by_run: std::collections::HashMap<i64, Labels> = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(by_run);
+    }
+    let rows: Vec<(i64, String, String)> = run_labels::table
+        .filter(run_labels::run_id.eq_any(ids))
+        .select((
+            run_labels::run_id,
+            run_labels::label_key,
+            run_labels::label_value,
+        ))
+        .load(conn)?;
+    for (run, key, value) in rows {
+        by_run.entry(run).or_default().insert(key, value);
+    }
+    Ok(by_run)
+}
+
+/// The runs passing `filter`, as a boxed query to count or page.
+///
+/// Each label is `id IN (one range of run_labels_by_label)`; the machine narrows to a range of
+/// `runs_by_machine`, the dates to one of `runs_by_timestamp`.
+fn filtered_runs(filter: &RunFilter) -> runs::BoxedQuery<'_, <Conn as diesel::Connection>::Backend> {
+    let mut query = runs::table.into_boxed();
+    if let Some(machine) = filter.machine {
+        query = query.filter(runs::machine_id.eq(machine));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(runs::status.eq(status.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(runs::timestamp.ge(since.as_micros()));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(runs::timestamp.lt(until.as_micros()));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(runs::id.lt(before));
+    }
+    for (key, value) in &filter.labels {
+        query = query.filter(
+            runs::id.eq_any(
+                run_labels::table
+                    .filter(run_labels::label_key.eq(key))
+                    .filter(run_labels::label_value.eq(value))
+                    .select(run_labels::run_id),
+            ),
+        );
+    }
+    query
+}
+
+pub(crate) fn find_runs(
+    conn: &mut Conn,
+    filter: &RunFilter,
+    page: PageRequest,
+) -> Result<Page<RunSummary>, OpError> {
+    let total: i64 = filtered_runs(filter).count().get_result(conn)?;
+    let rows: Vec<RunRow> = filtered_runs(filter)
+        .order(runs::id.desc())
+        .limit(limit(page.size))
+        .offset(limit(page.offset()))
+        .select(RunRow::as_select())
+        .load(conn)?;
+    Ok(Page {
+        items: summaries(conn, &rows)?,
         total: u64::try_from(total).unwrap_or(0),
     })
 }
@@ -763,8 +869,10 @@ pub(crate) fn run(conn: &mut Conn, id: RunId) -> Result<Option<RunTree>, OpError
             tests: nodes,
         });
     }
+    let mut summary = run.summary()?;
+    summary.labels = labels_of(conn, &[id])?.remove(&id).unwrap_or_default();
     Ok(Some(RunTree {
-        run: run.summary()?,
+        run: summary,
         machine: machine.into(),
         master: run.master()?,
         scenarios,
@@ -882,7 +990,7 @@ fn close_run(
         run.closed_as = Some(why.as_str().to_owned());
         diesel::update(&run).set(&run).execute(conn)?;
     }
-    Ok(Some(run.summary()?))
+    Ok(summaries(conn, std::slice::from_ref(&run))?.pop())
 }
 
 /// Deletes machine `id` with its runs (scenarios, tests and attempts go with them by the

@@ -175,6 +175,7 @@ impl RunRow {
             stale: closed_as == Some(Closure::Stale),
             closed_at: optional_timestamp(self.closed_at)?,
             closed_as,
+            labels: Default::default(),
         })
     }
 

@@ -105,10 +105,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    run_labels (run_id, label_key) {
+        run_id -> BigInt,
+        label_key -> Text,
+        label_value -> Text,
+    }
+}
+
+diesel::joinable!(run_labels -> runs (run_id));
 diesel::joinable!(runs -> machines (machine_id));
 diesel::joinable!(scenarios -> runs (run_id));
 diesel::joinable!(tests -> scenarios (scenario_id));
-diesel::allow_tables_to_appear_in_same_query!(machines, runs, scenarios, tests, applied_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    machines,
+    runs,
+    run_labels,
+    scenarios,
+    tests,
+    applied_events
+);
 
 diesel::table! {
     users (id) {

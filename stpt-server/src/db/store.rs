@@ -8,7 +8,7 @@
 
 use stpt_core::{
     Applied, Attempt, Event, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
-    PageRequest, RunId, RunSummary, RunTree, Store, StoreError, TestResult, Timestamp,
+    PageRequest, RunFilter, RunId, RunSummary, RunTree, Store, StoreError, TestResult, Timestamp,
 };
 
 use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
@@ -117,6 +117,14 @@ impl Store for DieselStore {
 
     fn runs(&self, machine: MachineId, page: PageRequest) -> Result<Page<RunSummary>, StoreError> {
         on_backend!(self, runs(machine, page))
+    }
+
+    fn find_runs(
+        &self,
+        filter: &RunFilter,
+        page: PageRequest,
+    ) -> Result<Page<RunSummary>, StoreError> {
+        on_backend!(self, find_runs(filter, page))
     }
 
     fn run(&self, id: RunId) -> Result<Option<RunTree>, StoreError> {

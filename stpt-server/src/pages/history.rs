@@ -10,7 +10,7 @@ use stpt_core::{NodeKind, PageRequest, RunSummary, TestResult};
 
 use super::chart::{Point, Unit, line_chart};
 use super::rendering::{Badge, PageError, When, duration, html, read};
-use crate::api::history::previous_run;
+use crate::api::history::{labels_of, previous_run};
 use crate::app::AppState;
 
 /// Runs the test history page shows.
@@ -143,6 +143,8 @@ struct ComparePage {
     other_run_id: i64,
     machine_id: i64,
     machine_name: String,
+    /// The labels the compared run was picked by (`KEY:VALUE`), if any.
+    labels: Vec<String>,
     groups: Vec<Group>,
 }
 
@@ -150,19 +152,22 @@ fn rows(tests: &[ComparedTest]) -> Vec<ComparedRow> {
     tests.iter().map(ComparedRow::from).collect()
 }
 
-#[get("/run/<id>/compare?<other>")]
+#[get("/run/<id>/compare?<other>&<label>")]
 async fn compare(
     state: &State<AppState>,
     id: i64,
     other: Option<i64>,
+    label: Vec<String>,
 ) -> Result<RawHtml<String>, PageError> {
+    let labels = labels_of(&label).map_err(|e| PageError::BadRequest(e.detail))?;
+    let shown: Vec<String> = labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
     let found = read(state, move |store| {
         let Some(run) = store.run(id)? else {
             return Ok(None);
         };
         let other_id = match other {
             Some(other) => Some(other),
-            None => previous_run(store, &run)?,
+            None => previous_run(store, &run, &labels)?,
         };
         let other_run = match other_id {
             Some(other) => store.run(other)?,
@@ -184,6 +189,7 @@ async fn compare(
         other_run_id: diff.other_run_id,
         machine_id: run.machine.id,
         machine_name: run.machine.name,
+        labels: shown,
         groups: vec![
             Group {
                 title: "Newly failing",

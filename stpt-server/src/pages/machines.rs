@@ -55,6 +55,7 @@ struct RunRow {
     percent: u64,
     status: Badge,
     stale: Option<Staleness>,
+    labels: Vec<(String, String)>,
 }
 
 impl From<&RunSummary> for RunRow {
@@ -70,6 +71,11 @@ impl From<&RunSummary> for RunRow {
             percent: (finished * 100).checked_div(tests).unwrap_or(0),
             status: Badge::of(Some(run.status)),
             stale: Staleness::of(run),
+            labels: run
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Server-rendered HTML pages: machines, a machine's runs, the live newest run and one run,
+//! Server-rendered HTML pages: machines, a machine's runs, runs of every machine by filters, the live newest run and one run,
 //! a test's history, run comparison and trends, with their stylesheet and script embedded in
 //! the binary; the API and protocol documentation (`/docs/`, routed with the OpenAPI document);
 //! and the account pages (login, logout, password reset).
@@ -15,6 +15,7 @@ mod markdown;
 mod paging;
 mod rendering;
 pub(crate) mod run;
+mod runs;
 
 /// Every page route.
 pub fn routes() -> Vec<rocket::Route> {
@@ -22,6 +23,7 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(machines::routes());
     routes.extend(live::routes());
     routes.extend(run::routes());
+    routes.extend(runs::routes());
     routes.extend(history::routes());
     routes.extend(account::routes());
     routes

@@ -20,6 +20,8 @@ use crate::app::AppState;
 pub(super) enum PageError {
     /// The id names nothing.
     NotFound(String),
+    /// A query parameter is malformed.
+    BadRequest(String),
     /// The store or a template failed.
     Internal(String),
 }
@@ -35,6 +37,9 @@ impl<'r> Responder<'r, 'static> for PageError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let (status, title, detail) = match &self {
             PageError::NotFound(detail) => (HttpStatus::NotFound, "Not found", detail.as_str()),
+            PageError::BadRequest(detail) => {
+                (HttpStatus::BadRequest, "Bad request", detail.as_str())
+            }
             PageError::Internal(detail) => (
                 HttpStatus::InternalServerError,
                 "Something went wrong",

@@ -61,6 +61,7 @@ struct RunPage {
     finished: u64,
     counts: Vec<(&'static str, u64)>,
     stale: Option<Staleness>,
+    labels: Vec<(String, String)>,
 }
 
 #[get("/machine/run_data/<id>", rank = 1)]
@@ -80,6 +81,12 @@ async fn show_run(
         timestamp: When::of(Some(tree.run.timestamp)),
         started: When::of(tree.master.timestamp_start),
         stopped: When::of(tree.master.timestamp_stop),
+        labels: tree
+            .run
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         master: NodeRow::from(&tree.master),
         scenarios: tree
             .scenarios

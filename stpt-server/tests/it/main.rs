@@ -12,6 +12,7 @@ mod endpoints;
 mod guard;
 mod history;
 mod hostile;
+mod labels;
 mod live;
 mod metrics;
 mod origin;

@@ -1,0 +1,2 @@
+DROP INDEX runs_by_timestamp;
+DROP TABLE run_labels;
