@@ -50,7 +50,8 @@ pub struct Config {
     /// URL's host (`stpt.lab`, or `*.lab.example.com` for every subdomain); requests naming
     /// another `Host` are refused (421), which defeats DNS rebinding.
     pub allowed_hosts: Vec<String>,
-    /// The server's public base URL (`https://stpt.example.com`), used in mailed reset links.
+    /// The server's public base URL (`https://stpt.example.com`): absolute links (mailed
+    /// reset links, webhook payloads) start with it.
     /// Links are never built from a request's `Host` header, which a caller controls.
     pub public_url: Option<String>,
     /// How long an ongoing run may go without an event before it is shown as stale and
@@ -103,6 +104,15 @@ pub struct SmtpConfig {
 }
 
 impl Config {
+    /// What links for readers elsewhere start with: the public URL without a trailing
+    /// slash; empty (links relative to the server's address) without one.
+    pub fn link_base(&self) -> String {
+        self.public_url
+            .as_deref()
+            .map_or("", |url| url.trim_end_matches('/'))
+            .to_owned()
+    }
+
     /// The ingest rule in force: as configured, else open when listening on a loopback
     /// address only and token otherwise.
     pub fn effective_ingest_auth(&self) -> IngestAuth {
@@ -111,6 +121,19 @@ impl Config {
         } else {
             IngestAuth::Token
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_start_with_the_public_url() {
+        let mut config = Config::default();
+        assert_eq!(config.link_base(), "");
+        config.public_url = Some("https://stpt.example.com/".to_owned());
+        assert_eq!(config.link_base(), "https://stpt.example.com");
     }
 }
 

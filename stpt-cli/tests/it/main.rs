@@ -9,6 +9,7 @@ mod help;
 mod history;
 mod junit;
 mod messages;
+mod operations;
 mod queries;
 mod runner;
 mod send;

@@ -145,7 +145,10 @@ fn denied(refused: Refused) -> Denial {
         return Denial::Api(ApiError {
             status: Status::Unauthorized,
             error: "unauthorized",
-            detail: "this server needs a login session or a machine token to read".to_owned(),
+            detail: "this server needs a login session or a token to read: send \
+                     `Authorization: Bearer <token>` (stpt's --token flag or the STPT_TOKEN \
+                     variable)"
+                .to_owned(),
             field: None,
         });
     }
