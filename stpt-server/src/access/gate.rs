@@ -65,7 +65,7 @@ async fn allowed(request: &Request<'_>, security: &Security, api: bool) -> bool 
     match Bearer::of(request).0 {
         Some(token) => matches!(
             security.check_token(&token).await,
-            Ok(TokenCheck::Valid { .. })
+            Ok(TokenCheck::Valid { .. } | TokenCheck::Personal { .. })
         ),
         None => false,
     }

@@ -52,6 +52,15 @@ pub(super) async fn token_machine(
     };
     match state.security.check_token(token).await? {
         TokenCheck::Valid { machine_key, .. } => Ok(Some(machine_key)),
+        TokenCheck::Personal { user_name } => Err(ApiError {
+            status: Status::Forbidden,
+            error: "forbidden",
+            detail: format!(
+                "{user_name:?}'s personal token only reads; events need a machine token \
+                 (`stpt token create --machine NAME`)"
+            ),
+            field: None,
+        }),
         TokenCheck::Unknown => Err(unauthorized("the token is not known to this server")),
         TokenCheck::Revoked => Err(unauthorized("the token has been revoked")),
     }
