@@ -30,7 +30,8 @@ pub struct Config {
     pub body_limit: u64,
     /// Database pool sizing.
     pub pool: PoolOptions,
-    /// Rocket's own launch and request logging.
+    /// Rocket's own messages (through the `log` crate: to the subscriber `stpt serve`
+    /// installs, else Rocket prints them itself); off silences them.
     pub log: bool,
     /// Who may read pages, the read API and the WebSockets.
     pub read_access: ReadAccess,
@@ -124,19 +125,6 @@ impl Config {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn links_start_with_the_public_url() {
-        let mut config = Config::default();
-        assert_eq!(config.link_base(), "");
-        config.public_url = Some("https://stpt.example.com/".to_owned());
-        assert_eq!(config.link_base(), "https://stpt.example.com");
-    }
-}
-
 impl std::str::FromStr for ReadAccess {
     type Err = String;
 
@@ -184,5 +172,18 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             guard: Limits::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_start_with_the_public_url() {
+        let mut config = Config::default();
+        assert_eq!(config.link_base(), "");
+        config.public_url = Some("https://stpt.example.com/".to_owned());
+        assert_eq!(config.link_base(), "https://stpt.example.com");
     }
 }
