@@ -28,7 +28,7 @@ enum TokenAction {
         #[arg(long, conflicts_with = "user", required_unless_present = "user")]
         machine: Option<String>,
         /// An existing user (`stpt user add`): the token reads as they would logged in
-        /// (`stpt --token` or STPT_TOKEN under `--read-access login`) and never reports.
+        /// (given to stpt's queries, under `--read-access login`) and never reports.
         #[arg(long)]
         user: Option<String>,
     },

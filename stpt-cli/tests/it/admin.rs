@@ -136,7 +136,7 @@ fn a_personal_token_reads_and_never_reports() {
         assert!(refused.stderr.contains(hint), "{}", refused.snapshot());
     }
     // With it, as a flag or in the environment, reads work.
-    let read = server.stpt(&["machines", "--token", &token]);
+    let read = server.stpt(&["machines", &format!("--token={token}")]);
     assert_eq!(read.code, Some(0), "{}", read.snapshot());
     let read = server
         .command(&["machines"])
@@ -174,6 +174,6 @@ fn a_personal_token_reads_and_never_reports() {
     );
     let listed = admin(&["token", "list"], None);
     assert!(listed.stdout.contains("revoked"), "{}", listed.snapshot());
-    let after = server.stpt(&["machines", "--token", &token]);
+    let after = server.stpt(&["machines", &format!("--token={token}")]);
     assert_ne!(after.code, Some(0), "{}", after.snapshot());
 }

@@ -1,7 +1,8 @@
 //! `stpt serve`'s log: the `tracing` subscriber, in text or JSON lines on standard error.
 //!
-//! The main function here is [`install`]. It also installs `tracing-log`'s `LogTracer`, so the
-//! messages Rocket writes through the `log` crate reach the same subscriber; being first,
+//! The main function here is [`install`]. It also installs `tracing-log`'s `LogTracer`
+//! (tracing-subscriber's `tracing-log` feature does it in `try_init`), so the messages
+//! Rocket writes through the `log` crate reach the same subscriber; being first,
 //! it keeps Rocket from installing its own logger (which would print a banner and colours to
 //! stdout). Rocket's per-request chatter and its launch banner (which names the internal
 //! loopback port, not the public one) are filtered out below `debug`; its warnings and errors
@@ -38,7 +39,9 @@ pub(crate) enum LogFormat {
 
 impl LogLevel {
     /// The filter: stpt's crates at the level, Rocket at most at `warn` (its launch banner
-    /// off) unless debugging, everything else (hyper, r2d2, …) at `warn`.
+    /// off) unless debugging, everything else (hyper, …) at `warn`. r2d2 is off: it logs each
+    /// failed connection attempt, and the pool's caller reports the failure once, with
+    /// context.
     fn directives(self) -> String {
         let (ours, rocket, others) = match self {
             LogLevel::Error => ("error", "error", "error"),
@@ -48,14 +51,13 @@ impl LogLevel {
         };
         format!(
             "{others},stpt_server={ours},stpt_cli={ours},stpt_core={ours},stpt_runner={ours},\
-             rocket={rocket}"
+             rocket={rocket},r2d2=off"
         )
     }
 }
 
 /// Installs the subscriber for the rest of the process.
 pub(crate) fn install(level: LogLevel, format: LogFormat) -> anyhow::Result<()> {
-    tracing_log::LogTracer::init().context("cannot route the `log` crate to the log")?;
     let filter = EnvFilter::try_new(level.directives()).context("cannot build the log filter")?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
