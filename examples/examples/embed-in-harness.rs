@@ -8,6 +8,9 @@
 //! STPT_URL=http://127.0.0.1:8000 cargo run --example embed-in-harness
 //! ```
 
+// An example program talks to its user on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use stpt_core::{SinkError, Status};
 use stpt_runner::{HttpConfig, HttpSink, Plan, Reporter, default_spool_dir};
 

@@ -11,6 +11,9 @@
 //! spool (`--spool-dir`, `STPT_SPOOL_DIR`, or the user's data directory) and are delivered when
 //! it is back, or by `stpt replay`.
 
+// An example program talks to its user on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

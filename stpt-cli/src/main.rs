@@ -3,6 +3,9 @@
 //! Each subcommand lives in its own module under `commands`; errors end here, printed with
 //! their causes and mapped to the codes in `exit_codes`.
 
+// The command line is the one crate that prints to a terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod client;
 mod commands;
 mod dates;
@@ -63,7 +66,7 @@ enum Command {
 ///
 /// Environment variables are named in the help without their current values: a value shown
 /// as `[env: STPT_URL=]` reads like a setting, and tokens are secrets.
-fn command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     fn hide_env_values(command: clap::Command) -> clap::Command {
         command
             .mut_args(|arg| arg.hide_env_values(true))

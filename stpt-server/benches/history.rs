@@ -12,6 +12,9 @@
 //!
 //! Run: `cargo bench -p stpt-server --bench history`.
 
+// A benchmark reports its figures on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::time::{Duration, Instant};
 
 use diesel::Connection;

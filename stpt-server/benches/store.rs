@@ -10,6 +10,9 @@
 //!
 //! Run: `cargo bench -p stpt-server --bench store` (about two minutes with PostgreSQL).
 
+// A benchmark reports its figures on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -128,7 +128,7 @@ fn assemble(
 ) -> Rocket<Build> {
     let webhooks = access
         .as_ref()
-        .map(|access| WebhookStore::new(access.pool().clone()));
+        .map(|access| WebhookStore::new(access.pool().clone()).with_link_base(&config.link_base()));
     let state = AppState {
         store,
         webhooks,
@@ -156,6 +156,8 @@ fn assemble(
     let hosts =
         access::origin::ServedHosts::new(&config.allowed_hosts, config.public_url.as_deref());
     rocket::custom(figment)
+        // Before every other fairing: its clock starts first and it sees the path as sent.
+        .attach(crate::request_log::RequestLog)
         // First: a refused origin is answered before anything else looks at the request.
         .attach(access::origin::RequestOrigin {
             hosts: hosts.clone(),

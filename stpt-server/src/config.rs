@@ -31,7 +31,8 @@ pub struct Config {
     pub body_limit: u64,
     /// Database pool sizing.
     pub pool: PoolOptions,
-    /// Rocket's own launch and request logging.
+    /// Rocket's own messages (through the `log` crate: to the subscriber `stpt serve`
+    /// installs, else Rocket prints them itself); off silences them.
     pub log: bool,
     /// Who may read pages, the read API and the WebSockets.
     pub read_access: ReadAccess,
@@ -51,7 +52,8 @@ pub struct Config {
     /// URL's host (`stpt.lab`, or `*.lab.example.com` for every subdomain); requests naming
     /// another `Host` are refused (421), which defeats DNS rebinding.
     pub allowed_hosts: Vec<String>,
-    /// The server's public base URL (`https://stpt.example.com`), used in mailed reset links.
+    /// The server's public base URL (`https://stpt.example.com`): absolute links (mailed
+    /// reset links, webhook payloads) start with it.
     /// Links are never built from a request's `Host` header, which a caller controls.
     pub public_url: Option<String>,
     /// How long an ongoing run may go without an event before it is shown as stale and
@@ -117,6 +119,15 @@ impl Config {
         self.tls_cert.is_some() && self.tls_key.is_some()
     }
 
+    /// What links for readers elsewhere start with: the public URL without a trailing
+    /// slash; empty (links relative to the server's address) without one.
+    pub fn link_base(&self) -> String {
+        self.public_url
+            .as_deref()
+            .map_or("", |url| url.trim_end_matches('/'))
+            .to_owned()
+    }
+
     /// The ingest rule in force: as configured, else open when listening on a loopback
     /// address only and token otherwise.
     pub fn effective_ingest_auth(&self) -> IngestAuth {
@@ -178,5 +189,18 @@ impl Default for Config {
             tls_key: None,
             ca_cert: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_start_with_the_public_url() {
+        let mut config = Config::default();
+        assert_eq!(config.link_base(), "");
+        config.public_url = Some("https://stpt.example.com/".to_owned());
+        assert_eq!(config.link_base(), "https://stpt.example.com");
     }
 }

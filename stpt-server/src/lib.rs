@@ -14,9 +14,9 @@ pub mod db;
 pub mod guard;
 pub mod launch;
 pub mod live;
-mod log;
 pub mod metrics;
 pub mod pages;
+mod request_log;
 pub mod stale;
 pub mod webhooks;
 

@@ -89,7 +89,7 @@ async fn sweep(state: &AppState, limit: StaleLimit) {
                 webhooks::notify(state, run.id, &[HookEvent::Stale]).await;
             }
         }
-        Ok(Err(err)) => crate::log::warn(format_args!("closing stale runs failed: {err}")),
-        Err(err) => crate::log::warn(format_args!("the stale sweep task failed: {err}")),
+        Ok(Err(err)) => tracing::error!("closing stale runs failed: {err}"),
+        Err(err) => tracing::error!("the stale sweep task failed: {err}"),
     }
 }

@@ -60,9 +60,9 @@ pub async fn notify(state: &AppState, run: i64, events: &'static [HookEvent]) {
     match queued {
         Ok(Ok(_)) => {}
         Ok(Err(err)) => {
-            crate::log::warn(format_args!("queueing webhooks of run {run} failed: {err}"))
+            tracing::error!("queueing webhooks of run {run} failed: {err}")
         }
-        Err(err) => crate::log::warn(format_args!("the webhook queueing task failed: {err}")),
+        Err(err) => tracing::error!("the webhook queueing task failed: {err}"),
     }
 }
 
@@ -100,7 +100,7 @@ impl Fairing for WebhookDelivery {
             Ok(agent) => agent,
             Err(err) => {
                 // `Launch` checks the bundle before serving; notifications stay queued.
-                crate::log::warn(format_args!("webhooks are not sent: {err}"));
+                tracing::error!("webhooks are not sent: {err}");
                 return;
             }
         };
@@ -118,7 +118,7 @@ impl Fairing for WebhookDelivery {
                         })
                         .await;
                         if let Err(err) = sent {
-                            crate::log::warn(format_args!("the webhook delivery task failed: {err}"));
+                            tracing::error!("the webhook delivery task failed: {err}");
                         }
                     }
                 }
@@ -132,7 +132,7 @@ fn deliver_due(hooks: &WebhookStore, agent: &ureq::Agent, counters: &Arc<Webhook
     let due = match hooks.claim_due(BATCH) {
         Ok(due) => due,
         Err(err) => {
-            crate::log::warn(format_args!("reading the webhook outbox failed: {err}"));
+            tracing::error!("reading the webhook outbox failed: {err}");
             return;
         }
     };
@@ -141,17 +141,22 @@ fn deliver_due(hooks: &WebhookStore, agent: &ureq::Agent, counters: &Arc<Webhook
         counters.record(outcome.is_ok());
         let recorded = match outcome {
             Ok(()) => hooks.delivered(delivery.id),
-            Err(error) => hooks.failed(
-                delivery.id,
-                delivery.attempts.saturating_add(1),
-                &error.chars().take(MAX_ERROR_LEN).collect::<String>(),
-            ),
+            Err(error) => {
+                tracing::warn!(
+                    // Not the URL: a Slack hook's URL is its secret.
+                    delivery = delivery.id,
+                    attempt = delivery.attempts.saturating_add(1),
+                    "webhook delivery failed: {error}"
+                );
+                hooks.failed(
+                    delivery.id,
+                    delivery.attempts.saturating_add(1),
+                    &error.chars().take(MAX_ERROR_LEN).collect::<String>(),
+                )
+            }
         };
         if let Err(err) = recorded {
-            crate::log::warn(format_args!(
-                "recording webhook delivery {} failed: {err}",
-                delivery.id
-            ));
+            tracing::error!("recording webhook delivery {} failed: {err}", delivery.id);
         }
     }
 }

@@ -5,6 +5,9 @@
 //! removed with it (the PostgreSQL schema is dropped with it), so a server restarted on the
 //! same database sees everything stored before.
 
+// A skipped test's reason belongs in the test output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use stpt_core::{RunTree, Store};
 use stpt_server::db::{DatabaseUrl, DieselStore, PoolOptions, connect};
 

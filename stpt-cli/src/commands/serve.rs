@@ -1,4 +1,10 @@
 //! `stpt serve`: run the server on the embedded SQLite database or on PostgreSQL.
+//!
+//! Every option is a flag, an `STPT_*` variable and a key of the config file
+//! (`config_file`); the log is set up by `logging` before Rocket starts.
+
+mod config_file;
+mod logging;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -18,6 +24,20 @@ const MIN_SECRET_KEY_LEN: usize = 32;
 /// Example: `stpt serve --port 8000 --database-url postgres://stpt@127.0.0.1/stpt`
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
+    /// A TOML file of settings: any option below, named with _ for - (`database_url`,
+    /// `allowed_hosts = ["stpt.lab"]`). The environment and flags override it.
+    #[arg(long, env = "STPT_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Print the settings in force (from defaults, the config file, the environment and
+    /// flags) as TOML, secrets hidden, and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// How much to log on standard error: error, warn, info (one line per request) or debug.
+    #[arg(long, env = "STPT_LOG", value_enum, default_value = "info")]
+    log_level: logging::LogLevel,
+    /// How log lines are written: text, or json (one object per line) for log shippers.
+    #[arg(long, env = "STPT_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: logging::LogFormat,
     /// Where runs are stored: an SQLite file path (`sqlite://PATH` also works) or a
     /// `postgres://` URL. The file is created if missing.
     #[arg(long, env = "STPT_DATABASE_URL", default_value = "stpt.db")]
@@ -78,8 +98,9 @@ pub(crate) struct ServeArgs {
     /// SMTP login name.
     #[arg(long, env = "STPT_SMTP_USERNAME")]
     smtp_username: Option<String>,
-    /// SMTP password (only from the environment, so it is not visible in `ps`).
-    #[arg(skip = std::env::var("STPT_SMTP_PASSWORD").ok())]
+    /// SMTP password: give it in STPT_SMTP_PASSWORD or the config file, so it is not
+    /// visible in `ps` (hence no flag in the help).
+    #[arg(long, env = "STPT_SMTP_PASSWORD", hide = true)]
     smtp_password: Option<String>,
     /// The From address of reset mail.
     #[arg(long, env = "STPT_SMTP_FROM", default_value = "stpt@localhost")]
@@ -157,8 +178,27 @@ fn ingest_line(config: &Config) -> String {
     }
 }
 
-/// Builds the configuration and runs the server until Ctrl-C.
+/// Merges the config file in, then prints the settings or runs the server until Ctrl-C.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    use clap::FromArgMatches;
+    let cli = crate::command();
+    let serve = cli
+        .find_subcommand("serve")
+        .context("the serve command is missing")?;
+    // The command line from `serve` on, parsed again with the file's settings merged in.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let effective = config_file::effective(serve, &argv, args.config.as_deref())?;
+    if args.print_config {
+        print!("{}", config_file::render(serve, &effective));
+        return Ok(());
+    }
+    let args = ServeArgs::from_arg_matches(&effective.matches)?;
+    logging::install(args.log_level, args.log_format)?;
+    serve_with(args)
+}
+
+/// Builds the configuration and runs the server until Ctrl-C.
+fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
     // Every live subscriber holds a socket: allow as many open files as the system lets us.
     // Failing to raise the limit only leaves the default in force.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
@@ -175,7 +215,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_size: args.pool_size.max(1),
             ..PoolOptions::default()
         },
-        log: false,
+        // Rocket's messages go through the log installed above.
+        log: true,
         read_access: args.read_access,
         ingest_auth: args.ingest_auth,
         secret_key: args.secret_key,

@@ -100,3 +100,80 @@ fn counts_and_machine_names_read_naturally() {
         history.stderr
     );
 }
+
+#[test]
+fn a_personal_token_reads_and_never_reports() {
+    let server = Server::start_with(&["--read-access", "login", "--ingest-auth", "token"]);
+    let db = server.database();
+    let db = db.to_str().expect("a UTF-8 path");
+    let admin = |args: &[&str], stdin| {
+        let mut all = args.to_vec();
+        all.extend(["--database-url", db]);
+        stpt_in(server.dir.path(), &all, stdin)
+    };
+    let nobody = admin(&["token", "create", "--user", "ada"], None);
+    assert_eq!(nobody.code, Some(1), "{}", nobody.snapshot());
+    assert!(
+        nobody.stderr.contains("no user named \"ada\""),
+        "{}",
+        nobody.snapshot()
+    );
+    let added = admin(&["user", "add", "ada"], Some("a long password\n"));
+    assert_eq!(added.code, Some(0), "{}", added.snapshot());
+    let created = admin(&["token", "create", "--user", "ada"], None);
+    assert_eq!(created.code, Some(0), "{}", created.snapshot());
+    let token = created.stdout.trim().to_owned();
+    assert!(
+        created.stderr.contains("personal read token for ada"),
+        "{}",
+        created.snapshot()
+    );
+
+    // Without a token the server says how to give one.
+    let refused = server.stpt(&["machines"]);
+    assert_ne!(refused.code, Some(0), "{}", refused.snapshot());
+    for hint in ["Authorization: Bearer", "--token", "STPT_TOKEN"] {
+        assert!(refused.stderr.contains(hint), "{}", refused.snapshot());
+    }
+    // With it, as a flag or in the environment, reads work.
+    let read = server.stpt(&["machines", &format!("--token={token}")]);
+    assert_eq!(read.code, Some(0), "{}", read.snapshot());
+    let read = server
+        .command(&["machines"])
+        .env("STPT_TOKEN", &token)
+        .output()
+        .expect("run stpt machines");
+    assert!(read.status.success(), "{read:?}");
+
+    // It never reports.
+    let reported = ureq::post(&format!("{}/tm_api/dry_run", server.url))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_json(passing_run("rig-9", 0).dry_run());
+    match reported {
+        Err(ureq::Error::Status(403, answer)) => {
+            let body = answer.into_string().unwrap_or_default();
+            assert!(body.contains("only reads"), "{body}");
+        }
+        other => panic!("a personal token reported: {other:?}"),
+    }
+
+    // Listed as the user's, revoked with the user's name.
+    let listed = admin(&["token", "list"], None);
+    assert!(
+        listed.stdout.contains("\tuser ada\t"),
+        "{}",
+        listed.snapshot()
+    );
+    assert!(listed.stdout.contains("live"), "{}", listed.snapshot());
+    let revoked = admin(&["token", "revoke", "--user", "ada"], None);
+    assert_eq!(
+        revoked.stdout,
+        "revoked 1 personal token of ada\n",
+        "{}",
+        revoked.snapshot()
+    );
+    let listed = admin(&["token", "list"], None);
+    assert!(listed.stdout.contains("revoked"), "{}", listed.snapshot());
+    let after = server.stpt(&["machines", &format!("--token={token}")]);
+    assert_ne!(after.code, Some(0), "{}", after.snapshot());
+}

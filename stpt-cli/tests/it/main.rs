@@ -11,6 +11,7 @@ mod https;
 mod junit;
 mod labels;
 mod messages;
+mod operations;
 mod queries;
 mod runner;
 mod send;

@@ -1,5 +1,8 @@
 //! Errors as a user meets them: what each says, and the documented exit code it ends with.
 
+// A skipped half's reason belongs in the test output.
+#![allow(clippy::print_stderr)]
+
 use std::time::{Duration, Instant};
 
 use insta::assert_snapshot;

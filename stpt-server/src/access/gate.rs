@@ -65,7 +65,7 @@ async fn allowed(request: &Request<'_>, security: &Security, api: bool) -> bool 
     match Bearer::of(request).0 {
         Some(token) => matches!(
             security.check_token(&token).await,
-            Ok(TokenCheck::Valid { .. })
+            Ok(TokenCheck::Valid { .. } | TokenCheck::Personal { .. })
         ),
         None => false,
     }
@@ -145,7 +145,10 @@ fn denied(refused: Refused) -> Denial {
         return Denial::Api(ApiError {
             status: Status::Unauthorized,
             error: "unauthorized",
-            detail: "this server needs a login session or a machine token to read".to_owned(),
+            detail: "this server needs a login session or a token to read: send \
+                     `Authorization: Bearer <token>` (stpt's --token flag or the STPT_TOKEN \
+                     variable)"
+                .to_owned(),
             field: None,
         });
     }

@@ -65,9 +65,12 @@ impl Credential {
         let checked = rocket::tokio::task::spawn_blocking(move || match credential {
             Credential::Open => Ok(true),
             Credential::Session(token) => access.session_user(&token).map(|user| user.is_some()),
-            Credential::Token(token) => access
-                .check_token(&token)
-                .map(|check| matches!(check, TokenCheck::Valid { .. })),
+            Credential::Token(token) => access.check_token(&token).map(|check| {
+                matches!(
+                    check,
+                    TokenCheck::Valid { .. } | TokenCheck::Personal { .. }
+                )
+            }),
         })
         .await;
         // A failed check is no proof of revocation: keep the socket, check again next time.

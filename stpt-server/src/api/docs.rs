@@ -97,7 +97,7 @@ pub fn openapi() -> Value {
     let mut document = ApiDoc::openapi();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
     serde_json::to_value(document).unwrap_or_else(|e| {
-        crate::log::warn(format_args!("cannot serialise the OpenAPI document: {e}"));
+        tracing::error!("cannot serialise the OpenAPI document: {e}");
         Value::Null
     })
 }
@@ -126,7 +126,7 @@ fn openapi_json() -> Json<Value> {
 #[get("/docs")]
 fn docs_page() -> RawHtml<String> {
     RawHtml(crate::pages::docs::page(&openapi()).unwrap_or_else(|e| {
-        crate::log::warn(format_args!("cannot render the documentation page: {e}"));
+        tracing::error!("cannot render the documentation page: {e}");
         "The documentation page could not be rendered; /docs/openapi.json has the API.".to_owned()
     }))
 }

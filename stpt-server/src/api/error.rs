@@ -80,7 +80,7 @@ impl ApiError {
 
     /// 500: the server failed; the cause is logged, not shown.
     pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
-        crate::log::warn(format_args!("{context}: {cause}"));
+        tracing::error!("{context}: {cause}");
         ApiError::new(
             Status::InternalServerError,
             "internal",

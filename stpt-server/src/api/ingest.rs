@@ -25,6 +25,7 @@ use crate::config::IngestAuth;
 use crate::db::{HookEvent, TokenCheck};
 use crate::live::RunChanged;
 use crate::metrics::{Metrics, Outcome};
+use crate::request_log::LoggedMachine;
 use crate::webhooks;
 
 fn unauthorized(detail: &str) -> ApiError {
@@ -51,6 +52,15 @@ pub(super) async fn token_machine(
     };
     match state.security.check_token(token).await? {
         TokenCheck::Valid { machine_key, .. } => Ok(Some(machine_key)),
+        TokenCheck::Personal { user_name } => Err(ApiError {
+            status: Status::Forbidden,
+            error: "forbidden",
+            detail: format!(
+                "{user_name:?}'s personal token only reads; events need a machine token \
+                 (`stpt token create --machine NAME`)"
+            ),
+            field: None,
+        }),
         TokenCheck::Unknown => Err(unauthorized("the token is not known to this server")),
         TokenCheck::Revoked => Err(unauthorized("the token has been revoked")),
     }
@@ -61,6 +71,7 @@ async fn ingest(
     state: &AppState,
     kind: EventKind,
     bearer: Bearer,
+    machine: LoggedMachine<'_>,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>, bool), ApiError> {
     let allowed_machine = token_machine(state, &bearer).await?;
@@ -75,6 +86,7 @@ async fn ingest(
         return Err(ApiError::payload_too_large(state.body_limit));
     }
     let event = Event::parse(kind, &bytes)?;
+    machine.set(event.machine_name());
     if let Some(key) = allowed_machine
         && event.machine_name().to_lowercase() != key
     {
@@ -173,13 +185,14 @@ async fn post_dry_run(
     metrics: &State<Metrics>,
     bearer: Bearer,
     write: SameSiteWrite,
+    machine: LoggedMachine<'_>,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
     write.0?;
     measured(
         metrics,
         EventKind::DryRun,
-        ingest(state, EventKind::DryRun, bearer, body),
+        ingest(state, EventKind::DryRun, bearer, machine, body),
     )
     .await
 }
@@ -209,13 +222,14 @@ async fn post_test_start(
     metrics: &State<Metrics>,
     bearer: Bearer,
     write: SameSiteWrite,
+    machine: LoggedMachine<'_>,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
     write.0?;
     measured(
         metrics,
         EventKind::TestStart,
-        ingest(state, EventKind::TestStart, bearer, body),
+        ingest(state, EventKind::TestStart, bearer, machine, body),
     )
     .await
 }
@@ -245,13 +259,14 @@ async fn post_test_stop(
     metrics: &State<Metrics>,
     bearer: Bearer,
     write: SameSiteWrite,
+    machine: LoggedMachine<'_>,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>), ApiError> {
     write.0?;
     measured(
         metrics,
         EventKind::TestStop,
-        ingest(state, EventKind::TestStop, bearer, body),
+        ingest(state, EventKind::TestStop, bearer, machine, body),
     )
     .await
 }

@@ -57,6 +57,7 @@ pub(crate) struct TokenRow {
     machine_key: String,
     created_at: i64,
     revoked_at: Option<i64>,
+    user_id: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -66,6 +67,7 @@ pub(crate) struct NewToken<'a> {
     machine_key: &'a str,
     token_hash: &'a str,
     created_at: i64,
+    user_id: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -117,8 +119,11 @@ impl From<UserRow> for User {
 pub struct TokenInfo {
     /// Row id.
     pub id: i64,
-    /// The machine it may write for, as given when created.
+    /// The machine it may write for, as given when created; for a personal token, its
+    /// user's name.
     pub machine_name: String,
+    /// Whether it is a person's read token rather than a machine's.
+    pub personal: bool,
     /// When it was created (microseconds since the epoch).
     pub created_at: i64,
     /// When it was revoked, if it was.
@@ -134,6 +139,11 @@ pub enum TokenCheck {
         machine_name: String,
         /// Its case-insensitive key.
         machine_key: String,
+    },
+    /// A live personal token: it reads as its user, and never writes.
+    Personal {
+        /// The user's name.
+        user_name: String,
     },
     /// No such token.
     Unknown,
@@ -413,9 +423,39 @@ impl AccessStore {
             machine_key: &key,
             token_hash: &hash,
             created_at: now(),
+            user_id: None,
         };
         on_backend!(self, insert_token(&new))?;
         Ok(token)
+    }
+
+    /// Creates a personal read token for the existing user `name` and answers it (shown this
+    /// once); `None` when there is no such user. It reads wherever a login would, never
+    /// writes, and goes with its user.
+    pub fn create_personal_token(&self, name: &str) -> Result<Option<String>, AccessError> {
+        let Some(user) = self.user_named(name)? else {
+            return Ok(None);
+        };
+        let token = new_token();
+        let hash = token_digest(&token);
+        let new = NewToken {
+            machine_name: &user.name,
+            // Empty: no machine's events match it, and `revoke --machine` never finds it.
+            machine_key: "",
+            token_hash: &hash,
+            created_at: now(),
+            user_id: Some(user.id),
+        };
+        on_backend!(self, insert_token(&new))?;
+        Ok(Some(token))
+    }
+
+    /// Revokes every live personal token of the user `name`; answers how many.
+    pub fn revoke_user_tokens(&self, name: &str) -> Result<usize, AccessError> {
+        let Some(user) = self.user_named(name)? else {
+            return Ok(0);
+        };
+        on_backend!(self, revoke_personal_tokens(user.id, now()))
     }
 
     /// Every token ever created, by machine.
@@ -425,6 +465,7 @@ impl AccessStore {
             .map(|row| TokenInfo {
                 id: row.id,
                 machine_name: row.machine_name,
+                personal: row.user_id.is_some(),
                 created_at: row.created_at,
                 revoked_at: row.revoked_at,
             })
@@ -433,7 +474,12 @@ impl AccessStore {
 
     /// Revokes every live token of `machine`; answers how many.
     pub fn revoke_machine(&self, machine: &str) -> Result<usize, AccessError> {
-        on_backend!(self, revoke_machine_tokens(&machine_key(machine), now()))
+        let key = machine_key(machine);
+        // Personal tokens have an empty key; no machine has an empty name.
+        if key.is_empty() {
+            return Ok(0);
+        }
+        on_backend!(self, revoke_machine_tokens(&key, now()))
     }
 
     /// Revokes one token; answers whether it was live.
@@ -447,6 +493,9 @@ impl AccessStore {
         Ok(match row {
             None => TokenCheck::Unknown,
             Some(row) if row.revoked_at.is_some() => TokenCheck::Revoked,
+            Some(row) if row.user_id.is_some() => TokenCheck::Personal {
+                user_name: row.machine_name,
+            },
             Some(row) => TokenCheck::Valid {
                 machine_name: row.machine_name,
                 machine_key: row.machine_key,

@@ -192,6 +192,27 @@ pub(crate) fn revoke_machine_tokens(
     })
 }
 
+/// Revokes the live personal tokens of one user; answers how many.
+pub(crate) fn revoke_personal_tokens(
+    conn: &mut Conn,
+    user_id: i64,
+    now: i64,
+) -> Result<usize, OpError> {
+    in_transaction(conn, |conn| {
+        let n = diesel::update(
+            machine_tokens::table
+                .filter(machine_tokens::user_id.eq(user_id))
+                .filter(machine_tokens::revoked_at.is_null()),
+        )
+        .set(machine_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+        if n > 0 {
+            bump_revision(conn)?;
+        }
+        Ok(n)
+    })
+}
+
 /// Revokes one live token; answers how many (0 or 1).
 pub(crate) fn revoke_token_hash(conn: &mut Conn, hash: &str, now: i64) -> Result<usize, OpError> {
     in_transaction(conn, |conn| {

@@ -145,6 +145,7 @@ diesel::table! {
         token_hash -> Text,
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        user_id -> Nullable<BigInt>,
     }
 }
 

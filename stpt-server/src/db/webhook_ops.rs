@@ -39,6 +39,7 @@ pub(crate) fn enqueue_run(
     conn: &mut Conn,
     run_id: i64,
     events: &[&str],
+    link_base: &str,
     now: i64,
 ) -> Result<usize, OpError> {
     in_transaction(conn, |conn| {
@@ -73,6 +74,7 @@ pub(crate) fn enqueue_run(
                 (machine.id, &machine.name),
                 (run.id, &run.status),
                 counts,
+                link_base,
             );
             queued += diesel::insert_into(webhook_outbox::table)
                 .values(&NewOutboxRow {

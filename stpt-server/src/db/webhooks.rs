@@ -264,6 +264,9 @@ impl From<OpError> for WebhookError {
 #[derive(Debug, Clone)]
 pub struct WebhookStore {
     pool: DbPool,
+    /// What the payloads' run links start with: the public URL (`https://stpt.example.com`),
+    /// empty for links relative to the server's address.
+    link_base: String,
 }
 
 /// Runs `$op` from the backend's module on a pooled connection.
@@ -293,29 +296,37 @@ fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// The body told to a hook of `format` about `event` on a run.
+/// The body told to a hook of `format` about `event` on a run, its page linked under
+/// `link_base`.
 pub(super) fn payload(
     format: &str,
     event: &str,
     machine: (i64, &str),
     run: (i64, &str),
     counts: StatusCounts,
+    link_base: &str,
 ) -> String {
     let (machine_id, machine_name) = machine;
     let (run_id, status) = run;
-    let url = format!("/machine/run_data/{run_id}");
+    let url = format!("{link_base}/machine/run_data/{run_id}");
     let body = if format == HookFormat::Slack.as_str() {
         let tests: Vec<String> = counts
             .iter()
             .filter(|(_, n)| *n > 0)
             .map(|(status, n)| format!("{n} {}", status.as_str()))
             .collect();
-        json!({
-            "text": format!(
-                "stpt: run {run_id} of {machine_name} {event} ({status}; {}) {url}",
-                tests.join(", ")
-            )
-        })
+        let summary = format!(
+            "stpt: run {run_id} of {machine_name} {event} ({status}; {})",
+            tests.join(", ")
+        );
+        // An absolute link is made clickable with Slack's `<url|text>`; `&`, `<` and `>` are
+        // the characters Slack wants escaped in text.
+        let text = if url.starts_with("http://") || url.starts_with("https://") {
+            format!("<{url}|{}>", slack_escape(&summary))
+        } else {
+            format!("{} {url}", slack_escape(&summary))
+        };
+        json!({ "text": text })
     } else {
         json!({
             "event": event,
@@ -327,10 +338,27 @@ pub(super) fn payload(
     body.to_string()
 }
 
+/// Text escaped as Slack's message formatting wants it.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 impl WebhookStore {
     /// Webhooks on an open (migrated) pool.
     pub fn new(pool: DbPool) -> Self {
-        WebhookStore { pool }
+        WebhookStore {
+            pool,
+            link_base: String::new(),
+        }
+    }
+
+    /// The same store, its payloads linking runs at `base` (`https://stpt.example.com`; a
+    /// trailing slash is ignored).
+    pub fn with_link_base(mut self, base: &str) -> Self {
+        self.link_base = base.trim_end_matches('/').to_owned();
+        self
     }
 
     /// Opens (and migrates) the database at `url`.
@@ -402,7 +430,10 @@ impl WebhookStore {
             return Ok(0);
         }
         let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
-        on_backend!(self, enqueue_run(run, &names, Timestamp::now().as_micros()))
+        on_backend!(
+            self,
+            enqueue_run(run, &names, &self.link_base, Timestamp::now().as_micros())
+        )
     }
 
     /// Claims up to `limit` notifications due now.
@@ -436,6 +467,56 @@ impl WebhookStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payloads_link_runs_under_the_public_url() {
+        let mut counts = StatusCounts::default();
+        counts.add_n(Status::Failed, 1);
+        counts.add_n(Status::Passed, 12);
+        let json = |base| {
+            payload(
+                "json",
+                "failed",
+                (1, "rig<7>"),
+                (42, "failed"),
+                counts,
+                base,
+            )
+        };
+        let body: serde_json::Value =
+            serde_json::from_str(&json("https://stpt.example.com")).expect("JSON");
+        assert_eq!(
+            body["run"]["url"],
+            "https://stpt.example.com/machine/run_data/42"
+        );
+        let body: serde_json::Value = serde_json::from_str(&json("")).expect("JSON");
+        assert_eq!(body["run"]["url"], "/machine/run_data/42");
+
+        let slack = |base| {
+            let body = payload(
+                "slack",
+                "failed",
+                (1, "rig<7>"),
+                (42, "failed"),
+                counts,
+                base,
+            );
+            let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            body["text"].as_str().unwrap_or_default().to_owned()
+        };
+        // A clickable link (`<url|text>`), the text escaped as Slack wants.
+        assert_eq!(
+            slack("https://stpt.example.com"),
+            "<https://stpt.example.com/machine/run_data/42|stpt: run 42 of rig&lt;7&gt; failed \
+             (failed; 1 failed, 12 passed)>"
+        );
+        // Without a public URL there is no address to click: the path follows the text.
+        assert_eq!(
+            slack(""),
+            "stpt: run 42 of rig&lt;7&gt; failed (failed; 1 failed, 12 passed) \
+             /machine/run_data/42"
+        );
+    }
 
     #[test]
     fn retries_back_off_exponentially_up_to_ten_minutes() {

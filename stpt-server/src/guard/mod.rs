@@ -211,11 +211,11 @@ impl Guard {
         if let Some(files) = open_files_limit() {
             let fits = fitting_connections(files, tls.is_some());
             if limits.max_connections > fits {
-                crate::log::warn(format_args!(
+                tracing::warn!(
                     "at most {fits} connections instead of {}: this process may open {files} \
                      files (raise it with ulimit -n)",
                     limits.max_connections
-                ));
+                );
                 limits.max_connections = fits;
             }
         }
@@ -254,7 +254,7 @@ impl Guard {
                         // Out of file descriptors, typically: said once in a while, not at
                         // every retry.
                         if warned.is_none_or(|at| at.elapsed() >= ACCEPT_WARN_EVERY) {
-                            crate::log::warn(format_args!("cannot accept a connection: {e}"));
+                            tracing::error!("cannot accept a connection: {e}");
                             warned = Some(Instant::now());
                         }
                         tokio::time::sleep(ACCEPT_BACKOFF).await;

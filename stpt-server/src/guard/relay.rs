@@ -243,7 +243,7 @@ impl<C: Socket> Connection<'_, C> {
             self.buf = Vec::new();
         }
         let unreachable = |e: io::Error| {
-            crate::log::warn(format_args!("cannot reach the app: {e}"));
+            tracing::error!("cannot reach the app: {e}");
             End::Refuse(Refusal::unavailable("the server is not ready; try again"))
         };
         let mut from_app = Vec::new();

@@ -146,7 +146,7 @@ pub(super) async fn serve(
         },
     };
     let Ok((local, remote)) = UnixStream::pair() else {
-        crate::log::warn("cannot open a local socket pair for an HTTPS connection");
+        tracing::error!("cannot open a local socket pair for an HTTPS connection");
         return;
     };
     tokio::spawn(bridge(tls, remote, shared.limits.send_timeout));

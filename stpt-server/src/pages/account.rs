@@ -180,7 +180,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| match e {
             AccessError::WeakPassword | AccessError::InvalidName { .. } => e.to_string(),
             other => {
-                crate::log::warn(format_args!("account operation failed: {other}"));
+                tracing::error!("account operation failed: {other}");
                 "The server could not do that; its log has the cause.".to_owned()
             }
         })
@@ -370,7 +370,7 @@ async fn post_password_reset(
     security.limiter.failed(&keys);
     let (Some(smtp), Some(base)) = (security.smtp.clone(), security.public_url.clone()) else {
         if security.smtp.is_some() {
-            crate::log::warn("reset mail needs the public URL (STPT_PUBLIC_URL); not sent");
+            tracing::warn!("reset mail needs the public URL (STPT_PUBLIC_URL); not sent");
         }
         return Answer::Go(Box::new(Redirect::to("/password-reset/done")));
     };
@@ -388,13 +388,13 @@ async fn post_password_reset(
         };
         let url = format!("{base}{}", link.path());
         if let Err(e) = mail::send_reset_link(&smtp, ca_cert.as_deref(), &email, &user.name, &url) {
-            crate::log::warn(format_args!("cannot mail a reset link: {e}"));
+            tracing::error!("cannot mail a reset link: {e}");
         }
         Ok(())
     })
     .await;
     if let Err(e) = sent {
-        crate::log::warn(format_args!("reset request failed: {e}"));
+        tracing::error!("reset request failed: {e}");
     }
     Answer::Go(Box::new(Redirect::to("/password-reset/done")))
 }

@@ -8,6 +8,9 @@
 //! use. Without Python (or `venv`, or the package index) the test is skipped with a message,
 //! except in CI (`CI` set), where it fails.
 
+// The fuzzer's report and a skipped test's reason belong in the test output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::Path;
 
 use stpt_tests::database::TempDatabase;
