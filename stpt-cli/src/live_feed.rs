@@ -12,7 +12,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::thread::sleep;
 use std::time::Duration;
 
-use serde::Deserialize;
+use stpt_core::wire::MachineDataMessage;
 use stpt_server::api::shapes::MachineLastData;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{HandshakeError, Message, WebSocket};
@@ -36,11 +36,6 @@ pub(crate) enum FeedEvent {
     Data(Box<MachineLastData>),
     /// Something about the connection, for people.
     Notice(String),
-}
-
-#[derive(Debug, Deserialize)]
-struct LiveMessage {
-    machine_data: MachineLastData,
 }
 
 enum Mode {
@@ -135,14 +130,16 @@ impl LiveFeed {
                     }
                 },
                 Mode::Socket(Some(socket)) => match socket.read() {
-                    Ok(Message::Text(text)) => match serde_json::from_str::<LiveMessage>(&text) {
-                        Ok(message) => return FeedEvent::Data(Box::new(message.machine_data)),
-                        Err(e) => {
-                            return FeedEvent::Notice(format!(
-                                "ignored a live message that did not parse: {e}"
-                            ));
+                    Ok(Message::Text(text)) => {
+                        match serde_json::from_str::<MachineDataMessage<MachineLastData>>(&text) {
+                            Ok(message) => return FeedEvent::Data(Box::new(message.machine_data)),
+                            Err(e) => {
+                                return FeedEvent::Notice(format!(
+                                    "ignored a live message that did not parse: {e}"
+                                ));
+                            }
                         }
-                    },
+                    }
                     Ok(Message::Close(_)) => {
                         self.mode = Mode::Socket(None);
                         return FeedEvent::Notice(

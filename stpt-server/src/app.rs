@@ -16,7 +16,7 @@ use rocket::figment::Figment;
 use rocket::http::uri::Origin;
 use rocket::{Build, Data, Request, Rocket};
 use sha2::{Digest, Sha512};
-use stpt_core::Store;
+use stpt_core::{Store, StoreError};
 
 use crate::access::Security;
 use crate::access::credentials::random_bytes;
@@ -48,23 +48,62 @@ pub struct AppState {
     pub webhooks: Option<WebhookStore>,
 }
 
+impl AppState {
+    /// Runs blocking work (a store call, the access store, the outbox) on Rocket's blocking
+    /// pool, so no async worker waits on a database. The closure gets the state.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, TaskFailed>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> T + Send + 'static,
+    {
+        let state = self.clone();
+        rocket::tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(TaskFailed)
+    }
+
+    /// Runs a store call on the blocking pool; a task that died is a store failure.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.blocking(move |state| f(state.store.as_ref()))
+            .await
+            .unwrap_or_else(|failed| Err(failed.into()))
+    }
+}
+
+/// Blocking work that never finished: it panicked or the runtime is shutting down.
+#[derive(Debug, thiserror::Error)]
+#[error("the blocking task failed")]
+pub(crate) struct TaskFailed(#[source] rocket::tokio::task::JoinError);
+
+impl From<TaskFailed> for StoreError {
+    fn from(failed: TaskFailed) -> Self {
+        StoreError::backend("the store task failed", failed)
+    }
+}
+
 /// Opens the configured database (migrating it) and builds the app on it.
 pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
     let store = DieselStore::open(&config.database_url, config.pool)?;
     // With PostgreSQL, changes travel through the database so every instance hears them.
     let hub = match &config.database_url {
         DatabaseUrl::Postgres(url) => {
-            LiveHub::postgres(url, config.live_backlog).map_err(|e| ConnectError::Migrate {
-                target: "PostgreSQL change notifications".to_owned(),
-                reason: e.to_string(),
+            LiveHub::postgres(url, config.live_backlog).map_err(|source| {
+                ConnectError::Notifications {
+                    target: config.database_url.to_string(),
+                    source,
+                }
             })?
         }
         DatabaseUrl::Sqlite(_) => LiveHub::with_backlog(config.live_backlog),
     };
     let access = AccessStore::new(store.pool().clone());
-    let key = secret_key(config, Some(&access)).map_err(|e| ConnectError::Migrate {
-        target: "the session key".to_owned(),
-        reason: e.to_string(),
+    let key = secret_key(config, Some(&access)).map_err(|source| ConnectError::SessionKey {
+        target: config.database_url.to_string(),
+        source,
     })?;
     let metrics = Metrics::with_pool(Some(store.pool().clone()));
     Ok(assemble(config, Arc::new(store), hub, Some(access), key).manage(metrics))

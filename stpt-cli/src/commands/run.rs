@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use stpt_core::Status;
 use stpt_runner::{
     CancelFlag, Executor, HttpConfig, HttpSink, Plan, Progress, Reporter, default_spool_dir,
 };
@@ -181,7 +180,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     if summary.cancelled {
         return Err(RunNotPassed::cancelled(summary.not_run).into());
     }
-    let passed = summary.counts.get(Status::Passed) + summary.counts.get(Status::Warning);
+    let passed = summary.counts.successes();
     if passed != summary.counts.total() {
         return Err(RunNotPassed::failed(summary.counts.aggregate()).into());
     }

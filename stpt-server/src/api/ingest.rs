@@ -14,7 +14,7 @@ use rocket::data::{Data, ToByteUnit};
 use rocket::http::Status;
 use rocket::serde::json::{Json, Value};
 use rocket::{State, post, routes};
-use stpt_core::{DryRun, Event, EventKind, TestStart, TestStop};
+use stpt_core::{DryRun, Event, EventKind, StoreError, TestStart, TestStop};
 
 use super::ApiError;
 use super::error::ErrorBody;
@@ -76,7 +76,7 @@ async fn ingest(
     }
     let event = Event::parse(kind, &bytes)?;
     if let Some(key) = allowed_machine
-        && event.machine_name().to_lowercase() != key
+        && stpt_core::machine_key(event.machine_name()) != key
     {
         return Err(ApiError {
             status: Status::Forbidden,
@@ -88,13 +88,13 @@ async fn ingest(
             field: None,
         });
     }
-    let store = state.store.clone();
-    let (event, applied) = rocket::tokio::task::spawn_blocking(move || {
-        let applied = store.apply(&event);
-        (event, applied)
-    })
-    .await
-    .map_err(|e| ApiError::internal("the ingest task failed", &e))?;
+    let (event, applied) = state
+        .blocking(move |state| {
+            let applied = state.store.apply(&event);
+            (event, applied)
+        })
+        .await
+        .map_err(|e| ApiError::from(StoreError::from(e)))?;
     let applied = applied?;
     if !applied.duplicate {
         state.hub.publish(RunChanged::from(&applied));

@@ -62,7 +62,7 @@ pub(super) async fn delete_machine(
         .await?
         .ok_or_else(|| unknown_machine(id))?;
     if let Some(key) = allowed_machine
-        && machine.name.to_lowercase() != key
+        && stpt_core::machine_key(&machine.name) != key
     {
         return Err(ApiError {
             status: rocket::http::Status::Forbidden,

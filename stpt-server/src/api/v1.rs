@@ -85,7 +85,7 @@ async fn abort_run(
         .await?
         .ok_or_else(|| unknown_run(id))?;
     if let Some(key) = allowed_machine
-        && tree.machine.name.to_lowercase() != key
+        && stpt_core::machine_key(&tree.machine.name) != key
     {
         return Err(ApiError {
             status: rocket::http::Status::Forbidden,

@@ -387,7 +387,10 @@ async fn post_password_reset(
         };
         let url = format!("{base}{}", link.path());
         if let Err(e) = mail::send_reset_link(&smtp, &email, &user.name, &url) {
-            crate::log::warn(format_args!("cannot mail a reset link: {e}"));
+            crate::log::warn(format_args!(
+                "cannot mail a reset link: {}",
+                crate::api::DisplayChain(&e)
+            ));
         }
         Ok(())
     })
