@@ -1,8 +1,8 @@
 //! Building the Rocket application from a [`Config`].
 //!
-//! The main items here are [`build`] (open the configured database, then [`build_with_access`])
-//! and [`AppState`], the managed state every handler sees. Tests and the CLI's `serve` run the
-//! same app.
+//! The main item here is [`build`] (open the configured database, then [`build_with_access`]):
+//! it assembles the state (`state::AppState`), the fairings and every area's routes. Tests and
+//! the CLI's `serve` run the same app. Nothing imports from here but the crate root.
 //!
 //! The session cookies' key comes from [`Config::secret_key`] when set, else from the one
 //! generated once and kept in the database (so restarts keep users logged in), else (a store
@@ -11,12 +11,10 @@
 use std::sync::Arc;
 
 use rocket::config::SecretKey;
-use rocket::fairing::{Fairing, Info, Kind};
 use rocket::figment::Figment;
-use rocket::http::uri::Origin;
-use rocket::{Build, Data, Request, Rocket};
+use rocket::{Build, Rocket};
 use sha2::{Digest, Sha512};
-use stpt_core::{Store, StoreError};
+use stpt_core::Store;
 
 use crate::access::Security;
 use crate::access::credentials::random_bytes;
@@ -24,66 +22,15 @@ use crate::config::Config;
 use crate::db::{AccessStore, ConnectError, DatabaseUrl, DieselStore, WebhookStore};
 use crate::live::{LiveFeed, LiveHub};
 use crate::metrics::Metrics;
+use crate::routing::TrailingSlash;
 use crate::stale::{StaleLimit, StaleSweep};
 use crate::webhooks::WebhookDelivery;
 use crate::{access, api, live, pages};
 
+use crate::state::AppState;
+
 /// Time between two polls of the webhook outbox.
 const WEBHOOK_POLL: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// Where runs live.
-    pub store: Arc<dyn Store>,
-    /// Where changes are announced.
-    pub hub: LiveHub,
-    /// What live subscribers share: each change read and serialised once.
-    pub feed: Arc<LiveFeed>,
-    /// Largest accepted request body.
-    pub body_limit: u64,
-    /// Who may read and write, and the users and tokens that decide it.
-    pub security: Arc<Security>,
-    /// The webhooks to notify and their outbox (on the database, when there is one).
-    pub webhooks: Option<WebhookStore>,
-}
-
-impl AppState {
-    /// Runs blocking work (a store call, the access store, the outbox) on Rocket's blocking
-    /// pool, so no async worker waits on a database. The closure gets the state.
-    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, TaskFailed>
-    where
-        T: Send + 'static,
-        F: FnOnce(&AppState) -> T + Send + 'static,
-    {
-        let state = self.clone();
-        rocket::tokio::task::spawn_blocking(move || f(&state))
-            .await
-            .map_err(TaskFailed)
-    }
-
-    /// Runs a store call on the blocking pool; a task that died is a store failure.
-    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.blocking(move |state| f(state.store.as_ref()))
-            .await
-            .unwrap_or_else(|failed| Err(failed.into()))
-    }
-}
-
-/// Blocking work that never finished: it panicked or the runtime is shutting down.
-#[derive(Debug, thiserror::Error)]
-#[error("the blocking task failed")]
-pub(crate) struct TaskFailed(#[source] rocket::tokio::task::JoinError);
-
-impl From<TaskFailed> for StoreError {
-    fn from(failed: TaskFailed) -> Self {
-        StoreError::backend("the store task failed", failed)
-    }
-}
 
 /// Opens the configured database (migrating it) and builds the app on it.
 pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
@@ -224,42 +171,4 @@ fn assemble(
         .mount("/", live::routes())
         .mount("/", crate::metrics::routes())
         .register("/", api::catchers())
-}
-
-/// Accepts every path with and without its trailing slash, as the seed did: routes are
-/// declared without it and requests are normalised before routing.
-///
-/// It also marks every request it sees as [`Routed`]: a request Rocket refused before request
-/// fairings and routing (a method it does not know) reaches the catchers without the mark.
-struct TrailingSlash;
-
-/// Whether a request went through the request fairings (and so was routed); absent from a
-/// request Rocket refused as it arrived.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Routed(pub(crate) bool);
-
-#[rocket::async_trait]
-impl Fairing for TrailingSlash {
-    fn info(&self) -> Info {
-        Info {
-            name: "accept paths with a trailing slash",
-            kind: Kind::Request,
-        }
-    }
-
-    async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
-        request.local_cache(|| Routed(true));
-        let path = request.uri().path().as_str();
-        if path.len() > 1 && path.ends_with('/') {
-            let trimmed = path.trim_end_matches('/');
-            let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
-            let rebuilt = match request.uri().query() {
-                Some(query) => format!("{trimmed}?{query}"),
-                None => trimmed.to_owned(),
-            };
-            if let Ok(origin) = Origin::parse_owned(rebuilt) {
-                request.set_uri(origin);
-            }
-        }
-    }
 }

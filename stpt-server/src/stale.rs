@@ -12,9 +12,9 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Orbit, Rocket};
 use stpt_core::{RunSummary, Timestamp};
 
-use crate::app::AppState;
 use crate::db::HookEvent;
 use crate::live::RunChanged;
+use crate::state::AppState;
 use crate::webhooks;
 
 /// How long a run may go without an event before it is stale.

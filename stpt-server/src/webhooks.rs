@@ -16,9 +16,9 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Orbit, Rocket};
 use sha2::Sha256;
 
-use crate::app::AppState;
 use crate::db::{Delivery, HookEvent, WebhookStore};
 use crate::metrics::{Metrics, WebhookCounters};
+use crate::state::AppState;
 
 /// Notifications claimed per poll.
 const BATCH: i64 = 32;

@@ -16,9 +16,9 @@ use rocket::tokio::sync::watch;
 use rocket::{Orbit, Request, Rocket};
 
 use super::{Bearer, Security, session};
-use crate::app::AppState;
 use crate::config::ReadAccess;
 use crate::db::TokenCheck;
+use crate::state::AppState;
 
 /// Time between two reads of the access revision.
 pub(crate) const POLL: Duration = Duration::from_millis(250);

@@ -15,7 +15,7 @@ pub(super) struct Health {
     #[schema(examples("ok"))]
     status: &'static str,
 }
-use crate::app::AppState;
+use crate::state::AppState;
 
 #[utoipa::path(
     tag = "operations",

@@ -27,7 +27,7 @@ use stpt_core::{
 use super::ApiError;
 use super::error::ErrorBody;
 use super::read::query;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Default and largest number of results of a test's history.
 const DEFAULT_LIMIT: u32 = 20;

@@ -20,11 +20,11 @@ use super::ApiError;
 use super::error::ErrorBody;
 use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
-use crate::app::AppState;
 use crate::config::IngestAuth;
 use crate::db::{HookEvent, TokenCheck};
 use crate::live::RunChanged;
 use crate::metrics::{Metrics, Outcome};
+use crate::state::AppState;
 use crate::webhooks;
 
 fn unauthorized(detail: &str) -> ApiError {

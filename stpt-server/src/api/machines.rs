@@ -15,7 +15,7 @@ use super::ingest::token_machine;
 use super::read::query;
 use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// What a deletion removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -11,8 +11,8 @@ use super::ApiError;
 use super::error::ErrorBody;
 use super::pagination::{PageQuery, SiteHost, envelope};
 use super::shapes::{MachineLastData, MachineListItem, RunListItem, ScriptDetail};
-use crate::app::AppState;
 use crate::stale::StaleLimit;
+use crate::state::AppState;
 use stpt_core::wire::Paginated;
 
 /// Runs a store query on the blocking pool.

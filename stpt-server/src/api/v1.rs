@@ -18,10 +18,10 @@ use super::ingest::token_machine;
 use super::read::query;
 use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
-use crate::app::AppState;
 use crate::db::HookEvent;
 use crate::live::RunChanged;
 use crate::stale::StaleLimit;
+use crate::state::AppState;
 use crate::webhooks;
 
 fn unknown_run(id: i64) -> ApiError {

@@ -31,7 +31,7 @@ use stpt_core::{MachineId, PageRequest, Status, Store, StoreError, Timestamp};
 
 use super::hub::RunChanged;
 use crate::api::shapes::MachineLastData;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Messages kept per subscriber before a slow one skips ahead and catches up from the store.
 const SUBSCRIBER_BACKLOG: usize = 256;

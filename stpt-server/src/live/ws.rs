@@ -49,7 +49,7 @@ use super::hub::RunChanged;
 use crate::access::Security;
 use crate::access::revocation::Credential;
 use crate::api::{ApiError, ErrorBody};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// How long messages may wait for a client that does not read before it is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);

@@ -17,8 +17,8 @@ use rocket::{Responder, State, get, post, routes};
 use crate::access::client_addr::ClientAddr;
 use crate::access::session::{self, SessionUser};
 use crate::access::{csrf, mail};
-use crate::app::AppState;
 use crate::db::{AccessError, AccessStore};
+use crate::state::AppState;
 
 /// One input of a form.
 struct Field {

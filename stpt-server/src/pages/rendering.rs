@@ -14,7 +14,7 @@ use rocket::response::{self, Responder};
 use stpt_core::{Closure, RunSummary, Status, Store, StoreError, Timestamp};
 
 use crate::api::ApiError;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// A page that could not be shown.
 #[derive(Debug)]

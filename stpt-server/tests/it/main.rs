@@ -18,4 +18,5 @@ mod origin;
 mod properties;
 mod races;
 mod support;
+mod test_app;
 mod webhooks;

@@ -158,27 +158,7 @@ fn measure(
     for _ in 0..args.subscribers {
         sockets.push(subscribe(&ws_url).with_context(|| format!("cannot subscribe to {ws_url}"))?);
     }
-    let listeners: Vec<_> = sockets
-        .into_iter()
-        .map(|mut socket| {
-            let receipts = receipts.clone();
-            std::thread::Builder::new()
-                .stack_size(128 * 1024)
-                .spawn(move || {
-                    let mut seen = 0;
-                    while let Ok(message) = socket.read() {
-                        if let Message::Text(_) = message {
-                            if receipts.send((seen, Instant::now())).is_err() {
-                                break;
-                            }
-                            seen += 1;
-                        }
-                    }
-                })
-        })
-        .collect::<Result<_, _>>()
-        .context("cannot start a subscriber's thread")?;
-    drop(receipts);
+    let listeners = listen(sockets, receipts)?;
 
     let mut samples = Vec::with_capacity((args.subscribers * args.events) as usize);
     let mut missed = 0;
@@ -234,6 +214,33 @@ pub(super) fn subscribe(url: &str) -> anyhow::Result<WebSocket<TcpStream>> {
     let (socket, _) = tungstenite::client::client(request, stream)
         .map_err(|e| anyhow::anyhow!("WebSocket handshake failed: {e}"))?;
     Ok(socket)
+}
+
+/// One thread per subscriber, reporting (message number, arrival) for every text message.
+fn listen(
+    sockets: Vec<WebSocket<TcpStream>>,
+    receipts: mpsc::Sender<(u32, Instant)>,
+) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
+    sockets
+        .into_iter()
+        .map(|mut socket| {
+            let receipts = receipts.clone();
+            std::thread::Builder::new()
+                .stack_size(128 * 1024)
+                .spawn(move || {
+                    let mut seen = 0;
+                    while let Ok(message) = socket.read() {
+                        if let Message::Text(_) = message {
+                            if receipts.send((seen, Instant::now())).is_err() {
+                                break;
+                            }
+                            seen += 1;
+                        }
+                    }
+                })
+        })
+        .collect::<Result<_, _>>()
+        .context("cannot start a subscriber's thread")
 }
 
 /// The simulated machine's plan: one scenario of `tests` tests.
