@@ -54,7 +54,7 @@ pub async fn notify(state: &AppState, run: i64, events: &'static [HookEvent]) {
     if events.is_empty() {
         return;
     }
-    let queued = rocket::tokio::task::spawn_blocking(move || hooks.enqueue(run, events)).await;
+    let queued = state.blocking(move |_| hooks.enqueue(run, events)).await;
     match queued {
         Ok(Ok(_)) => {}
         Ok(Err(err)) => {

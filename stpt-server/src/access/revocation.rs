@@ -127,9 +127,7 @@ impl Fairing for RevisionWatch {
                     () = rocket::tokio::time::sleep(POLL) => {}
                 }
                 let access = access.clone();
-                if let Ok(Ok(revision)) =
-                    rocket::tokio::task::spawn_blocking(move || access.revision()).await
-                {
+                if let Ok(Ok(revision)) = state.blocking(move |_| access.revision()).await {
                     state.security.revisions.sender.send_if_modified(|current| {
                         let moved = *current != revision;
                         *current = revision;

@@ -338,13 +338,18 @@ impl Fairing for LiveFeedTask {
                     }
                 }
                 last_publish = Some(rocket::tokio::time::Instant::now());
-                let store = state.store.clone();
-                let feed = Arc::clone(&state.feed);
-                let done = rocket::tokio::task::spawn_blocking(move || {
-                    let complete = publish(store.as_ref(), &feed, &mut told, &machines, lagged);
-                    (told, complete)
-                })
-                .await;
+                let done = state
+                    .blocking(move |state| {
+                        let complete = publish(
+                            state.store.as_ref(),
+                            &state.feed,
+                            &mut told,
+                            &machines,
+                            lagged,
+                        );
+                        (told, complete)
+                    })
+                    .await;
                 (told, retry) = match done {
                     Ok((told, complete)) => (told, !complete),
                     Err(_) => (Broadcast::default(), true),
