@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use stpt_core::machine_key;
+use stpt_core::wire::ErrorBody;
 use stpt_server::api::shapes::MachineListItem;
 
 /// Where the server is and how to authenticate to it (flattened into the commands that talk
@@ -167,9 +168,9 @@ fn known_machines(given: &str, machines: &[MachineListItem]) -> String {
         return "the server knows no machine yet (a machine appears with its first dry run)"
             .to_owned();
     }
-    let wanted = given.trim().to_lowercase();
+    let wanted = machine_key(given.trim());
     let closeness = |name: &str| {
-        let name = name.to_lowercase();
+        let name = machine_key(name);
         let shared = name
             .chars()
             .zip(wanted.chars())
@@ -197,20 +198,8 @@ fn known_machines(given: &str, machines: &[MachineListItem]) -> String {
     format!("known {noun} {list}; see `stpt machines`")
 }
 
-/// The seed's pagination envelope (only the fields the CLI reads).
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Paginated<T> {
-    /// Items in the whole list.
-    pub(crate) count: u64,
-    /// This page's number, from 1.
-    pub(crate) page_number: u64,
-    /// Number of pages.
-    pub(crate) total_pages: u64,
-    /// Whether a next page exists.
-    pub(crate) has_next: bool,
-    /// This page's items.
-    pub(crate) results: Vec<T>,
-}
+/// The seed's pagination envelope, as the server declares it.
+pub(crate) use stpt_core::wire::Paginated;
 
 /// A blocking client for one server.
 #[derive(Debug, Clone)]
@@ -326,7 +315,7 @@ impl Client {
         let wanted_id = given.trim().parse::<i64>().ok();
         let found = machines.iter().find(|m| match wanted_id {
             Some(id) => m.pk == id,
-            None => m.machine_name.to_lowercase() == given.to_lowercase(),
+            None => machine_key(&m.machine_name) == machine_key(given),
         });
         match found {
             Some(machine) => Ok(MachineRef {
@@ -368,25 +357,13 @@ impl Client {
     fn refused(&self, url: &str, status: u16, response: ureq::Response) -> RequestError {
         let content_type = response.content_type().to_owned();
         let text = response.into_string().unwrap_or_default();
-        match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(serde_json::Value::Object(body))
-                if body.get("error").is_some_and(|e| e.is_string()) =>
-            {
-                RequestError::Refused {
-                    url: url.to_owned(),
-                    status,
-                    error: body
-                        .get("error")
-                        .and_then(|e| e.as_str())
-                        .unwrap_or("error")
-                        .to_owned(),
-                    detail: match body.get("detail") {
-                        Some(serde_json::Value::String(detail)) => detail.clone(),
-                        Some(other) => other.to_string(),
-                        None => String::new(),
-                    },
-                }
-            }
+        match ErrorBody::parse(&text) {
+            Some(body) => RequestError::Refused {
+                url: url.to_owned(),
+                status,
+                error: body.error,
+                detail: body.detail,
+            },
             // The HTTP layer's own refusals (an unparsable request) come without a body.
             _ if text.trim().is_empty() => RequestError::Refused {
                 url: url.to_owned(),

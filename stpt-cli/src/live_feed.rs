@@ -13,7 +13,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::thread::sleep;
 use std::time::Duration;
 
-use serde::Deserialize;
+use stpt_core::wire::MachineDataMessage;
 use stpt_server::api::shapes::MachineLastData;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{HandshakeError, Message, WebSocket};
@@ -37,11 +37,6 @@ pub(crate) enum FeedEvent {
     Data(Box<MachineLastData>),
     /// Something about the connection, for people.
     Notice(String),
-}
-
-#[derive(Debug, Deserialize)]
-struct LiveMessage {
-    machine_data: MachineLastData,
 }
 
 enum Mode {
@@ -96,77 +91,100 @@ impl LiveFeed {
                     Err(e) => return self.backoff(format!("{e}; retrying")),
                 }
             }
-            match &mut self.mode {
-                Mode::Polling { last } => {
-                    let previous = last.clone();
-                    if previous.is_some() {
-                        sleep(POLL_PERIOD);
-                    }
-                    match self.read_now() {
-                        Ok(data) => {
-                            if previous.as_ref() != Some(&data) {
-                                self.mode = Mode::Polling {
-                                    last: Some(data.clone()),
-                                };
-                                return FeedEvent::Data(Box::new(data));
-                            }
-                        }
-                        Err(e) => return self.backoff(format!("{e}; retrying")),
-                    }
+            let event = match self.mode {
+                Mode::Polling { .. } => self.poll(),
+                Mode::Socket(None) => self.open_socket(),
+                Mode::Socket(Some(_)) => self.read_socket(),
+            };
+            if let Some(event) = event {
+                return event;
+            }
+        }
+    }
+
+    /// Polling: the next GET, when it differs from the last (after a pause once one was read).
+    fn poll(&mut self) -> Option<FeedEvent> {
+        let Mode::Polling { last } = &mut self.mode else {
+            return None;
+        };
+        let previous = last.clone();
+        if previous.is_some() {
+            sleep(POLL_PERIOD);
+        }
+        match self.read_now() {
+            Ok(data) => {
+                if previous.as_ref() != Some(&data) {
+                    self.mode = Mode::Polling {
+                        last: Some(data.clone()),
+                    };
+                    return Some(FeedEvent::Data(Box::new(data)));
                 }
-                Mode::Socket(None) => match self.connect() {
-                    Ok(socket) => {
-                        self.mode = Mode::Socket(Some(socket));
-                        self.retry = FIRST_RETRY;
-                        self.reread = true;
-                    }
-                    Err(Connect::NoRoute) => {
-                        self.mode = Mode::Polling { last: None };
-                        return FeedEvent::Notice(format!(
-                            "the server has no live route {}; polling every {}s instead",
-                            self.socket_url(),
-                            POLL_PERIOD.as_secs()
-                        ));
-                    }
-                    Err(Connect::Failed(reason)) => {
-                        return self.backoff(format!(
-                            "cannot connect to {}: {reason}; retrying",
-                            self.socket_url()
-                        ));
-                    }
-                },
-                Mode::Socket(Some(socket)) => match socket.read() {
-                    Ok(Message::Text(text)) => match serde_json::from_str::<LiveMessage>(&text) {
-                        Ok(message) => return FeedEvent::Data(Box::new(message.machine_data)),
-                        Err(e) => {
-                            return FeedEvent::Notice(format!(
-                                "ignored a live message that did not parse: {e}"
-                            ));
-                        }
-                    },
-                    Ok(Message::Close(_)) => {
-                        self.mode = Mode::Socket(None);
-                        return FeedEvent::Notice(
-                            "the server closed the live connection; reconnecting".to_owned(),
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(tungstenite::Error::Io(e))
-                        if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-                    {
-                        // Quiet for a while: a ping makes a dead connection show up as an
-                        // error on a later read instead of a silent hang.
-                        if socket.send(Message::Ping(Vec::new())).is_err() {
-                            self.mode = Mode::Socket(None);
-                        }
-                    }
-                    Err(e) => {
-                        self.mode = Mode::Socket(None);
-                        return FeedEvent::Notice(format!(
-                            "lost the live connection ({e}); reconnecting"
-                        ));
-                    }
-                },
+                None
+            }
+            Err(e) => Some(self.backoff(format!("{e}; retrying"))),
+        }
+    }
+
+    /// No socket yet: connect, or fall back to polling when the server has no such route.
+    fn open_socket(&mut self) -> Option<FeedEvent> {
+        match self.connect() {
+            Ok(socket) => {
+                self.mode = Mode::Socket(Some(socket));
+                self.retry = FIRST_RETRY;
+                self.reread = true;
+                None
+            }
+            Err(Connect::NoRoute) => {
+                self.mode = Mode::Polling { last: None };
+                Some(FeedEvent::Notice(format!(
+                    "the server has no live route {}; polling every {}s instead",
+                    self.socket_url(),
+                    POLL_PERIOD.as_secs()
+                )))
+            }
+            Err(Connect::Failed(reason)) => Some(self.backoff(format!(
+                "cannot connect to {}: {reason}; retrying",
+                self.socket_url()
+            ))),
+        }
+    }
+
+    /// One read of the socket: a message, a notice, or nothing yet.
+    fn read_socket(&mut self) -> Option<FeedEvent> {
+        let Mode::Socket(Some(socket)) = &mut self.mode else {
+            return None;
+        };
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                match serde_json::from_str::<MachineDataMessage<MachineLastData>>(&text) {
+                    Ok(message) => Some(FeedEvent::Data(Box::new(message.machine_data))),
+                    Err(e) => Some(FeedEvent::Notice(format!(
+                        "ignored a live message that did not parse: {e}"
+                    ))),
+                }
+            }
+            Ok(Message::Close(_)) => {
+                self.mode = Mode::Socket(None);
+                Some(FeedEvent::Notice(
+                    "the server closed the live connection; reconnecting".to_owned(),
+                ))
+            }
+            Ok(_) => None,
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                // Quiet for a while: a ping makes a dead connection show up as an
+                // error on a later read instead of a silent hang.
+                if socket.send(Message::Ping(Vec::new())).is_err() {
+                    self.mode = Mode::Socket(None);
+                }
+                None
+            }
+            Err(e) => {
+                self.mode = Mode::Socket(None);
+                Some(FeedEvent::Notice(format!(
+                    "lost the live connection ({e}); reconnecting"
+                )))
             }
         }
     }

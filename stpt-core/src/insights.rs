@@ -310,7 +310,7 @@ pub struct RunPoint {
 impl RunPoint {
     /// The point of one run.
     pub fn of(run: &RunSummary) -> RunPoint {
-        let passed = run.counts.get(Status::Passed) + run.counts.get(Status::Warning);
+        let passed = run.counts.successes();
         let failed = run.counts.get(Status::Failed) + run.counts.get(Status::Error);
         let decided = passed + failed;
         RunPoint {

@@ -23,7 +23,7 @@ pub mod testing;
 pub use memory_store::MemoryStore;
 pub use model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
-    PageRequest, RunFilter, RunId, RunSummary, RunTree, ScenarioTree, TestResult,
+    PageRequest, RunFilter, RunId, RunSummary, RunTree, ScenarioTree, TestResult, machine_key,
 };
 pub use progress::Progress;
 pub use sink::{MemorySink, Sink, SinkError};

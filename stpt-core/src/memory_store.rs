@@ -105,7 +105,7 @@ fn next_id(len: usize) -> i64 {
 }
 
 fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    crate::model::machine_key(name)
 }
 
 /// Copies a progress's aggregate and timestamps onto its node.

@@ -32,6 +32,13 @@ pub struct Machine {
     pub name: String,
 }
 
+/// The key a machine name is known by: names compare case-insensitively (Unicode lowercase),
+/// so `Rig-1` and `rig-1` report to one machine. Every store, the server's machine-token checks,
+/// the runner and the CLI compare names through this one function.
+pub fn machine_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// A machine with the status of its newest run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MachineSummary {

@@ -197,6 +197,15 @@ impl StatusCounts {
         self.total() - self.ongoing()
     }
 
+    /// Number of tests whose status [`Status::is_success`] (passed or warning).
+    pub fn successes(&self) -> u64 {
+        Status::PRIORITY
+            .into_iter()
+            .filter(|status| status.is_success())
+            .map(|status| self.get(status))
+            .sum()
+    }
+
     /// The aggregate status: the first status with a non-zero count in priority order,
     /// [`Status::Unknown`] when nothing is counted.
     pub fn aggregate(&self) -> Status {

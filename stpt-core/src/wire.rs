@@ -1,4 +1,6 @@
-//! The wire payloads of the seed-compatible protocol, their parsing and their validation.
+//! The wire payloads of the seed-compatible protocol, their parsing and their validation, and
+//! the other shapes the server sends and its clients read: the error body ([`ErrorBody`]), the
+//! pagination envelope ([`Paginated`]) and the WebSocket frames (`live`). Serde only, no I/O.
 //!
 //! The main type here is [`Event`]: a dry run, a test start or a test stop. The runner builds
 //! it, sinks carry it, the server parses it with [`Event::parse`] and stores apply it; nothing
@@ -10,6 +12,14 @@
 //!
 //! **Invariant:** a parsed event has passed [`Event::validate`]: names are not blank and fit
 //! the seed's column lengths, so stores never see input they would have to reject for shape.
+
+mod error_body;
+mod live;
+mod page;
+
+pub use error_body::ErrorBody;
+pub use live::{IdStatus, MachineDataMessage, MachineStatusMessage, RunDataMessage};
+pub use page::Paginated;
 
 use std::collections::BTreeMap;
 

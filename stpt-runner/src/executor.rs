@@ -290,7 +290,29 @@ impl Executor {
             Ended::Exited(code) => code,
             _ => None,
         };
-        let (status, note) = match ended {
+        let (status, note) = self.judge(ended, limit, &status_path);
+        let message = match (status, note) {
+            (Status::Passed, note) => note,
+            (_, note) => join_message(note, &output),
+        };
+        TestOutcome {
+            index: test.index,
+            status,
+            exit_code,
+            duration,
+            message,
+            output,
+        }
+    }
+
+    /// The status of a test whose process `ended`, with a note on why.
+    fn judge(
+        &self,
+        ended: Ended,
+        limit: Option<Duration>,
+        status_path: &Path,
+    ) -> (Status, Option<String>) {
+        match ended {
             // A test that exits because of the same Ctrl-C was still cancelled.
             _ if self.cancel.is_cancelled() => (Status::Cancelled, Some("cancelled".to_owned())),
             Ended::Cancelled => (Status::Cancelled, Some("cancelled".to_owned())),
@@ -302,7 +324,7 @@ impl Executor {
                 Status::Error,
                 Some(format!("lost the test process: {reason}")),
             ),
-            Ended::Exited(code) => match read_status_file(&status_path) {
+            Ended::Exited(code) => match read_status_file(status_path) {
                 Some(Ok((status, message))) => (status, message),
                 Some(Err(word)) => (
                     Status::Error,
@@ -317,18 +339,6 @@ impl Executor {
                     None => (Status::Error, Some("killed by a signal".to_owned())),
                 },
             },
-        };
-        let message = match (status, note) {
-            (Status::Passed, note) => note,
-            (_, note) => join_message(note, &output),
-        };
-        TestOutcome {
-            index: test.index,
-            status,
-            exit_code,
-            duration,
-            message,
-            output,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Building the Rocket application from a [`Config`].
 //!
-//! The main items here are [`build`] (open the configured database, then [`build_with_access`])
-//! and [`AppState`], the managed state every handler sees. Tests and the CLI's `serve` run the
-//! same app.
+//! The main item here is [`build`] (open the configured database, then [`build_with_access`]):
+//! it assembles the state (`state::AppState`), the fairings and every area's routes. Tests and
+//! the CLI's `serve` run the same app. Nothing imports from here but the crate root.
 //!
 //! The session cookies' key comes from [`Config::secret_key`] when set, else from the one
 //! generated once and kept in the database (so restarts keep users logged in), else (a store
@@ -11,10 +11,8 @@
 use std::sync::Arc;
 
 use rocket::config::SecretKey;
-use rocket::fairing::{Fairing, Info, Kind};
 use rocket::figment::Figment;
-use rocket::http::uri::Origin;
-use rocket::{Build, Data, Request, Rocket};
+use rocket::{Build, Rocket};
 use sha2::{Digest, Sha512};
 use stpt_core::Store;
 
@@ -24,29 +22,15 @@ use crate::config::Config;
 use crate::db::{AccessStore, ConnectError, DatabaseUrl, DieselStore, WebhookStore};
 use crate::live::{LiveFeed, LiveHub};
 use crate::metrics::Metrics;
+use crate::routing::TrailingSlash;
 use crate::stale::{StaleLimit, StaleSweep};
 use crate::webhooks::WebhookDelivery;
 use crate::{access, api, live, pages};
 
+use crate::state::AppState;
+
 /// Time between two polls of the webhook outbox.
 const WEBHOOK_POLL: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// Where runs live.
-    pub store: Arc<dyn Store>,
-    /// Where changes are announced.
-    pub hub: LiveHub,
-    /// What live subscribers share: each change read and serialised once.
-    pub feed: Arc<LiveFeed>,
-    /// Largest accepted request body.
-    pub body_limit: u64,
-    /// Who may read and write, and the users and tokens that decide it.
-    pub security: Arc<Security>,
-    /// The webhooks to notify and their outbox (on the database, when there is one).
-    pub webhooks: Option<WebhookStore>,
-}
 
 /// Opens the configured database (migrating it) and builds the app on it.
 pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
@@ -54,17 +38,19 @@ pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
     // With PostgreSQL, changes travel through the database so every instance hears them.
     let hub = match &config.database_url {
         DatabaseUrl::Postgres(url) => {
-            LiveHub::postgres(url, config.live_backlog).map_err(|e| ConnectError::Migrate {
-                target: "PostgreSQL change notifications".to_owned(),
-                reason: e.to_string(),
+            LiveHub::postgres(url, config.live_backlog).map_err(|source| {
+                ConnectError::Notifications {
+                    target: config.database_url.to_string(),
+                    source,
+                }
             })?
         }
         DatabaseUrl::Sqlite(_) => LiveHub::with_backlog(config.live_backlog),
     };
     let access = AccessStore::new(store.pool().clone());
-    let key = secret_key(config, Some(&access)).map_err(|e| ConnectError::Migrate {
-        target: "the session key".to_owned(),
-        reason: e.to_string(),
+    let key = secret_key(config, Some(&access)).map_err(|source| ConnectError::SessionKey {
+        target: config.database_url.to_string(),
+        source,
     })?;
     let metrics = Metrics::with_pool(Some(store.pool().clone()));
     Ok(assemble(config, Arc::new(store), hub, Some(access), key).manage(metrics))
@@ -188,42 +174,4 @@ fn assemble(
         .mount("/", live::routes())
         .mount("/", crate::metrics::routes())
         .register("/", api::catchers())
-}
-
-/// Accepts every path with and without its trailing slash, as the seed did: routes are
-/// declared without it and requests are normalised before routing.
-///
-/// It also marks every request it sees as [`Routed`]: a request Rocket refused before request
-/// fairings and routing (a method it does not know) reaches the catchers without the mark.
-struct TrailingSlash;
-
-/// Whether a request went through the request fairings (and so was routed); absent from a
-/// request Rocket refused as it arrived.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Routed(pub(crate) bool);
-
-#[rocket::async_trait]
-impl Fairing for TrailingSlash {
-    fn info(&self) -> Info {
-        Info {
-            name: "accept paths with a trailing slash",
-            kind: Kind::Request,
-        }
-    }
-
-    async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
-        request.local_cache(|| Routed(true));
-        let path = request.uri().path().as_str();
-        if path.len() > 1 && path.ends_with('/') {
-            let trimmed = path.trim_end_matches('/');
-            let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
-            let rebuilt = match request.uri().query() {
-                Some(query) => format!("{trimmed}?{query}"),
-                None => trimmed.to_owned(),
-            };
-            if let Ok(origin) = Origin::parse_owned(rebuilt) {
-                request.set_uri(origin);
-            }
-        }
-    }
 }

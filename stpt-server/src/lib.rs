@@ -17,9 +17,12 @@ pub mod live;
 pub mod metrics;
 pub mod pages;
 mod request_log;
+pub(crate) mod routing;
 pub mod stale;
+pub mod state;
 pub mod webhooks;
 
-pub use app::{AppState, build, build_with_access, build_with_store};
+pub use app::{build, build_with_access, build_with_store};
 pub use config::Config;
 pub use launch::{Launch, LaunchError};
+pub use state::AppState;

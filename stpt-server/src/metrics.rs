@@ -15,8 +15,8 @@ use rocket::http::ContentType;
 use rocket::{State, get, routes};
 use stpt_core::EventKind;
 
-use crate::app::AppState;
 use crate::db::DbPool;
+use crate::state::AppState;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [

@@ -12,9 +12,9 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Orbit, Rocket};
 use stpt_core::{RunSummary, Timestamp};
 
-use crate::app::AppState;
 use crate::db::HookEvent;
 use crate::live::RunChanged;
+use crate::state::AppState;
 use crate::webhooks;
 
 /// How long a run may go without an event before it is stale.
@@ -72,12 +72,12 @@ impl Fairing for StaleSweep {
 
 /// One sweep; failures are logged and retried at the next one.
 async fn sweep(state: &AppState, limit: StaleLimit) {
-    let store = state.store.clone();
-    let closed = rocket::tokio::task::spawn_blocking(move || {
-        let now = Timestamp::now();
-        store.close_stale(limit.idle_since(now), now)
-    })
-    .await;
+    let closed = state
+        .blocking(move |state| {
+            let now = Timestamp::now();
+            state.store.close_stale(limit.idle_since(now), now)
+        })
+        .await;
     match closed {
         Ok(Ok(runs)) => {
             for run in runs {

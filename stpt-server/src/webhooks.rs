@@ -18,9 +18,9 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Orbit, Rocket};
 use sha2::Sha256;
 
-use crate::app::AppState;
 use crate::db::{Delivery, HookEvent, WebhookStore};
 use crate::metrics::{Metrics, WebhookCounters};
+use crate::state::AppState;
 
 /// Notifications claimed per poll.
 const BATCH: i64 = 32;
@@ -56,7 +56,7 @@ pub async fn notify(state: &AppState, run: i64, events: &'static [HookEvent]) {
     if events.is_empty() {
         return;
     }
-    let queued = rocket::tokio::task::spawn_blocking(move || hooks.enqueue(run, events)).await;
+    let queued = state.blocking(move |_| hooks.enqueue(run, events)).await;
     match queued {
         Ok(Ok(_)) => {}
         Ok(Err(err)) => {

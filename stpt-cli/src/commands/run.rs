@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use stpt_core::Status;
 use stpt_runner::{
     CancelFlag, Executor, HttpConfig, HttpSink, Plan, Progress, Reporter, default_spool_dir,
 };
@@ -118,43 +117,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let total = plan.test_count();
     let mut write_error = None;
     let summary = executor.run(&plan, &mut reporter, |progress| {
-        let line = match progress {
-            Progress::Started { test } => format!(
-                "{} {} / {}\n",
-                palette::dim("start"),
-                test.scenario.file_name,
-                test.file_name()
-            ),
-            Progress::Finished { test, outcome } => {
-                let mut line = format!(
-                    "[{}/{total}] {} {} / {}  {}\n",
-                    outcome.index + 1,
-                    palette::painted(outcome.status, 9),
-                    test.scenario.file_name,
-                    test.file_name(),
-                    palette::duration(outcome.duration.as_secs_f64()),
-                );
-                if let Some(message) = outcome.message.as_deref() {
-                    for text in message
-                        .trim_end()
-                        .lines()
-                        .rev()
-                        .take(5)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                    {
-                        line.push_str(&format!("        {}\n", palette::dim(text)));
-                    }
-                }
-                line
-            }
-            Progress::SinkFailed { error } => format!("warning: {error}\n"),
-            Progress::RunAborted { .. } => format!(
-                "{}: no further test starts, and nothing more of it is sent\n",
-                palette::bold("the run was aborted on the server (`stpt abort`)")
-            ),
-            _ => return,
+        let Some(line) = progress_line(progress, total) else {
+            return;
         };
         if write_error.is_none()
             && let Err(e) = terminal::emit(&line)
@@ -190,9 +154,52 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     if summary.cancelled {
         return Err(RunNotPassed::cancelled(summary.not_run).into());
     }
-    let passed = summary.counts.get(Status::Passed) + summary.counts.get(Status::Warning);
+    let passed = summary.counts.successes();
     if passed != summary.counts.total() {
         return Err(RunNotPassed::failed(summary.counts.aggregate()).into());
     }
     Ok(())
+}
+
+/// The line printed for one step of the run, if any.
+fn progress_line(progress: Progress<'_>, total: usize) -> Option<String> {
+    let line = match progress {
+        Progress::Started { test } => format!(
+            "{} {} / {}\n",
+            palette::dim("start"),
+            test.scenario.file_name,
+            test.file_name()
+        ),
+        Progress::Finished { test, outcome } => {
+            let mut line = format!(
+                "[{}/{total}] {} {} / {}  {}\n",
+                outcome.index + 1,
+                palette::painted(outcome.status, 9),
+                test.scenario.file_name,
+                test.file_name(),
+                palette::duration(outcome.duration.as_secs_f64()),
+            );
+            if let Some(message) = outcome.message.as_deref() {
+                for text in message
+                    .trim_end()
+                    .lines()
+                    .rev()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                {
+                    line.push_str(&format!("        {}\n", palette::dim(text)));
+                }
+            }
+            line
+        }
+        Progress::SinkFailed { error } => format!("warning: {error}\n"),
+        Progress::RunAborted { .. } => format!(
+            "{}: no further test starts, and nothing more of it is sent\n",
+            palette::bold("the run was aborted on the server (`stpt abort`)")
+        ),
+        _ => return None,
+    };
+    Some(line)
 }

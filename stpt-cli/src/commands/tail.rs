@@ -101,7 +101,7 @@ struct Finished {
 
 impl Finished {
     fn into_result(self) -> anyhow::Result<()> {
-        let good = self.counts.get(Status::Passed) + self.counts.get(Status::Warning);
+        let good = self.counts.successes();
         if good == self.counts.total() {
             Ok(())
         } else {

@@ -43,7 +43,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use stpt_core::{Event, RunId, Sink, SinkError};
+use stpt_core::wire::ErrorBody;
+use stpt_core::{Event, RunId, Sink, SinkError, machine_key};
 
 use crate::spool::{Pending, Spool, SpoolError};
 
@@ -160,18 +161,7 @@ pub fn default_spool_dir() -> PathBuf {
 }
 
 fn data_dir() -> Option<PathBuf> {
-    let env = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if cfg!(windows) {
-        env("LOCALAPPDATA")
-    } else if cfg!(target_os = "macos") {
-        env("HOME").map(|h| h.join("Library").join("Application Support"))
-    } else {
-        env("XDG_DATA_HOME").or_else(|| env("HOME").map(|h| h.join(".local").join("share")))
-    }
+    dirs::data_local_dir()
 }
 
 /// What one round of delivering the spool achieved.
@@ -297,7 +287,7 @@ impl HttpSink {
     /// Whether the server said `machine_name`'s current run was aborted: its events are
     /// dropped until its next dry run.
     pub fn run_aborted(&self, machine_name: &str) -> bool {
-        let machine = machine_name.to_lowercase();
+        let machine = machine_key(machine_name);
         self.said_aborted.contains(&machine)
     }
 
@@ -312,14 +302,14 @@ impl HttpSink {
             Some(run_id) => self.aborted_runs.contains(&run_id),
             None => self
                 .aborted_machines
-                .contains(&event.machine_name().to_lowercase()),
+                .contains(&machine_key(event.machine_name())),
         }
     }
 
     /// Remembers that `event`'s run was aborted; answers whether the abort is news for its
     /// machine (to be said).
     fn learn_aborted(&mut self, event: &Event) -> bool {
-        let machine = event.machine_name().to_lowercase();
+        let machine = machine_key(event.machine_name());
         match event {
             Event::TestStart(e) if e.run_id.is_some() => self.aborted_runs.extend(e.run_id),
             Event::TestStop(e) if e.run_id.is_some() => self.aborted_runs.extend(e.run_id),
@@ -332,7 +322,7 @@ impl HttpSink {
 
     /// A new dry run of `machine_name` starts a run nobody aborted.
     fn forget_aborted(&mut self, machine_name: &str) {
-        let machine = machine_name.to_lowercase();
+        let machine = machine_key(machine_name);
         self.aborted_machines.remove(&machine);
         self.said_aborted.remove(&machine);
     }
@@ -355,7 +345,7 @@ impl HttpSink {
     /// The run id the server answered for `machine_name`'s latest dry run, once delivered.
     pub fn run_id(&self, machine_name: &str) -> Option<RunId> {
         self.runs
-            .get(&machine_name.to_lowercase())
+            .get(&machine_key(machine_name))
             .and_then(|(_, run)| *run)
     }
 
@@ -468,7 +458,7 @@ impl HttpSink {
             return;
         };
         if let (Some(latest), Some(id)) = (
-            self.runs.get_mut(&dry.machine_name.to_lowercase()),
+            self.runs.get_mut(&machine_key(&dry.machine_name)),
             dry.event_id.as_deref(),
         ) && latest.0 == id
         {
@@ -554,7 +544,7 @@ impl HttpSink {
         if event.event_id().is_none() {
             event.set_event_id(uuid::Uuid::new_v4().to_string());
         }
-        let machine = event.machine_name().to_lowercase();
+        let machine = machine_key(event.machine_name());
         match &mut event {
             Event::DryRun(dry) => {
                 let id = dry.event_id.clone().unwrap_or_default();
@@ -662,16 +652,14 @@ struct Answer {
 fn answer_text(status: u16, response: ureq::Response) -> Answer {
     let html = response.content_type().contains("html");
     let mut text = response.into_string().unwrap_or_default();
-    if let Ok(serde_json::Value::Object(body)) = serde_json::from_str(&text)
-        && let Some(error) = body.get("error").and_then(|e| e.as_str())
-    {
-        let text = match body.get("detail") {
-            Some(serde_json::Value::String(detail)) => format!("HTTP {status} {error}: {detail}"),
-            Some(detail) if !detail.is_null() => format!("HTTP {status} {error}: {detail}"),
-            _ => format!("HTTP {status} {error}"),
+    if let Some(body) = ErrorBody::parse(&text) {
+        let text = if body.detail.is_empty() {
+            format!("HTTP {status} {}", body.error)
+        } else {
+            format!("HTTP {status} {}: {}", body.error, body.detail)
         };
         return Answer {
-            error: Some(error.to_owned()),
+            error: Some(body.error),
             text,
             from_stpt: true,
         };

@@ -66,11 +66,8 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
 
 /// Whether two strings are equal, in time that depends only on their lengths.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq;
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 #[cfg(test)]

@@ -16,9 +16,9 @@ use rocket::{Data, Request, get, routes};
 use super::session::user_of;
 use super::{Bearer, Security};
 use crate::api::ApiError;
-use crate::app::AppState;
 use crate::config::ReadAccess;
 use crate::db::TokenCheck;
+use crate::state::AppState;
 
 /// Where refused requests are sent.
 const DENIED_PATH: &str = "/_access/denied";

@@ -16,13 +16,13 @@ use crate::config::SmtpConfig;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum MailError {
     /// An address does not parse.
-    #[error("invalid mail address: {0}")]
+    #[error("invalid mail address")]
     Address(#[from] lettre::address::AddressError),
     /// The message cannot be built.
-    #[error("cannot build the message: {0}")]
+    #[error("cannot build the message")]
     Build(#[from] lettre::error::Error),
     /// The relay refused or could not be reached.
-    #[error("SMTP failed: {0}")]
+    #[error("SMTP failed")]
     Smtp(#[from] lettre::transport::smtp::Error),
     /// The CA bundle cannot be read.
     #[error(transparent)]

@@ -16,9 +16,9 @@ use rocket::tokio::sync::watch;
 use rocket::{Orbit, Request, Rocket};
 
 use super::{Bearer, Security, session};
-use crate::app::AppState;
 use crate::config::ReadAccess;
 use crate::db::TokenCheck;
+use crate::state::AppState;
 
 /// Time between two reads of the access revision.
 pub(crate) const POLL: Duration = Duration::from_millis(250);
@@ -130,9 +130,7 @@ impl Fairing for RevisionWatch {
                     () = rocket::tokio::time::sleep(POLL) => {}
                 }
                 let access = access.clone();
-                if let Ok(Ok(revision)) =
-                    rocket::tokio::task::spawn_blocking(move || access.revision()).await
-                {
+                if let Ok(Ok(revision)) = state.blocking(move |_| access.revision()).await {
                     state.security.revisions.sender.send_if_modified(|current| {
                         let moved = *current != revision;
                         *current = revision;

@@ -14,8 +14,8 @@ use rocket::http::{Cookie, CookieJar, SameSite};
 use rocket::request::{FromRequest, Outcome};
 
 use super::Security;
-use crate::app::AppState;
 use crate::db::User;
+use crate::state::AppState;
 
 pub(crate) const COOKIE: &str = "stpt_session";
 

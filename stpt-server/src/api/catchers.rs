@@ -15,7 +15,7 @@ use rocket::response::{self, Responder};
 use rocket::{Catcher, Request, catch, catchers};
 
 use super::ApiError;
-use crate::app::Routed;
+use crate::routing::Routed;
 
 /// The methods answered by the mounted routes whose path matches the request's, in a fixed
 /// order; `HEAD` wherever `GET` is (Rocket answers it with the GET route).

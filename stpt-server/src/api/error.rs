@@ -8,7 +8,7 @@ use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder};
 use rocket::serde::json::Json;
-use serde::Serialize;
+pub use stpt_core::wire::ErrorBody;
 use stpt_core::{StoreError, WireError};
 
 /// An error answer.
@@ -21,21 +21,6 @@ pub struct ApiError {
     /// What went wrong, for people.
     pub detail: String,
     /// The offending field, when one is to blame.
-    pub field: Option<String>,
-}
-
-/// The body of every error answer, as the OpenAPI document names it (`Error`).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = Error)]
-pub struct ErrorBody {
-    /// Short machine-readable kind, e.g. `invalid_field`, `not_found`, `method_not_allowed`.
-    #[schema(examples("invalid_field"))]
-    pub error: String,
-    /// What went wrong, for people.
-    pub detail: String,
-    /// The JSON path of the offending field of a payload, when one is to blame.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(examples("master_scenario.scenarios[0].file_name"))]
     pub field: Option<String>,
 }
 
@@ -108,6 +93,10 @@ impl From<WireError> for ApiError {
     }
 }
 
+/// The one mapping of store errors to HTTP, used by the API, the pages (through
+/// `PageError`) and the WebSocket handshakes: unknown machine or run → 404, an event that does
+/// not fit the run → 409, busy → 503, anything else → 500. A 5xx is logged with its causes
+/// and its text is not shown to the client.
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
@@ -125,7 +114,10 @@ impl From<StoreError> for ApiError {
             StoreError::EventIdReused { .. } => {
                 ApiError::conflict("event_id_reused", err.to_string())
             }
-            StoreError::Busy { .. } => ApiError::unavailable(err.to_string()),
+            StoreError::Busy { .. } => {
+                tracing::error!("the store is busy: {}", DisplayChain(&err));
+                ApiError::unavailable("the database is busy; retry shortly")
+            }
             StoreError::Backend { .. } => {
                 ApiError::internal("the store failed", &DisplayChain(&err))
             }
@@ -134,7 +126,7 @@ impl From<StoreError> for ApiError {
 }
 
 /// Shows an error with its sources, for the log.
-struct DisplayChain<'a>(&'a dyn std::error::Error);
+pub(crate) struct DisplayChain<'a>(pub(crate) &'a dyn std::error::Error);
 
 impl std::fmt::Display for DisplayChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

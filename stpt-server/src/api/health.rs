@@ -15,7 +15,7 @@ pub(super) struct Health {
     #[schema(examples("ok"))]
     status: &'static str,
 }
-use crate::app::AppState;
+use crate::state::AppState;
 
 #[utoipa::path(
     tag = "operations",
@@ -27,10 +27,9 @@ use crate::app::AppState;
 )]
 #[get("/healthz")]
 async fn healthz(state: &State<AppState>) -> Result<Json<Health>, ApiError> {
-    let store = state.store.clone();
-    rocket::tokio::task::spawn_blocking(move || store.machines(PageRequest::new(1, 1)))
-        .await
-        .map_err(|e| ApiError::internal("health check task failed", &e))??;
+    state
+        .read(|store| store.machines(PageRequest::new(1, 1)))
+        .await?;
     Ok(Json(Health { status: "ok" }))
 }
 

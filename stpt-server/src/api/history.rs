@@ -29,7 +29,7 @@ use super::ApiError;
 use super::error::ErrorBody;
 use super::read::query;
 use super::runs::parse_label;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Default and largest number of results of a test's history.
 const DEFAULT_LIMIT: u32 = 20;

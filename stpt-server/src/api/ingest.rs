@@ -14,18 +14,18 @@ use rocket::data::{Data, ToByteUnit};
 use rocket::http::Status;
 use rocket::serde::json::{Json, Value};
 use rocket::{State, post, routes};
-use stpt_core::{DryRun, Event, EventKind, TestStart, TestStop};
+use stpt_core::{DryRun, Event, EventKind, StoreError, TestStart, TestStop};
 
 use super::ApiError;
 use super::error::ErrorBody;
 use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
-use crate::app::AppState;
 use crate::config::IngestAuth;
 use crate::db::{HookEvent, TokenCheck};
 use crate::live::RunChanged;
 use crate::metrics::{Metrics, Outcome};
 use crate::request_log::LoggedMachine;
+use crate::state::AppState;
 use crate::webhooks;
 
 fn unauthorized(detail: &str) -> ApiError {
@@ -88,7 +88,7 @@ async fn ingest(
     let event = Event::parse(kind, &bytes)?;
     machine.set(event.machine_name());
     if let Some(key) = allowed_machine
-        && event.machine_name().to_lowercase() != key
+        && stpt_core::machine_key(event.machine_name()) != key
     {
         return Err(ApiError {
             status: Status::Forbidden,
@@ -100,13 +100,13 @@ async fn ingest(
             field: None,
         });
     }
-    let store = state.store.clone();
-    let (event, applied) = rocket::tokio::task::spawn_blocking(move || {
-        let applied = store.apply(&event);
-        (event, applied)
-    })
-    .await
-    .map_err(|e| ApiError::internal("the ingest task failed", &e))?;
+    let (event, applied) = state
+        .blocking(move |state| {
+            let applied = state.store.apply(&event);
+            (event, applied)
+        })
+        .await
+        .map_err(|e| ApiError::from(StoreError::from(e)))?;
     let applied = applied?;
     if !applied.duplicate {
         state.hub.publish(RunChanged::from(&applied));

@@ -15,7 +15,7 @@ use super::ingest::token_machine;
 use super::read::query;
 use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// What a deletion removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -62,7 +62,7 @@ pub(super) async fn delete_machine(
         .await?
         .ok_or_else(|| unknown_machine(id))?;
     if let Some(key) = allowed_machine
-        && machine.name.to_lowercase() != key
+        && stpt_core::machine_key(&machine.name) != key
     {
         return Err(ApiError {
             status: rocket::http::Status::Forbidden,

@@ -14,6 +14,7 @@ pub mod shapes;
 mod v1;
 
 pub use docs::openapi;
+pub(crate) use error::DisplayChain;
 pub use error::{ApiError, ErrorBody};
 pub use machines::MachineDeleted;
 pub(crate) use read::query;

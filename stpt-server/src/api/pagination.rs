@@ -7,6 +7,7 @@
 use rocket::FromForm;
 use rocket::request::{FromRequest, Outcome, Request};
 use serde::Serialize;
+use stpt_core::wire::Paginated;
 use stpt_core::{Page, PageRequest};
 
 use super::ApiError;
@@ -63,31 +64,6 @@ impl<'r> FromRequest<'r> for SiteHost {
         let host = request.host().map(|h| h.to_string()).unwrap_or_default();
         Outcome::Success(SiteHost(host))
     }
-}
-
-/// The seed's page envelope around a list.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(super) struct Paginated<T> {
-    /// The `Host` the request was sent to.
-    current_site: String,
-    /// Items per page.
-    page_size: u64,
-    /// Items in the whole list.
-    count: u64,
-    /// This page's number, from 1.
-    page_number: u64,
-    /// Number of pages (at least 1).
-    total_pages: u64,
-    /// Whether a page comes before this one.
-    has_previous: bool,
-    /// The previous page's number.
-    previous_page_number: Option<u64>,
-    /// Whether a page comes after this one.
-    has_next: bool,
-    /// The next page's number.
-    next_page_number: Option<u64>,
-    /// The items of this page.
-    results: Vec<T>,
 }
 
 /// Wraps one page in the seed's envelope; a page past the end is a 404.

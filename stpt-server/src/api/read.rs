@@ -9,10 +9,11 @@ use stpt_core::{NodeKind, Store, Timestamp};
 
 use super::ApiError;
 use super::error::ErrorBody;
-use super::pagination::{PageQuery, Paginated, SiteHost, envelope};
+use super::pagination::{PageQuery, SiteHost, envelope};
 use super::shapes::{MachineLastData, MachineListItem, RunListItem, ScriptDetail};
-use crate::app::AppState;
 use crate::stale::StaleLimit;
+use crate::state::AppState;
+use stpt_core::wire::Paginated;
 
 /// Runs a store query on the blocking pool.
 pub(crate) async fn query<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
@@ -20,11 +21,7 @@ where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> Result<T, stpt_core::StoreError> + Send + 'static,
 {
-    let store = state.store.clone();
-    rocket::tokio::task::spawn_blocking(move || f(store.as_ref()))
-        .await
-        .map_err(|e| ApiError::internal("the query task failed", &e))?
-        .map_err(ApiError::from)
+    state.read(f).await.map_err(ApiError::from)
 }
 
 async fn node_detail(

@@ -16,9 +16,10 @@ use stpt_core::{RunFilter, RunSummary, Status, Store, StoreError, Timestamp};
 
 use super::ApiError;
 use super::error::ErrorBody;
-use super::pagination::{PageQuery, Paginated, SiteHost, envelope};
+use super::pagination::{PageQuery, SiteHost, envelope};
+use stpt_core::wire::Paginated;
 use super::read::query;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::stale::StaleLimit;
 
 /// The search's query parameters as sent; [`RunQuery::parse`] checks them.

@@ -18,10 +18,10 @@ use super::ingest::token_machine;
 use super::read::query;
 use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
-use crate::app::AppState;
 use crate::db::HookEvent;
 use crate::live::RunChanged;
 use crate::stale::StaleLimit;
+use crate::state::AppState;
 use crate::webhooks;
 
 fn unknown_run(id: i64) -> ApiError {
@@ -85,7 +85,7 @@ async fn abort_run(
         .await?
         .ok_or_else(|| unknown_run(id))?;
     if let Some(key) = allowed_machine
-        && tree.machine.name.to_lowercase() != key
+        && stpt_core::machine_key(&tree.machine.name) != key
     {
         return Err(ApiError {
             status: rocket::http::Status::Forbidden,

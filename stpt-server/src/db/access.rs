@@ -256,8 +256,7 @@ fn now() -> i64 {
 }
 
 fn machine_key(name: &str) -> String {
-    // The run store matches machine names case-insensitively the same way.
-    name.to_lowercase()
+    stpt_core::machine_key(name)
 }
 
 fn checked_password(password: &str) -> Result<String, AccessError> {

@@ -25,7 +25,7 @@ const INSERT_CHUNK: usize = 2_000;
 const ONGOING: [&str; 2] = [Status::Running.as_str(), Status::Waiting.as_str()];
 
 fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    stpt_core::machine_key(name)
 }
 
 fn limit(n: u64) -> i64 {

@@ -146,12 +146,31 @@ pub enum ConnectError {
         source: diesel::ConnectionError,
     },
     /// Migrations failed.
-    #[error("cannot migrate {target}: {reason}")]
+    #[error("cannot migrate {target}")]
     Migrate {
         /// The database, as displayed.
         target: String,
         /// What failed.
-        reason: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The session key kept in the database cannot be read or stored.
+    #[error("cannot load the session key from {target}")]
+    SessionKey {
+        /// The database, as displayed.
+        target: String,
+        /// The access store's error.
+        #[source]
+        source: crate::db::AccessError,
+    },
+    /// PostgreSQL change notifications (the live relay between instances) cannot start.
+    #[error("cannot listen for changes on {target}")]
+    Notifications {
+        /// The database, as displayed.
+        target: String,
+        /// The relay's error.
+        #[source]
+        source: crate::live::RelayError,
     },
 }
 
@@ -196,9 +215,9 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 /// after the pool's connection timeout.
 pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<DbPool, ConnectError> {
     let target = url.to_string();
-    let migrate_error = |reason: String| ConnectError::Migrate {
+    let migrate_error = |source| ConnectError::Migrate {
         target: target.clone(),
-        reason,
+        source,
     };
     let open_error = |source| ConnectError::Open {
         target: target.clone(),
@@ -227,7 +246,7 @@ pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<DbPool, Connec
                 source,
             })?;
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
-                .map_err(|e| migrate_error(e.to_string()))?;
+                .map_err(migrate_error)?;
             Ok(DbPool::Sqlite(pool))
         }
         DatabaseUrl::Postgres(url) => {
@@ -244,7 +263,7 @@ pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<DbPool, Connec
                 target: target.clone(),
                 source,
             })?;
-            migrate_postgres(&mut conn).map_err(migrate_error)?;
+            migrate_postgres(&mut conn).map_err(|e| migrate_error(e.into()))?;
             Ok(DbPool::Postgres(pool))
         }
     }

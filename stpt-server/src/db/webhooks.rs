@@ -382,7 +382,7 @@ impl WebhookStore {
                 what: format!("URL {url:?}: give an http:// or https:// URL"),
             });
         }
-        let machine_key = machine.map(|m| m.trim().to_lowercase());
+        let machine_key = machine.map(|m| stpt_core::machine_key(m.trim()));
         let secret: String = random_bytes::<32>()
             .iter()
             .map(|b| format!("{b:02x}"))

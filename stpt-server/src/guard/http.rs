@@ -128,7 +128,12 @@ impl Refusal {
 
     /// The whole response, closing the connection.
     pub(crate) fn to_response(&self) -> Vec<u8> {
-        let body = serde_json::json!({"error": self.error, "detail": self.detail}).to_string();
+        let body = serde_json::to_string(&stpt_core::wire::ErrorBody {
+            error: self.error.to_owned(),
+            detail: self.detail.clone(),
+            field: None,
+        })
+        .unwrap_or_default();
         let reason = match self.status {
             400 => "Bad Request",
             405 => "Method Not Allowed",

@@ -26,12 +26,12 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::tokio::sync::broadcast;
 use rocket::tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use rocket::{Orbit, Rocket};
-use serde_json::json;
+use stpt_core::wire::{IdStatus, MachineDataMessage, MachineStatusMessage};
 use stpt_core::{MachineId, PageRequest, Status, Store, StoreError, Timestamp};
 
 use super::hub::RunChanged;
 use crate::api::shapes::MachineLastData;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Messages kept per subscriber before a slow one skips ahead and catches up from the store.
 const SUBSCRIBER_BACKLOG: usize = 256;
@@ -129,9 +129,12 @@ pub(crate) fn status_update(machine: MachineId, status: Status) -> Shared {
     Arc::new(Update {
         machine,
         status,
-        text: json!({"machine_id_status": {"id": machine, "status": status}})
-            .to_string()
-            .into(),
+        text: frame(&MachineStatusMessage {
+            machine_id_status: IdStatus {
+                id: machine,
+                status,
+            },
+        }),
     })
 }
 
@@ -149,8 +152,13 @@ pub(crate) fn read_last(
     Ok(Some(Arc::new(Update {
         machine,
         status,
-        text: json!({ "machine_data": data }).to_string().into(),
+        text: frame(&MachineDataMessage { machine_data: data }),
     })))
+}
+
+/// A message as the text of a frame.
+fn frame(message: &impl serde::Serialize) -> Arc<str> {
+    serde_json::to_string(message).unwrap_or_default().into()
 }
 
 /// Every machine with its newest run's status.
@@ -330,13 +338,18 @@ impl Fairing for LiveFeedTask {
                     }
                 }
                 last_publish = Some(rocket::tokio::time::Instant::now());
-                let store = state.store.clone();
-                let feed = Arc::clone(&state.feed);
-                let done = rocket::tokio::task::spawn_blocking(move || {
-                    let complete = publish(store.as_ref(), &feed, &mut told, &machines, lagged);
-                    (told, complete)
-                })
-                .await;
+                let done = state
+                    .blocking(move |state| {
+                        let complete = publish(
+                            state.store.as_ref(),
+                            &state.feed,
+                            &mut told,
+                            &machines,
+                            lagged,
+                        );
+                        (told, complete)
+                    })
+                    .await;
                 (told, retry) = match done {
                     Ok((told, complete)) => (told, !complete),
                     Err(_) => (Broadcast::default(), true),

@@ -41,10 +41,11 @@ pub enum RelayError {
         source: diesel::ConnectionError,
     },
     /// The relay thread did not come up.
-    #[error("the change relay thread did not start: {reason}")]
+    #[error("the change relay thread did not start")]
     Thread {
         /// What happened.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -128,9 +129,7 @@ pub(super) fn start(
     thread::Builder::new()
         .name("stpt-change-relay".to_owned())
         .spawn(move || run(listener, &url, &outgoing, &hub))
-        .map_err(|e| RelayError::Thread {
-            reason: e.to_string(),
-        })?;
+        .map_err(|source| RelayError::Thread { source })?;
     Ok(queue)
 }
 

@@ -41,15 +41,15 @@ use rocket::tokio::sync::watch;
 use rocket::{Shutdown, State, get, routes};
 use rocket_ws::stream::DuplexStream;
 use rocket_ws::{Channel, Message, WebSocket};
-use serde_json::json;
+use stpt_core::wire::{IdStatus, RunDataMessage};
 use stpt_core::{MachineId, PageRequest, RunId, Status, Store, StoreError};
 
 use super::feed::{Shared, read_last, read_statuses, status_update};
 use super::hub::RunChanged;
 use crate::access::Security;
 use crate::access::revocation::Credential;
-use crate::api::ErrorBody;
-use crate::app::AppState;
+use crate::api::{ApiError, ErrorBody};
+use crate::state::AppState;
 
 /// How long messages may wait for a client that does not read before it is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,11 +84,7 @@ where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
 {
-    let store = state.store.clone();
-    match rocket::tokio::task::spawn_blocking(move || f(store.as_ref())).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(_)) | Err(_) => Err(Unreadable),
-    }
+    state.read(f).await.map_err(|_| Unreadable)
 }
 
 /// Runs a store call, trying again for a while when it fails.
@@ -290,7 +286,10 @@ struct Runs {
 }
 
 fn run_data(run: RunId, status: Status) -> String {
-    json!({"run_data": {"id": run, "status": status}}).to_string()
+    serde_json::to_string(&RunDataMessage {
+        run_data: IdStatus { id: run, status },
+    })
+    .unwrap_or_default()
 }
 
 impl Stream for Runs {
@@ -346,11 +345,13 @@ impl Stream for Statuses {
     }
 }
 
+/// The machine must exist before the handshake; a store failure answers as the API's would
+/// (`ApiError`'s one mapping: busy → 503, the rest → 500, logged).
 async fn known_machine(state: &AppState, id: MachineId) -> Result<(), HttpStatus> {
-    match try_read(state, move |store| store.machine(id)).await {
+    match state.read(move |store| store.machine(id)).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(HttpStatus::NotFound),
-        Err(Unreadable) => Err(HttpStatus::ServiceUnavailable),
+        Err(err) => Err(ApiError::from(err).status),
     }
 }
 

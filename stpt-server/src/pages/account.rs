@@ -17,8 +17,8 @@ use rocket::{Responder, State, get, post, routes};
 use crate::access::client_addr::ClientAddr;
 use crate::access::session::{self, SessionUser};
 use crate::access::{csrf, mail};
-use crate::app::AppState;
 use crate::db::{AccessError, AccessStore};
+use crate::state::AppState;
 
 /// One input of a form.
 struct Field {
@@ -388,7 +388,7 @@ async fn post_password_reset(
         };
         let url = format!("{base}{}", link.path());
         if let Err(e) = mail::send_reset_link(&smtp, ca_cert.as_deref(), &email, &user.name, &url) {
-            tracing::error!("cannot mail a reset link: {e}");
+            tracing::error!("cannot mail a reset link: {}", crate::api::DisplayChain(&e));
         }
         Ok(())
     })

@@ -11,7 +11,7 @@ use stpt_core::{NodeKind, PageRequest, RunSummary, TestResult};
 use super::chart::{Point, Unit, line_chart};
 use super::rendering::{Badge, PageError, When, duration, html, read};
 use crate::api::history::{labels_of, previous_run};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Runs the test history page shows.
 const HISTORY_RUNS: u32 = 50;

@@ -18,8 +18,8 @@ use super::estimate::expected_durations;
 use super::rendering::{PageError, Staleness, html, read};
 use crate::api::shapes::MachineLastData;
 use crate::api::{ApiError, ErrorBody, query};
-use crate::app::AppState;
 use crate::stale::StaleLimit;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "live.html")]

@@ -12,8 +12,8 @@ use stpt_core::{MachineSummary, PageRequest, RunSummary};
 use super::history::TrendCharts;
 use super::paging::Paging;
 use super::rendering::{Badge, PageError, Staleness, When, html, read};
-use crate::app::AppState;
 use crate::stale::StaleLimit;
+use crate::state::AppState;
 
 /// One row of the machines page.
 struct MachineRow {

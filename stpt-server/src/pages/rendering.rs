@@ -13,7 +13,8 @@ use rocket::response::content::RawHtml;
 use rocket::response::{self, Responder};
 use stpt_core::{Closure, RunSummary, Status, Store, StoreError, Timestamp};
 
-use crate::app::AppState;
+use crate::api::ApiError;
+use crate::state::AppState;
 
 /// A page that could not be shown.
 #[derive(Debug)]
@@ -22,8 +23,17 @@ pub(super) enum PageError {
     NotFound(String),
     /// A query parameter is malformed.
     BadRequest(String),
-    /// The store or a template failed.
-    Internal(String),
+    /// A template failed (logged when made); its text is not shown.
+    Internal,
+    /// The store failed, answered with the status of `ApiError`'s one mapping of store
+    /// errors (a 5xx is logged there and its text is not shown).
+    Store(ApiError),
+}
+
+impl From<StoreError> for PageError {
+    fn from(err: StoreError) -> Self {
+        PageError::Store(ApiError::from(err))
+    }
 }
 
 #[derive(Template)]
@@ -40,10 +50,23 @@ impl<'r> Responder<'r, 'static> for PageError {
             PageError::BadRequest(detail) => {
                 (HttpStatus::BadRequest, "Bad request", detail.as_str())
             }
-            PageError::Internal(detail) => (
+            PageError::Internal => (
                 HttpStatus::InternalServerError,
                 "Something went wrong",
-                detail.as_str(),
+                "The page could not be shown; the server log has the cause.",
+            ),
+            PageError::Store(answer) if answer.status == HttpStatus::NotFound => {
+                (answer.status, "Not found", answer.detail.as_str())
+            }
+            PageError::Store(answer) if answer.status == HttpStatus::ServiceUnavailable => (
+                answer.status,
+                "Busy",
+                "The database is busy; reload the page in a moment.",
+            ),
+            PageError::Store(answer) => (
+                answer.status,
+                "Something went wrong",
+                answer.detail.as_str(),
             ),
         };
         let html = ErrorPage { title, detail }
@@ -57,10 +80,10 @@ impl<'r> Responder<'r, 'static> for PageError {
 
 /// Renders a template into a page.
 pub(super) fn html(template: &impl Template) -> Result<RawHtml<String>, PageError> {
-    template
-        .render()
-        .map(RawHtml)
-        .map_err(|e| PageError::Internal(format!("the page could not be rendered: {e}")))
+    template.render().map(RawHtml).map_err(|e| {
+        tracing::error!("the page could not be rendered: {e}");
+        PageError::Internal
+    })
 }
 
 /// Runs a store call on the blocking pool.
@@ -69,11 +92,7 @@ where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
 {
-    let store = state.store.clone();
-    rocket::tokio::task::spawn_blocking(move || f(store.as_ref()))
-        .await
-        .map_err(|e| PageError::Internal(format!("the query task failed: {e}")))?
-        .map_err(|e| PageError::Internal(format!("the store failed: {e}")))
+    Ok(state.read(f).await?)
 }
 
 /// A status as shown: its name and the CSS class that colours it.

@@ -11,8 +11,8 @@ use stpt_core::{Node, NodeKind};
 
 use super::rendering::{Badge, PageError, Staleness, When, duration, html, read, shown};
 use crate::api::{ApiError, ErrorBody, query};
-use crate::app::AppState;
 use crate::stale::StaleLimit;
+use crate::state::AppState;
 
 /// A node as the run page lists it.
 struct NodeRow {

@@ -15,45 +15,17 @@ use stpt_server::db::AccessStore;
 use stpt_server::{Config, build_with_access};
 
 use crate::support::TestDb;
+use crate::test_app::{TestApp, TestAppBuilder, on_both_backends};
 
 const PASSWORD: &str = "a long enough password";
 
-struct AccessApp {
-    client: Client,
-    access: AccessStore,
-    db: TestDb,
-}
-
-impl AccessApp {
-    fn on(db: TestDb, read_access: ReadAccess, ingest_auth: IngestAuth) -> AccessApp {
-        let config = Config {
-            database_url: db.url().clone(),
-            log: false,
-            read_access,
-            ingest_auth: Some(ingest_auth),
-            ..Config::default()
-        };
-        let access = AccessStore::new(db.pool().clone());
-        let store: Arc<dyn Store> = Arc::new((*db).clone());
-        let rocket = build_with_access(&config, store, access.clone()).expect("session key");
-        let client = Client::tracked(rocket).expect("valid rocket");
-        AccessApp { client, access, db }
-    }
-
+impl TestApp {
     fn post_event(&self, path: &str, body: &str, token: Option<&str>) -> (Status, Value) {
         let mut request = self.client.post(path).header(ContentType::JSON).body(body);
         if let Some(token) = token {
             request = request.header(Header::new("Authorization", format!("Bearer {token}")));
         }
         json(request.dispatch())
-    }
-
-    fn get_with(&self, path: &str, token: Option<&str>) -> LocalResponse<'_> {
-        let mut request = self.client.get(path.to_owned());
-        if let Some(token) = token {
-            request = request.header(Header::new("Authorization", format!("Bearer {token}")));
-        }
-        request.dispatch()
     }
 
     /// The CSRF value of the form on `path`.
@@ -141,11 +113,13 @@ fn location(response: &LocalResponse<'_>) -> String {
         .to_owned()
 }
 
-fn ingest_rules(db: TestDb) {
-    let app = AccessApp::on(db, ReadAccess::Public, IngestAuth::Token);
+fn ingest_rules(app: TestAppBuilder) {
+    let app = app
+        .with_access(ReadAccess::Public, IngestAuth::Token)
+        .build();
     // A token can exist before its machine first reports; names match case-insensitively.
-    let token_a = app.access.create_token("Rig-A").expect("token");
-    let token_b = app.access.create_token("rig-b").expect("token");
+    let token_a = app.access().create_token("Rig-A").expect("token");
+    let token_b = app.access().create_token("rig-b").expect("token");
 
     let (status, body) = app.post_event("/tm_api/dry_run/", &dry_run("rig-a"), None);
     assert_eq!(status, Status::Unauthorized, "{body}");
@@ -187,7 +161,7 @@ fn ingest_rules(db: TestDb) {
     assert_eq!(status, Status::Accepted);
 
     // Revoked: refused like an unknown token.
-    assert_eq!(app.access.revoke_machine("RIG-A").expect("revoke"), 1);
+    assert_eq!(app.access().revoke_machine("RIG-A").expect("revoke"), 1);
     let (status, body) = app.post_event("/tm_api/dry_run/", &dry_run("rig-a"), Some(&token_a));
     assert_eq!(status, Status::Unauthorized);
     assert!(
@@ -196,22 +170,24 @@ fn ingest_rules(db: TestDb) {
             .unwrap_or_default()
             .contains("revoked")
     );
-    assert!(app.access.revoke_token(&token_b).expect("revoke"));
+    assert!(app.access().revoke_token(&token_b).expect("revoke"));
     let (status, _) = app.post_event("/tm_api/dry_run/", &dry_run("rig-b"), Some(&token_b));
     assert_eq!(status, Status::Unauthorized);
     assert_eq!(app.machine_names(), vec!["rig-a".to_owned()]);
 }
 
-fn read_rules(db: TestDb) {
-    let app = AccessApp::on(db, ReadAccess::Login, IngestAuth::Open);
+fn read_rules(app: TestAppBuilder) {
+    let app = app.with_access(ReadAccess::Login, IngestAuth::Open).build();
     let (status, _) = app.post_event("/tm_api/dry_run/", &dry_run("rig-a"), None);
     assert_eq!(
         status,
         Status::Created,
         "ingest stays open under read login"
     );
-    let token = app.access.create_token("rig-a").expect("token");
-    app.access.add_user("alice", None, PASSWORD).expect("user");
+    let token = app.access().create_token("rig-a").expect("token");
+    app.access()
+        .add_user("alice", None, PASSWORD)
+        .expect("user");
 
     // Anonymous: the API and WebSockets get 401 JSON, pages a redirect to the login.
     for path in [
@@ -301,7 +277,7 @@ fn read_rules(db: TestDb) {
     );
 
     // Revoked token: 401 again (checked below, once the session is gone).
-    app.access.revoke_token(&token).expect("revoke");
+    app.access().revoke_token(&token).expect("revoke");
 
     // Logging out needs the form's CSRF value; then the session is gone.
     let response = app
@@ -338,15 +314,15 @@ fn read_rules(db: TestDb) {
     assert_eq!(response.status(), Status::SeeOther);
     drop(response);
     assert_eq!(app.get_with("/", None).status(), Status::Ok);
-    app.access
+    app.access()
         .set_password("alice", "another long password")
         .expect("passwd");
     assert_eq!(app.get_with("/", None).status(), Status::SeeOther);
 }
 
-fn login_hardening(db: TestDb) {
-    let app = AccessApp::on(db, ReadAccess::Login, IngestAuth::Open);
-    app.access.add_user("bob", None, PASSWORD).expect("user");
+fn login_hardening(app: TestAppBuilder) {
+    let app = app.with_access(ReadAccess::Login, IngestAuth::Open).build();
+    app.access().add_user("bob", None, PASSWORD).expect("user");
 
     // A login without the form's CSRF value is refused even with the right password.
     let response = app
@@ -393,19 +369,19 @@ fn login_hardening(db: TestDb) {
     }
 }
 
-fn password_reset(db: TestDb) {
-    let app = AccessApp::on(db, ReadAccess::Login, IngestAuth::Open);
-    app.access
+fn password_reset(app: TestAppBuilder) {
+    let app = app.with_access(ReadAccess::Login, IngestAuth::Open).build();
+    app.access()
         .add_user("carol", Some("carol@example.com"), PASSWORD)
         .expect("user");
     assert!(
-        app.access
+        app.access()
             .create_reset_link("nobody")
             .expect("query")
             .is_none()
     );
     let link = app
-        .access
+        .access()
         .create_reset_link("carol")
         .expect("link")
         .expect("user");
@@ -463,8 +439,10 @@ fn password_reset(db: TestDb) {
     );
 }
 
-fn prune(db: TestDb) {
-    let app = AccessApp::on(db, ReadAccess::Public, IngestAuth::Open);
+fn prune(app: TestAppBuilder) {
+    let app = app
+        .with_access(ReadAccess::Public, IngestAuth::Open)
+        .build();
     for machine in ["rig-a", "rig-a", "rig-a", "rig-b", "rig-b"] {
         assert_eq!(
             app.post_event("/tm_api/dry_run/", &dry_run(machine), None)
@@ -495,15 +473,15 @@ fn prune(db: TestDb) {
     // Nothing is older than an hour ago.
     let hour_ago =
         Timestamp::from_micros(Timestamp::now().as_micros() - 3_600_000_000).expect("ts");
-    assert_eq!(app.access.prune(hour_ago, None).expect("prune"), 0);
+    assert_eq!(app.access().prune(hour_ago, None).expect("prune"), 0);
 
     // Everything is older than an hour ahead: one machine, then all; newest runs stay.
     let ahead = Timestamp::from_micros(Timestamp::now().as_micros() + 3_600_000_000).expect("ts");
-    assert_eq!(app.access.prune(ahead, Some("RIG-A")).expect("prune"), 2);
+    assert_eq!(app.access().prune(ahead, Some("RIG-A")).expect("prune"), 2);
     let newest_a = app.db.last_run(a).expect("query").expect("run").run.id;
     assert_eq!(runs_of("rig-a").1, vec![newest_a]);
     assert_eq!(runs_of("rig-b").1.len(), 2);
-    assert_eq!(app.access.prune(ahead, None).expect("prune"), 1);
+    assert_eq!(app.access().prune(ahead, None).expect("prune"), 1);
     assert_eq!(runs_of("rig-b").1.len(), 1);
     for old in runs_a.iter().filter(|id| **id != newest_a) {
         assert!(
@@ -519,23 +497,6 @@ fn prune(db: TestDb) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(crate::support::TestDb::sqlite()) })*
-        }
-        mod postgres {
-            $(
-                #[test]
-                #[cfg_attr(not(stpt_postgres_tests), ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests")]
-                fn $name() {
-                    super::$name(crate::support::TestDb::postgres())
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     ingest_rules,
     read_rules,
@@ -548,11 +509,11 @@ on_both_backends!(
 /// A session ends on the server: a copy of the cookie saved before logging out, changing the
 /// password or removing the user reads nothing afterwards. The cookie's `Max-Age` and
 /// `Expires` agree on its 14 days.
-fn sessions_end_on_the_server(db: TestDb) {
+fn sessions_end_on_the_server(app: TestAppBuilder) {
     use rocket::http::Cookie;
-    let app = AccessApp::on(db, ReadAccess::Login, IngestAuth::Open);
-    app.access.add_user("gus", None, PASSWORD).expect("user");
-    let saved_after_login = |app: &AccessApp| {
+    let app = app.with_access(ReadAccess::Login, IngestAuth::Open).build();
+    app.access().add_user("gus", None, PASSWORD).expect("user");
+    let saved_after_login = |app: &TestApp| {
         let response = app.login("gus", PASSWORD);
         assert_eq!(response.status(), Status::SeeOther);
         let header = response
@@ -569,7 +530,7 @@ fn sessions_end_on_the_server(db: TestDb) {
             .to_owned();
         (header, value)
     };
-    let reads = |app: &AccessApp, saved: &str| {
+    let reads = |app: &TestApp, saved: &str| {
         app.client
             .get("/tm_api/machines")
             .cookie(Cookie::new("stpt_session", saved.to_owned()))
@@ -612,13 +573,13 @@ fn sessions_end_on_the_server(db: TestDb) {
     // So does a new password, and removing the user.
     let (_, saved) = saved_after_login(&app);
     assert_eq!(reads(&app, &saved), Status::Ok);
-    app.access
+    app.access()
         .set_password("gus", "another long password")
         .expect("passwd");
     assert_eq!(reads(&app, &saved), Status::Unauthorized);
-    app.access.set_password("gus", PASSWORD).expect("passwd");
+    app.access().set_password("gus", PASSWORD).expect("passwd");
     let (_, saved) = saved_after_login(&app);
-    assert!(app.access.remove_user("gus").expect("remove"));
+    assert!(app.access().remove_user("gus").expect("remove"));
     assert_eq!(reads(&app, &saved), Status::Unauthorized);
 }
 
@@ -710,8 +671,10 @@ fn lockout_is_per_address_and_user() {
 /// followed (encoded as a valid URI), anything else goes to `/`.
 #[test]
 fn odd_next_values_are_followed_safely_or_dropped() {
-    let app = AccessApp::on(TestDb::sqlite(), ReadAccess::Login, IngestAuth::Open);
-    app.access.add_user("dave", None, PASSWORD).expect("user");
+    let app = TestApp::sqlite()
+        .with_access(ReadAccess::Login, IngestAuth::Open)
+        .build();
+    app.access().add_user("dave", None, PASSWORD).expect("user");
     let cases = [
         ("/a%20b", "/a%20b"),
         ("/%C3%A4", "/%C3%A4"),
@@ -753,7 +716,9 @@ fn odd_next_values_are_followed_safely_or_dropped() {
 /// Names and scripts with HTML in them are shown as text on every page.
 #[test]
 fn html_in_names_is_shown_as_text() {
-    let app = AccessApp::on(TestDb::sqlite(), ReadAccess::Public, IngestAuth::Open);
+    let app = TestApp::sqlite()
+        .with_access(ReadAccess::Public, IngestAuth::Open)
+        .build();
     let evil = "<script>alert(1)</script>";
     let machine = format!("rig{evil}");
     let event = builders::dry_run(

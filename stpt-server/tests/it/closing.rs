@@ -2,36 +2,14 @@
 //! runs that went silent, on SQLite and on PostgreSQL; and how the pages and the seed's run
 //! list show a stale run.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rocket::http::Status;
-use rocket::local::blocking::Client;
 use serde_json::Value;
-use stpt_core::Store;
-use stpt_server::{Config, build_with_store};
 
-use crate::support::TestDb;
+use crate::test_app::{TestApp, TestAppBuilder, on_both_backends};
 
-struct App {
-    client: Client,
-    _db: TestDb,
-}
-
-impl App {
-    fn on(db: TestDb, stale_after: Duration, sweep_every: Duration) -> App {
-        let config = Config {
-            database_url: db.url().clone(),
-            log: false,
-            stale_after,
-            stale_sweep_every: sweep_every,
-            ..Config::default()
-        };
-        let store: Arc<dyn Store> = Arc::new((*db).clone());
-        let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
-        App { client, _db: db }
-    }
-
+impl TestApp {
     fn send(&self, post: bool, path: &str, body: Option<&str>) -> (Status, Value) {
         let mut request = if post {
             self.client.post(path)
@@ -83,7 +61,8 @@ impl App {
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-fn abort_cancels_the_ongoing_tests(app: App) {
+fn abort_cancels_the_ongoing_tests(app: TestAppBuilder) {
+    let app = app.stale(HOUR, HOUR).build();
     app.start_a_run();
     let (status, run) = app.send(false, "/api/v1/runs/1", None);
     assert_eq!(status, Status::Ok);
@@ -134,7 +113,8 @@ fn abort_cancels_the_ongoing_tests(app: App) {
     );
 }
 
-fn delete_machine_removes_it_with_its_runs(app: App) {
+fn delete_machine_removes_it_with_its_runs(app: TestAppBuilder) {
+    let app = app.stale(HOUR, HOUR).build();
     app.start_a_run();
     let (status, body) = app.send(false, "/api/v1/machines/1", None);
     assert_eq!(
@@ -177,7 +157,8 @@ fn delete_machine_removes_it_with_its_runs(app: App) {
     assert_eq!(machines["results"][0]["pk"], 2, "{machines}");
 }
 
-fn a_silent_run_is_shown_stale_before_the_sweep(app: App) {
+fn a_silent_run_is_shown_stale_before_the_sweep(app: TestAppBuilder) {
+    let app = app.stale(Duration::from_millis(1), HOUR).build();
     app.start_a_run();
     std::thread::sleep(Duration::from_millis(20));
     let (_, run) = app.send(false, "/api/v1/runs/1", None);
@@ -215,7 +196,9 @@ fn a_silent_run_is_shown_stale_before_the_sweep(app: App) {
     }
 }
 
-fn the_sweep_closes_a_silent_run(app: App) {
+fn the_sweep_closes_a_silent_run(app: TestAppBuilder) {
+    let fast = Duration::from_millis(20);
+    let app = app.stale(fast, fast).build();
     // Only the dry run: a start could find the run already closed by the fast sweep.
     let [dry, ..] = stpt_core::testing::builders::seed_fixtures();
     assert_eq!(
@@ -256,48 +239,9 @@ fn the_sweep_closes_a_silent_run(app: App) {
     assert!(runs["results"][0]["closed_at"].is_string(), "{runs}");
 }
 
-/// The cases on the database `$db` yields, each test with the attributes given after it.
-macro_rules! closing_tests {
-    ($db:expr $(, #[$attr:meta])* $(,)?) => {
-        $(#[$attr])*
-        #[test]
-        fn abort_cancels_the_ongoing_tests() {
-            let app = super::App::on($db, super::HOUR, super::HOUR);
-            super::abort_cancels_the_ongoing_tests(app);
-        }
-
-        $(#[$attr])*
-        #[test]
-        fn delete_machine_removes_it_with_its_runs() {
-            let app = super::App::on($db, super::HOUR, super::HOUR);
-            super::delete_machine_removes_it_with_its_runs(app);
-        }
-
-        $(#[$attr])*
-        #[test]
-        fn a_silent_run_is_shown_stale_before_the_sweep() {
-            let after = std::time::Duration::from_millis(1);
-            let app = super::App::on($db, after, super::HOUR);
-            super::a_silent_run_is_shown_stale_before_the_sweep(app);
-        }
-
-        $(#[$attr])*
-        #[test]
-        fn the_sweep_closes_a_silent_run() {
-            let fast = std::time::Duration::from_millis(20);
-            let app = super::App::on($db, fast, fast);
-            super::the_sweep_closes_a_silent_run(app);
-        }
-    };
-}
-
-mod sqlite {
-    closing_tests!(crate::support::TestDb::sqlite());
-}
-
-mod postgres {
-    closing_tests!(
-        crate::support::TestDb::postgres(),
-        #[cfg_attr(not(stpt_postgres_tests), ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests")]
-    );
-}
+on_both_backends!(
+    abort_cancels_the_ongoing_tests,
+    delete_machine_removes_it_with_its_runs,
+    a_silent_run_is_shown_stale_before_the_sweep,
+    the_sweep_closes_a_silent_run,
+);

@@ -3,58 +3,13 @@
 //! Every case runs on both backends against one shared set of snapshots, so the two answer
 //! the same bytes for the same requests.
 
-use std::sync::Arc;
-
 use rocket::http::{ContentType, Method, Status};
-use rocket::local::blocking::{Client, LocalResponse};
 use serde_json::{Value, json};
-use stpt_core::Store;
 use stpt_core::testing::dump;
-use stpt_server::{Config, build_with_store};
 
-use crate::support::TestDb;
-
-/// A server on its own database, driven without a network.
-pub(crate) struct TestApp {
-    client: Client,
-    db: TestDb,
-}
+use crate::test_app::{TestApp, answer, on_both_backends, snapshot};
 
 impl TestApp {
-    fn on(db: TestDb, body_limit: u64) -> TestApp {
-        let config = Config {
-            database_url: db.url().clone(),
-            body_limit,
-            log: false,
-            ..Config::default()
-        };
-        let store: Arc<dyn Store> = Arc::new((*db).clone());
-        let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
-        TestApp { client, db }
-    }
-
-    pub(crate) fn sqlite() -> TestApp {
-        TestApp::on(TestDb::sqlite(), 4096)
-    }
-
-    pub(crate) fn postgres() -> TestApp {
-        TestApp::on(TestDb::postgres(), 4096)
-    }
-
-    fn post(&self, path: &str, body: &str) -> (Status, Value) {
-        let response = self
-            .client
-            .post(path)
-            .header(ContentType::JSON)
-            .body(body)
-            .dispatch();
-        answer(response)
-    }
-
-    fn get(&self, path: &str) -> (Status, Value) {
-        answer(self.client.get(path).dispatch())
-    }
-
     fn dump(&self) -> Value {
         dump(&*self.db)
     }
@@ -65,26 +20,6 @@ impl TestApp {
         assert_eq!(self.post("/tm_api/test_start/", start).0, Status::Accepted);
         assert_eq!(self.post("/tm_api/test_stop/", stop).0, Status::Accepted);
     }
-}
-
-fn answer(response: LocalResponse<'_>) -> (Status, Value) {
-    let status = response.status();
-    let text = response.into_string().unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
-}
-
-macro_rules! snapshot {
-    ($name:expr, $value:expr) => {
-        insta::with_settings!({prepend_module_to_snapshot => false}, {
-            insta::assert_json_snapshot!($name, $value, {
-                ".**.started_ago" => "[age]",
-                ".**.finished_ago" => "[age]",
-                ".current_site" => "[host]",
-                ".**.last_event_at" => "[now]",
-            });
-        })
-    };
 }
 
 /// The seed's fixtures are accepted and echoed; a dry run answers its run id.
@@ -573,49 +508,18 @@ pub(crate) fn openapi_describes_every_route(app: &TestApp) {
     assert!(checked >= 20, "only {checked} routes were checked");
 }
 
-macro_rules! endpoint_tests {
-    (@case [$(#[$attr:meta])*] $make:expr; $case:ident) => {
-        $(#[$attr])*
-        #[test]
-        fn $case() {
-            super::$case(&$make);
-        }
-    };
-    ($attrs:tt $make:expr; $($case:ident),* $(,)?) => {
-        $(
-            endpoint_tests!(@case $attrs $make; $case);
-        )*
-    };
-}
-
-/// Every case on the app `$make` yields, each test with the attributes given after it.
-macro_rules! all_endpoint_tests {
-    ($make:expr $(, #[$attr:meta])* $(,)?) => {
-        endpoint_tests!([$(#[$attr])*] $make;
-            fixtures_are_accepted_and_echoed,
-            read_endpoints_answer_the_seed_shapes,
-            timestamps_keep_the_seed_formats_and_v1_answers_rfc3339,
-            paths_work_with_and_without_trailing_slash,
-            machines_paginate_like_the_seed,
-            bad_input_is_refused_and_changes_nothing,
-            replayed_event_ids_apply_once,
-            unknown_ids_are_json_errors,
-            openapi_describes_every_route,
-            unsupported_methods_are_405_with_allow,
-            page_api_errors_are_json,
-            websocket_routes_refuse_plain_requests_as_documented,
-            openapi_declares_every_answer_and_typed_parameters,
-        );
-    };
-}
-
-mod sqlite {
-    all_endpoint_tests!(super::TestApp::sqlite());
-}
-
-mod postgres {
-    all_endpoint_tests!(
-        super::TestApp::postgres(),
-        #[cfg_attr(not(stpt_postgres_tests), ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests")]
-    );
-}
+on_both_backends!(|app| &app.body_limit(4096).build();
+    fixtures_are_accepted_and_echoed,
+    read_endpoints_answer_the_seed_shapes,
+    timestamps_keep_the_seed_formats_and_v1_answers_rfc3339,
+    paths_work_with_and_without_trailing_slash,
+    machines_paginate_like_the_seed,
+    bad_input_is_refused_and_changes_nothing,
+    replayed_event_ids_apply_once,
+    unknown_ids_are_json_errors,
+    openapi_describes_every_route,
+    unsupported_methods_are_405_with_allow,
+    page_api_errors_are_json,
+    websocket_routes_refuse_plain_requests_as_documented,
+    openapi_declares_every_answer_and_typed_parameters,
+);

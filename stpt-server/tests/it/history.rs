@@ -1,35 +1,16 @@
 //! The history API on SQLite and on PostgreSQL, against one shared set of snapshots: a test's
 //! history, a run compared with the previous one, the flaky list and a machine's trend.
 
-use std::sync::Arc;
-
 use rocket::http::{ContentType, Status};
-use rocket::local::blocking::Client;
 use serde_json::Value;
 use stpt_core::testing::builders::{attempt, dry_run, start, stop};
 use stpt_core::{Event, Status as TestStatus, Store};
-use stpt_server::{Config, build_with_store};
 
 use crate::support::TestDb;
+use crate::test_app::{TestApp, TestAppBuilder, on_both_backends, snapshot};
 
-struct App {
-    client: Client,
-    _db: TestDb,
-}
-
-impl App {
-    fn on(db: TestDb) -> App {
-        let config = Config {
-            database_url: db.url().clone(),
-            log: false,
-            ..Config::default()
-        };
-        let store: Arc<dyn Store> = Arc::new((*db).clone());
-        let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
-        App { client, _db: db }
-    }
-
-    fn send(&self, event: &Event) {
+impl TestApp {
+    fn send_event(&self, event: &Event) {
         let body = serde_json::to_string(event).expect("events serialise");
         let path = format!("/tm_api/{}", event.kind().as_str());
         let response = self
@@ -46,16 +27,6 @@ impl App {
         );
     }
 
-    fn get(&self, path: &str) -> (Status, Value) {
-        let response = self.client.get(path).dispatch();
-        let status = response.status();
-        let text = response.into_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
     /// Four runs of rig-1 (a.py, b.py, c.py): a passes and fails in turn, b mostly fails, c
     /// passes and in run 3 passes only after a retry. Each test of run r starts at 100·r s.
     fn four_runs(&self) {
@@ -69,31 +40,24 @@ impl App {
         ];
         for (r, results) in (1_i64..).zip(runs) {
             let base = r * 100;
-            self.send(&dry_run("rig-1", base, &plan));
+            self.send_event(&dry_run("rig-1", base, &plan));
             for ((name, (status, seconds)), i) in
                 ["a.py", "b.py", "c.py"].iter().zip(results).zip(0..)
             {
                 let at = base + i * 10;
-                self.send(&start("rig-1", name, at));
-                self.send(&stop("rig-1", name, status, at + seconds));
+                self.send_event(&start("rig-1", name, at));
+                self.send_event(&stop("rig-1", name, status, at + seconds));
             }
             if r == 3 {
-                self.send(&attempt(start("rig-1", "c.py", base + 50), 2));
-                self.send(&attempt(stop("rig-1", "c.py", Passed, base + 53), 2));
+                self.send_event(&attempt(start("rig-1", "c.py", base + 50), 2));
+                self.send_event(&attempt(stop("rig-1", "c.py", Passed, base + 53), 2));
             }
         }
     }
 }
 
-macro_rules! snapshot {
-    ($name:expr, $value:expr) => {
-        insta::with_settings!({prepend_module_to_snapshot => false}, {
-            insta::assert_json_snapshot!($name, $value);
-        })
-    };
-}
-
-fn history_answers(app: App) {
+fn history_answers(app: TestAppBuilder) {
+    let app = app.build();
     app.four_runs();
     // Run 4's a.py is test 10 (three tests a run).
     let (status, history) = app.get("/api/v1/tests/10/history?limit=3&window=4");
@@ -214,23 +178,7 @@ fn history_answers(app: App) {
     }
 }
 
-mod sqlite {
-    #[test]
-    fn history_answers() {
-        super::history_answers(super::App::on(crate::support::TestDb::sqlite()));
-    }
-}
-
-mod postgres {
-    #[test]
-    #[cfg_attr(
-        not(stpt_postgres_tests),
-        ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
-    )]
-    fn history_answers() {
-        super::history_answers(super::App::on(crate::support::TestDb::postgres()));
-    }
-}
+on_both_backends!(history_answers);
 
 /// The benchmark generator writes finished runs the queries read like any other.
 fn generated_history_reads_back(db: TestDb) {

@@ -19,4 +19,5 @@ mod origin;
 mod properties;
 mod races;
 mod support;
+mod test_app;
 mod webhooks;

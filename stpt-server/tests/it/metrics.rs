@@ -1,13 +1,8 @@
 //! `GET /metrics`: counters move with the events the server applies and refuses.
 
-use std::sync::Arc;
-
 use rocket::http::{ContentType, Status};
-use rocket::local::blocking::Client;
-use stpt_core::Store;
-use stpt_server::{Config, build_with_store};
 
-use crate::support::TestDb;
+use crate::test_app::TestApp;
 
 fn metric(text: &str, name: &str) -> Option<u64> {
     text.lines()
@@ -16,14 +11,8 @@ fn metric(text: &str, name: &str) -> Option<u64> {
 
 #[test]
 fn metrics_count_applied_and_refused_events() {
-    let db = TestDb::sqlite();
-    let config = Config {
-        database_url: db.url().clone(),
-        log: false,
-        ..Config::default()
-    };
-    let store: Arc<dyn Store> = Arc::new((*db).clone());
-    let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
+    let app = TestApp::sqlite().build();
+    let client = &app.client;
     let [dry, start, _] = stpt_core::testing::builders::seed_fixtures();
     let mut replayed: serde_json::Value = serde_json::from_str(dry).expect("fixture");
     replayed["event_id"] = "dry-1".into();

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
-use serde_json::json;
+use stpt_core::{
+    DryRun, Event, MasterScenarioPlan, ScenarioPlan, Status, TestPlan, TestStart, TestStop,
+    Timestamp,
+};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
@@ -72,31 +75,21 @@ pub(super) fn live(server: &ServerArgs, args: LiveArgs) -> anyhow::Result<()> {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(args.timeout))
         .build();
-    let post = |path: &str, body: serde_json::Value| -> anyhow::Result<serde_json::Value> {
+    let post = |event: &Event| -> anyhow::Result<serde_json::Value> {
+        let path = event.kind().path();
         let mut request = agent.post(&format!("{base}{path}"));
         if let Some(token) = &server.token {
             request = request.set("Authorization", &format!("Bearer {token}"));
         }
         let response = request
-            .send_json(body)
+            .send_json(event)
             .with_context(|| format!("POST {base}{path}"))?;
         Ok(response.into_json()?)
     };
 
     let machine = format!("bench-live-{}", run_tag());
     let tests = args.events.div_ceil(2);
-    let plan: Vec<_> = (0..tests)
-        .map(|i| json!({"file_name": format!("t{i:05}.py"), "file_path": "/bench", "script": ""}))
-        .collect();
-    let answer = post(
-        "/tm_api/dry_run/",
-        json!({
-            "machine_name": machine,
-            "timestamp": stpt_core::Timestamp::now().to_string(),
-            "master_scenario": {"file_name": "master.py", "file_path": "/bench", "script": "",
-                "scenarios": [{"file_name": "s.py", "file_path": "/bench", "script": "", "tests": plan}]}
-        }),
-    )?;
+    let answer = post(&plan(&machine, tests))?;
     let run_id = answer["run_id"]
         .as_i64()
         .context("the dry run answered no run_id")?;
@@ -150,7 +143,7 @@ fn measure(
     base: &str,
     machine: &str,
     machine_id: i64,
-    post: &dyn Fn(&str, serde_json::Value) -> anyhow::Result<serde_json::Value>,
+    post: &dyn Fn(&Event) -> anyhow::Result<serde_json::Value>,
 ) -> anyhow::Result<LiveReport> {
     let (receipts, heard) = mpsc::channel::<(u32, Instant)>();
     let ws_url = format!(
@@ -166,46 +159,19 @@ fn measure(
     for _ in 0..args.subscribers {
         sockets.push(subscribe(&ws_url).with_context(|| format!("cannot subscribe to {ws_url}"))?);
     }
-    let listeners: Vec<_> = sockets
-        .into_iter()
-        .map(|mut socket| {
-            let receipts = receipts.clone();
-            std::thread::Builder::new()
-                .stack_size(128 * 1024)
-                .spawn(move || {
-                    let mut seen = 0;
-                    while let Ok(message) = socket.read() {
-                        if let Message::Text(_) = message {
-                            if receipts.send((seen, Instant::now())).is_err() {
-                                break;
-                            }
-                            seen += 1;
-                        }
-                    }
-                })
-        })
-        .collect::<Result<_, _>>()
-        .context("cannot start a subscriber's thread")?;
-    drop(receipts);
+    let listeners = listen(sockets, receipts)?;
 
     let mut samples = Vec::with_capacity((args.subscribers * args.events) as usize);
     let mut missed = 0;
     for event in 0..args.events {
         let test = format!("t{:05}.py", event / 2);
         let body = if event % 2 == 0 {
-            json!({"machine_name": machine, "file_name": test, "file_path": "/bench",
-                   "timestamp_start": stpt_core::Timestamp::now().to_string()})
+            start(machine, test)
         } else {
-            json!({"machine_name": machine, "file_name": test, "file_path": "/bench", "status": "passed",
-                   "timestamp_stop": stpt_core::Timestamp::now().to_string()})
-        };
-        let path = if event % 2 == 0 {
-            "/tm_api/test_start/"
-        } else {
-            "/tm_api/test_stop/"
+            stop(machine, test)
         };
         let sent = Instant::now();
-        post(path, body)?;
+        post(&body)?;
         let deadline = sent + Duration::from_secs(args.timeout);
         let mut got = 0;
         while got < args.subscribers {
@@ -249,4 +215,90 @@ pub(super) fn subscribe(url: &str) -> anyhow::Result<WebSocket<TcpStream>> {
     let (socket, _) = tungstenite::client::client(request, stream)
         .map_err(|e| anyhow::anyhow!("WebSocket handshake failed: {e}"))?;
     Ok(socket)
+}
+
+/// One thread per subscriber, reporting (message number, arrival) for every text message.
+fn listen(
+    sockets: Vec<WebSocket<TcpStream>>,
+    receipts: mpsc::Sender<(u32, Instant)>,
+) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
+    sockets
+        .into_iter()
+        .map(|mut socket| {
+            let receipts = receipts.clone();
+            std::thread::Builder::new()
+                .stack_size(128 * 1024)
+                .spawn(move || {
+                    let mut seen = 0;
+                    while let Ok(message) = socket.read() {
+                        if let Message::Text(_) = message {
+                            if receipts.send((seen, Instant::now())).is_err() {
+                                break;
+                            }
+                            seen += 1;
+                        }
+                    }
+                })
+        })
+        .collect::<Result<_, _>>()
+        .context("cannot start a subscriber's thread")
+}
+
+/// The simulated machine's plan: one scenario of `tests` tests.
+fn plan(machine: &str, tests: u32) -> Event {
+    let script = || Some(String::new());
+    let tests = (0..tests)
+        .map(|i| TestPlan {
+            file_name: format!("t{i:05}.py"),
+            file_path: "/bench".to_owned(),
+            script: script(),
+        })
+        .collect();
+    Event::DryRun(DryRun {
+        machine_name: machine.to_owned(),
+        timestamp: Timestamp::now(),
+        master_scenario: MasterScenarioPlan {
+            file_name: "master.py".to_owned(),
+            file_path: "/bench".to_owned(),
+            script: script(),
+            scenarios: vec![ScenarioPlan {
+                file_name: "s.py".to_owned(),
+                file_path: "/bench".to_owned(),
+                script: script(),
+                tests,
+            }],
+        },
+        labels: Default::default(),
+        event_id: None,
+    })
+}
+
+/// The start of one of the plan's tests.
+fn start(machine: &str, file_name: String) -> Event {
+    Event::TestStart(TestStart {
+        machine_name: machine.to_owned(),
+        file_name,
+        file_path: "/bench".to_owned(),
+        timestamp_start: Timestamp::now(),
+        event_id: None,
+        run_id: None,
+        index: None,
+        attempt: None,
+    })
+}
+
+/// The stop (passed) of one of the plan's tests.
+fn stop(machine: &str, file_name: String) -> Event {
+    Event::TestStop(TestStop {
+        machine_name: machine.to_owned(),
+        file_name,
+        file_path: "/bench".to_owned(),
+        status: Status::Passed,
+        timestamp_stop: Timestamp::now(),
+        event_id: None,
+        run_id: None,
+        index: None,
+        message: None,
+        attempt: None,
+    })
 }

@@ -1,0 +1,68 @@
+//! The managed state every handler sees, and the one way blocking work leaves the async
+//! executor.
+//!
+//! The main type here is [`AppState`]. [`AppState::blocking`] runs a closure on Rocket's
+//! blocking pool; [`AppState::read`] runs a store call there, so API handlers, pages and
+//! WebSockets reach the database the same way.
+
+use std::sync::Arc;
+
+use stpt_core::{Store, StoreError};
+
+use crate::access::Security;
+use crate::db::WebhookStore;
+use crate::live::{LiveFeed, LiveHub};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where runs live.
+    pub store: Arc<dyn Store>,
+    /// Where changes are announced.
+    pub hub: LiveHub,
+    /// What live subscribers share: each change read and serialised once.
+    pub feed: Arc<LiveFeed>,
+    /// Largest accepted request body.
+    pub body_limit: u64,
+    /// Who may read and write, and the users and tokens that decide it.
+    pub security: Arc<Security>,
+    /// The webhooks to notify and their outbox (on the database, when there is one).
+    pub webhooks: Option<WebhookStore>,
+}
+
+impl AppState {
+    /// Runs blocking work (a store call, the access store, the outbox) on Rocket's blocking
+    /// pool, so no async worker waits on a database. The closure gets the state.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, TaskFailed>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> T + Send + 'static,
+    {
+        let state = self.clone();
+        rocket::tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(TaskFailed)
+    }
+
+    /// Runs a store call on the blocking pool; a task that died is a store failure.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.blocking(move |state| f(state.store.as_ref()))
+            .await
+            .unwrap_or_else(|failed| Err(failed.into()))
+    }
+}
+
+/// Blocking work that never finished: it panicked or the runtime is shutting down.
+#[derive(Debug, thiserror::Error)]
+#[error("the blocking task failed")]
+pub(crate) struct TaskFailed(#[source] rocket::tokio::task::JoinError);
+
+impl From<TaskFailed> for StoreError {
+    fn from(failed: TaskFailed) -> Self {
+        StoreError::backend("the store task failed", failed)
+    }
+}
