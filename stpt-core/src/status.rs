@@ -437,7 +437,7 @@ mod tests {
                 .into_iter()
                 .filter(|s| s.is_finished())
                 .count(),
-            6
+            7
         );
     }
 }

@@ -321,3 +321,18 @@ def test_server_away_spools_and_replay_completes_the_run(stpt_bin, tmp_path):
         assert server.runs_of("rig-away") == runs
     finally:
         server.stop()
+
+
+def test_collect_only_announces_nothing(server, tmp_path):
+    project = make_project(tmp_path / "project", {"test_one.py": "def test_one():\n    pass\n"})
+    code, output = run_pytest(
+        project,
+        "--collect-only",
+        "--stpt-url",
+        server.url,
+        "--stpt-spool-dir",
+        str(tmp_path / "spool"),
+    )
+    assert code == 0
+    assert not [line for line in output.splitlines() if line.startswith("stpt")]
+    assert server.get("/tm_api/machines/")["results"] == []

@@ -208,7 +208,13 @@ class StptReporting:
         self._announce(items)
 
     def _announce(self, items: Sequence[Tuple[str, Optional[Path], Optional[str]]]) -> None:
-        if self.reporter is None or self.index:
+        # Nothing will run (--collect-only, nothing collected): no run to announce.
+        if (
+            self.reporter is None
+            or self.index
+            or not items
+            or getattr(self.config.option, "collectonly", False)
+        ):
             return
         try:
             plan = self._plan(items)
@@ -363,6 +369,9 @@ class StptReporting:
         reporter = self.reporter
         if reporter is None:
             return f"stpt: {self.failure}" if self.failure else None
+        if not self.index:
+            # Nothing was announced (--collect-only, nothing collected): nothing to say.
+            return None
         try:
             reporter.flush()
             pending = reporter.pending
