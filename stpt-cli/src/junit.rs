@@ -67,9 +67,11 @@ impl Visitor<RunTree> for ReportBuilder {
             Status::Passed | Status::Warning => TestCaseStatus::success(),
             Status::Failed => TestCaseStatus::non_success(NonSuccessKind::Failure),
             Status::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
-            Status::Cancelled | Status::Unknown | Status::Running | Status::Waiting => {
-                TestCaseStatus::skipped()
-            }
+            Status::Skipped
+            | Status::Cancelled
+            | Status::Unknown
+            | Status::Running
+            | Status::Waiting => TestCaseStatus::skipped(),
         };
         if let Some(message) = test.message.as_deref() {
             let first = message.lines().next().unwrap_or_default();

@@ -13,7 +13,7 @@ pub(crate) fn style(status: Status) -> Style {
         Status::Failed | Status::Error => AnsiColor::Red,
         Status::Warning => AnsiColor::Yellow,
         Status::Running => AnsiColor::Cyan,
-        Status::Waiting => AnsiColor::BrightBlack,
+        Status::Waiting | Status::Skipped => AnsiColor::BrightBlack,
         Status::Cancelled | Status::Unknown => AnsiColor::Magenta,
     };
     let style = Style::new().fg_color(Some(color.into()));
@@ -33,6 +33,7 @@ pub(crate) fn mark(status: Status) -> char {
         Status::Waiting => '·',
         Status::Cancelled => '⊘',
         Status::Unknown => '?',
+        Status::Skipped => '-',
     }
 }
 

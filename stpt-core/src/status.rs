@@ -1,6 +1,7 @@
 //! Test statuses and their aggregation.
 //!
-//! The main types here are [`Status`], the eight statuses of the seed protocol, and
+//! The main types here are [`Status`], the eight statuses of the seed protocol plus stpt's
+//! `skipped`, and
 //! [`StatusCounts`], a per-status counter from which a scenario's or a run's aggregate status
 //! is derived in O(1).
 //!
@@ -33,11 +34,15 @@ pub enum Status {
     Warning,
     /// Finished: passed.
     Passed,
+    /// Finished: not run on purpose (stpt's extension; the seed's clients never send it).
+    /// Counted as neither a pass nor a failure, and lowest in priority, so a run of passed and
+    /// skipped tests is `passed`.
+    Skipped,
 }
 
 impl Status {
     /// Every status in aggregation priority order: the first one present wins.
-    pub const PRIORITY: [Status; 8] = [
+    pub const PRIORITY: [Status; 9] = [
         Status::Cancelled,
         Status::Running,
         Status::Waiting,
@@ -46,6 +51,7 @@ impl Status {
         Status::Error,
         Status::Warning,
         Status::Passed,
+        Status::Skipped,
     ];
 
     /// The lowercase wire name of the status.
@@ -59,6 +65,7 @@ impl Status {
             Status::Error => "error",
             Status::Warning => "warning",
             Status::Passed => "passed",
+            Status::Skipped => "skipped",
         }
     }
 
@@ -81,6 +88,12 @@ impl Status {
     pub const fn is_success(self) -> bool {
         matches!(self, Status::Passed | Status::Warning)
     }
+
+    /// Finished with a result that is neither a success nor a failure (`skipped`): history
+    /// rules and pass counts leave it out.
+    pub const fn is_neutral(self) -> bool {
+        matches!(self, Status::Skipped)
+    }
 }
 
 impl fmt::Display for Status {
@@ -89,10 +102,10 @@ impl fmt::Display for Status {
     }
 }
 
-/// A string that names none of the eight statuses.
+/// A string that names none of the statuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown status {value:?}: expected one of running, cancelled, failed, error, warning, waiting, unknown, passed"
+    "unknown status {value:?}: expected one of running, cancelled, failed, error, warning, waiting, unknown, passed, skipped"
 )]
 pub struct UnknownStatus {
     /// The string that was given.
@@ -125,21 +138,21 @@ impl<'de> Deserialize<'de> for Status {
 /// Scenarios and runs keep one of these so that a test's transition adjusts two counters and
 /// the aggregate is re-derived without looking at any test.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct StatusCounts([u64; 8]);
+pub struct StatusCounts([u64; 9]);
 
 impl StatusCounts {
     /// All counters at zero.
     pub const fn new() -> Self {
-        StatusCounts([0; 8])
+        StatusCounts([0; 9])
     }
 
     /// Builds counts from per-status values in [`Status::PRIORITY`] order.
-    pub const fn from_array(counts: [u64; 8]) -> Self {
+    pub const fn from_array(counts: [u64; 9]) -> Self {
         StatusCounts(counts)
     }
 
     /// The per-status values in [`Status::PRIORITY`] order.
-    pub const fn as_array(&self) -> [u64; 8] {
+    pub const fn as_array(&self) -> [u64; 9] {
         self.0
     }
 
@@ -223,10 +236,15 @@ impl StatusCounts {
 
 impl Serialize for StatusCounts {
     /// A map from each status to its count, in priority order (the seed's `tests_statistics`).
+    /// `skipped`, which the seed does not know, is present only when some test has it, so the
+    /// seed's clients see the seed's eight keys.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(8))?;
+        let mut map = serializer.serialize_map(None)?;
         for (status, count) in self.iter() {
+            if status.is_neutral() && count == 0 {
+                continue;
+            }
             map.serialize_entry(status.as_str(), &count)?;
         }
         map.end()
@@ -253,21 +271,23 @@ impl utoipa::PartialSchema for StatusCounts {
         let mut object = ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(Some(
-                "Tests per status, every status present, in priority order",
+                "Tests per status in priority order: the seed's eight always, `skipped` when \
+                 some test has it",
             ))
             .additional_properties(Some(
                 utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
             ));
         for status in Status::PRIORITY {
-            object = object
-                .property(
-                    status.as_str(),
-                    ObjectBuilder::new()
-                        .schema_type(Type::Integer)
-                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                        .minimum(Some(0)),
-                )
-                .required(status.as_str());
+            object = object.property(
+                status.as_str(),
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .minimum(Some(0)),
+            );
+            if !status.is_neutral() {
+                object = object.required(status.as_str());
+            }
         }
         object.into()
     }
@@ -305,6 +325,32 @@ mod tests {
             serde_json::from_str::<Status>("\"warning\"").unwrap(),
             Status::Warning
         );
+    }
+
+    #[test]
+    fn counts_show_skipped_only_when_present() {
+        let seed = serde_json::to_value(StatusCounts::tally([Status::Passed])).unwrap();
+        assert_eq!(seed.as_object().map(|m| m.len()), Some(8));
+        let counts = StatusCounts::tally([Status::Passed, Status::Skipped]);
+        let json = serde_json::to_value(counts).unwrap();
+        assert_eq!(json["skipped"], 1);
+        assert_eq!(
+            serde_json::from_value::<StatusCounts>(json).unwrap(),
+            counts
+        );
+    }
+
+    #[test]
+    fn skipped_is_lowest_and_hides_nothing() {
+        assert_eq!(aggregate([Status::Passed, Status::Skipped]), Status::Passed);
+        assert_eq!(aggregate([Status::Skipped, Status::Failed]), Status::Failed);
+        assert_eq!(
+            aggregate([Status::Skipped, Status::Skipped]),
+            Status::Skipped
+        );
+        assert_eq!("skipped".parse::<Status>(), Ok(Status::Skipped));
+        assert!(!Status::Skipped.is_success() && Status::Skipped.is_neutral());
+        assert!(Status::Skipped.is_finished());
     }
 
     #[test]
@@ -400,7 +446,7 @@ mod tests {
                 .into_iter()
                 .filter(|s| s.is_finished())
                 .count(),
-            6
+            7
         );
     }
 }

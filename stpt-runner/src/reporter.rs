@@ -77,6 +77,16 @@ impl<S: Sink> Reporter<S> {
 
     /// Reports that `test` starts now.
     pub fn start(&mut self, test: &PlannedTest<'_>) -> Result<(), SinkError> {
+        self.start_attempt(test, None)
+    }
+
+    /// Reports that `attempt` of `test` starts now (`None` for a first run that names no
+    /// attempt); an attempt from 2 on runs a finished test again (a rerun of a flaky test).
+    pub fn start_attempt(
+        &mut self,
+        test: &PlannedTest<'_>,
+        attempt: Option<u32>,
+    ) -> Result<(), SinkError> {
         let event = Event::TestStart(TestStart {
             machine_name: self.machine_name.clone(),
             file_name: test.file_name().to_owned(),
@@ -85,7 +95,7 @@ impl<S: Sink> Reporter<S> {
             event_id: None,
             run_id: None,
             index: Some(test.index),
-            attempt: None,
+            attempt,
         });
         self.send(event)
     }
@@ -97,6 +107,18 @@ impl<S: Sink> Reporter<S> {
         status: Status,
         message: Option<&str>,
     ) -> Result<(), SinkError> {
+        self.stop_attempt(test, status, message, None)
+    }
+
+    /// Reports that `attempt` of `test` (as started by [`Reporter::start_attempt`]) finished
+    /// now with `status`.
+    pub fn stop_attempt(
+        &mut self,
+        test: &PlannedTest<'_>,
+        status: Status,
+        message: Option<&str>,
+        attempt: Option<u32>,
+    ) -> Result<(), SinkError> {
         let event = Event::TestStop(TestStop {
             machine_name: self.machine_name.clone(),
             file_name: test.file_name().to_owned(),
@@ -107,7 +129,7 @@ impl<S: Sink> Reporter<S> {
             run_id: None,
             index: Some(test.index),
             message: message.map(str::to_owned),
-            attempt: None,
+            attempt,
         });
         self.send(event)
     }
@@ -211,5 +233,26 @@ mod tests {
                 .iter()
                 .all(|e| e.machine_name() == "rig" && e.validate().is_ok())
         );
+    }
+
+    #[test]
+    fn attempts_are_carried_on_start_and_stop() {
+        let plan = Plan::builder("m.py", "/")
+            .scenario("s.py", "/")
+            .test("a.py", "/t")
+            .build()
+            .unwrap();
+        let sink = MemorySink::new();
+        let mut reporter = Reporter::new("rig", sink.clone());
+        let tests = plan.tests();
+        reporter.start_attempt(&tests[0], Some(2)).unwrap();
+        reporter
+            .stop_attempt(&tests[0], Status::Passed, None, Some(2))
+            .unwrap();
+        let events = sink.events();
+        let (Event::TestStart(start), Event::TestStop(stop)) = (&events[0], &events[1]) else {
+            panic!("expected a start and a stop, got {events:?}")
+        };
+        assert_eq!((start.attempt, stop.attempt), (Some(2), Some(2)));
     }
 }

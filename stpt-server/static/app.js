@@ -2,8 +2,8 @@
 // Data from the server is only ever put into the page with textContent, never innerHTML.
 "use strict";
 
-const STATUSES = ["passed", "failed", "error", "warning", "cancelled", "unknown", "running", "waiting"];
-const FINISHED = ["passed", "failed", "error", "warning", "cancelled", "unknown"];
+const STATUSES = ["passed", "failed", "error", "warning", "cancelled", "unknown", "skipped", "running", "waiting"];
+const FINISHED = ["passed", "failed", "error", "warning", "cancelled", "unknown", "skipped"];
 
 function el(tag, className, text) {
   const node = document.createElement(tag);

@@ -13,7 +13,7 @@
 //! - timestamps are RFC 3339 or naive (`2024-05-01T10:00:00`, Surefire, Gradle, jest-junit,
 //!   pytest before 8), which are taken as UTC;
 //! - outcomes: `<failure>` (or Surefire's `<rerunFailure>`) → failed, `<error>` (or
-//!   `<rerunError>`) → error, `<skipped>` → unknown, only `<flakyFailure>`/`<flakyError>`
+//!   `<rerunError>`) → error, `<skipped>` → skipped, only `<flakyFailure>`/`<flakyError>`
 //!   (passed when Surefire reran it) → warning, none → passed; a failure and an error on one
 //!   testcase (pytest's failing test whose teardown failed too) → failed, with both messages.
 //!   A testcase's `stpt.status` property (reports of `stpt export`) wins over all of these.
@@ -228,7 +228,7 @@ fn outcome(case: &Element) -> (Status, Option<String>) {
         return (Status::Error, messages(&errors));
     }
     if !skipped.is_empty() {
-        return (Status::Unknown, messages(&skipped));
+        return (Status::Skipped, messages(&skipped));
     }
     if !flaky.is_empty() {
         let earlier = messages(&flaky).map_or_else(String::new, |m| format!(":\n{m}"));
@@ -521,7 +521,7 @@ mod tests {
                     Some("lamp still on after 5 s")
                 ),
                 ("rig.lamp", "dim", Status::Error, Some("no dimmer")),
-                ("rig.lamp", "blink", Status::Unknown, None),
+                ("rig.lamp", "blink", Status::Skipped, None),
                 (
                     "rig.lamp",
                     "both",

@@ -58,6 +58,7 @@ fn stop_status() -> impl Strategy<Value = Status> {
         2 => Just(Status::Warning),
         1 => Just(Status::Unknown),
         1 => Just(Status::Cancelled),
+        1 => Just(Status::Skipped),
     ]
 }
 

@@ -48,7 +48,7 @@ fn wrong_type() {
 fn unknown_status() {
     let body = r#"{"machine_name": "rig-1", "file_name": "a.py", "file_path": "/t", "status": "PASSED", "timestamp_stop": "2018-12-30 13:01:57"}"#;
     assert!(is_field_error(EventKind::TestStop, body, "status"));
-    insta::assert_snapshot!(message(EventKind::TestStop, body), @r#"status: unknown status "PASSED": expected one of running, cancelled, failed, error, warning, waiting, unknown, passed"#);
+    insta::assert_snapshot!(message(EventKind::TestStop, body), @r#"status: unknown status "PASSED": expected one of running, cancelled, failed, error, warning, waiting, unknown, passed, skipped"#);
 }
 
 #[test]

@@ -149,7 +149,7 @@ pub struct LastMasterScenario {
     pub duration: Option<String>,
     /// Aggregate status.
     pub status: Status,
-    /// Tests per status, every status present.
+    /// Tests per status: the seed's eight always, `skipped` when some test has it.
     pub tests_statistics: StatusCounts,
     /// Number of tests.
     pub tests_count: u64,

@@ -48,7 +48,7 @@ fn position(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Eight count columns in priority order, shared by runs and scenarios.
+/// Nine count columns in priority order, shared by runs and scenarios.
 macro_rules! counts_accessors {
     ($row:ty) => {
         impl $row {
@@ -63,13 +63,14 @@ macro_rules! counts_accessors {
                         self.n_error,
                         self.n_warning,
                         self.n_passed,
+                        self.n_skipped,
                     ]
                     .map(count),
                 )
             }
 
             fn set_counts(&mut self, counts: StatusCounts) {
-                let [c, r, wa, u, f, e, wr, p] = counts.as_array().map(signed);
+                let [c, r, wa, u, f, e, wr, p, s] = counts.as_array().map(signed);
                 self.n_cancelled = c;
                 self.n_running = r;
                 self.n_waiting = wa;
@@ -78,6 +79,7 @@ macro_rules! counts_accessors {
                 self.n_error = e;
                 self.n_warning = wr;
                 self.n_passed = p;
+                self.n_skipped = s;
             }
         }
     };
@@ -134,6 +136,7 @@ pub(super) struct RunRow {
     pub(super) n_passed: i64,
     pub(super) closed_at: Option<i64>,
     pub(super) closed_as: Option<String>,
+    pub(super) n_skipped: i64,
 }
 
 counts_accessors!(RunRow);
@@ -235,6 +238,7 @@ pub(super) struct ScenarioRow {
     pub(super) n_warning: i64,
     pub(super) n_passed: i64,
     pub(super) occurrence: i64,
+    pub(super) n_skipped: i64,
 }
 
 counts_accessors!(ScenarioRow);

@@ -38,6 +38,7 @@ diesel::table! {
         n_passed -> BigInt,
         closed_at -> Nullable<BigInt>,
         closed_as -> Nullable<Text>,
+        n_skipped -> BigInt,
     }
 }
 
@@ -61,6 +62,7 @@ diesel::table! {
         n_warning -> BigInt,
         n_passed -> BigInt,
         occurrence -> BigInt,
+        n_skipped -> BigInt,
     }
 }
 

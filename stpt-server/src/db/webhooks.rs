@@ -54,7 +54,7 @@ impl HookEvent {
     /// The events a run finishing with `status` raises (none while it is ongoing).
     pub fn on_finish(status: Status) -> &'static [HookEvent] {
         match status {
-            Status::Passed | Status::Warning => &[HookEvent::Finished],
+            Status::Passed | Status::Warning | Status::Skipped => &[HookEvent::Finished],
             Status::Failed | Status::Error | Status::Cancelled | Status::Unknown => {
                 &[HookEvent::Finished, HookEvent::Failed]
             }

@@ -135,10 +135,10 @@ fn timestamp() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A stop's status, as raw JSON: the eight statuses and a few that are not.
+/// A stop's status, as raw JSON: the finished statuses and a few that are not.
 fn status() -> impl Strategy<Value = String> {
     prop_oneof![
-        12 => select(vec!["passed", "failed", "error", "warning", "unknown", "cancelled"])
+        12 => select(vec!["passed", "failed", "error", "warning", "unknown", "cancelled", "skipped"])
             .prop_map(quoted),
         1 => select(vec![
             "\"running\"",
