@@ -7,6 +7,7 @@ mod health;
 pub mod history;
 mod ingest;
 mod machines;
+mod output;
 mod pagination;
 mod read;
 pub mod shapes;
@@ -26,6 +27,7 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(v1::routes());
     routes.extend(machines::routes());
     routes.extend(history::routes());
+    routes.extend(output::routes());
     routes
 }
 
