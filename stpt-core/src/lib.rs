@@ -9,6 +9,7 @@
 pub mod insights;
 pub mod memory_store;
 pub mod model;
+pub mod output;
 pub mod progress;
 pub mod sink;
 pub mod status;
@@ -25,6 +26,7 @@ pub use model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
     PageRequest, RunFilter, RunId, RunSummary, RunTree, ScenarioTree, TestResult, machine_key,
 };
+pub use output::{OutputBatch, OutputLimit, OutputLine, OutputLog, OutputStream, TestOutput};
 pub use progress::Progress;
 pub use sink::{MemorySink, Sink, SinkError};
 pub use status::{Status, StatusCounts, UnknownStatus};

@@ -8,12 +8,15 @@
 //! **Invariant:** every check happens before the first change, so a rejected event leaves the
 //! state untouched without a rollback.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
     PageRequest, RunFilter, RunId, RunSummary, RunTree, ScenarioTree, TestResult,
+};
+use crate::output::{
+    OutputEnds, OutputLimit, OutputLog, StoredLine, TestOutput, place_batch, retained,
 };
 use crate::progress::Progress;
 use crate::status::Status;
@@ -49,6 +52,21 @@ struct State {
     scenarios: Vec<ScenarioRec>,
     tests: Vec<TestRec>,
     applied: HashMap<String, Applied>,
+    /// Output kept per test, and the output batches applied (by event id), apart from the
+    /// events as the diesel store keeps them.
+    outputs: HashMap<NodeId, OutputRec>,
+    output_applied: HashMap<String, Applied>,
+}
+
+/// What is kept of one test's output.
+#[derive(Debug, Default)]
+struct OutputRec {
+    head: Vec<StoredLine>,
+    tail: VecDeque<StoredLine>,
+    /// Where the output stands (kept format).
+    ends: OutputEnds,
+    total_lines: u64,
+    total_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -661,6 +679,9 @@ impl State {
 
 impl Store for MemoryStore {
     fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
+        if let Event::TestOutput(output) = event {
+            return self.append_output(output, OutputLimit::default());
+        }
         let mut state = self.lock()?;
         if let Some(id) = event.event_id()
             && let Some(applied) = state.applied.get(id)
@@ -681,12 +702,92 @@ impl Store for MemoryStore {
             Event::DryRun(dry) => state.apply_dry_run(dry),
             Event::TestStart(start) => state.apply_start(start)?,
             Event::TestStop(stop) => state.apply_stop(stop)?,
+            Event::TestOutput(_) => unreachable!("output is appended above"),
         };
         if let Some(id) = event.event_id() {
             state.applied.insert(id.to_owned(), applied.clone());
         }
         state.run_mut(applied.run_id).last_event_at = Timestamp::now();
         Ok(applied)
+    }
+
+    fn append_output(
+        &self,
+        output: &TestOutput,
+        limit: OutputLimit,
+    ) -> Result<Applied, StoreError> {
+        let mut state = self.lock()?;
+        let batch = &output.batch;
+        let machine = state.machine_named(&batch.machine_name)?;
+        let machine_id = machine.machine.id;
+        if let Some(applied) = state.output_applied.get(&batch.event_id) {
+            if applied.machine_id != machine_id {
+                return Err(StoreError::EventIdReused {
+                    event_id: batch.event_id.clone(),
+                    machine: batch.machine_name.clone(),
+                });
+            }
+            return Ok(Applied {
+                duplicate: true,
+                ..applied.clone()
+            });
+        }
+        let run_id = state.target_run(machine, output.run_id, || StoreError::UnknownRun {
+            run_id: 0,
+            machine: batch.machine_name.clone(),
+        })?;
+        let test_id = match state.run_rec(run_id) {
+            Some(run) if output.index < run.test_count => run.first_test + i64::from(output.index),
+            _ => {
+                return Err(StoreError::UnknownTest {
+                    run_id,
+                    index: output.index,
+                });
+            }
+        };
+        let rec = state.outputs.entry(test_id).or_default();
+        let placement = place_batch(limit, rec.ends, &batch.lines);
+        let ends = placement.ends;
+        for line in placement.lines {
+            if line.offset < ends.head_end {
+                rec.head.push(line);
+            } else {
+                rec.tail.push_back(line);
+            }
+        }
+        while rec.tail.front().is_some_and(|l| !retained(limit, ends, l)) {
+            rec.tail.pop_front();
+        }
+        rec.ends = ends;
+        rec.total_bytes += placement.received;
+        rec.total_lines += batch.lines.len() as u64;
+        let applied = state.applied(EventKind::TestOutput, machine_id, run_id, Some(test_id));
+        state
+            .output_applied
+            .insert(batch.event_id.clone(), applied.clone());
+        Ok(applied)
+    }
+
+    fn output(&self, test: NodeId) -> Result<Option<OutputLog>, StoreError> {
+        let state = self.lock()?;
+        let visible = slot(test)
+            .and_then(|i| state.tests.get(i))
+            .is_some_and(|t| state.run_rec(t.node.run_id).is_some());
+        if !visible {
+            return Ok(None);
+        }
+        let Some(rec) = state.outputs.get(&test) else {
+            return Ok(Some(OutputLog {
+                test_id: test,
+                ..OutputLog::default()
+            }));
+        };
+        Ok(Some(OutputLog::from_stored(
+            test,
+            rec.head.iter().chain(&rec.tail).cloned(),
+            rec.total_lines,
+            rec.total_bytes,
+        )))
     }
 
     fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError> {
@@ -854,6 +955,9 @@ impl Store for MemoryStore {
         state.by_name.remove(&key);
         state
             .applied
+            .retain(|_, applied| applied.machine_id != machine);
+        state
+            .output_applied
             .retain(|_, applied| applied.machine_id != machine);
         Ok(Some(runs))
     }

@@ -33,6 +33,7 @@ use crate::model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
     PageRequest, RunFilter, RunId, RunSummary, RunTree, TestResult,
 };
+use crate::output::{OutputLimit, OutputLog, TestOutput};
 use crate::status::Status;
 use crate::timestamp::Timestamp;
 use crate::wire::{Event, EventKind};
@@ -82,6 +83,14 @@ pub enum StoreError {
         run_id: RunId,
         /// The machine named by the event.
         machine: String,
+    },
+    /// The run has no test at this index (output names its test by position).
+    #[error("run {run_id} has no test at index {index}")]
+    UnknownTest {
+        /// The run.
+        run_id: RunId,
+        /// The index given.
+        index: u32,
     },
     /// No test of the run matches the event.
     #[error("{}", no_match_message(.machine, .file_path, .file_name, *.wanted, *.index))]
@@ -172,6 +181,7 @@ impl StoreError {
             self,
             StoreError::UnknownMachine { .. }
                 | StoreError::UnknownRun { .. }
+                | StoreError::UnknownTest { .. }
                 | StoreError::RunAborted { .. }
                 | StoreError::NoMatchingTest { .. }
                 | StoreError::AttemptMismatch { .. }
@@ -182,10 +192,26 @@ impl StoreError {
 
 /// Persistence for runs: semantic operations, not CRUD.
 ///
+/// `apply` takes every event; a [`Event::TestOutput`] it applies with the default
+/// [`OutputLimit`] (the server calls [`Store::append_output`] with its configured one).
+///
 /// Methods take `&self` so one store serves many threads; implementations synchronise inside.
 pub trait Store: Send + Sync {
     /// Applies one validated event atomically.
     fn apply(&self, event: &Event) -> Result<Applied, StoreError>;
+
+    /// Appends a batch of a test's output, keeping at most `limit` of it per test (the head
+    /// and the tail, see [`crate::output`]). The test is the one at `output.index` in the run
+    /// `output.run_id` (the machine's newest run when none is given), which must be the
+    /// machine's; an aborted run takes none. Idempotent by `event_id` like every event; the
+    /// run's status and timestamps do not change, and output is accepted whatever the test's
+    /// status (a rig's last lines may arrive after its stop).
+    fn append_output(&self, output: &TestOutput, limit: OutputLimit)
+    -> Result<Applied, StoreError>;
+
+    /// What is kept of a test's output (empty when it printed nothing); `None` when no test
+    /// has this id.
+    fn output(&self, test: NodeId) -> Result<Option<OutputLog>, StoreError>;
 
     /// Machines in id order, each with its newest run's status.
     fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError>;
@@ -281,6 +307,16 @@ pub fn closing_status(closure: Closure) -> Status {
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
         (**self).apply(event)
+    }
+    fn append_output(
+        &self,
+        output: &TestOutput,
+        limit: OutputLimit,
+    ) -> Result<Applied, StoreError> {
+        (**self).append_output(output, limit)
+    }
+    fn output(&self, test: NodeId) -> Result<Option<OutputLog>, StoreError> {
+        (**self).output(test)
     }
     fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError> {
         (**self).machines(page)

@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::model::RunId;
+use crate::output::{MAX_BATCH_LINES, TestOutput};
 use crate::status::Status;
 use crate::timestamp::Timestamp;
 
@@ -277,6 +278,8 @@ pub enum Event {
     TestStart(TestStart),
     /// `POST /tm_api/test_stop/`
     TestStop(TestStop),
+    /// `POST /api/v1/runs/<run>/tests/<index>/output` (extension): a batch of a test's output.
+    TestOutput(TestOutput),
 }
 
 /// Which of the three events.
@@ -289,11 +292,18 @@ pub enum EventKind {
     TestStart,
     /// A test stop.
     TestStop,
+    /// A batch of a test's output (extension).
+    TestOutput,
 }
 
 impl EventKind {
     /// Every kind, in protocol order.
-    pub const ALL: [EventKind; 3] = [EventKind::DryRun, EventKind::TestStart, EventKind::TestStop];
+    pub const ALL: [EventKind; 4] = [
+        EventKind::DryRun,
+        EventKind::TestStart,
+        EventKind::TestStop,
+        EventKind::TestOutput,
+    ];
 
     /// The snake_case name, as in the endpoint path.
     pub const fn as_str(self) -> &'static str {
@@ -301,24 +311,29 @@ impl EventKind {
             EventKind::DryRun => "dry_run",
             EventKind::TestStart => "test_start",
             EventKind::TestStop => "test_stop",
+            EventKind::TestOutput => "test_output",
         }
     }
 
-    /// The ingest endpoint's path, with its trailing slash.
+    /// The ingest endpoint's path, with its trailing slash; for output, the pattern with
+    /// `<run>` and `<index>` (see [`Event::endpoint`]).
     pub const fn path(self) -> &'static str {
         match self {
             EventKind::DryRun => "/tm_api/dry_run/",
             EventKind::TestStart => "/tm_api/test_start/",
             EventKind::TestStop => "/tm_api/test_stop/",
+            EventKind::TestOutput => "/api/v1/runs/<run>/tests/<index>/output",
         }
     }
 
     /// Guesses the kind of a JSON body from its fields: `master_scenario` → dry run,
-    /// `status` or `timestamp_stop` → stop, `timestamp_start` → start.
+    /// `lines` → output, `status` or `timestamp_stop` → stop, `timestamp_start` → start.
     pub fn detect(body: &serde_json::Value) -> Option<EventKind> {
         let object = body.as_object()?;
         if object.contains_key("master_scenario") {
             Some(EventKind::DryRun)
+        } else if object.contains_key("lines") {
+            Some(EventKind::TestOutput)
         } else if object.contains_key("status") || object.contains_key("timestamp_stop") {
             Some(EventKind::TestStop)
         } else if object.contains_key("timestamp_start") {
@@ -368,6 +383,7 @@ impl Event {
             EventKind::DryRun => Event::DryRun(from_json(body)?),
             EventKind::TestStart => Event::TestStart(from_json(body)?),
             EventKind::TestStop => Event::TestStop(from_json(body)?),
+            EventKind::TestOutput => Event::TestOutput(from_json(body)?),
         };
         event.validate()?;
         Ok(event)
@@ -389,6 +405,7 @@ impl Event {
             Event::DryRun(_) => EventKind::DryRun,
             Event::TestStart(_) => EventKind::TestStart,
             Event::TestStop(_) => EventKind::TestStop,
+            Event::TestOutput(_) => EventKind::TestOutput,
         }
     }
 
@@ -398,6 +415,7 @@ impl Event {
             Event::DryRun(e) => &e.machine_name,
             Event::TestStart(e) => &e.machine_name,
             Event::TestStop(e) => &e.machine_name,
+            Event::TestOutput(e) => &e.batch.machine_name,
         }
     }
 
@@ -407,25 +425,46 @@ impl Event {
             Event::DryRun(e) => e.event_id.as_deref(),
             Event::TestStart(e) => e.event_id.as_deref(),
             Event::TestStop(e) => e.event_id.as_deref(),
+            Event::TestOutput(e) => Some(&e.batch.event_id),
         }
     }
 
     /// Sets the client event id.
     pub fn set_event_id(&mut self, id: impl Into<String>) {
-        let id = Some(id.into());
+        let id = id.into();
         match self {
-            Event::DryRun(e) => e.event_id = id,
-            Event::TestStart(e) => e.event_id = id,
-            Event::TestStop(e) => e.event_id = id,
+            Event::DryRun(e) => e.event_id = Some(id),
+            Event::TestStart(e) => e.event_id = Some(id),
+            Event::TestStop(e) => e.event_id = Some(id),
+            Event::TestOutput(e) => e.batch.event_id = id,
         }
     }
 
-    /// When the event happened, as the runner says.
+    /// When the event happened, as the runner says (for output: its first line's time, if
+    /// any, else now).
     pub fn timestamp(&self) -> Timestamp {
         match self {
             Event::DryRun(e) => e.timestamp,
             Event::TestStart(e) => e.timestamp_start,
             Event::TestStop(e) => e.timestamp_stop,
+            Event::TestOutput(e) => e
+                .batch
+                .lines
+                .first()
+                .and_then(|line| line.timestamp)
+                .unwrap_or_else(Timestamp::now),
+        }
+    }
+
+    /// The path this event is posted to (no trailing slash for output); `None` for output
+    /// whose run is not known yet.
+    pub fn endpoint(&self) -> Option<String> {
+        match self {
+            Event::TestOutput(output) => Some(format!(
+                "/api/v1/runs/{}/tests/{}/output",
+                output.run_id?, output.index
+            )),
+            other => Some(other.kind().path().to_owned()),
         }
     }
 
@@ -464,6 +503,10 @@ impl Event {
                 check_run_id(stop.run_id)?;
                 check_attempt(stop.attempt)?;
             }
+            Event::TestOutput(output) => {
+                check_run_id(output.run_id)?;
+                check_output_lines(&output.batch.lines)?;
+            }
         }
         Ok(())
     }
@@ -487,6 +530,12 @@ impl From<TestStop> for Event {
     }
 }
 
+impl From<TestOutput> for Event {
+    fn from(e: TestOutput) -> Self {
+        Event::TestOutput(e)
+    }
+}
+
 impl<'de> Deserialize<'de> for Event {
     /// Tells the kind from the fields, as [`Event::parse_detected`] does (no validation).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -498,6 +547,7 @@ impl<'de> Deserialize<'de> for Event {
             EventKind::DryRun => serde_json::from_value(value).map(Event::DryRun),
             EventKind::TestStart => serde_json::from_value(value).map(Event::TestStart),
             EventKind::TestStop => serde_json::from_value(value).map(Event::TestStop),
+            EventKind::TestOutput => serde_json::from_value(value).map(Event::TestOutput),
         };
         event.map_err(D::Error::custom)
     }
@@ -665,6 +715,35 @@ fn check_run_id(run_id: Option<RunId>) -> Result<(), WireError> {
         Some(id) if id <= 0 => Err(WireError::invalid("run_id", "must be a positive run id")),
         _ => Ok(()),
     }
+}
+
+/// A batch holds 1 to [`MAX_BATCH_LINES`] lines, none with a NUL character.
+pub(crate) fn check_output_lines(lines: &[crate::output::OutputLine]) -> Result<(), WireError> {
+    if lines.is_empty() {
+        return Err(WireError::invalid("lines", "must hold at least one line"));
+    }
+    if lines.len() > MAX_BATCH_LINES {
+        return Err(WireError::invalid(
+            "lines",
+            format!(
+                "holds {} lines; at most {MAX_BATCH_LINES} are allowed in one batch",
+                lines.len()
+            ),
+        ));
+    }
+    for (i, line) in lines.iter().enumerate() {
+        check_text(&format!("lines[{i}].text"), &line.text)?;
+    }
+    Ok(())
+}
+
+/// Parses and validates the body of an output post (the batch; run and index are the path's).
+pub fn parse_output_batch(body: &[u8]) -> Result<crate::output::OutputBatch, WireError> {
+    let batch: crate::output::OutputBatch = from_json(body)?;
+    check_name("machine_name", &batch.machine_name, MAX_NAME_CHARS)?;
+    check_name("event_id", &batch.event_id, MAX_EVENT_ID_CHARS)?;
+    check_output_lines(&batch.lines)?;
+    Ok(batch)
 }
 
 fn check_attempt(attempt: Option<u32>) -> Result<(), WireError> {

@@ -19,24 +19,38 @@
 //! abort`), the executor says so once ([`Progress::RunAborted`]) and starts no further test:
 //! the server already cancelled them.
 //!
-//! A test's stdout and stderr go to one temporary file; the end of it becomes the stop
-//! event's `message` for any status but `passed`.
+//! A test's stdout and stderr are read line by line as it prints them and reported live
+//! ([`Reporter::output`]) in batches: at most [`OUTPUT_BATCH_LINES`] lines or
+//! [`OUTPUT_BATCH_BYTES`] bytes, and no line waits longer than [`OUTPUT_BATCH_DELAY`]; the
+//! last batch goes before the stop. Both streams also go to one temporary file; the end of it
+//! becomes the stop event's `message` for any status but `passed`.
 //!
 //! **Invariant:** every test that is reported started is reported stopped, whatever happens to
 //! its process. Killing stops the test's own process; processes it spawned are its business.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use stpt_core::{Sink, SinkError, Status, StatusCounts};
+use stpt_core::{OutputLine, OutputStream, Sink, SinkError, Status, StatusCounts, Timestamp};
 
 use crate::plan::{Plan, PlannedTest};
 use crate::reporter::Reporter;
+
+/// Most lines in one batch of a test's output.
+pub const OUTPUT_BATCH_LINES: usize = 1000;
+/// Most bytes in one batch of a test's output (texts and newlines).
+pub const OUTPUT_BATCH_BYTES: u64 = 64 * 1024;
+/// Longest a printed line waits before its batch is reported.
+pub const OUTPUT_BATCH_DELAY: Duration = Duration::from_millis(100);
+/// How long the executor still reads a test's output after its process ended (a process it
+/// spawned may hold the pipes open).
+const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
 
 /// The environment variable naming the file a test may write its status into.
 pub const STATUS_FILE_ENV: &str = "STPT_STATUS_FILE";
@@ -209,8 +223,11 @@ impl Executor {
                 break;
             }
             on_progress(Progress::Started { test: *test });
+            let mut emit = |lines: Vec<OutputLine>| {
+                sent(reporter.output(test, lines), &mut on_progress);
+            };
             let outcome = match &scratch {
-                Ok(dir) => self.run_test(test, dir.path()),
+                Ok(dir) => self.run_test(test, dir.path(), &mut emit),
                 Err(e) => {
                     failed_before_start(test, format!("cannot make a scratch directory: {e}"))
                 }
@@ -237,14 +254,19 @@ impl Executor {
         summary
     }
 
-    fn run_test(&self, test: &PlannedTest<'_>, scratch: &Path) -> TestOutcome {
+    fn run_test(
+        &self,
+        test: &PlannedTest<'_>,
+        scratch: &Path,
+        emit: &mut dyn FnMut(Vec<OutputLine>),
+    ) -> TestOutcome {
         let Some(command) = test.command else {
             return failed_before_start(test, "no command to run this test".to_owned());
         };
         let status_path = scratch.join(format!("status-{}", test.index));
         let output_path = scratch.join(format!("output-{}", test.index));
-        let output = match File::create(&output_path).and_then(|f| Ok((f.try_clone()?, f))) {
-            Ok(files) => files,
+        let capture = match File::create(&output_path) {
+            Ok(file) => Arc::new(Mutex::new(file)),
             Err(e) => return failed_before_start(test, format!("cannot capture output: {e}")),
         };
         let mut process = Command::new(&command.program);
@@ -252,8 +274,8 @@ impl Executor {
             .args(&command.args)
             .env(STATUS_FILE_ENV, &status_path)
             .stdin(Stdio::null())
-            .stdout(output.0)
-            .stderr(output.1);
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         if let Some(dir) = &command.working_dir {
             process.current_dir(dir);
         }
@@ -265,8 +287,31 @@ impl Executor {
                 return failed_before_start(test, message);
             }
         };
+        let (lines_tx, lines) = mpsc::channel::<OutputLine>();
+        let mut readers = 0;
+        if let Some(stdout) = child.stdout.take() {
+            readers += 1;
+            read_lines(
+                stdout,
+                OutputStream::Stdout,
+                lines_tx.clone(),
+                capture.clone(),
+            );
+        }
+        if let Some(stderr) = child.stderr.take() {
+            readers += 1;
+            read_lines(
+                stderr,
+                OutputStream::Stderr,
+                lines_tx.clone(),
+                capture.clone(),
+            );
+        }
+        drop(lines_tx);
+        let mut batch = OutputBatcher::default();
         let limit = command.timeout.or(self.timeout);
         let ended = loop {
+            batch.receive(&lines, self.poll_interval, emit);
             match child.try_wait() {
                 Ok(Some(exit)) => break Ended::Exited(exit.code()),
                 Ok(None) => {}
@@ -277,7 +322,6 @@ impl Executor {
             } else if limit.is_some_and(|limit| started.elapsed() >= limit) {
                 Ended::TimedOut
             } else {
-                std::thread::sleep(self.poll_interval);
                 continue;
             };
             let _ = child.kill();
@@ -285,6 +329,13 @@ impl Executor {
             break stop;
         };
         let duration = started.elapsed();
+        // The rest of what it printed, until both pipes close (or a while passed).
+        let drain_until = Instant::now() + OUTPUT_DRAIN;
+        while readers > 0 && batch.connected && Instant::now() < drain_until {
+            batch.receive(&lines, self.poll_interval, emit);
+        }
+        batch.flush(emit);
+        drop(capture);
         let output = read_tail(&output_path, self.output_limit);
         let exit_code = match ended {
             Ended::Exited(code) => code,
@@ -339,6 +390,107 @@ impl Executor {
                     None => (Status::Error, Some("killed by a signal".to_owned())),
                 },
             },
+        }
+    }
+}
+
+/// Reads `pipe` line by line until it closes: each line goes to the capture file and to
+/// `lines`, with its stream and the time it was read.
+fn read_lines(
+    pipe: impl Read + Send + 'static,
+    stream: OutputStream,
+    lines: mpsc::Sender<OutputLine>,
+    capture: Arc<Mutex<File>>,
+) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if let Ok(mut file) = capture.lock() {
+                let _ = file.write_all(&buffer);
+            }
+            let text = String::from_utf8_lossy(&buffer);
+            let text = text
+                .trim_end_matches(['\n', '\r'])
+                .replace('\0', "\u{FFFD}");
+            let line = OutputLine {
+                text,
+                stream: Some(stream),
+                timestamp: Some(Timestamp::now()),
+            };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Gathers a test's output lines into batches by count, size and age.
+struct OutputBatcher {
+    lines: Vec<OutputLine>,
+    bytes: u64,
+    since: Option<Instant>,
+    /// False once every reader has finished.
+    connected: bool,
+}
+
+impl Default for OutputBatcher {
+    fn default() -> Self {
+        OutputBatcher {
+            lines: Vec::new(),
+            bytes: 0,
+            since: None,
+            connected: true,
+        }
+    }
+}
+
+impl OutputBatcher {
+    /// Waits up to `wait` for lines, reporting every batch that is full or old enough.
+    fn receive(
+        &mut self,
+        lines: &mpsc::Receiver<OutputLine>,
+        wait: Duration,
+        emit: &mut dyn FnMut(Vec<OutputLine>),
+    ) {
+        let deadline = Instant::now() + wait;
+        loop {
+            let now = Instant::now();
+            let due = self.since.map(|since| since + OUTPUT_BATCH_DELAY);
+            if due.is_some_and(|due| due <= now) {
+                self.flush(emit);
+                continue;
+            }
+            if now >= deadline || !self.connected {
+                return;
+            }
+            let until = due.map_or(deadline, |due| due.min(deadline));
+            match lines.recv_timeout(until - now) {
+                Ok(line) => {
+                    self.bytes += line.bytes();
+                    self.lines.push(line);
+                    self.since.get_or_insert(now);
+                    if self.lines.len() >= OUTPUT_BATCH_LINES || self.bytes >= OUTPUT_BATCH_BYTES {
+                        self.flush(emit);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => self.connected = false,
+            }
+        }
+    }
+
+    /// Reports what is gathered, if anything.
+    fn flush(&mut self, emit: &mut dyn FnMut(Vec<OutputLine>)) {
+        self.since = None;
+        self.bytes = 0;
+        if !self.lines.is_empty() {
+            emit(std::mem::take(&mut self.lines));
         }
     }
 }

@@ -14,7 +14,10 @@
 //! no `run_id`: the seed's protocol addresses tests by machine, file name and path (and the
 //! optional `index`, which the reporter always sends).
 
-use stpt_core::{Event, Labels, Sink, SinkError, Status, TestStart, TestStop, Timestamp};
+use stpt_core::{
+    Event, Labels, OutputBatch, OutputLine, Sink, SinkError, Status, TestOutput, TestStart,
+    TestStop, Timestamp,
+};
 
 use crate::plan::{Plan, PlannedTest};
 
@@ -130,6 +133,38 @@ impl<S: Sink> Reporter<S> {
             index: Some(test.index),
             message: message.map(str::to_owned),
             attempt,
+        });
+        self.send(event)
+    }
+
+    /// Reports lines `test` printed, as one batch (the [`Executor`](crate::Executor) batches a
+    /// subprocess's output by count, size and age). A NUL character, which no server stores,
+    /// becomes U+FFFD; no lines, no event.
+    pub fn output(
+        &mut self,
+        test: &PlannedTest<'_>,
+        lines: Vec<OutputLine>,
+    ) -> Result<(), SinkError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let lines = lines
+            .into_iter()
+            .map(|mut line| {
+                if line.text.contains('\0') {
+                    line.text = line.text.replace('\0', "\u{FFFD}");
+                }
+                line
+            })
+            .collect();
+        let event = Event::TestOutput(TestOutput {
+            run_id: None,
+            index: test.index,
+            batch: OutputBatch {
+                machine_name: self.machine_name.clone(),
+                event_id: String::new(),
+                lines,
+            },
         });
         self.send(event)
     }

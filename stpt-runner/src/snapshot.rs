@@ -42,19 +42,28 @@ pub const REDACTED_FIELDS: [(&str, &str); 5] = [
     ("run_id", "[run_id]"),
 ];
 
-/// The events as `[{"kind", "event"}, …]`, with timestamps and ids redacted.
+fn redact(body: &mut Value) {
+    if let Value::Object(fields) = body {
+        for (field, placeholder) in REDACTED_FIELDS {
+            if let Some(value) = fields.get_mut(field) {
+                *value = Value::from(placeholder);
+            }
+        }
+    }
+}
+
+/// The events as `[{"kind", "event"}, …]`, with timestamps and ids redacted (an output
+/// line's `timestamp` too).
 pub fn redacted_events(events: &[Event]) -> Value {
     Value::Array(
         events
             .iter()
             .map(|event| {
                 let mut body = serde_json::to_value(event).unwrap_or(Value::Null);
-                if let Value::Object(fields) = &mut body {
-                    for (field, placeholder) in REDACTED_FIELDS {
-                        if let Some(value) = fields.get_mut(field) {
-                            *value = Value::from(placeholder);
-                        }
-                    }
+                redact(&mut body);
+                // Output lines carry their own times.
+                if let Some(Value::Array(lines)) = body.get_mut("lines") {
+                    lines.iter_mut().for_each(redact);
                 }
                 json!({ "kind": event.kind().as_str(), "event": body })
             })

@@ -121,6 +121,8 @@ fn assemble(
         hub,
         feed: Arc::new(LiveFeed::default()),
         body_limit: config.body_limit,
+        output: crate::live::OutputHub::default(),
+        output_limit: config.output_limit,
         security: Arc::new(Security::new(config, access)),
     };
     let log_level = if config.log {

@@ -29,6 +29,8 @@ pub struct Config {
     pub port: u16,
     /// Largest accepted request body in bytes; larger ones get 413.
     pub body_limit: u64,
+    /// How much of each test's output is kept (the head and the tail beyond it).
+    pub output_limit: stpt_core::OutputLimit,
     /// Database pool sizing.
     pub pool: PoolOptions,
     /// Rocket's own messages (through the `log` crate: to the subscriber `stpt serve`
@@ -172,6 +174,7 @@ impl Default for Config {
             address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8000,
             body_limit: DEFAULT_BODY_LIMIT,
+            output_limit: stpt_core::OutputLimit::default(),
             pool: PoolOptions::default(),
             log: true,
             read_access: ReadAccess::Public,

@@ -28,14 +28,15 @@ fn kind_index(kind: EventKind) -> usize {
         EventKind::DryRun => 0,
         EventKind::TestStart => 1,
         EventKind::TestStop => 2,
+        EventKind::TestOutput => 3,
     }
 }
 
 /// The server's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    applied: [AtomicU64; 3],
-    duplicates: [AtomicU64; 3],
+    applied: [AtomicU64; EventKind::ALL.len()],
+    duplicates: [AtomicU64; EventKind::ALL.len()],
     refused: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Cumulative counts per bucket, plus one for +Inf.
     latency: [AtomicU64; BUCKETS.len() + 1],

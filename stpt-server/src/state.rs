@@ -24,6 +24,10 @@ pub struct AppState {
     pub feed: Arc<LiveFeed>,
     /// Largest accepted request body.
     pub body_limit: u64,
+    /// Where tests' output is announced, apart from the status changes.
+    pub output: crate::live::OutputHub,
+    /// How much of each test's output is kept.
+    pub output_limit: stpt_core::OutputLimit,
     /// Who may read and write, and the users and tokens that decide it.
     pub security: Arc<Security>,
     /// The webhooks to notify and their outbox (on the database, when there is one).

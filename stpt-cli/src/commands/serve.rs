@@ -51,6 +51,10 @@ pub(crate) struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "STPT_BODY_LIMIT", default_value_t = stpt_server::config::DEFAULT_BODY_LIMIT)]
     body_limit: u64,
+    /// Most bytes of each test's output kept (at least 1024): beyond it the first half and
+    /// the newest lines are kept, and what was dropped is counted.
+    #[arg(long, env = "STPT_OUTPUT_LIMIT", default_value_t = 1 << 20)]
+    output_limit: u64,
     /// Most database connections open at once.
     #[arg(long, env = "STPT_DB_POOL_SIZE", default_value_t = 8)]
     pool_size: u32,
@@ -211,6 +215,13 @@ fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
         address: args.address,
         port: args.port,
         body_limit: args.body_limit,
+        output_limit: stpt_core::OutputLimit::new(args.output_limit).with_context(|| {
+            format!(
+                "--output-limit {} is too small: at least {} bytes",
+                args.output_limit,
+                stpt_core::OutputLimit::MIN_BYTES
+            )
+        })?,
         pool: PoolOptions {
             max_size: args.pool_size.max(1),
             ..PoolOptions::default()

@@ -7,7 +7,8 @@
 use clap::Args;
 use stpt_core::walker::master_status;
 use stpt_core::{
-    Closure, Node, RunSummary, RunTree, ScenarioTree, Statistics, TestPosition, Visitor, walk,
+    Closure, Node, OutputLog, RunSummary, RunTree, ScenarioTree, Statistics, TestPosition, Visitor,
+    walk,
 };
 
 use crate::client::{Client, ServerArgs};
@@ -38,6 +39,12 @@ pub(crate) struct ShowArgs {
     /// Print JSON instead of a tree.
     #[arg(long)]
     json: bool,
+    /// Print what is kept of one test's output instead of the tree: the test by its index in
+    /// plan order (from 0) or its file name (the first in plan order). With --json, the
+    /// server's `OutputLog`: `{"test_id", "head", "tail", "total_lines", "total_bytes",
+    /// "dropped_lines", "dropped_bytes"}`, each line `{"text", "stream", "timestamp"}`.
+    #[arg(long, value_name = "TEST")]
+    output: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -47,11 +54,61 @@ pub(crate) fn run(args: ShowArgs) -> anyhow::Result<()> {
     let server = &args.server;
     let client = Client::new(server)?;
     let tree = args.selection.fetch(&client)?;
+    if let Some(wanted) = &args.output {
+        let tests: Vec<&Node> = tree.scenarios.iter().flat_map(|s| &s.tests).collect();
+        let test = match wanted.parse::<u32>() {
+            Ok(index) => tests.iter().find(|t| t.position == index),
+            Err(_) => tests.iter().find(|t| &t.file_name == wanted),
+        }
+        .ok_or_else(|| anyhow::anyhow!("run {} has no test {wanted:?}", tree.run.id))?;
+        let log: OutputLog = client.get(&format!("/api/v1/tests/{}/output", test.id))?;
+        if args.json {
+            return terminal::emit_json(&log);
+        }
+        let mut text = String::new();
+        for line in log.lines() {
+            match line {
+                Some(line) => text.push_str(&strip_ansi(&line.text)),
+                None => text.push_str(&format!(
+                    "… {} lines ({} bytes) dropped …",
+                    log.dropped_lines, log.dropped_bytes
+                )),
+            }
+            text.push('\n');
+        }
+        terminal::emit(&text)?;
+        return Ok(());
+    }
     if args.json {
         return terminal::emit_json(&tree);
     }
     terminal::emit(&render(&tree))?;
     Ok(())
+}
+
+/// `text` without ANSI escape sequences (colours, cursor moves): a rig's output shown as
+/// plain text, never acting on the reader's terminal.
+pub(crate) fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                // Parameters and intermediates, then one final byte in @..~.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else if !c.is_control() || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The run as human text (with styles).
@@ -211,5 +268,16 @@ impl Visitor<RunTree> for TreeView {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ansi_sequences_and_control_characters_are_stripped() {
+        assert_eq!(
+            super::strip_ansi("\u{1b}[1;31mred\u{1b}[0m\tok\u{7}\u{1b}]x"),
+            "red\tokx"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! Tests live in the path `/t`, scenarios in `/s`; `at` is seconds after
 //! 2024-01-01 00:00:00 UTC.
 
+use crate::output::{OutputBatch, OutputLine, OutputStream, TestOutput};
 use crate::status::Status;
 use crate::timestamp::Timestamp;
 use crate::wire::{DryRun, Event, MasterScenarioPlan, ScenarioPlan, TestPlan, TestStart, TestStop};
@@ -105,9 +106,36 @@ pub fn addressed(mut event: Event, run_id: i64, index: u32) -> Event {
             e.run_id = Some(run_id);
             e.index = Some(index);
         }
-        Event::DryRun(_) => {}
+        Event::DryRun(_) | Event::TestOutput(_) => {}
     }
     event
+}
+
+/// A batch of output of the test at `index` of `run_id` (the machine's newest run when
+/// `None`), one stdout line per text.
+pub fn output(
+    machine: &str,
+    run_id: Option<i64>,
+    index: u32,
+    event_id: &str,
+    texts: &[&str],
+) -> Event {
+    Event::TestOutput(TestOutput {
+        run_id,
+        index,
+        batch: OutputBatch {
+            machine_name: machine.to_owned(),
+            event_id: event_id.to_owned(),
+            lines: texts
+                .iter()
+                .map(|text| OutputLine {
+                    text: (*text).to_owned(),
+                    stream: Some(OutputStream::Stdout),
+                    timestamp: None,
+                })
+                .collect(),
+        },
+    })
 }
 
 /// The seed's own example run: its dry run, first start and first stop.
@@ -124,7 +152,7 @@ pub fn attempt(mut event: Event, attempt: u32) -> Event {
     match &mut event {
         Event::TestStart(start) => start.attempt = Some(attempt),
         Event::TestStop(stop) => stop.attempt = Some(attempt),
-        Event::DryRun(_) => {}
+        Event::DryRun(_) | Event::TestOutput(_) => {}
     }
     event
 }

@@ -4,10 +4,12 @@
 //! [`store_conformance_tests!`](crate::store_conformance_tests).
 
 use super::builders::{
-    addressed, at, attempt, dry_run, labelled, seed_fixtures, start, stop, with_event_id,
+    addressed, at, attempt, dry_run, labelled, output, seed_fixtures, start, stop,
+    with_event_id,
 };
 use super::dump;
 use crate::model::{Closure, NodeKind, PageRequest, RunFilter, RunTree};
+use crate::output::OutputLimit;
 use crate::status::Status;
 use crate::store::{Applied, Store, StoreError};
 use crate::timestamp::Timestamp;
@@ -1369,4 +1371,143 @@ pub fn find_runs_filters_by_machine_status_labels_and_dates(store: &dyn Store) {
     // A deleted machine's runs are gone from the search.
     store.delete_machine(machine).unwrap();
     assert_eq!(ids(filter), [r4, r2]);
+}
+
+/// A test's output is kept per test, in order, up to the limit: then the head and the tail,
+/// with what was dropped counted; a replayed batch is not appended twice; output changes no
+/// status.
+pub fn output_keeps_head_and_tail_of_each_test(store: &dyn Store) {
+    let dry = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
+    apply(store, start(M, "a.py", 1));
+    let tree_before = run(store, dry.run_id);
+    let limit = OutputLimit::new(1024).unwrap();
+    let first = store
+        .append_output(
+            &output_of(output(
+                M,
+                Some(dry.run_id),
+                0,
+                "out-1",
+                &["hello", "\u{1b}[31mred"],
+            )),
+            limit,
+        )
+        .unwrap();
+    assert_eq!(first.kind, EventKind::TestOutput);
+    assert_eq!((first.run_id, first.duplicate), (dry.run_id, false));
+    let test_a = tree_before.scenarios[0].tests[0].id;
+    let test_b = tree_before.scenarios[0].tests[1].id;
+    assert_eq!(first.test_id, Some(test_a));
+    // Without a run id: the machine's newest run; by index, whatever the test's status.
+    store
+        .append_output(
+            &output_of(output(M, None, 1, "out-b", &["waiting test"])),
+            limit,
+        )
+        .unwrap();
+    let again = store
+        .append_output(
+            &output_of(output(M, Some(dry.run_id), 0, "out-1", &["hello", "x"])),
+            limit,
+        )
+        .unwrap();
+    assert!(again.duplicate);
+    let log = store.output(test_a).unwrap().unwrap();
+    let texts: Vec<&str> = log.head.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, ["hello", "\u{1b}[31mred"]);
+    assert_eq!(
+        (log.total_lines, log.dropped_lines, log.dropped_bytes),
+        (2, 0, 0)
+    );
+    assert_eq!(log.head[0].stream, Some(crate::OutputStream::Stdout));
+    let other = store.output(test_b).unwrap().unwrap();
+    assert_eq!(other.head.len(), 1);
+    assert_eq!(run(store, dry.run_id), tree_before, "output moved a status");
+
+    // 200 lines of 10 bytes (and the 2 above, 16 bytes) through a 1 KiB limit.
+    for batch in 0..4 {
+        let texts: Vec<String> = (0..50).map(|i| format!("{:09}", batch * 50 + i)).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        store
+            .append_output(
+                &output_of(output(
+                    M,
+                    Some(dry.run_id),
+                    0,
+                    &format!("bulk-{batch}"),
+                    &texts,
+                )),
+                limit,
+            )
+            .unwrap();
+    }
+    let log = store.output(test_a).unwrap().unwrap();
+    assert_eq!(log.total_lines, 202);
+    assert_eq!(log.total_bytes, 15 + 2000);
+    assert_eq!(log.head.first().map(|l| l.text.as_str()), Some("hello"));
+    assert_eq!(log.tail.last().map(|l| l.text.as_str()), Some("000000199"));
+    let kept: u64 = log.head.iter().chain(&log.tail).map(|l| l.bytes()).sum();
+    assert!(kept <= 1024, "{kept} bytes kept");
+    assert_eq!(log.dropped_bytes, log.total_bytes - kept);
+    assert_eq!(
+        log.dropped_lines,
+        202 - (log.head.len() + log.tail.len()) as u64
+    );
+    assert!(log.dropped_lines > 0);
+    // The tail is the newest lines, contiguous.
+    let tail: Vec<&str> = log.tail.iter().map(|l| l.text.as_str()).collect();
+    let first_tail: usize = tail[0].parse().unwrap();
+    let expected: Vec<String> = (first_tail..200).map(|i| format!("{i:09}")).collect();
+    assert_eq!(tail, expected);
+    assert_eq!(store.output(9_999_999).unwrap(), None);
+}
+
+/// Output for a test that does not exist, a run of another machine, an unknown machine, an
+/// aborted run, or an id another machine used is refused and changes nothing.
+pub fn output_refusals_change_nothing(store: &dyn Store) {
+    let other = apply(store, dry_run("rig-2", 0, &[("s.py", &["a.py"])]));
+    let dry = apply(store, dry_run(M, 1, &[("s.py", &["a.py"])]));
+    store
+        .append_output(
+            &output_of(output("rig-2", Some(other.run_id), 0, "used", &["x"])),
+            OutputLimit::default(),
+        )
+        .unwrap();
+    let refused = |event: Event, check: &dyn Fn(&StoreError) -> bool| {
+        let before = dump(store);
+        let err = store
+            .append_output(&output_of(event), OutputLimit::default())
+            .unwrap_err();
+        assert!(check(&err), "unexpected error: {err:?}");
+        assert!(err.is_client_error(), "{err:?}");
+        assert_eq!(dump(store), before, "a refused batch changed the store");
+    };
+    refused(output(M, Some(dry.run_id), 1, "o1", &["x"]), &|e| {
+        matches!(e, StoreError::UnknownTest { index: 1, .. })
+    });
+    refused(output(M, Some(other.run_id), 0, "o2", &["x"]), &|e| {
+        matches!(e, StoreError::UnknownRun { .. })
+    });
+    refused(output("nobody", None, 0, "o3", &["x"]), &|e| {
+        matches!(e, StoreError::UnknownMachine { .. })
+    });
+    refused(output(M, Some(dry.run_id), 0, "used", &["x"]), &|e| {
+        matches!(e, StoreError::EventIdReused { .. })
+    });
+    store.abort(dry.run_id, at(5)).unwrap();
+    refused(output(M, Some(dry.run_id), 0, "o4", &["x"]), &|e| {
+        matches!(e, StoreError::RunAborted { .. })
+    });
+    // Deleting the machine takes its output with it.
+    let test = run(store, other.run_id).scenarios[0].tests[0].id;
+    assert!(store.output(test).unwrap().is_some());
+    store.delete_machine(other.machine_id).unwrap();
+    assert_eq!(store.output(test).unwrap(), None);
+}
+
+fn output_of(event: Event) -> crate::output::TestOutput {
+    match event {
+        Event::TestOutput(output) => output,
+        other => panic!("not output: {other:?}"),
+    }
 }

@@ -14,7 +14,7 @@ use crate::model::PageRequest;
 use crate::store::Store;
 
 /// Everything a store holds, read back through its queries, as JSON: machines, and each
-/// machine's runs in full. Two equal dumps mean the store did not change. A run's
+/// machine's runs in full, with each test's kept output (by plan index). Two equal dumps mean the store did not change. A run's
 /// `last_event_at` (the store's own clock) is left out, so two stores fed the same events
 /// dump equal.
 pub fn dump(store: &dyn Store) -> serde_json::Value {
@@ -41,10 +41,21 @@ pub fn dump(store: &dyn Store) -> serde_json::Value {
                         .run(run.id)
                         .unwrap_or_else(|e| panic!("run query failed: {e}"));
                     run.last_event_at = None;
+                    let mut outputs = serde_json::Map::new();
                     if let Some(tree) = &mut tree {
                         tree.run.last_event_at = None;
+                        for test in tree.scenarios.iter().flat_map(|s| &s.tests) {
+                            let log = store
+                                .output(test.id)
+                                .unwrap_or_else(|e| panic!("output query failed: {e}"));
+                            if let Some(log) = log.filter(|log| log.total_lines > 0) {
+                                outputs.insert(test.position.to_string(), serde_json::json!(log));
+                            }
+                        }
                     }
-                    runs.push(serde_json::json!({ "summary": run, "tree": tree }));
+                    runs.push(
+                        serde_json::json!({ "summary": run, "tree": tree, "outputs": outputs }),
+                    );
                 }
                 if done {
                     break;

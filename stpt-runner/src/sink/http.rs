@@ -36,6 +36,11 @@
 //! full retry policy; only when that fails too is it lost, and `send` says so with
 //! [`SinkError::Io`].
 //!
+//! Output ([`Event::TestOutput`]) is spooled and delivered like any event, to
+//! `/api/v1/runs/<run>/tests/<index>/output` with the batch as the body: its run comes from
+//! the dry run's answer, filled in before spooling when known, else when the spooled dry run
+//! is delivered ahead of it.
+//!
 //! **Invariant:** every event carries an `event_id` before it is spooled (one is made when the
 //! caller gave none), so replays are idempotent: the server de-duplicates by event id.
 
@@ -297,6 +302,7 @@ impl HttpSink {
             Event::DryRun(_) => return false,
             Event::TestStart(start) => start.run_id,
             Event::TestStop(stop) => stop.run_id,
+            Event::TestOutput(output) => output.run_id,
         };
         match run_id {
             Some(run_id) => self.aborted_runs.contains(&run_id),
@@ -313,6 +319,7 @@ impl HttpSink {
         match event {
             Event::TestStart(e) if e.run_id.is_some() => self.aborted_runs.extend(e.run_id),
             Event::TestStop(e) if e.run_id.is_some() => self.aborted_runs.extend(e.run_id),
+            Event::TestOutput(e) if e.run_id.is_some() => self.aborted_runs.extend(e.run_id),
             _ => {
                 self.aborted_machines.insert(machine.clone());
             }
@@ -468,8 +475,36 @@ impl HttpSink {
 
     /// Posts one event, retrying transient failures up to `attempts` tries.
     fn post(&self, event: &Event, attempts: u32) -> Outcome {
+        // Output spooled before its run was known gets it now, from a dry run delivered
+        // earlier in this replay; without it there is nowhere to post it.
+        let filled;
+        let event = match event {
+            Event::TestOutput(output) if output.run_id.is_none() => {
+                let machine = output.batch.machine_name.to_lowercase();
+                match self.runs.get(&machine).and_then(|(_, run)| *run) {
+                    Some(run) => {
+                        let mut output = output.clone();
+                        output.run_id = Some(run);
+                        filled = Event::TestOutput(output);
+                        &filled
+                    }
+                    None => {
+                        return Outcome::Refused(
+                            "output of a run whose dry run was never acknowledged: its run is unknown"
+                                .to_owned(),
+                        );
+                    }
+                }
+            }
+            other => other,
+        };
         let url = self.endpoint(event);
-        let body = match serde_json::to_string(event) {
+        let body = match event {
+            // Over HTTP the run and the index are the path; the body is the batch.
+            Event::TestOutput(output) => serde_json::to_string(&output.batch),
+            other => serde_json::to_string(other),
+        };
+        let body = match body {
             Ok(body) => body,
             Err(e) => return Outcome::Refused(format!("cannot serialise event: {e}")),
         };
@@ -534,14 +569,16 @@ impl HttpSink {
         format!(
             "{}{}",
             self.config.url.trim_end_matches('/'),
-            event.kind().path()
+            event
+                .endpoint()
+                .unwrap_or_else(|| event.kind().path().to_owned())
         )
     }
 
     /// Gives the event an id and the run id it lacks, as it will be spooled.
     fn prepare(&mut self, event: &Event) -> Event {
         let mut event = event.clone();
-        if event.event_id().is_none() {
+        if event.event_id().is_none_or(str::is_empty) {
             event.set_event_id(uuid::Uuid::new_v4().to_string());
         }
         let machine = machine_key(event.machine_name());
@@ -556,6 +593,9 @@ impl HttpSink {
             }
             Event::TestStop(stop) if stop.run_id.is_none() => {
                 stop.run_id = self.runs.get(&machine).and_then(|(_, run)| *run);
+            }
+            Event::TestOutput(output) if output.run_id.is_none() => {
+                output.run_id = self.runs.get(&machine).and_then(|(_, run)| *run);
             }
             _ => {}
         }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use stpt_core::{MemorySink, Status};
+use stpt_core::{Event, MemorySink, OutputStream, Status};
 use stpt_runner::snapshot::redacted_events;
 use stpt_runner::{Executor, Plan, PlanBuilder, Progress, Reporter, TestCommand};
 
@@ -217,4 +217,55 @@ fn a_run_aborted_on_the_server_starts_no_further_test_and_is_said_once() {
         .map(|e| e.kind().as_str())
         .collect();
     assert_eq!(kinds, ["dry_run", "test_start", "test_stop"]);
+}
+
+#[test]
+fn a_tests_output_is_reported_while_it_runs_in_batches_before_its_stop() {
+    let plan = scenario()
+        .test("printer.sh", "/rig")
+        .command(sh(
+            "echo one; sleep 0.3; echo 'two <b>' >&2; printf 'no newline'; exit 0",
+        ))
+        .build()
+        .unwrap();
+    let sink = MemorySink::new();
+    let mut reporter = Reporter::new("rig", sink.clone());
+    Executor::new().run(&plan, &mut reporter, |_| {});
+    let events = sink.events();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind().as_str()).collect();
+    // "one" is sent on its own (0.3 s before the next line), the rest before the stop.
+    assert_eq!(
+        kinds,
+        [
+            "dry_run",
+            "test_start",
+            "test_output",
+            "test_output",
+            "test_stop"
+        ]
+    );
+    let lines: Vec<(String, Option<OutputStream>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TestOutput(output) => Some(output),
+            _ => None,
+        })
+        .flat_map(|output| {
+            assert_eq!(output.index, 0);
+            assert!(!output.batch.event_id.is_empty());
+            output.batch.lines.clone()
+        })
+        .map(|line| {
+            assert!(line.timestamp.is_some());
+            (line.text, line.stream)
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("one".to_owned(), Some(OutputStream::Stdout)),
+            ("two <b>".to_owned(), Some(OutputStream::Stderr)),
+            ("no newline".to_owned(), Some(OutputStream::Stdout)),
+        ]
+    );
 }

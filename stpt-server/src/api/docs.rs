@@ -18,9 +18,9 @@ use stpt_core::insights::{
 };
 use stpt_core::timestamp::Rfc3339;
 use stpt_core::{
-    Attempt, Closure, DryRun, Machine, MasterScenarioPlan, Node, NodeKind, RunSummary, RunTree,
-    ScenarioPlan, ScenarioTree, Status, StatusCounts, TestPlan, TestResult, TestStart, TestStop,
-    Timestamp,
+    Attempt, Closure, DryRun, Machine, MasterScenarioPlan, Node, NodeKind, OutputBatch, OutputLine,
+    OutputLog, OutputStream, RunSummary, RunTree, ScenarioPlan, ScenarioTree, Status, StatusCounts,
+    TestPlan, TestResult, TestStart, TestStop, Timestamp,
 };
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -66,6 +66,8 @@ impl utoipa::Modify for MachineToken {
         super::v1::get_run,
         super::v1::abort_run,
         super::machines::delete_machine,
+        super::output::post_test_output,
+        super::output::get_test_output,
         super::history::test_history,
         super::history::compare_runs,
         super::history::flaky_tests,
@@ -73,6 +75,7 @@ impl utoipa::Modify for MachineToken {
         crate::live::ws::machine_last,
         crate::live::ws::machine_runs,
         crate::live::ws::machine_status,
+        crate::live::ws::machine_output,
         crate::pages::live::live_data,
         crate::pages::run::node_detail,
         crate::metrics::metrics,
@@ -86,7 +89,8 @@ impl utoipa::Modify for MachineToken {
         Closure, ScenarioTree, RunTree, TestKey, ComparedTest, RunComparison, FlakyTest,
         DurationTrend, RunPoint, ScriptDetail, MachineListItem, RunListItem, MachineLastData,
         LastMasterScenario, ScenarioBrief, TestBrief, TestHistory, FlakyList, MachineTrend,
-        super::machines::MachineDeleted, super::runs::FoundRun,
+        super::machines::MachineDeleted, super::runs::FoundRun, OutputBatch, OutputLine,
+        OutputStream, OutputLog, super::output::OutputAccepted,
     )),
     modifiers(&MachineToken),
 )]

@@ -104,6 +104,7 @@ impl From<StoreError> for ApiError {
                 ApiError::not_found("unknown_machine", err.to_string())
             }
             StoreError::UnknownRun { .. } => ApiError::not_found("unknown_run", err.to_string()),
+            StoreError::UnknownTest { .. } => ApiError::not_found("unknown_test", err.to_string()),
             StoreError::RunAborted { .. } => ApiError::conflict("run_aborted", err.to_string()),
             StoreError::NoMatchingTest { .. } => {
                 ApiError::conflict("no_matching_test", err.to_string())

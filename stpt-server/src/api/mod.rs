@@ -7,6 +7,7 @@ mod health;
 pub mod history;
 mod ingest;
 mod machines;
+mod output;
 mod pagination;
 mod read;
 pub(crate) mod runs;
@@ -29,6 +30,7 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(machines::routes());
     routes.extend(history::routes());
     routes.extend(runs::routes());
+    routes.extend(output::routes());
     routes
 }
 

@@ -14,9 +14,12 @@ use super::rows::{
     self, AppliedEventRow, AttemptRow, MachineRow, NewMachine, NewRun, NewScenario, NewTest,
     RunRow, ScenarioRow, TestRow,
 };
+use super::rows::{OutputEventRow, OutputLineRow, OutputRow};
 use super::schema::{
-    applied_events, machines, run_labels, runs, scenarios, test_attempts, tests,
+    applied_events, machines, output_events, run_labels, runs, scenarios, test_attempts,
+    test_output_lines, test_outputs, tests,
 };
+use stpt_core::output::{OutputEnds, OutputLimit, OutputLog, TestOutput, place_batch};
 
 /// Rows per multi-row INSERT: 9 bound values each stays under every backend's bind limit
 /// (SQLite's 32,766).
@@ -56,6 +59,9 @@ pub(crate) fn apply_within(
     event: &Event,
     now: Timestamp,
 ) -> Result<Applied, OpError> {
+    if let Event::TestOutput(output) = event {
+        return append_output_within(conn, output, OutputLimit::default(), now);
+    }
     let key = name_key(event.machine_name());
     let mut machine = machine_for_update(conn, &key)?;
     if let Some(applied) = already_applied(conn, event, machine.as_ref())? {
@@ -83,6 +89,9 @@ pub(crate) fn apply_within(
         Event::DryRun(dry) => apply_dry_run(conn, dry, &machine, now)?,
         Event::TestStart(start) => apply_start(conn, start, &machine, now)?,
         Event::TestStop(stop) => apply_stop(conn, stop, &machine, now)?,
+        Event::TestOutput(output) => {
+            return append_output_within(conn, output, OutputLimit::default(), now);
+        }
     };
     if let Some(id) = event.event_id() {
         diesel::insert_into(applied_events::table)
@@ -1230,4 +1239,214 @@ pub(crate) fn generate_history(
         }
         Ok(())
     })
+}
+
+/// Bound values per output line row: 5, so a chunk of lines stays under the bind limits.
+const OUTPUT_CHUNK: usize = 4_000;
+
+/// Appends a batch of a test's output in one transaction ([`append_output_within`]).
+pub(crate) fn append_output(
+    conn: &mut Conn,
+    output: &TestOutput,
+    limit: OutputLimit,
+    now: Timestamp,
+) -> Result<Applied, OpError> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match in_transaction(conn, |conn| append_output_within(conn, output, limit, now)) {
+        // A racing delivery of the same batch won: one more try answers it as a duplicate.
+        Err(OpError::Db(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))) => {
+            in_transaction(conn, |conn| append_output_within(conn, output, limit, now))
+        }
+        answer => answer,
+    }
+}
+
+#[allow(dead_code, reason = "only the SQLite writer batches events; this file is compiled for both")]
+/// Either kind of write inside the caller's transaction: output with `limit`, any other
+/// event as [`apply_within`] does.
+pub(crate) fn apply_with_limit_within(
+    conn: &mut Conn,
+    event: &Event,
+    limit: OutputLimit,
+    now: Timestamp,
+) -> Result<Applied, OpError> {
+    match event {
+        Event::TestOutput(output) => append_output_within(conn, output, limit, now),
+        other => apply_within(conn, other, now),
+    }
+}
+
+/// Appends a batch of output inside the caller's transaction: locks the machine, answers a
+/// known event id as a duplicate, checks the run and the test, inserts the lines, drops the
+/// tail lines the limit no longer keeps (one indexed DELETE) and moves the test's counters.
+/// The run and test rows are only read.
+pub(crate) fn append_output_within(
+    conn: &mut Conn,
+    output: &TestOutput,
+    limit: OutputLimit,
+    now: Timestamp,
+) -> Result<Applied, OpError> {
+    let batch = &output.batch;
+    let machine =
+        machine_for_update(conn, &name_key(&batch.machine_name))?.ok_or_else(|| {
+            StoreError::UnknownMachine {
+                name: batch.machine_name.clone(),
+            }
+        })?;
+    if let Some(row) = output_events::table
+        .find(&batch.event_id)
+        .select(OutputEventRow::as_select())
+        .first(conn)
+        .optional()?
+    {
+        if row.machine_id != machine.id {
+            return Err(OpError::Store(StoreError::EventIdReused {
+                event_id: batch.event_id.clone(),
+                machine: batch.machine_name.clone(),
+            }));
+        }
+        let run_status = runs::table
+            .find(row.run_id)
+            .select(runs::status)
+            .first::<String>(conn)
+            .optional()?;
+        return Ok(Applied {
+            kind: EventKind::TestOutput,
+            machine_id: row.machine_id,
+            run_id: row.run_id,
+            run_status: run_status
+                .map(|s| rows::status(&s))
+                .transpose()?
+                .unwrap_or(Status::Unknown),
+            test_id: Some(row.test_id),
+            duplicate: true,
+        });
+    }
+    let run = target_run(conn, &machine, output.run_id, || StoreError::UnknownRun {
+        run_id: 0,
+        machine: machine.name.clone(),
+    })?;
+    let test_id = tests::table
+        .filter(tests::run_id.eq(run.id))
+        .filter(tests::position.eq(i64::from(output.index)))
+        .select(tests::id)
+        .first::<i64>(conn)
+        .optional()?
+        .ok_or(StoreError::UnknownTest {
+            run_id: run.id,
+            index: output.index,
+        })?;
+    let before = test_outputs::table
+        .find(test_id)
+        .select(OutputRow::as_select())
+        .first(conn)
+        .optional()?;
+    let ends = before.as_ref().map_or(OutputEnds::default(), |row| OutputEnds {
+        head_end: u64::try_from(row.head_end).unwrap_or(0),
+        end: u64::try_from(row.end_byte).unwrap_or(0),
+    });
+    let placement = place_batch(limit, ends, &batch.lines);
+    let ends = placement.ends;
+    let new_rows: Vec<OutputLineRow> = placement
+        .lines
+        .into_iter()
+        .map(|stored| OutputLineRow {
+            test_id,
+            start_byte: limit_i64(stored.offset),
+            stream: stored.line.stream.map(|s| s.as_str().to_owned()),
+            timestamp: stored.line.timestamp.map(Timestamp::as_micros),
+            text: stored.line.text,
+        })
+        .collect();
+    for chunk in new_rows.chunks(OUTPUT_CHUNK) {
+        diesel::insert_into(test_output_lines::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    let tail_start = limit.tail_start(ends.head_end, ends.end);
+    if tail_start > ends.head_end {
+        // The lines between the head and the tail's start: one range of the primary key.
+        diesel::delete(
+            test_output_lines::table
+                .filter(test_output_lines::test_id.eq(test_id))
+                .filter(test_output_lines::start_byte.ge(limit_i64(ends.head_end)))
+                .filter(test_output_lines::start_byte.lt(limit_i64(tail_start))),
+        )
+        .execute(conn)?;
+    }
+    let lines = limit_i64(batch.lines.len() as u64);
+    let row = OutputRow {
+        test_id,
+        head_end: limit_i64(ends.head_end),
+        end_byte: limit_i64(ends.end),
+        total_lines: before.as_ref().map_or(0, |r| r.total_lines) + lines,
+        total_bytes: before.as_ref().map_or(0, |r| r.total_bytes) + limit_i64(placement.received),
+    };
+    if before.is_some() {
+        diesel::update(test_outputs::table.find(test_id))
+            .set(&row)
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(test_outputs::table)
+            .values(&row)
+            .execute(conn)?;
+    }
+    diesel::insert_into(output_events::table)
+        .values(OutputEventRow {
+            event_id: batch.event_id.clone(),
+            machine_id: machine.id,
+            run_id: run.id,
+            test_id,
+            applied_at: now.as_micros(),
+        })
+        .execute(conn)?;
+    Ok(Applied {
+        kind: EventKind::TestOutput,
+        machine_id: machine.id,
+        run_id: run.id,
+        run_status: rows::status(&run.status)?,
+        test_id: Some(test_id),
+        duplicate: false,
+    })
+}
+
+fn limit_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// What is kept of a test's output; `None` when no test has this id.
+pub(crate) fn output(conn: &mut Conn, test: NodeId) -> Result<Option<OutputLog>, OpError> {
+    let exists = tests::table
+        .find(test)
+        .select(tests::id)
+        .first::<i64>(conn)
+        .optional()?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let Some(summary) = test_outputs::table
+        .find(test)
+        .select(OutputRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(Some(OutputLog {
+            test_id: test,
+            ..OutputLog::default()
+        }));
+    };
+    let lines = test_output_lines::table
+        .filter(test_output_lines::test_id.eq(test))
+        .order(test_output_lines::start_byte)
+        .select(OutputLineRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(OutputLineRow::stored)
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(OutputLog::from_stored(
+        test,
+        lines,
+        u64::try_from(summary.total_lines).unwrap_or(0),
+        u64::try_from(summary.total_bytes).unwrap_or(0),
+    )))
 }

@@ -10,7 +10,10 @@ use stpt_core::{
     StoreError, Timestamp,
 };
 
-use super::schema::{applied_events, machines, runs, scenarios, test_attempts, tests};
+use super::schema::{
+    applied_events, machines, output_events, runs, scenarios, test_attempts, test_output_lines,
+    test_outputs, tests,
+};
 
 /// A value read from the database that does not decode: our fault, not the caller's.
 fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
@@ -390,6 +393,59 @@ pub(super) struct AppliedEventRow {
     pub(super) machine_id: i64,
     pub(super) run_id: i64,
     pub(super) test_id: Option<i64>,
+    pub(super) applied_at: i64,
+}
+
+/// One kept line of a test's output.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = test_output_lines, treat_none_as_default_value = false)]
+pub(super) struct OutputLineRow {
+    pub(super) test_id: i64,
+    pub(super) start_byte: i64,
+    pub(super) stream: Option<String>,
+    pub(super) timestamp: Option<i64>,
+    pub(super) text: String,
+}
+
+impl OutputLineRow {
+    pub(super) fn stored(self) -> Result<stpt_core::output::StoredLine, StoreError> {
+        let stream = match self.stream.as_deref() {
+            None => None,
+            Some(name) => {
+                Some(stpt_core::OutputStream::parse(name).ok_or_else(|| corrupt("stream", name))?)
+            }
+        };
+        Ok(stpt_core::output::StoredLine {
+            offset: u64::try_from(self.start_byte)
+                .map_err(|_| corrupt("output offset", self.start_byte))?,
+            line: stpt_core::OutputLine {
+                text: self.text,
+                stream,
+                timestamp: self.timestamp.map(timestamp).transpose()?,
+            },
+        })
+    }
+}
+
+/// Where a test's output ends and how much was received.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = test_outputs, treat_none_as_default_value = false)]
+pub(super) struct OutputRow {
+    pub(super) test_id: i64,
+    pub(super) head_end: i64,
+    pub(super) end_byte: i64,
+    pub(super) total_lines: i64,
+    pub(super) total_bytes: i64,
+}
+
+/// An output batch applied.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = output_events, treat_none_as_default_value = false)]
+pub(super) struct OutputEventRow {
+    pub(super) event_id: String,
+    pub(super) machine_id: i64,
+    pub(super) run_id: i64,
+    pub(super) test_id: i64,
     pub(super) applied_at: i64,
 }
 

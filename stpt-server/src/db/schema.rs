@@ -119,6 +119,36 @@ diesel::joinable!(run_labels -> runs (run_id));
 diesel::joinable!(runs -> machines (machine_id));
 diesel::joinable!(scenarios -> runs (run_id));
 diesel::joinable!(tests -> scenarios (scenario_id));
+diesel::table! {
+    test_output_lines (test_id, start_byte) {
+        test_id -> BigInt,
+        start_byte -> BigInt,
+        stream -> Nullable<Text>,
+        timestamp -> Nullable<BigInt>,
+        text -> Text,
+    }
+}
+
+diesel::table! {
+    test_outputs (test_id) {
+        test_id -> BigInt,
+        head_end -> BigInt,
+        end_byte -> BigInt,
+        total_lines -> BigInt,
+        total_bytes -> BigInt,
+    }
+}
+
+diesel::table! {
+    output_events (event_id) {
+        event_id -> Text,
+        machine_id -> BigInt,
+        run_id -> BigInt,
+        test_id -> BigInt,
+        applied_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     machines,
     runs,
@@ -126,6 +156,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     scenarios,
     tests,
     applied_events
+);
+diesel::allow_tables_to_appear_in_same_query!(
+    tests,
+    test_output_lines,
+    test_outputs,
+    output_events
 );
 
 diesel::table! {

@@ -16,7 +16,7 @@ use std::thread;
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
-use stpt_core::{Applied, Event, StoreError, Timestamp};
+use stpt_core::{Applied, Event, OutputLimit, StoreError, Timestamp};
 
 use super::OpError;
 use super::sqlite;
@@ -29,6 +29,8 @@ const QUEUE: usize = 4 * MAX_BATCH;
 
 struct Job {
     event: Event,
+    /// The output limit, for a batch of output.
+    limit: OutputLimit,
     now: Timestamp,
     reply: mpsc::SyncSender<Result<Applied, StoreError>>,
 }
@@ -66,6 +68,17 @@ impl SqliteWriter {
 
     /// Applies `event` on the writer thread and waits for the committed result.
     pub(crate) fn apply(&self, event: &Event, now: Timestamp) -> Result<Applied, StoreError> {
+        self.apply_with_limit(event, OutputLimit::default(), now)
+    }
+
+    /// Applies `event` (output kept within `limit`) on the writer thread and waits for the
+    /// committed result.
+    pub(crate) fn apply_with_limit(
+        &self,
+        event: &Event,
+        limit: OutputLimit,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
         let stopped = || StoreError::Busy {
             reason: "the database writer has stopped".to_owned(),
@@ -73,6 +86,7 @@ impl SqliteWriter {
         self.jobs
             .send(Job {
                 event: event.clone(),
+                limit,
                 now,
                 reply,
             })
@@ -109,7 +123,7 @@ fn apply_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Vec<Result<Applied
     let mut results: Vec<Result<Applied, StoreError>> = Vec::with_capacity(batch.len());
     let committed = conn.immediate_transaction(|conn| {
         for job in batch {
-            match sqlite::apply_within(conn, &job.event, job.now) {
+            match sqlite::apply_with_limit_within(conn, &job.event, job.limit, job.now) {
                 Ok(applied) => results.push(Ok(applied)),
                 Err(OpError::Store(refused)) => results.push(Err(refused)),
                 Err(failed @ OpError::Db(_)) => return Err(failed),
@@ -122,8 +136,10 @@ fn apply_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Vec<Result<Applied
         Err(_) => batch
             .iter()
             .map(|job| {
-                conn.immediate_transaction(|conn| sqlite::apply_within(conn, &job.event, job.now))
-                    .map_err(StoreError::from)
+                conn.immediate_transaction(|conn| {
+                    sqlite::apply_with_limit_within(conn, &job.event, job.limit, job.now)
+                })
+                .map_err(StoreError::from)
             })
             .collect(),
     }

@@ -7,8 +7,9 @@
 //! of rows (machine, run, one or two tests and their scenarios), found through indexes.
 
 use stpt_core::{
-    Applied, Attempt, Event, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
-    PageRequest, RunFilter, RunId, RunSummary, RunTree, Store, StoreError, TestResult, Timestamp,
+    Applied, Attempt, Event, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind,
+    OutputLimit, OutputLog, Page, PageRequest, RunFilter, RunId, RunSummary, RunTree, Store,
+    StoreError, TestOutput, TestResult, Timestamp,
 };
 
 use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
@@ -101,6 +102,23 @@ impl Store for DieselStore {
             Some(writer) => writer.apply(event, Timestamp::now()),
             None => on_backend!(self, apply(event, Timestamp::now())),
         }
+    }
+
+    fn append_output(
+        &self,
+        output: &TestOutput,
+        limit: OutputLimit,
+    ) -> Result<Applied, StoreError> {
+        match &self.writer {
+            Some(writer) => {
+                writer.apply_with_limit(&Event::TestOutput(output.clone()), limit, Timestamp::now())
+            }
+            None => on_backend!(self, append_output(output, limit, Timestamp::now())),
+        }
+    }
+
+    fn output(&self, test: NodeId) -> Result<Option<OutputLog>, StoreError> {
+        on_backend!(self, output(test))
     }
 
     fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError> {

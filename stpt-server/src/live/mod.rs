@@ -3,11 +3,13 @@
 
 pub(crate) mod feed;
 mod hub;
+mod output;
 mod relay;
 pub(crate) mod ws;
 
 pub use feed::LiveFeed;
 pub use hub::{DEFAULT_BACKLOG, LiveHub, RunChanged};
+pub use output::{OutputHub, OutputMessage};
 pub use relay::RelayError;
 
 /// The WebSocket routes.

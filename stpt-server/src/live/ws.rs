@@ -5,7 +5,11 @@
 //! - `/ws/machine/<id>/runs` pushes `{"run_data": {"id", "status"}}` when any of its runs did
 //!   (one message per applied event);
 //! - `/ws/machine/status` pushes `{"machine_id_status": {"id", "status"}}` when a machine's
-//!   status (its newest run's) changed.
+//!   status (its newest run's) changed;
+//! - `/ws/machine/<id>/output` (stpt's own) pushes `{"test_output": {"run_id", "test_id",
+//!   "index", "lines"}}` for every batch of output of the machine's tests, from the
+//!   `OutputHub`, its own channel; a subscriber that fell behind gets `{"output_skipped":
+//!   {"machine_id"}}` and re-reads the stored output (`GET /api/v1/tests/<id>/output`).
 //!
 //! `last` and `status` are fed by the [`LiveFeed`](super::feed::LiveFeed), which reads and
 //! serialises each change once for every subscriber; `runs` needs no read (the hub's change
@@ -46,6 +50,7 @@ use stpt_core::{MachineId, PageRequest, RunId, Status, Store, StoreError};
 
 use super::feed::{Shared, read_last, read_statuses, status_update};
 use super::hub::RunChanged;
+use super::output::OutputMessage;
 use crate::access::Security;
 use crate::access::revocation::Credential;
 use crate::api::{ApiError, ErrorBody};
@@ -144,6 +149,12 @@ trait Stream: Send {
     /// machine's status: only the last one of a burst is sent).
     fn render(&mut self, item: Self::Item) -> Option<(Option<i64>, String)>;
 
+    /// Least time between two flushes while messages pile up ([`FLUSH_GAP`] unless the
+    /// stream's messages must not wait that long).
+    fn flush_gap(&self) -> Duration {
+        FLUSH_GAP
+    }
+
     /// The texts that bring the subscriber up to date after it skipped ahead.
     fn catch_up(
         &mut self,
@@ -185,7 +196,7 @@ async fn pump<S: Stream>(
         if let Some(last) = last_burst {
             // A flood: let more gather, then send them together.
             select! {
-                () = rocket::tokio::time::sleep_until(last + FLUSH_GAP) => {}
+                () = rocket::tokio::time::sleep_until(last + stream.flush_gap()) => {}
                 _ = &mut shutdown => break,
             }
         }
@@ -345,6 +356,33 @@ impl Stream for Statuses {
     }
 }
 
+/// `/ws/machine/<id>/output`.
+struct Output {
+    machine: MachineId,
+}
+
+/// Least time between two flushes of an output socket under a flood: output is read as it
+/// comes, and each message is a whole batch already.
+const OUTPUT_FLUSH_GAP: Duration = Duration::from_millis(50);
+
+impl Stream for Output {
+    type Item = Arc<OutputMessage>;
+
+    fn render(&mut self, item: Arc<OutputMessage>) -> Option<(Option<i64>, String)> {
+        (item.machine_id == self.machine).then(|| (None, item.text.to_string()))
+    }
+
+    fn flush_gap(&self) -> Duration {
+        OUTPUT_FLUSH_GAP
+    }
+
+    async fn catch_up(&mut self, _state: &AppState) -> Result<Vec<String>, Unreadable> {
+        Ok(vec![
+            serde_json::json!({"output_skipped": {"machine_id": self.machine}}).to_string(),
+        ])
+    }
+}
+
 /// The machine must exist before the handshake; a store failure answers as the API's would
 /// (`ApiError`'s one mapping: busy → 503, the rest → 500, logged).
 async fn known_machine(state: &AppState, id: MachineId) -> Result<(), HttpStatus> {
@@ -442,7 +480,37 @@ fn machine_status(
     ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream)))
 }
 
+#[utoipa::path(
+    tag = "live",
+    summary = "WebSocket: the output of a machine's tests as it is printed",
+    description = "Each text frame is `{\"test_output\": {\"run_id\", \"test_id\", \"index\", \"lines\": [{\"text\", \"stream\", \"timestamp\"}]}}`, one per batch ingested; a subscriber that fell behind gets `{\"output_skipped\": {\"machine_id\"}}` and should re-read `GET /api/v1/tests/<id>/output`.",
+    params(("id" = i64, Path, description = "the machine's id", example = 1)),
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol; the server then sends JSON text frames"),
+        (status = 400, description = "not a WebSocket handshake: a GET with `Upgrade: websocket` is needed", body = ErrorBody),
+        (status = 401, description = "read access needs a login session or a machine token (`--read-access login`)", body = ErrorBody),
+        (status = 404, description = "no machine has this id (checked once the handshake is asked for)", body = ErrorBody),
+        (status = 422, description = "the id is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "the database cannot be read for now; retry", body = ErrorBody),
+    )
+)]
+#[get("/ws/machine/<id>/output")]
+async fn machine_output(
+    ws: WebSocket,
+    state: &State<AppState>,
+    shutdown: Shutdown,
+    credential: Credential,
+    id: MachineId,
+) -> Result<Channel<'static>, HttpStatus> {
+    known_machine(state, id).await?;
+    let state = state.inner().clone();
+    let channel = state.output.subscribe();
+    let holder = Holder::of(&state, credential);
+    let stream = Output { machine: id };
+    Ok(ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream))))
+}
+
 /// The WebSocket routes.
 pub(crate) fn routes() -> Vec<rocket::Route> {
-    routes![machine_last, machine_runs, machine_status]
+    routes![machine_last, machine_runs, machine_status, machine_output]
 }

@@ -357,6 +357,7 @@ pub(crate) fn websocket_routes_refuse_plain_requests_as_documented(app: &TestApp
         ("/ws/machine/1/last/", "/ws/machine/{id}/last"),
         ("/ws/machine/1/runs/", "/ws/machine/{id}/runs"),
         ("/ws/machine/status/", "/ws/machine/status"),
+        ("/ws/machine/1/output/", "/ws/machine/{id}/output"),
     ] {
         let (status, body) = app.get(path);
         assert_eq!(status, Status::BadRequest, "{path}");
@@ -508,6 +509,106 @@ pub(crate) fn openapi_describes_every_route(app: &TestApp) {
     assert!(checked >= 20, "only {checked} routes were checked");
 }
 
+/// A batch of output is kept with its test and read back; its replay is acknowledged without
+/// a second copy; a bad batch is refused naming the field and changes nothing.
+pub(crate) fn test_output_is_kept_once_and_bad_batches_change_nothing(app: &TestApp) {
+    app.post_fixtures();
+    let batch = json!({
+        "machine_name": "machine #1",
+        "event_id": "out-1",
+        "lines": [
+            {"text": "booting", "stream": "stdout", "timestamp": "2018-12-30T13:01:58Z"},
+            {"text": "<script>alert(1)</script>", "stream": "stderr"},
+            {"text": "plain"}
+        ]
+    })
+    .to_string();
+    let path = "/api/v1/runs/1/tests/0/output";
+    let (status, body) = app.post(path, &batch);
+    assert_eq!(status, Status::Accepted, "{body}");
+    assert_eq!(body["duplicate"], json!(false));
+    assert_eq!(body["lines"], json!(3));
+    let test_id = body["test_id"].as_i64().unwrap();
+    let (status, again) = app.post(path, &batch);
+    assert_eq!(
+        (status, &again["duplicate"]),
+        (Status::Accepted, &json!(true))
+    );
+    let (status, log) = app.get(&format!("/api/v1/tests/{test_id}/output"));
+    assert_eq!(status, Status::Ok);
+    assert_eq!(
+        log["head"],
+        json!([
+            {"text": "booting", "stream": "stdout", "timestamp": "2018-12-30T13:01:58.000000Z"},
+            {"text": "<script>alert(1)</script>", "stream": "stderr"},
+            {"text": "plain"}
+        ])
+    );
+    assert_eq!(
+        (log["total_lines"].clone(), log["dropped_bytes"].clone()),
+        (json!(3), json!(0))
+    );
+
+    let before = app.dump();
+    for (path, body, status, field) in [
+        (
+            path,
+            json!({"machine_name": "machine #1", "event_id": "o2", "lines": []}),
+            Status::BadRequest,
+            Some("lines"),
+        ),
+        (
+            path,
+            json!({"machine_name": "machine #1", "event_id": "o2", "lines": [{"text": "a\u{0}b"}]}),
+            Status::BadRequest,
+            Some("lines[0].text"),
+        ),
+        (
+            path,
+            json!({"machine_name": "machine #1", "lines": [{"text": "a"}]}),
+            Status::BadRequest,
+            Some("event_id"),
+        ),
+        (
+            path,
+            json!({"machine_name": "machine #1", "event_id": "o2", "lines": [{"text": "a", "stream": "stdin"}]}),
+            Status::BadRequest,
+            Some("lines[0].stream"),
+        ),
+        (
+            "/api/v1/runs/1/tests/99/output",
+            json!({"machine_name": "machine #1", "event_id": "o3", "lines": [{"text": "a"}]}),
+            Status::NotFound,
+            None,
+        ),
+        (
+            "/api/v1/runs/7/tests/0/output",
+            json!({"machine_name": "machine #1", "event_id": "o4", "lines": [{"text": "a"}]}),
+            Status::NotFound,
+            None,
+        ),
+        (
+            path,
+            json!({"machine_name": "nobody", "event_id": "o5", "lines": [{"text": "a"}]}),
+            Status::NotFound,
+            None,
+        ),
+    ] {
+        let (got, answer) = app.post(path, &body.to_string());
+        assert_eq!(got, status, "{body}: {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+        if let Some(field) = field {
+            assert_eq!(answer["field"], json!(field), "{answer}");
+        }
+    }
+    let (status, _) = app.post("/api/v1/runs/1/tests/x/output", &batch);
+    assert_eq!(status, Status::UnprocessableEntity);
+    let big = json!({"machine_name": "machine #1", "event_id": "o6", "lines": [{"text": "x".repeat(5000)}]});
+    assert_eq!(app.post(path, &big.to_string()).0, Status::PayloadTooLarge);
+    assert_eq!(app.dump(), before, "a refused batch changed the store");
+    assert_eq!(app.get("/api/v1/tests/999/output").0, Status::NotFound);
+}
+
 on_both_backends!(|app| &app.body_limit(4096).build();
     fixtures_are_accepted_and_echoed,
     read_endpoints_answer_the_seed_shapes,
@@ -522,4 +623,5 @@ on_both_backends!(|app| &app.body_limit(4096).build();
     page_api_errors_are_json,
     websocket_routes_refuse_plain_requests_as_documented,
     openapi_declares_every_answer_and_typed_parameters,
+    test_output_is_kept_once_and_bad_batches_change_nothing,
 );

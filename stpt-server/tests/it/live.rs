@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use stpt_core::Event;
 use stpt_core::Status;
-use stpt_core::testing::builders::{dry_run, start, stop};
+use stpt_core::testing::builders::{dry_run, output, start, stop};
 use stpt_server::Config;
 use stpt_server::db::DatabaseUrl;
 use tungstenite::{Message, WebSocket};
@@ -88,6 +88,14 @@ impl Server {
             Event::DryRun(_) => "dry_run",
             Event::TestStart(_) => "test_start",
             Event::TestStop(_) => "test_stop",
+            Event::TestOutput(output) => {
+                let path = event.endpoint().expect("output with its run");
+                return ureq::post(&format!("{}{path}", self.base))
+                    .send_json(&output.batch)
+                    .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+                    .into_json()
+                    .expect("JSON answer");
+            }
         };
         let body = serde_json::to_value(event).expect("event as JSON");
         self.post_json(path, &body)
@@ -336,6 +344,51 @@ fn lagging_subscribers_catch_up_to_the_true_state() {
         .cloned()
         .expect("run messages");
     assert_eq!(last["run_data"]["status"], "failed");
+}
+
+#[test]
+fn output_reaches_its_machines_output_socket_as_ingested() {
+    let db = TestDb::sqlite();
+    let server = Server::start(db.url());
+    let dry = server.post(&dry_run("rig-a", 0, &[("lamp.py", LAMP)]));
+    let dry_b = server.post(&dry_run("rig-b", 0, &[("door.py", &["door_open.py"])]));
+    let run_a = dry["run_id"].as_i64().expect("run id");
+    let a = server.machine_id("rig-a");
+    let mut socket = server.socket(&format!("/ws/machine/{a}/output"));
+    // Another machine's output is not this socket's.
+    server.post(&output(
+        "rig-b",
+        dry_b["run_id"].as_i64(),
+        0,
+        "b-1",
+        &["not for a"],
+    ));
+    let accepted = server.post(&output(
+        "rig-a",
+        Some(run_a),
+        1,
+        "a-1",
+        &["<script>alert(1)</script>", "\u{1b}[32mok\u{1b}[0m"],
+    ));
+    assert_eq!(accepted["duplicate"], false);
+    let frame = socket.next_json();
+    assert_eq!(frame["test_output"]["run_id"], run_a);
+    assert_eq!(frame["test_output"]["index"], 1);
+    assert_eq!(frame["test_output"]["test_id"], accepted["test_id"]);
+    assert_eq!(
+        frame["test_output"]["lines"],
+        json!([
+            {"text": "<script>alert(1)</script>", "stream": "stdout"},
+            {"text": "\u{1b}[32mok\u{1b}[0m", "stream": "stdout"}
+        ])
+    );
+    // A replayed batch is not pushed again: the next frame is the next batch.
+    server.post(&output("rig-a", Some(run_a), 1, "a-1", &["again"]));
+    server.post(&output("rig-a", Some(run_a), 1, "a-2", &["next"]));
+    assert_eq!(
+        socket.next_json()["test_output"]["lines"][0]["text"],
+        "next"
+    );
 }
 
 #[test]
