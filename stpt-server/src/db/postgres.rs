@@ -4,7 +4,27 @@
 //! (`SELECT … FOR UPDATE`), so events of one machine apply one after another while different
 //! machines proceed in parallel.
 
-include!("ops.rs");
+#[path = "access_ops.rs"]
+mod access_ops;
+#[cfg(feature = "bench-loaders")]
+#[path = "history_loader.rs"]
+mod history_loader;
+#[path = "ops.rs"]
+mod ops;
+#[path = "webhook_ops.rs"]
+mod webhook_ops;
+
+pub(crate) use access_ops::*;
+#[cfg(feature = "bench-loaders")]
+pub(crate) use history_loader::generate_history;
+pub(crate) use ops::*;
+pub(crate) use webhook_ops::*;
+
+use diesel::prelude::*;
+
+use super::OpError;
+use super::rows::MachineRow;
+use super::schema::machines;
 
 pub(crate) type Conn = diesel::PgConnection;
 
@@ -23,5 +43,3 @@ fn machine_for_update(conn: &mut Conn, key: &str) -> QueryResult<Option<MachineR
         .first(conn)
         .optional()
 }
-include!("access_ops.rs");
-include!("webhook_ops.rs");
