@@ -60,6 +60,25 @@ fn assert_rejected_unchanged(store: &dyn Store, event: Event, check: impl Fn(&St
     assert_eq!(dump(store), before, "a rejected event changed the store");
 }
 
+fn with_message(mut event: Event, message: &str) -> Event {
+    if let Event::TestStop(stop) = &mut event {
+        stop.message = Some(message.to_owned());
+    }
+    event
+}
+
+/// Declares the cases and lists them in [`CASES`] from the same declarations, so a case cannot
+/// exist without being listed; `store_conformance_tests!` checks its own list against it.
+macro_rules! conformance_cases {
+    ($($(#[$meta:meta])* pub fn $name:ident($store:ident: &dyn Store) $body:block)*) => {
+        $($(#[$meta])* pub fn $name($store: &dyn Store) $body)*
+
+        /// Every case of the suite, by name, in declaration order.
+        pub const CASES: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+conformance_cases! {
 /// A dry run creates the machine and stores the plan with every node waiting.
 pub fn dry_run_creates_machine_and_waiting_plan(store: &dyn Store) {
     let applied = apply(
@@ -692,13 +711,6 @@ pub fn seed_fixtures_make_one_run(store: &dyn Store) {
     assert_eq!(tree.scenarios[0].tests[0].file_name, "01_01_test_lamp.py");
 }
 
-fn with_message(mut event: Event, message: &str) -> Event {
-    if let Event::TestStop(stop) = &mut event {
-        stop.message = Some(message.to_owned());
-    }
-    event
-}
-
 /// A finished test started again as attempt 2 keeps attempt 1 in its history; the last attempt
 /// decides its status and the aggregates follow it back and forth.
 pub fn retried_test_keeps_every_attempt_and_the_last_status(store: &dyn Store) {
@@ -1207,4 +1219,5 @@ pub fn delete_machine_removes_it_with_its_runs(store: &dyn Store) {
     assert_ne!(again.machine_id, machine);
     assert!(!apply(store, with_event_id(start(M, "a.py", 21), "start-1")).duplicate);
     assert_eq!(last(store, M).run.id, again.run_id);
+}
 }

@@ -61,7 +61,8 @@ pub fn dump(store: &dyn Store) -> serde_json::Value {
     serde_json::Value::Array(machines)
 }
 
-/// Generates one `#[test]` per conformance case for a store.
+/// Generates one `#[test]` per conformance case for a store, and one test that fails when
+/// this macro's list of cases differs from [`conformance::CASES`] (the cases as declared).
 ///
 /// `$make` is evaluated afresh for every case and must yield something that dereferences to a
 /// [`Store`] (a `Box<MemoryStore>`, or a guard owning a temporary database), so no two cases
@@ -115,6 +116,14 @@ macro_rules! store_conformance_tests {
         $(
             $crate::store_conformance_tests!(@case $attrs $make; $case);
         )*
+
+        /// The list above names every case `conformance.rs` declares, so none silently
+        /// never runs.
+        #[test]
+        fn conformance_list_names_every_case() {
+            let listed: &[&str] = &[$(stringify!($case)),*];
+            assert_eq!(listed, $crate::testing::conformance::CASES);
+        }
     };
     (@case [$(#[$attr:meta])*] $make:expr; $case:ident) => {
         $(#[$attr])*
