@@ -382,7 +382,7 @@ impl State {
         }
     }
 
-    fn apply_dry_run(&mut self, dry: &DryRun) -> Applied {
+    fn apply_dry_run(&mut self, dry: &DryRun, now: Timestamp) -> Applied {
         let key = name_key(&dry.machine_name);
         let machine_id = match self.by_name.get(&key) {
             Some(id) => *id,
@@ -406,7 +406,14 @@ impl State {
             .map(|m| m.runs.clone())
             .unwrap_or_default();
         for run_id in earlier {
-            self.finish_ongoing(run_id, Status::Unknown, dry.timestamp);
+            let ongoing = self
+                .run_rec(run_id)
+                .is_some_and(|run| run.progress.counts.ongoing() > 0);
+            if ongoing {
+                self.finish_ongoing(run_id, Status::Unknown, dry.timestamp);
+                // Closing it is this event's doing: the superseded run heard of it now.
+                self.run_mut(run_id).last_event_at = now;
+            }
         }
 
         let run_id = next_id(self.runs.len());
@@ -437,7 +444,7 @@ impl State {
             running: None,
             waiting: HashMap::new(),
             by_name: HashMap::new(),
-            last_event_at: Timestamp::now(),
+            last_event_at: now,
             closed: None,
         };
         let mut scenario_seen: HashMap<(&str, &str), u32> = HashMap::new();
@@ -656,7 +663,7 @@ impl State {
 }
 
 impl Store for MemoryStore {
-    fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
+    fn apply(&self, event: &Event, now: Timestamp) -> Result<Applied, StoreError> {
         let mut state = self.lock()?;
         if let Some(id) = event.event_id()
             && let Some(applied) = state.applied.get(id)
@@ -674,14 +681,14 @@ impl Store for MemoryStore {
             });
         }
         let applied = match event {
-            Event::DryRun(dry) => state.apply_dry_run(dry),
+            Event::DryRun(dry) => state.apply_dry_run(dry, now),
             Event::TestStart(start) => state.apply_start(start)?,
             Event::TestStop(stop) => state.apply_stop(stop)?,
         };
         if let Some(id) = event.event_id() {
             state.applied.insert(id.to_owned(), applied.clone());
         }
-        state.run_mut(applied.run_id).last_event_at = Timestamp::now();
+        state.run_mut(applied.run_id).last_event_at = now;
         Ok(applied)
     }
 

@@ -184,8 +184,10 @@ impl StoreError {
 ///
 /// Methods take `&self` so one store serves many threads; implementations synchronise inside.
 pub trait Store: Send + Sync {
-    /// Applies one validated event atomically.
-    fn apply(&self, event: &Event) -> Result<Applied, StoreError>;
+    /// Applies one validated event atomically; `now` is when it arrived (the run's
+    /// `last_event_at`, which `close_stale` compares), given by the caller like `abort`'s and
+    /// `close_stale`'s time so tests need no clock.
+    fn apply(&self, event: &Event, now: Timestamp) -> Result<Applied, StoreError>;
 
     /// Machines in id order, each with its newest run's status.
     fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError>;
@@ -271,8 +273,8 @@ pub fn closing_status(closure: Closure) -> Status {
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
-    fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
-        (**self).apply(event)
+    fn apply(&self, event: &Event, now: Timestamp) -> Result<Applied, StoreError> {
+        (**self).apply(event, now)
     }
     fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError> {
         (**self).machines(page)

@@ -15,7 +15,7 @@ const M: &str = "rig-1";
 
 fn apply(store: &dyn Store, event: Event) -> Applied {
     store
-        .apply(&event)
+        .apply(&event, Timestamp::now())
         .unwrap_or_else(|e| panic!("applying {:?} failed: {e}", event.kind()))
 }
 
@@ -47,7 +47,7 @@ fn statuses(tree: &RunTree) -> Vec<Status> {
 
 fn assert_rejected_unchanged(store: &dyn Store, event: Event, check: impl Fn(&StoreError) -> bool) {
     let before = dump(store);
-    match store.apply(&event) {
+    match store.apply(&event, Timestamp::now()) {
         Ok(applied) => panic!("expected a rejection, got {applied:?}"),
         Err(err) => {
             assert!(check(&err), "unexpected error: {err:?}");
@@ -243,7 +243,7 @@ pub fn start_makes_the_other_running_test_unknown(store: &dyn Store) {
     assert_eq!(tree.run.counts.get(Status::Running), 1);
     assert_eq!(tree.run.counts.get(Status::Unknown), 1);
     // The superseded test cannot be stopped any more; the running one can.
-    assert!(store.apply(&stop(M, "a.py", Status::Passed, 3)).is_err());
+    assert!(store.apply(&stop(M, "a.py", Status::Passed, 3), Timestamp::now()).is_err());
     apply(store, stop(M, "b.py", Status::Passed, 3));
     assert_eq!(last(store, M).master.status, Status::Unknown);
 }
@@ -289,7 +289,7 @@ pub fn cancelled_cancels_every_ongoing_test(store: &dyn Store) {
     assert_eq!(tree.run.counts.ongoing(), 0);
     assert_eq!(tree.master.timestamp_stop, Some(at(4)));
     assert!(
-        store.apply(&start(M, "c.py", 5)).is_err(),
+        store.apply(&start(M, "c.py", 5), Timestamp::now()).is_err(),
         "nothing waits after a cancel"
     );
 }

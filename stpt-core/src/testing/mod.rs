@@ -14,9 +14,8 @@ use crate::model::PageRequest;
 use crate::store::Store;
 
 /// Everything a store holds, read back through its queries, as JSON: machines, and each
-/// machine's runs in full. Two equal dumps mean the store did not change. A run's
-/// `last_event_at` (the store's own clock) is left out, so two stores fed the same events
-/// dump equal.
+/// machine's runs in full. Two equal dumps mean the store did not change; two stores fed the
+/// same events at the same times (`Store::apply`'s `now`) dump equal.
 pub fn dump(store: &dyn Store) -> serde_json::Value {
     let mut machines = Vec::new();
     let mut page = 1;
@@ -36,14 +35,10 @@ pub fn dump(store: &dyn Store) -> serde_json::Value {
                     )
                     .unwrap_or_else(|e| panic!("runs query failed: {e}"));
                 let done = batch.items.len() < PageRequest::MAX_SIZE as usize;
-                for mut run in batch.items {
-                    let mut tree = store
+                for run in batch.items {
+                    let tree = store
                         .run(run.id)
                         .unwrap_or_else(|e| panic!("run query failed: {e}"));
-                    run.last_event_at = None;
-                    if let Some(tree) = &mut tree {
-                        tree.run.last_event_at = None;
-                    }
                     runs.push(serde_json::json!({ "summary": run, "tree": tree }));
                 }
                 if done {

@@ -90,7 +90,7 @@ async fn ingest(
     }
     let store = state.store.clone();
     let (event, applied) = rocket::tokio::task::spawn_blocking(move || {
-        let applied = store.apply(&event);
+        let applied = store.apply(&event, stpt_core::Timestamp::now());
         (event, applied)
     })
     .await

@@ -139,10 +139,7 @@ fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpEr
     else {
         return Ok(None);
     };
-    let kind = EventKind::ALL
-        .into_iter()
-        .find(|kind| kind.as_str() == row.kind)
-        .unwrap_or(EventKind::DryRun);
+    let kind = rows::event_kind(&row.kind)?;
     let run_status: Option<String> = runs::table
         .find(row.run_id)
         .select(runs::status)

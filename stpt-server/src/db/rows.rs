@@ -6,8 +6,8 @@
 
 use diesel::prelude::*;
 use stpt_core::{
-    Attempt, Closure, Machine, Node, NodeKind, Progress, RunSummary, Status, StatusCounts,
-    StoreError, Timestamp,
+    Attempt, Closure, EventKind, Machine, Node, NodeKind, Progress, RunSummary, Status,
+    StatusCounts, StoreError, Timestamp,
 };
 
 use super::schema::{applied_events, machines, runs, scenarios, test_attempts, tests};
@@ -22,6 +22,14 @@ fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
 
 pub(super) fn status(text: &str) -> Result<Status, StoreError> {
     text.parse().map_err(|_| corrupt("status", text))
+}
+
+/// An event kind as `applied_events.kind` stores it; any other text is a corrupt row.
+pub(super) fn event_kind(text: &str) -> Result<EventKind, StoreError> {
+    EventKind::ALL
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+        .ok_or_else(|| corrupt("event kind", text))
 }
 
 pub(super) fn timestamp(micros: i64) -> Result<Timestamp, StoreError> {
@@ -386,4 +394,21 @@ pub(super) struct AppliedEventRow {
     pub(super) run_id: i64,
     pub(super) test_id: Option<i64>,
     pub(super) applied_at: i64,
+}
+
+#[cfg(test)]
+mod decoding_tests {
+    //! Reading stored text back into the model.
+
+    use super::*;
+
+    #[test]
+    fn an_unknown_stored_event_kind_is_a_corrupt_row() {
+        for kind in EventKind::ALL {
+            assert_eq!(event_kind(kind.as_str()).ok(), Some(kind));
+        }
+        let err = event_kind("teleport").expect_err("not a kind");
+        assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+        assert!(err.to_string().contains("teleport"), "{err}");
+    }
 }

@@ -82,10 +82,10 @@ impl DieselStore {
 }
 
 impl Store for DieselStore {
-    fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
+    fn apply(&self, event: &Event, now: Timestamp) -> Result<Applied, StoreError> {
         match &self.writer {
-            Some(writer) => writer.apply(event, Timestamp::now()),
-            None => on_backend!(&self.pool => StoreError, apply(event, Timestamp::now())),
+            Some(writer) => writer.apply(event, now),
+            None => on_backend!(&self.pool => StoreError, apply(event, now)),
         }
     }
 
