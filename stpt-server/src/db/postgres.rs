@@ -4,13 +4,17 @@
 //! (`SELECT … FOR UPDATE`), so events of one machine apply one after another while different
 //! machines proceed in parallel.
 
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
 #[path = "access_ops.rs"]
 mod access_ops;
 #[cfg(feature = "bench-loaders")]
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
 #[path = "history_loader.rs"]
 mod history_loader;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
 #[path = "ops.rs"]
 mod ops;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
 #[path = "webhook_ops.rs"]
 mod webhook_ops;
 

@@ -4,13 +4,17 @@
 //! lock up front turns a would-be deadlock between two readers-turned-writers into a short wait
 //! (bounded by `busy_timeout`).
 
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
 #[path = "access_ops.rs"]
 mod access_ops;
 #[cfg(feature = "bench-loaders")]
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
 #[path = "history_loader.rs"]
 mod history_loader;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
 #[path = "ops.rs"]
 mod ops;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
 #[path = "webhook_ops.rs"]
 mod webhook_ops;
 
