@@ -46,7 +46,9 @@ fn events(tests: usize) -> (Event, Vec<(Event, Event)>) {
 
 fn fresh_store(dry: &Event) -> MemoryStore {
     let store = MemoryStore::new();
-    store.apply(dry).expect("the bench plan is valid");
+    store
+        .apply(dry, stpt_core::Timestamp::now())
+        .expect("the bench plan is valid");
     store
 }
 
@@ -74,8 +76,16 @@ fn start_stop(c: &mut Criterion) {
                         .map_or(pairs.len() - next, |r| r.min(pairs.len() - next));
                     let began = Instant::now();
                     for (begin, end) in &pairs[next..next + batch] {
-                        black_box(store.apply(begin).expect("a waiting test starts"));
-                        black_box(store.apply(end).expect("the running test stops"));
+                        black_box(
+                            store
+                                .apply(begin, stpt_core::Timestamp::now())
+                                .expect("a waiting test starts"),
+                        );
+                        black_box(
+                            store
+                                .apply(end, stpt_core::Timestamp::now())
+                                .expect("the running test stops"),
+                        );
                     }
                     measured += began.elapsed();
                     next += batch;
@@ -97,7 +107,11 @@ fn dry_run_apply(c: &mut Criterion) {
         b.iter_batched(
             MemoryStore::new,
             |store| {
-                black_box(store.apply(&dry).expect("the bench plan is valid"));
+                black_box(
+                    store
+                        .apply(&dry, stpt_core::Timestamp::now())
+                        .expect("the bench plan is valid"),
+                );
                 // Returned so that dropping the store is not measured.
                 store
             },

@@ -334,8 +334,12 @@ mod tests {
 
     fn finish(store: &MemoryStore, outcomes: &[(&str, Status, i64)]) {
         for (name, status, seconds) in outcomes {
-            store.apply(&start("m", name, 0)).unwrap();
-            store.apply(&stop("m", name, *status, *seconds)).unwrap();
+            store
+                .apply(&start("m", name, 0), crate::Timestamp::now())
+                .unwrap();
+            store
+                .apply(&stop("m", name, *status, *seconds), crate::Timestamp::now())
+                .unwrap();
         }
     }
 
@@ -347,7 +351,10 @@ mod tests {
     fn compare_sorts_tests_into_changes() {
         let store = MemoryStore::new();
         let plan = [("s.py", &["a.py", "b.py", "c.py", "d.py"][..])];
-        let old = store.apply(&dry_run("m", 0, &plan)).unwrap().run_id;
+        let old = store
+            .apply(&dry_run("m", 0, &plan), crate::Timestamp::now())
+            .unwrap()
+            .run_id;
         use Status::{Failed, Passed};
         finish(
             &store,
@@ -359,7 +366,10 @@ mod tests {
             ],
         );
         let plan = [("s.py", &["a.py", "b.py", "c.py", "e.py"][..])];
-        let new = store.apply(&dry_run("m", 10, &plan)).unwrap().run_id;
+        let new = store
+            .apply(&dry_run("m", 10, &plan), crate::Timestamp::now())
+            .unwrap()
+            .run_id;
         finish(
             &store,
             &[
@@ -389,7 +399,10 @@ mod tests {
         let plan = [("s.py", &["flip.py", "steady.py", "retry.py"][..])];
         let mut runs = Vec::new();
         for i in 0..6 {
-            let id = store.apply(&dry_run("m", i * 10, &plan)).unwrap().run_id;
+            let id = store
+                .apply(&dry_run("m", i * 10, &plan), crate::Timestamp::now())
+                .unwrap()
+                .run_id;
             let flip = if i % 2 == 0 {
                 Status::Passed
             } else {
@@ -399,14 +412,27 @@ mod tests {
                 &store,
                 &[("flip.py", flip, 1), ("steady.py", Status::Passed, 1)],
             );
-            store.apply(&start("m", "retry.py", 2)).unwrap();
             store
-                .apply(&stop("m", "retry.py", Status::Failed, 3))
+                .apply(&start("m", "retry.py", 2), crate::Timestamp::now())
+                .unwrap();
+            store
+                .apply(
+                    &stop("m", "retry.py", Status::Failed, 3),
+                    crate::Timestamp::now(),
+                )
                 .unwrap();
             if i == 5 {
-                store.apply(&attempt(start("m", "retry.py", 4), 2)).unwrap();
                 store
-                    .apply(&attempt(stop("m", "retry.py", Status::Passed, 5), 2))
+                    .apply(
+                        &attempt(start("m", "retry.py", 4), 2),
+                        crate::Timestamp::now(),
+                    )
+                    .unwrap();
+                store
+                    .apply(
+                        &attempt(stop("m", "retry.py", Status::Passed, 5), 2),
+                        crate::Timestamp::now(),
+                    )
                     .unwrap();
             }
             runs.push(id);

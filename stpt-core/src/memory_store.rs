@@ -402,7 +402,7 @@ impl State {
         }
     }
 
-    fn apply_dry_run(&mut self, dry: &DryRun) -> Applied {
+    fn apply_dry_run(&mut self, dry: &DryRun, now: Timestamp) -> Applied {
         let key = name_key(&dry.machine_name);
         let machine_id = match self.by_name.get(&key) {
             Some(id) => *id,
@@ -426,7 +426,14 @@ impl State {
             .map(|m| m.runs.clone())
             .unwrap_or_default();
         for run_id in earlier {
-            self.finish_ongoing(run_id, Status::Unknown, dry.timestamp);
+            let ongoing = self
+                .run_rec(run_id)
+                .is_some_and(|run| run.progress.counts.ongoing() > 0);
+            if ongoing {
+                self.finish_ongoing(run_id, Status::Unknown, dry.timestamp);
+                // Closing it is this event's doing: the superseded run heard of it now.
+                self.run_mut(run_id).last_event_at = now;
+            }
         }
 
         let run_id = next_id(self.runs.len());
@@ -457,7 +464,7 @@ impl State {
             running: None,
             waiting: HashMap::new(),
             by_name: HashMap::new(),
-            last_event_at: Timestamp::now(),
+            last_event_at: now,
             closed: None,
             labels: dry.labels.clone(),
         };
@@ -678,7 +685,7 @@ impl State {
 }
 
 impl Store for MemoryStore {
-    fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
+    fn apply(&self, event: &Event, now: Timestamp) -> Result<Applied, StoreError> {
         if let Event::TestOutput(output) = event {
             return self.append_output(output, OutputLimit::default());
         }
@@ -699,7 +706,7 @@ impl Store for MemoryStore {
             });
         }
         let applied = match event {
-            Event::DryRun(dry) => state.apply_dry_run(dry),
+            Event::DryRun(dry) => state.apply_dry_run(dry, now),
             Event::TestStart(start) => state.apply_start(start)?,
             Event::TestStop(stop) => state.apply_stop(stop)?,
             Event::TestOutput(_) => unreachable!("output is appended above"),
@@ -707,7 +714,7 @@ impl Store for MemoryStore {
         if let Some(id) = event.event_id() {
             state.applied.insert(id.to_owned(), applied.clone());
         }
-        state.run_mut(applied.run_id).last_event_at = Timestamp::now();
+        state.run_mut(applied.run_id).last_event_at = now;
         Ok(applied)
     }
 

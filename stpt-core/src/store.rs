@@ -197,8 +197,10 @@ impl StoreError {
 ///
 /// Methods take `&self` so one store serves many threads; implementations synchronise inside.
 pub trait Store: Send + Sync {
-    /// Applies one validated event atomically.
-    fn apply(&self, event: &Event) -> Result<Applied, StoreError>;
+    /// Applies one validated event atomically; `now` is when it arrived (the run's
+    /// `last_event_at`, which `close_stale` compares), given by the caller like `abort`'s and
+    /// `close_stale`'s time so tests need no clock.
+    fn apply(&self, event: &Event, now: Timestamp) -> Result<Applied, StoreError>;
 
     /// Appends a batch of a test's output, keeping at most `limit` of it per test (the head
     /// and the tail, see [`crate::output`]). The test is the one at `output.index` in the run
@@ -305,8 +307,8 @@ pub fn closing_status(closure: Closure) -> Status {
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
-    fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
-        (**self).apply(event)
+    fn apply(&self, event: &Event, now: Timestamp) -> Result<Applied, StoreError> {
+        (**self).apply(event, now)
     }
     fn append_output(
         &self,

@@ -92,15 +92,23 @@ fn ingest(store: &DieselStore, machine: &str) -> Duration {
     let names: Vec<String> = (0..100).map(|i| format!("fresh_{i:03}.py")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     store
-        .apply(&dry_run(machine, 0, &[("s.py", &refs)]))
+        .apply(
+            &dry_run(machine, 0, &[("s.py", &refs)]),
+            stpt_core::Timestamp::now(),
+        )
         .expect("dry run");
     let mut took: Vec<Duration> = names
         .iter()
         .map(|name| {
             let started = Instant::now();
-            store.apply(&start(machine, name, 1)).expect("start");
             store
-                .apply(&stop(machine, name, Status::Passed, 2))
+                .apply(&start(machine, name, 1), stpt_core::Timestamp::now())
+                .expect("start");
+            store
+                .apply(
+                    &stop(machine, name, Status::Passed, 2),
+                    stpt_core::Timestamp::now(),
+                )
                 .expect("stop");
             started.elapsed()
         })

@@ -142,7 +142,9 @@ fn start_stop(c: &mut Criterion) {
         for tests in RUN_SIZES {
             // One machine per size, so a size's runs never supersede another's.
             let (dry, pairs) = events(&format!("rig-{tests}"), tests);
-            db.store.apply(&dry).expect("the bench plan is valid");
+            db.store
+                .apply(&dry, stpt_core::Timestamp::now())
+                .expect("the bench plan is valid");
             let mut next = 0;
             group.bench_function(BenchmarkId::new(db.backend, tests), |b| {
                 b.iter_custom(|iters| {
@@ -152,15 +154,25 @@ fn start_stop(c: &mut Criterion) {
                         if next == pairs.len() {
                             // Every test of the run is done: a new dry run of the same
                             // machine starts the next one, outside the measured time.
-                            db.store.apply(&dry).expect("the bench plan is valid");
+                            db.store
+                                .apply(&dry, stpt_core::Timestamp::now())
+                                .expect("the bench plan is valid");
                             next = 0;
                         }
                         let batch = usize::try_from(remaining)
                             .map_or(pairs.len() - next, |r| r.min(pairs.len() - next));
                         let began = Instant::now();
                         for (begin, end) in &pairs[next..next + batch] {
-                            black_box(db.store.apply(begin).expect("a waiting test starts"));
-                            black_box(db.store.apply(end).expect("the running test stops"));
+                            black_box(
+                                db.store
+                                    .apply(begin, stpt_core::Timestamp::now())
+                                    .expect("a waiting test starts"),
+                            );
+                            black_box(
+                                db.store
+                                    .apply(end, stpt_core::Timestamp::now())
+                                    .expect("the running test stops"),
+                            );
                         }
                         measured += began.elapsed();
                         next += batch;
@@ -192,7 +204,11 @@ fn dry_run_apply(c: &mut Criterion) {
                         plan.machine_name = format!("plan-rig-{machines}");
                     }
                     let began = Instant::now();
-                    black_box(db.store.apply(&dry).expect("the bench plan is valid"));
+                    black_box(
+                        db.store
+                            .apply(&dry, stpt_core::Timestamp::now())
+                            .expect("the bench plan is valid"),
+                    );
                     measured += began.elapsed();
                 }
                 measured

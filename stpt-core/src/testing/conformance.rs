@@ -4,8 +4,7 @@
 //! [`store_conformance_tests!`](crate::store_conformance_tests).
 
 use super::builders::{
-    addressed, at, attempt, dry_run, labelled, output, seed_fixtures, start, stop,
-    with_event_id,
+    addressed, at, attempt, dry_run, labelled, output, seed_fixtures, start, stop, with_event_id,
 };
 use super::dump;
 use crate::model::{Closure, NodeKind, PageRequest, RunFilter, RunTree};
@@ -19,7 +18,7 @@ const M: &str = "rig-1";
 
 fn apply(store: &dyn Store, event: Event) -> Applied {
     store
-        .apply(&event)
+        .apply(&event, Timestamp::now())
         .unwrap_or_else(|e| panic!("applying {:?} failed: {e}", event.kind()))
 }
 
@@ -51,7 +50,7 @@ fn statuses(tree: &RunTree) -> Vec<Status> {
 
 fn assert_rejected_unchanged(store: &dyn Store, event: Event, check: impl Fn(&StoreError) -> bool) {
     let before = dump(store);
-    match store.apply(&event) {
+    match store.apply(&event, Timestamp::now()) {
         Ok(applied) => panic!("expected a rejection, got {applied:?}"),
         Err(err) => {
             assert!(check(&err), "unexpected error: {err:?}");
@@ -64,6 +63,25 @@ fn assert_rejected_unchanged(store: &dyn Store, event: Event, check: impl Fn(&St
     assert_eq!(dump(store), before, "a rejected event changed the store");
 }
 
+fn with_message(mut event: Event, message: &str) -> Event {
+    if let Event::TestStop(stop) = &mut event {
+        stop.message = Some(message.to_owned());
+    }
+    event
+}
+
+/// Declares the cases and lists them in [`CASES`] from the same declarations, so a case cannot
+/// exist without being listed; `store_conformance_tests!` checks its own list against it.
+macro_rules! conformance_cases {
+    ($($(#[$meta:meta])* pub fn $name:ident($store:ident: &dyn Store) $body:block)*) => {
+        $($(#[$meta])* pub fn $name($store: &dyn Store) $body)*
+
+        /// Every case of the suite, by name, in declaration order.
+        pub const CASES: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+conformance_cases! {
 /// A dry run creates the machine and stores the plan with every node waiting.
 pub fn dry_run_creates_machine_and_waiting_plan(store: &dyn Store) {
     let applied = apply(
@@ -228,7 +246,7 @@ pub fn start_makes_the_other_running_test_unknown(store: &dyn Store) {
     assert_eq!(tree.run.counts.get(Status::Running), 1);
     assert_eq!(tree.run.counts.get(Status::Unknown), 1);
     // The superseded test cannot be stopped any more; the running one can.
-    assert!(store.apply(&stop(M, "a.py", Status::Passed, 3)).is_err());
+    assert!(store.apply(&stop(M, "a.py", Status::Passed, 3), Timestamp::now()).is_err());
     apply(store, stop(M, "b.py", Status::Passed, 3));
     assert_eq!(last(store, M).master.status, Status::Unknown);
 }
@@ -274,7 +292,7 @@ pub fn cancelled_cancels_every_ongoing_test(store: &dyn Store) {
     assert_eq!(tree.run.counts.ongoing(), 0);
     assert_eq!(tree.master.timestamp_stop, Some(at(4)));
     assert!(
-        store.apply(&start(M, "c.py", 5)).is_err(),
+        store.apply(&start(M, "c.py", 5), Timestamp::now()).is_err(),
         "nothing waits after a cancel"
     );
 }
@@ -694,13 +712,6 @@ pub fn seed_fixtures_make_one_run(store: &dyn Store) {
     );
     assert_eq!(tree.master.status, Status::Waiting);
     assert_eq!(tree.scenarios[0].tests[0].file_name, "01_01_test_lamp.py");
-}
-
-fn with_message(mut event: Event, message: &str) -> Event {
-    if let Event::TestStop(stop) = &mut event {
-        stop.message = Some(message.to_owned());
-    }
-    event
 }
 
 /// A finished test started again as attempt 2 keeps attempt 1 in its history; the last attempt
@@ -1503,6 +1514,7 @@ pub fn output_refusals_change_nothing(store: &dyn Store) {
     assert!(store.output(test).unwrap().is_some());
     store.delete_machine(other.machine_id).unwrap();
     assert_eq!(store.output(test).unwrap(), None);
+}
 }
 
 fn output_of(event: Event) -> crate::output::TestOutput {

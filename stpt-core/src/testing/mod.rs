@@ -14,9 +14,9 @@ use crate::model::PageRequest;
 use crate::store::Store;
 
 /// Everything a store holds, read back through its queries, as JSON: machines, and each
-/// machine's runs in full, with each test's kept output (by plan index). Two equal dumps mean the store did not change. A run's
-/// `last_event_at` (the store's own clock) is left out, so two stores fed the same events
-/// dump equal.
+/// machine's runs in full, with each test's kept output (by plan index). Two equal dumps mean
+/// the store did not change; two stores fed the same events at the same times
+/// (`Store::apply`'s `now`) dump equal.
 pub fn dump(store: &dyn Store) -> serde_json::Value {
     let mut machines = Vec::new();
     let mut page = 1;
@@ -36,14 +36,12 @@ pub fn dump(store: &dyn Store) -> serde_json::Value {
                     )
                     .unwrap_or_else(|e| panic!("runs query failed: {e}"));
                 let done = batch.items.len() < PageRequest::MAX_SIZE as usize;
-                for mut run in batch.items {
-                    let mut tree = store
+                for run in batch.items {
+                    let tree = store
                         .run(run.id)
                         .unwrap_or_else(|e| panic!("run query failed: {e}"));
-                    run.last_event_at = None;
                     let mut outputs = serde_json::Map::new();
-                    if let Some(tree) = &mut tree {
-                        tree.run.last_event_at = None;
+                    if let Some(tree) = &tree {
                         for test in tree.scenarios.iter().flat_map(|s| &s.tests) {
                             let log = store
                                 .output(test.id)
@@ -72,7 +70,8 @@ pub fn dump(store: &dyn Store) -> serde_json::Value {
     serde_json::Value::Array(machines)
 }
 
-/// Generates one `#[test]` per conformance case for a store.
+/// Generates one `#[test]` per conformance case for a store, and one test that fails when
+/// this macro's list of cases differs from [`conformance::CASES`] (the cases as declared).
 ///
 /// `$make` is evaluated afresh for every case and must yield something that dereferences to a
 /// [`Store`] (a `Box<MemoryStore>`, or a guard owning a temporary database), so no two cases
@@ -128,6 +127,14 @@ macro_rules! store_conformance_tests {
         $(
             $crate::store_conformance_tests!(@case $attrs $make; $case);
         )*
+
+        /// The list above names every case `conformance.rs` declares, so none silently
+        /// never runs.
+        #[test]
+        fn conformance_list_names_every_case() {
+            let listed: &[&str] = &[$(stringify!($case)),*];
+            assert_eq!(listed, $crate::testing::conformance::CASES);
+        }
     };
     (@case [$(#[$attr:meta])*] $make:expr; $case:ident) => {
         $(#[$attr])*

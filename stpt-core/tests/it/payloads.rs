@@ -48,7 +48,9 @@ fn seed_run_tree_after_the_fixtures() {
     let store = MemoryStore::new();
     let mut run_id = None;
     for (kind, body) in seed_events() {
-        let applied = store.apply(&parse(kind, body)).unwrap();
+        let applied = store
+            .apply(&parse(kind, body), stpt_core::Timestamp::now())
+            .unwrap();
         assert_eq!(*run_id.get_or_insert(applied.run_id), applied.run_id);
     }
     let tree = store.run(run_id.unwrap()).unwrap().unwrap();

@@ -102,7 +102,7 @@ async fn ingest(
     }
     let (event, applied) = state
         .blocking(move |state| {
-            let applied = state.store.apply(&event);
+            let applied = state.store.apply(&event, stpt_core::Timestamp::now());
             (event, applied)
         })
         .await

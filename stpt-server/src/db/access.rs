@@ -14,7 +14,7 @@ use stpt_core::Timestamp;
 
 use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
 use super::schema::{machine_tokens, password_resets, sessions, users};
-use super::{OpError, postgres, sqlite};
+use super::{FromPoolError, OpError, on_backend};
 use crate::access::credentials::{
     MIN_PASSWORD_LEN, hash_password, new_token, random_bytes, token_digest, verify_password,
 };
@@ -216,6 +216,12 @@ pub enum AccessError {
     },
 }
 
+impl FromPoolError for AccessError {
+    fn from_pool(err: diesel::r2d2::PoolError) -> Self {
+        AccessError::Busy(err)
+    }
+}
+
 impl From<OpError> for AccessError {
     fn from(err: OpError) -> Self {
         match err {
@@ -232,23 +238,6 @@ impl From<OpError> for AccessError {
 #[derive(Debug, Clone)]
 pub struct AccessStore {
     pool: DbPool,
-}
-
-/// Runs `$op` from the backend's module on a pooled connection.
-macro_rules! on_backend {
-    ($store:expr, $op:ident($($arg:expr),*)) => {
-        match &$store.pool {
-            DbPool::Sqlite(pool) => {
-                let mut conn = pool.get().map_err(AccessError::Busy)?;
-                sqlite::$op(&mut conn, $($arg),*)
-            }
-            DbPool::Postgres(pool) => {
-                let mut conn = pool.get().map_err(AccessError::Busy)?;
-                postgres::$op(&mut conn, $($arg),*)
-            }
-        }
-        .map_err(AccessError::from)
-    };
 }
 
 fn now() -> i64 {
@@ -318,16 +307,7 @@ impl AccessStore {
             sessions_since: at,
             created_at: at,
         };
-        let inserted = match &self.pool {
-            DbPool::Sqlite(pool) => {
-                let mut conn = pool.get().map_err(AccessError::Busy)?;
-                sqlite::insert_user(&mut conn, &new)
-            }
-            DbPool::Postgres(pool) => {
-                let mut conn = pool.get().map_err(AccessError::Busy)?;
-                postgres::insert_user(&mut conn, &new)
-            }
-        };
+        let inserted = on_backend!(&self.pool => AccessError, insert_user(&new) as OpError);
         match inserted {
             Ok(id) => Ok(User {
                 id,
@@ -345,18 +325,18 @@ impl AccessStore {
 
     /// Removes a user; answers whether there was one.
     pub fn remove_user(&self, name: &str) -> Result<bool, AccessError> {
-        Ok(on_backend!(self, delete_user(name))? > 0)
+        Ok(on_backend!(&self.pool => AccessError, delete_user(name))? > 0)
     }
 
     /// Sets a user's password, ending their sessions; answers whether the user exists.
     pub fn set_password(&self, name: &str, password: &str) -> Result<bool, AccessError> {
         let hash = checked_password(password)?;
-        Ok(on_backend!(self, set_password(name, &hash, now()))? > 0)
+        Ok(on_backend!(&self.pool => AccessError, set_password(name, &hash, now()))? > 0)
     }
 
     /// Every user, by name.
     pub fn users(&self) -> Result<Vec<User>, AccessError> {
-        Ok(on_backend!(self, all_users())?
+        Ok(on_backend!(&self.pool => AccessError, all_users())?
             .into_iter()
             .map(User::from)
             .collect())
@@ -364,18 +344,18 @@ impl AccessStore {
 
     /// The user with this id.
     pub fn user(&self, id: i64) -> Result<Option<User>, AccessError> {
-        Ok(on_backend!(self, user_with_id(id))?.map(User::from))
+        Ok(on_backend!(&self.pool => AccessError, user_with_id(id))?.map(User::from))
     }
 
     /// The user with this name.
     pub fn user_named(&self, name: &str) -> Result<Option<User>, AccessError> {
-        Ok(on_backend!(self, user_named(name))?.map(User::from))
+        Ok(on_backend!(&self.pool => AccessError, user_named(name))?.map(User::from))
     }
 
     /// The user if `password` is theirs. Costs one Argon2 verification whether or not the
     /// user exists.
     pub fn login(&self, name: &str, password: &str) -> Result<Option<User>, AccessError> {
-        let row = on_backend!(self, user_named(name))?;
+        let row = on_backend!(&self.pool => AccessError, user_named(name))?;
         let ok = verify_password(password, row.as_ref().map(|r| r.password_hash.as_str()));
         Ok(row.filter(|_| ok).map(User::from))
     }
@@ -391,24 +371,27 @@ impl AccessStore {
             created_at: at,
             expires_at: at.saturating_add(i64::try_from(lifetime.as_micros()).unwrap_or(i64::MAX)),
         };
-        on_backend!(self, insert_session(&row, at))?;
+        on_backend!(&self.pool => AccessError, insert_session(&row, at))?;
         Ok(token)
     }
 
     /// The user of a live (started, unexpired, not ended) session.
     pub fn session_user(&self, token: &str) -> Result<Option<User>, AccessError> {
-        Ok(on_backend!(self, session_user(&token_digest(token), now()))?.map(User::from))
+        Ok(
+            on_backend!(&self.pool => AccessError, session_user(&token_digest(token), now()))?
+                .map(User::from),
+        )
     }
 
     /// Ends a session at once (a logout); answers whether it was live.
     pub fn end_session(&self, token: &str) -> Result<bool, AccessError> {
-        Ok(on_backend!(self, delete_session(&token_digest(token)))? > 0)
+        Ok(on_backend!(&self.pool => AccessError, delete_session(&token_digest(token)))? > 0)
     }
 
     /// A number that moves whenever a credential may have ended (a logout, a revoked token,
     /// a new password, a removed user): a cheap poll for whoever holds credentials open.
     pub fn revision(&self) -> Result<i64, AccessError> {
-        on_backend!(self, revision())
+        on_backend!(&self.pool => AccessError, revision())
     }
 
     /// Creates a token for `machine` (which need not have reported yet) and answers it; only
@@ -424,7 +407,7 @@ impl AccessStore {
             created_at: now(),
             user_id: None,
         };
-        on_backend!(self, insert_token(&new))?;
+        on_backend!(&self.pool => AccessError, insert_token(&new))?;
         Ok(token)
     }
 
@@ -445,7 +428,7 @@ impl AccessStore {
             created_at: now(),
             user_id: Some(user.id),
         };
-        on_backend!(self, insert_token(&new))?;
+        on_backend!(&self.pool => AccessError, insert_token(&new))?;
         Ok(Some(token))
     }
 
@@ -454,12 +437,12 @@ impl AccessStore {
         let Some(user) = self.user_named(name)? else {
             return Ok(0);
         };
-        on_backend!(self, revoke_personal_tokens(user.id, now()))
+        on_backend!(&self.pool => AccessError, revoke_personal_tokens(user.id, now()))
     }
 
     /// Every token ever created, by machine.
     pub fn tokens(&self) -> Result<Vec<TokenInfo>, AccessError> {
-        Ok(on_backend!(self, all_tokens())?
+        Ok(on_backend!(&self.pool => AccessError, all_tokens())?
             .into_iter()
             .map(|row| TokenInfo {
                 id: row.id,
@@ -478,17 +461,20 @@ impl AccessStore {
         if key.is_empty() {
             return Ok(0);
         }
-        on_backend!(self, revoke_machine_tokens(&key, now()))
+        on_backend!(&self.pool => AccessError, revoke_machine_tokens(&key, now()))
     }
 
     /// Revokes one token; answers whether it was live.
     pub fn revoke_token(&self, token: &str) -> Result<bool, AccessError> {
-        Ok(on_backend!(self, revoke_token_hash(&token_digest(token), now()))? > 0)
+        Ok(
+            on_backend!(&self.pool => AccessError, revoke_token_hash(&token_digest(token), now()))?
+                > 0,
+        )
     }
 
     /// What a presented token is worth.
     pub fn check_token(&self, token: &str) -> Result<TokenCheck, AccessError> {
-        let row = on_backend!(self, token_with_hash(&token_digest(token)))?;
+        let row = on_backend!(&self.pool => AccessError, token_with_hash(&token_digest(token)))?;
         Ok(match row {
             None => TokenCheck::Unknown,
             Some(row) if row.revoked_at.is_some() => TokenCheck::Revoked,
@@ -508,7 +494,8 @@ impl AccessStore {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let stored = on_backend!(self, secret_or_insert(SECRET_KEY_NAME, &candidate))?;
+        let stored =
+            on_backend!(&self.pool => AccessError, secret_or_insert(SECRET_KEY_NAME, &candidate))?;
         let mut key = [0u8; 64];
         if stored.len() != 128 {
             return Err(AccessError::Corrupt { what: "secret key" });
@@ -536,13 +523,13 @@ impl AccessStore {
             user_id: user.id,
             expires_at: now().saturating_add(lifetime),
         };
-        on_backend!(self, insert_reset(&row))?;
+        on_backend!(&self.pool => AccessError, insert_reset(&row))?;
         Ok(Some(ResetLink { user, token }))
     }
 
     /// Whether a reset link is unused and unexpired.
     pub fn reset_link_usable(&self, user_id: i64, token: &str) -> Result<bool, AccessError> {
-        on_backend!(self, reset_usable(user_id, &token_digest(token), now()))
+        on_backend!(&self.pool => AccessError, reset_usable(user_id, &token_digest(token), now()))
     }
 
     /// Uses a reset link to set a new password (ending the user's sessions); answers whether
@@ -555,7 +542,7 @@ impl AccessStore {
     ) -> Result<bool, AccessError> {
         let hash = checked_password(password)?;
         on_backend!(
-            self,
+            &self.pool => AccessError,
             complete_reset(user_id, &token_digest(token), &hash, now())
         )
     }
@@ -595,6 +582,6 @@ impl AccessStore {
     /// how many runs were deleted.
     pub fn prune(&self, cutoff: Timestamp, machine: Option<&str>) -> Result<usize, AccessError> {
         let key = machine.map(machine_key);
-        on_backend!(self, prune_runs(cutoff.as_micros(), key.as_deref()))
+        on_backend!(&self.pool => AccessError, prune_runs(cutoff.as_micros(), key.as_deref()))
     }
 }

@@ -1,11 +1,17 @@
-// Users, machine tokens, password resets, server secrets and pruning, written once in diesel's
-// DSL and compiled for each backend: this file is `include!`d by `db::sqlite` and
-// `db::postgres` after `ops.rs`, whose imports (`diesel::prelude::*`, `OpError`, the run
-// tables) and `in_transaction` it shares.
+//! Users, machine tokens, password resets, server secrets and pruning, written once in diesel's
+//! DSL and compiled for each backend.
+//!
+//! `db::sqlite` and `db::postgres` each declare this file as their submodule (`#[path]`), with
+//! their `Conn` and `in_transaction`.
 
-use super::access::{NewToken, NewUser, ResetRow, TokenRow, UserRow};
-use super::schema::{
-    access_revision, machine_tokens, password_resets, server_secrets, sessions, users,
+use diesel::prelude::*;
+
+use super::{Conn, in_transaction};
+use crate::db::OpError;
+use crate::db::access::{NewToken, NewUser, ResetRow, TokenRow, UserRow};
+use crate::db::schema::{
+    access_revision, applied_events, machine_tokens, machines, password_resets, runs, scenarios,
+    server_secrets, sessions, tests, users,
 };
 
 /// Run ids deleted per statement: stays under every backend's bind limit.
@@ -62,7 +68,7 @@ fn end_sessions_of(conn: &mut Conn, user_id: i64) -> Result<(), OpError> {
 /// Starts a session; expired sessions are cleared on the way.
 pub(crate) fn insert_session(
     conn: &mut Conn,
-    session: &super::access::SessionRow,
+    session: &crate::db::access::SessionRow,
     now: i64,
 ) -> Result<(), OpError> {
     in_transaction(conn, |conn| {

@@ -1,7 +1,9 @@
 //! Persistence: the diesel store on SQLite or PostgreSQL.
 //!
 //! `pool` opens and migrates the database, `schema` and `rows` describe the tables, `sqlite`
-//! and `postgres` compile the operations of `ops.rs` for each backend, `sqlite_writer` applies
+//! and `postgres` compile the operations of `ops.rs`, `access_ops.rs` and `webhook_ops.rs` for
+//! each backend (each file is a submodule of both, through `#[path]`; `on_backend!` calls the
+//! right one), `sqlite_writer` applies
 //! SQLite's events on one thread in batches, and `store` puts them behind stpt-core's `Store`
 //! trait. `access` (with `access_ops.rs`) keeps users, machine tokens, reset links, the secret
 //! key, and prunes old runs. `webhooks` (with `webhook_ops.rs`) keeps the webhooks and the outbox
@@ -47,3 +49,37 @@ impl From<StoreError> for OpError {
         OpError::Store(err)
     }
 }
+
+/// What a store's error becomes when the pool has no free connection.
+pub(crate) trait FromPoolError {
+    fn from_pool(err: diesel::r2d2::PoolError) -> Self;
+}
+
+/// Runs the operation `$op` of the pool's backend (`db::sqlite::$op` or `db::postgres::$op`, the
+/// same code compiled twice) on a pooled connection, and converts its failure to `$err`.
+///
+/// `on_backend!(pool => E, op(args))` gives `Result<T, E>`; `on_backend!(pool => E, op(args)
+/// as OpError)` gives `Result<T, OpError>`, for a caller that looks at the database's error
+/// first. A pool without a free connection returns early with `E::from_pool`.
+macro_rules! on_backend {
+    ($pool:expr => $err:ty, $op:ident($($arg:expr),*) as OpError) => {
+        match $pool {
+            $crate::db::DbPool::Sqlite(pool) => {
+                let mut conn = pool
+                    .get()
+                    .map_err(<$err as $crate::db::FromPoolError>::from_pool)?;
+                $crate::db::sqlite::$op(&mut conn, $($arg),*)
+            }
+            $crate::db::DbPool::Postgres(pool) => {
+                let mut conn = pool
+                    .get()
+                    .map_err(<$err as $crate::db::FromPoolError>::from_pool)?;
+                $crate::db::postgres::$op(&mut conn, $($arg),*)
+            }
+        }
+    };
+    ($pool:expr => $err:ty, $op:ident($($arg:expr),*)) => {
+        $crate::db::on_backend!($pool => $err, $op($($arg),*) as OpError).map_err(<$err>::from)
+    };
+}
+pub(crate) use on_backend;

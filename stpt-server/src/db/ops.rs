@@ -1,21 +1,24 @@
-// The store's operations, written once in diesel's DSL and compiled for each backend: this file
-// is `include!`d by `db::sqlite` and `db::postgres`, which define `Conn`, `in_transaction` and
-// `machine_for_update` (the only backend-specific pieces).
+//! The store's operations, written once in diesel's DSL and compiled for each backend.
+//!
+//! `db::sqlite` and `db::postgres` each declare this file as their submodule (`#[path]`) and
+//! define `Conn`, `in_transaction` and `machine_for_update`, the only backend-specific pieces.
 
 use diesel::prelude::*;
 use stpt_core::{
-    Applied, Attempt, Closure, DryRun, Event, EventKind, Machine, MachineId, MachineSummary, Node,
-    Labels, NodeId, NodeKind, Page, PageRequest, Progress, RunFilter, RunId, RunSummary, RunTree,
-    ScenarioTree, Status, StoreError, TestResult, TestStart, TestStop, Timestamp,
+    Applied, Attempt, Closure, DryRun, Event, EventKind, Labels, Machine, MachineId,
+    MachineSummary, Node, NodeId, NodeKind, Page, PageRequest, Progress, RunFilter, RunId,
+    RunSummary, RunTree, ScenarioTree, Status, StoreError, TestResult, TestStart, TestStop,
+    Timestamp,
 };
 
-use super::OpError;
-use super::rows::{
+use super::{Conn, in_transaction, machine_for_update};
+use crate::db::OpError;
+use crate::db::rows::{
     self, AppliedEventRow, AttemptRow, MachineRow, NewMachine, NewRun, NewScenario, NewTest,
     RunRow, ScenarioRow, TestRow,
 };
-use super::rows::{OutputEventRow, OutputLineRow, OutputRow};
-use super::schema::{
+use crate::db::rows::{OutputEventRow, OutputLineRow, OutputRow};
+use crate::db::schema::{
     applied_events, machines, output_events, run_labels, runs, scenarios, test_attempts,
     test_output_lines, test_outputs, tests,
 };
@@ -23,11 +26,11 @@ use stpt_core::output::{OutputEnds, OutputLimit, OutputLog, TestOutput, place_ba
 
 /// Rows per multi-row INSERT: 9 bound values each stays under every backend's bind limit
 /// (SQLite's 32,766).
-const INSERT_CHUNK: usize = 2_000;
+pub(super) const INSERT_CHUNK: usize = 2_000;
 
 const ONGOING: [&str; 2] = [Status::Running.as_str(), Status::Waiting.as_str()];
 
-fn name_key(name: &str) -> String {
+pub(super) fn name_key(name: &str) -> String {
     stpt_core::machine_key(name)
 }
 
@@ -148,10 +151,7 @@ fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpEr
     else {
         return Ok(None);
     };
-    let kind = EventKind::ALL
-        .into_iter()
-        .find(|kind| kind.as_str() == row.kind)
-        .unwrap_or(EventKind::DryRun);
+    let kind = rows::event_kind(&row.kind)?;
     let run_status: Option<String> = runs::table
         .find(row.run_id)
         .select(runs::status)
@@ -487,8 +487,10 @@ fn find_presumed(
             t.timestamp_start.map(rows::timestamp).transpose()?,
             t.timestamp_stop.map(rows::timestamp).transpose()?,
         );
-        Ok((presumed == Some(wanted) && t.file_path == file_path && t.file_name == file_name)
-            .then_some(t))
+        Ok(
+            (presumed == Some(wanted) && t.file_path == file_path && t.file_name == file_name)
+                .then_some(t),
+        )
     })
     .transpose()
     .map(Option::flatten)
@@ -555,20 +557,19 @@ fn apply_stop(
             .optional()?,
         (None, None) => None,
     };
-    let mut test = match test
-        .filter(|t| matches(t, &stop.file_path, &stop.file_name, Status::Running))
-    {
-        Some(test) => Some(test),
-        None => find_presumed(
-            conn,
-            run.id,
-            &stop.file_path,
-            &stop.file_name,
-            stop.index,
-            Status::Running,
-        )?,
-    }
-    .ok_or_else(no_match)?;
+    let mut test =
+        match test.filter(|t| matches(t, &stop.file_path, &stop.file_name, Status::Running)) {
+            Some(test) => Some(test),
+            None => find_presumed(
+                conn,
+                run.id,
+                &stop.file_path,
+                &stop.file_name,
+                stop.index,
+                Status::Running,
+            )?,
+        }
+        .ok_or_else(no_match)?;
     if let Some(given) = stop.attempt
         && i64::from(given) != test.attempts
     {
@@ -794,7 +795,9 @@ fn labels_of(
 ///
 /// Each label is `id IN (one range of run_labels_by_label)`; the machine narrows to a range of
 /// `runs_by_machine`, the dates to one of `runs_by_timestamp`.
-fn filtered_runs(filter: &RunFilter) -> runs::BoxedQuery<'_, <Conn as diesel::Connection>::Backend> {
+fn filtered_runs(
+    filter: &RunFilter,
+) -> runs::BoxedQuery<'_, <Conn as diesel::Connection>::Backend> {
     let mut query = runs::table.into_boxed();
     if let Some(machine) = filter.machine {
         query = query.filter(runs::machine_id.eq(machine));
@@ -1095,152 +1098,6 @@ pub(crate) fn test_history(
         .collect()
 }
 
-/// Writes `runs` finished runs of `tests` tests (one scenario) for `machine`, a minute apart
-/// from `first`, with multi-row inserts: a load generator for the history benchmarks, not an
-/// event path. Test `i` of run `r` fails when `(r + i) % 37 == 0`, test 0 alternates, and
-/// durations vary with `i` and `r`.
-pub(crate) fn generate_history(
-    conn: &mut Conn,
-    machine: &str,
-    runs: u32,
-    tests: u32,
-    first: Timestamp,
-) -> Result<(), OpError> {
-    const RUNS_PER_CHUNK: u32 = 200;
-    let key = name_key(machine);
-    let names: Vec<String> = (0..tests).map(|i| format!("test_{i:04}.py")).collect();
-    in_transaction(conn, |conn| {
-        diesel::insert_into(machines::table)
-            .values(NewMachine {
-                name: machine,
-                name_key: &key,
-            })
-            .on_conflict(machines::name_key)
-            .do_nothing()
-            .execute(conn)?;
-        let machine = machine_for_update(conn, &key)?.ok_or_else(|| StoreError::Backend {
-            reason: format!("machine {machine:?} vanished while being created"),
-            source: None,
-        })?;
-        let minute = 60_000_000_i64;
-        let mut done = 0;
-        while done < runs {
-            let count = RUNS_PER_CHUNK.min(runs - done);
-            let mut new_runs = Vec::with_capacity(count as usize);
-            let mut outcomes = Vec::with_capacity(count as usize);
-            for r in done..done + count {
-                let start = first.as_micros() + i64::from(r) * minute;
-                let statuses: Vec<(Status, i64)> = (0..tests)
-                    .map(|i| {
-                        let failed = (r + i) % 37 == 0 || (i == 0 && r % 2 == 1);
-                        let status = if failed {
-                            Status::Failed
-                        } else {
-                            Status::Passed
-                        };
-                        (status, 1_000_000 * i64::from(1 + i % 10 + r % 3))
-                    })
-                    .collect();
-                let failed = statuses
-                    .iter()
-                    .filter(|(s, _)| *s == Status::Failed)
-                    .count() as i64;
-                let total: i64 = statuses.iter().map(|(_, d)| d).sum();
-                let status = if failed > 0 {
-                    Status::Failed
-                } else {
-                    Status::Passed
-                };
-                new_runs.push(rows::GeneratedRun {
-                    machine_id: machine.id,
-                    timestamp: start,
-                    file_name: "master.py",
-                    file_path: "/generated",
-                    status: status.as_str(),
-                    timestamp_start: Some(start),
-                    timestamp_stop: Some(start + total),
-                    scenarios_count: 1,
-                    empty_scenarios: 0,
-                    test_count: i64::from(tests),
-                    last_event_at: start + total,
-                    n_failed: failed,
-                    n_passed: i64::from(tests) - failed,
-                });
-                outcomes.push((start, status, failed, statuses));
-            }
-            diesel::insert_into(runs::table)
-                .values(&new_runs)
-                .execute(conn)?;
-            let mut run_ids: Vec<i64> = runs::table
-                .filter(runs::machine_id.eq(machine.id))
-                .order(runs::id.desc())
-                .limit(i64::from(count))
-                .select(runs::id)
-                .load(conn)?;
-            run_ids.reverse();
-            let new_scenarios: Vec<rows::GeneratedScenario<'_>> = run_ids
-                .iter()
-                .zip(&outcomes)
-                .map(
-                    |(run_id, (start, status, failed, statuses))| rows::GeneratedScenario {
-                        run_id: *run_id,
-                        position: 0,
-                        file_name: "scenario.py",
-                        file_path: "/generated",
-                        status: status.as_str(),
-                        timestamp_start: Some(*start),
-                        timestamp_stop: Some(start + statuses.iter().map(|(_, d)| d).sum::<i64>()),
-                        n_failed: *failed,
-                        n_passed: statuses.len() as i64 - failed,
-                        occurrence: 0,
-                    },
-                )
-                .collect();
-            diesel::insert_into(scenarios::table)
-                .values(&new_scenarios)
-                .execute(conn)?;
-            let scenario_ids: Vec<(i64, i64)> = scenarios::table
-                .filter(scenarios::run_id.eq_any(&run_ids))
-                .select((scenarios::run_id, scenarios::id))
-                .load(conn)?;
-            let scenario_of: std::collections::HashMap<i64, i64> =
-                scenario_ids.into_iter().collect();
-            let mut new_tests = Vec::with_capacity((count * tests) as usize);
-            for (run_id, (start, _, _, statuses)) in run_ids.iter().zip(&outcomes) {
-                let mut at = *start;
-                for ((i, (status, duration)), name) in statuses.iter().enumerate().zip(&names) {
-                    new_tests.push(rows::GeneratedTest {
-                        run_id: *run_id,
-                        scenario_id: scenario_of.get(run_id).copied().unwrap_or(0),
-                        position: i as i64,
-                        file_name: name,
-                        file_path: "/generated/tests",
-                        status: status.as_str(),
-                        timestamp_start: Some(at),
-                        timestamp_stop: Some(at + duration),
-                        attempts: 1,
-                        machine_id: machine.id,
-                        occurrence: 0,
-                    });
-                    at += duration;
-                }
-            }
-            for chunk in new_tests.chunks(INSERT_CHUNK) {
-                diesel::insert_into(tests::table)
-                    .values(chunk)
-                    .execute(conn)?;
-            }
-            if let Some(last) = run_ids.last() {
-                diesel::update(machines::table.find(machine.id))
-                    .set(machines::last_run_id.eq(*last))
-                    .execute(conn)?;
-            }
-            done += count;
-        }
-        Ok(())
-    })
-}
-
 /// Bound values per output line row: 5, so a chunk of lines stays under the bind limits.
 const OUTPUT_CHUNK: usize = 4_000;
 
@@ -1261,7 +1118,10 @@ pub(crate) fn append_output(
     }
 }
 
-#[allow(dead_code, reason = "only the SQLite writer batches events; this file is compiled for both")]
+#[allow(
+    dead_code,
+    reason = "only the SQLite writer batches events; this file is compiled for both"
+)]
 /// Either kind of write inside the caller's transaction: output with `limit`, any other
 /// event as [`apply_within`] does.
 pub(crate) fn apply_with_limit_within(
@@ -1287,12 +1147,11 @@ pub(crate) fn append_output_within(
     now: Timestamp,
 ) -> Result<Applied, OpError> {
     let batch = &output.batch;
-    let machine =
-        machine_for_update(conn, &name_key(&batch.machine_name))?.ok_or_else(|| {
-            StoreError::UnknownMachine {
-                name: batch.machine_name.clone(),
-            }
-        })?;
+    let machine = machine_for_update(conn, &name_key(&batch.machine_name))?.ok_or_else(|| {
+        StoreError::UnknownMachine {
+            name: batch.machine_name.clone(),
+        }
+    })?;
     if let Some(row) = output_events::table
         .find(&batch.event_id)
         .select(OutputEventRow::as_select())
@@ -1341,10 +1200,12 @@ pub(crate) fn append_output_within(
         .select(OutputRow::as_select())
         .first(conn)
         .optional()?;
-    let ends = before.as_ref().map_or(OutputEnds::default(), |row| OutputEnds {
-        head_end: u64::try_from(row.head_end).unwrap_or(0),
-        end: u64::try_from(row.end_byte).unwrap_or(0),
-    });
+    let ends = before
+        .as_ref()
+        .map_or(OutputEnds::default(), |row| OutputEnds {
+            head_end: u64::try_from(row.head_end).unwrap_or(0),
+            end: u64::try_from(row.end_byte).unwrap_or(0),
+        });
     let placement = place_batch(limit, ends, &batch.lines);
     let ends = placement.ends;
     let new_rows: Vec<OutputLineRow> = placement

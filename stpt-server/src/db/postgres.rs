@@ -4,7 +4,31 @@
 //! (`SELECT … FOR UPDATE`), so events of one machine apply one after another while different
 //! machines proceed in parallel.
 
-include!("ops.rs");
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
+#[path = "access_ops.rs"]
+mod access_ops;
+#[cfg(feature = "bench-loaders")]
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
+#[path = "history_loader.rs"]
+mod history_loader;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
+#[path = "ops.rs"]
+mod ops;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
+#[path = "webhook_ops.rs"]
+mod webhook_ops;
+
+pub(crate) use access_ops::*;
+#[cfg(feature = "bench-loaders")]
+pub(crate) use history_loader::generate_history;
+pub(crate) use ops::*;
+pub(crate) use webhook_ops::*;
+
+use diesel::prelude::*;
+
+use super::OpError;
+use super::rows::MachineRow;
+use super::schema::machines;
 
 pub(crate) type Conn = diesel::PgConnection;
 
@@ -23,5 +47,3 @@ fn machine_for_update(conn: &mut Conn, key: &str) -> QueryResult<Option<MachineR
         .first(conn)
         .optional()
 }
-include!("access_ops.rs");
-include!("webhook_ops.rs");

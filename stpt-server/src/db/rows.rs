@@ -6,8 +6,8 @@
 
 use diesel::prelude::*;
 use stpt_core::{
-    Attempt, Closure, Machine, Node, NodeKind, Progress, RunSummary, Status, StatusCounts,
-    StoreError, Timestamp,
+    Attempt, Closure, EventKind, Machine, Node, NodeKind, Progress, RunSummary, Status,
+    StatusCounts, StoreError, Timestamp,
 };
 
 use super::schema::{
@@ -25,6 +25,14 @@ fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
 
 pub(super) fn status(text: &str) -> Result<Status, StoreError> {
     text.parse().map_err(|_| corrupt("status", text))
+}
+
+/// An event kind as `applied_events.kind` stores it; any other text is a corrupt row.
+pub(super) fn event_kind(text: &str) -> Result<EventKind, StoreError> {
+    EventKind::ALL
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+        .ok_or_else(|| corrupt("event kind", text))
 }
 
 pub(super) fn timestamp(micros: i64) -> Result<Timestamp, StoreError> {
@@ -449,54 +457,19 @@ pub(super) struct OutputEventRow {
     pub(super) applied_at: i64,
 }
 
-/// A finished run written whole by the history generator (benchmarks).
-#[derive(Insertable)]
-#[diesel(table_name = runs, treat_none_as_default_value = false)]
-pub(super) struct GeneratedRun<'a> {
-    pub(super) machine_id: i64,
-    pub(super) timestamp: i64,
-    pub(super) file_name: &'a str,
-    pub(super) file_path: &'a str,
-    pub(super) status: &'a str,
-    pub(super) timestamp_start: Option<i64>,
-    pub(super) timestamp_stop: Option<i64>,
-    pub(super) scenarios_count: i64,
-    pub(super) empty_scenarios: i64,
-    pub(super) test_count: i64,
-    pub(super) last_event_at: i64,
-    pub(super) n_failed: i64,
-    pub(super) n_passed: i64,
-}
+#[cfg(test)]
+mod decoding_tests {
+    //! Reading stored text back into the model.
 
-/// A finished scenario written whole by the history generator.
-#[derive(Insertable)]
-#[diesel(table_name = scenarios, treat_none_as_default_value = false)]
-pub(super) struct GeneratedScenario<'a> {
-    pub(super) run_id: i64,
-    pub(super) position: i64,
-    pub(super) file_name: &'a str,
-    pub(super) file_path: &'a str,
-    pub(super) status: &'a str,
-    pub(super) timestamp_start: Option<i64>,
-    pub(super) timestamp_stop: Option<i64>,
-    pub(super) n_failed: i64,
-    pub(super) n_passed: i64,
-    pub(super) occurrence: i64,
-}
+    use super::*;
 
-/// A finished test written whole by the history generator.
-#[derive(Insertable)]
-#[diesel(table_name = tests, treat_none_as_default_value = false)]
-pub(super) struct GeneratedTest<'a> {
-    pub(super) run_id: i64,
-    pub(super) scenario_id: i64,
-    pub(super) position: i64,
-    pub(super) file_name: &'a str,
-    pub(super) file_path: &'a str,
-    pub(super) status: &'a str,
-    pub(super) timestamp_start: Option<i64>,
-    pub(super) timestamp_stop: Option<i64>,
-    pub(super) attempts: i64,
-    pub(super) machine_id: i64,
-    pub(super) occurrence: i64,
+    #[test]
+    fn an_unknown_stored_event_kind_is_a_corrupt_row() {
+        for kind in EventKind::ALL {
+            assert_eq!(event_kind(kind.as_str()).ok(), Some(kind));
+        }
+        let err = event_kind("teleport").expect_err("not a kind");
+        assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+        assert!(err.to_string().contains("teleport"), "{err}");
+    }
 }

@@ -14,7 +14,7 @@ use stpt_core::{
 
 use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
 use super::sqlite_writer::SqliteWriter;
-use super::{OpError, postgres, sqlite};
+use super::{FromPoolError, OpError, on_backend};
 
 /// A [`Store`] on SQLite or PostgreSQL.
 ///
@@ -57,29 +57,15 @@ impl DieselStore {
     }
 }
 
-fn busy(err: diesel::r2d2::PoolError) -> StoreError {
-    StoreError::Busy {
-        reason: format!("no database connection free: {err}"),
+impl FromPoolError for StoreError {
+    fn from_pool(err: diesel::r2d2::PoolError) -> Self {
+        StoreError::Busy {
+            reason: format!("no database connection free: {err}"),
+        }
     }
 }
 
-/// Runs `$op` from the backend's module on a pooled connection.
-macro_rules! on_backend {
-    ($store:expr, $op:ident($($arg:expr),*)) => {
-        match &$store.pool {
-            DbPool::Sqlite(pool) => {
-                let mut conn = pool.get().map_err(busy)?;
-                sqlite::$op(&mut conn, $($arg),*)
-            }
-            DbPool::Postgres(pool) => {
-                let mut conn = pool.get().map_err(busy)?;
-                postgres::$op(&mut conn, $($arg),*)
-            }
-        }
-        .map_err(StoreError::from)
-    };
-}
-
+#[cfg(feature = "bench-loaders")]
 impl DieselStore {
     /// Writes `runs` finished runs of `tests` tests each for `machine` with multi-row inserts,
     /// a minute apart from `first`: a fast load generator for the history benchmarks (see
@@ -92,15 +78,15 @@ impl DieselStore {
         tests: u32,
         first: Timestamp,
     ) -> Result<(), StoreError> {
-        on_backend!(self, generate_history(machine, runs, tests, first))
+        on_backend!(&self.pool => StoreError, generate_history(machine, runs, tests, first))
     }
 }
 
 impl Store for DieselStore {
-    fn apply(&self, event: &Event) -> Result<Applied, StoreError> {
+    fn apply(&self, event: &Event, now: Timestamp) -> Result<Applied, StoreError> {
         match &self.writer {
-            Some(writer) => writer.apply(event, Timestamp::now()),
-            None => on_backend!(self, apply(event, Timestamp::now())),
+            Some(writer) => writer.apply(event, now),
+            None => on_backend!(&self.pool => StoreError, apply(event, now)),
         }
     }
 
@@ -113,28 +99,30 @@ impl Store for DieselStore {
             Some(writer) => {
                 writer.apply_with_limit(&Event::TestOutput(output.clone()), limit, Timestamp::now())
             }
-            None => on_backend!(self, append_output(output, limit, Timestamp::now())),
+            None => {
+                on_backend!(&self.pool => StoreError, append_output(output, limit, Timestamp::now()))
+            }
         }
     }
 
     fn output(&self, test: NodeId) -> Result<Option<OutputLog>, StoreError> {
-        on_backend!(self, output(test))
+        on_backend!(&self.pool => StoreError, output(test))
     }
 
     fn machines(&self, page: PageRequest) -> Result<Page<MachineSummary>, StoreError> {
-        on_backend!(self, machines(page))
+        on_backend!(&self.pool => StoreError, machines(page))
     }
 
     fn machine(&self, id: MachineId) -> Result<Option<Machine>, StoreError> {
-        on_backend!(self, machine(id))
+        on_backend!(&self.pool => StoreError, machine(id))
     }
 
     fn machine_by_name(&self, name: &str) -> Result<Option<Machine>, StoreError> {
-        on_backend!(self, machine_by_name(name))
+        on_backend!(&self.pool => StoreError, machine_by_name(name))
     }
 
     fn runs(&self, machine: MachineId, page: PageRequest) -> Result<Page<RunSummary>, StoreError> {
-        on_backend!(self, runs(machine, page))
+        on_backend!(&self.pool => StoreError, runs(machine, page))
     }
 
     fn find_runs(
@@ -142,39 +130,39 @@ impl Store for DieselStore {
         filter: &RunFilter,
         page: PageRequest,
     ) -> Result<Page<RunSummary>, StoreError> {
-        on_backend!(self, find_runs(filter, page))
+        on_backend!(&self.pool => StoreError, find_runs(filter, page))
     }
 
     fn run(&self, id: RunId) -> Result<Option<RunTree>, StoreError> {
-        on_backend!(self, run(id))
+        on_backend!(&self.pool => StoreError, run(id))
     }
 
     fn last_run(&self, machine: MachineId) -> Result<Option<RunTree>, StoreError> {
-        on_backend!(self, last_run(machine))
+        on_backend!(&self.pool => StoreError, last_run(machine))
     }
 
     fn node(&self, kind: NodeKind, id: NodeId) -> Result<Option<Node>, StoreError> {
-        on_backend!(self, node(kind, id))
+        on_backend!(&self.pool => StoreError, node(kind, id))
     }
 
     fn attempts(&self, test: NodeId) -> Result<Vec<Attempt>, StoreError> {
-        on_backend!(self, attempts(test))
+        on_backend!(&self.pool => StoreError, attempts(test))
     }
 
     fn test_history(&self, test: NodeId, limit: u32) -> Result<Vec<TestResult>, StoreError> {
-        on_backend!(self, test_history(test, limit))
+        on_backend!(&self.pool => StoreError, test_history(test, limit))
     }
 
     fn previous_run(&self, run: RunId) -> Result<Option<RunId>, StoreError> {
-        on_backend!(self, previous_run(run))
+        on_backend!(&self.pool => StoreError, previous_run(run))
     }
 
     fn delete_machine(&self, machine: MachineId) -> Result<Option<u64>, StoreError> {
-        on_backend!(self, delete_machine(machine))
+        on_backend!(&self.pool => StoreError, delete_machine(machine))
     }
 
     fn abort(&self, run: RunId, at: Timestamp) -> Result<Option<RunSummary>, StoreError> {
-        on_backend!(self, abort(run, at))
+        on_backend!(&self.pool => StoreError, abort(run, at))
     }
 
     fn close_stale(
@@ -182,7 +170,7 @@ impl Store for DieselStore {
         idle_since: Timestamp,
         at: Timestamp,
     ) -> Result<Vec<RunSummary>, StoreError> {
-        on_backend!(self, close_stale(idle_since, at))
+        on_backend!(&self.pool => StoreError, close_stale(idle_since, at))
     }
 }
 
@@ -251,6 +239,7 @@ mod tests {
     use stpt_core::testing::builders::dry_run;
 
     use super::*;
+    use crate::db::{postgres, sqlite};
 
     #[test]
     fn a_full_sqlite_database_is_busy_not_a_failure() {

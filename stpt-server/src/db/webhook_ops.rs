@@ -1,10 +1,16 @@
-// Webhooks and their outbox, written once in diesel's DSL and compiled for each backend: this
-// file is `include!`d by `db::sqlite` and `db::postgres` after `ops.rs`, whose imports
-// (`diesel::prelude::*`, `OpError`, the run tables, `RunRow`, `MachineRow`), `name_key` and
-// `in_transaction` it shares.
+//! Webhooks and their outbox, written once in diesel's DSL and compiled for each backend.
+//!
+//! `db::sqlite` and `db::postgres` each declare this file as their submodule (`#[path]`), with
+//! their `Conn` and `in_transaction`.
 
-use super::schema::{webhook_outbox, webhooks};
-use super::webhooks::{Delivery, NewOutboxRow, NewWebhookRow, OutboxEntry, WebhookRow};
+use diesel::prelude::*;
+
+use super::ops::name_key;
+use super::{Conn, in_transaction};
+use crate::db::OpError;
+use crate::db::rows::{MachineRow, RunRow};
+use crate::db::schema::{machines, runs, webhook_outbox, webhooks};
+use crate::db::webhooks::{Delivery, NewOutboxRow, NewWebhookRow, OutboxEntry, WebhookRow};
 
 pub(crate) fn insert_webhook(conn: &mut Conn, hook: &NewWebhookRow<'_>) -> Result<i64, OpError> {
     in_transaction(conn, |conn| {
@@ -68,7 +74,7 @@ pub(crate) fn enqueue_run(
         let counts = run.counts();
         let mut queued = 0;
         for (webhook_id, on_event, format) in hooks {
-            let payload = super::webhooks::payload(
+            let payload = crate::db::webhooks::payload(
                 &format,
                 &on_event,
                 (machine.id, &machine.name),
@@ -105,7 +111,7 @@ pub(crate) fn claim_due(
         .inner_join(webhooks::table)
         .filter(webhook_outbox::delivered_at.is_null())
         .filter(webhook_outbox::next_attempt_at.le(now))
-        .filter(webhook_outbox::attempts.lt(super::webhooks::MAX_ATTEMPTS))
+        .filter(webhook_outbox::attempts.lt(crate::db::webhooks::MAX_ATTEMPTS))
         .order(webhook_outbox::next_attempt_at.asc())
         .limit(limit)
         .select((

@@ -18,7 +18,7 @@ use stpt_core::{Status, StatusCounts, Timestamp};
 
 use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
 use super::schema::{webhook_outbox, webhooks};
-use super::{OpError, postgres, sqlite};
+use super::{FromPoolError, OpError, on_backend};
 use crate::access::credentials::random_bytes;
 
 /// Delivery attempts before a notification is given up (its last error is kept).
@@ -248,6 +248,12 @@ pub enum WebhookError {
     Busy(#[source] diesel::r2d2::PoolError),
 }
 
+impl FromPoolError for WebhookError {
+    fn from_pool(err: diesel::r2d2::PoolError) -> Self {
+        WebhookError::Busy(err)
+    }
+}
+
 impl From<OpError> for WebhookError {
     fn from(err: OpError) -> Self {
         match err {
@@ -267,23 +273,6 @@ pub struct WebhookStore {
     /// What the payloads' run links start with: the public URL (`https://stpt.example.com`),
     /// empty for links relative to the server's address.
     link_base: String,
-}
-
-/// Runs `$op` from the backend's module on a pooled connection.
-macro_rules! on_backend {
-    ($store:expr, $op:ident($($arg:expr),*)) => {
-        match &$store.pool {
-            DbPool::Sqlite(pool) => {
-                let mut conn = pool.get().map_err(WebhookError::Busy)?;
-                sqlite::$op(&mut conn, $($arg),*)
-            }
-            DbPool::Postgres(pool) => {
-                let mut conn = pool.get().map_err(WebhookError::Busy)?;
-                postgres::$op(&mut conn, $($arg),*)
-            }
-        }
-        .map_err(WebhookError::from)
-    };
 }
 
 /// Wait after `attempts` failed attempts: 1 s, 2 s, 4 s … capped at ten minutes.
@@ -396,7 +385,7 @@ impl WebhookStore {
             secret: &secret,
             created_at,
         };
-        let id = on_backend!(self, insert_webhook(&new))?;
+        let id = on_backend!(&self.pool => WebhookError, insert_webhook(&new))?;
         Ok(CreatedWebhook {
             webhook: Webhook {
                 id,
@@ -412,7 +401,7 @@ impl WebhookStore {
 
     /// Every webhook, by id.
     pub fn list(&self) -> Result<Vec<Webhook>, WebhookError> {
-        Ok(on_backend!(self, all_webhooks())?
+        Ok(on_backend!(&self.pool => WebhookError, all_webhooks())?
             .into_iter()
             .map(Webhook::from)
             .collect())
@@ -420,7 +409,7 @@ impl WebhookStore {
 
     /// Removes a webhook and its undelivered notifications; answers whether there was one.
     pub fn remove(&self, id: i64) -> Result<bool, WebhookError> {
-        Ok(on_backend!(self, delete_webhook(id))? > 0)
+        Ok(on_backend!(&self.pool => WebhookError, delete_webhook(id))? > 0)
     }
 
     /// Queues `events` about `run` for every hook that wants them; answers how many
@@ -430,24 +419,21 @@ impl WebhookStore {
             return Ok(0);
         }
         let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
-        on_backend!(
-            self,
-            enqueue_run(run, &names, &self.link_base, Timestamp::now().as_micros())
-        )
+        on_backend!(&self.pool => WebhookError, enqueue_run(run, &names, &self.link_base, Timestamp::now().as_micros()))
     }
 
     /// Claims up to `limit` notifications due now.
     pub fn claim_due(&self, limit: i64) -> Result<Vec<Delivery>, WebhookError> {
         let now = Timestamp::now().as_micros();
         on_backend!(
-            self,
+            &self.pool => WebhookError,
             claim_due(now, now.saturating_add(micros(CLAIM_LEASE)), limit)
         )
     }
 
     /// Records a delivery.
     pub fn delivered(&self, id: i64) -> Result<(), WebhookError> {
-        on_backend!(self, mark_delivered(id, Timestamp::now().as_micros()))
+        on_backend!(&self.pool => WebhookError, mark_delivered(id, Timestamp::now().as_micros()))
     }
 
     /// Records a failed attempt (the `attempts`-th) and when to try again.
@@ -455,12 +441,12 @@ impl WebhookStore {
         let next = Timestamp::now()
             .as_micros()
             .saturating_add(micros(retry_delay(attempts)));
-        on_backend!(self, mark_failed(id, attempts, next, error))
+        on_backend!(&self.pool => WebhookError, mark_failed(id, attempts, next, error))
     }
 
     /// The whole outbox, oldest first.
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>, WebhookError> {
-        on_backend!(self, all_outbox())
+        on_backend!(&self.pool => WebhookError, all_outbox())
     }
 }
 

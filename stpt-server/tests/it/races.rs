@@ -24,7 +24,7 @@ fn race(stores: &[Arc<DieselStore>], event: &Event) -> Vec<Result<Applied, Store
             let event = event.clone();
             thread::spawn(move || {
                 barrier.wait();
-                store.apply(&event)
+                store.apply(&event, stpt_core::Timestamp::now())
             })
         })
         .collect();
@@ -120,20 +120,23 @@ fn racing_duplicates_across_two_postgres_instances_apply_once() {
 
 /// Another machine's event with a used id is refused, not echoed as accepted for nothing.
 fn reused_id_of_another_machine_is_refused(db: &TestDb) {
-    db.apply(&with_event_id(
-        dry_run("rig-1", 0, &[("s.py", &["a.py"])]),
-        "id-1",
-    ))
+    db.apply(
+        &with_event_id(dry_run("rig-1", 0, &[("s.py", &["a.py"])]), "id-1"),
+        stpt_core::Timestamp::now(),
+    )
     .unwrap();
-    db.apply(&dry_run("rig-2", 0, &[("s.py", &["a.py"])]))
-        .unwrap();
+    db.apply(
+        &dry_run("rig-2", 0, &[("s.py", &["a.py"])]),
+        stpt_core::Timestamp::now(),
+    )
+    .unwrap();
     let before = dump(&**db);
     for event in [
         with_event_id(start("rig-2", "a.py", 1), "id-1"),
         with_event_id(dry_run("rig-2", 1, &[("s.py", &["a.py"])]), "id-1"),
         with_event_id(dry_run("rig-3", 1, &[("s.py", &["a.py"])]), "id-1"),
     ] {
-        match db.apply(&event) {
+        match db.apply(&event, stpt_core::Timestamp::now()) {
             Err(StoreError::EventIdReused { event_id, .. }) => assert_eq!(event_id, "id-1"),
             other => panic!("expected a refused id, got {other:?}"),
         }

@@ -141,7 +141,7 @@ fn a_killed_harness_spool_replays_exactly_its_events_once() {
     let store = reference.store();
     for event in &produced {
         let applied = store
-            .apply(event)
+            .apply(event, stpt_core::Timestamp::now())
             .expect("the produced events apply in order");
         assert!(!applied.duplicate);
     }

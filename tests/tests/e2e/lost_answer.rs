@@ -162,7 +162,12 @@ fn events_whose_answers_were_lost_are_stored_once() {
     let reference = TempDatabase::new();
     let store = reference.store();
     for event in &events {
-        assert!(!store.apply(event).expect("the events apply").duplicate);
+        assert!(
+            !store
+                .apply(event, stpt_core::Timestamp::now())
+                .expect("the events apply")
+                .duplicate
+        );
     }
     assert_eq!(database.dump(), reference.dump());
 }
