@@ -63,6 +63,14 @@ impl TempDatabase {
         stpt_core::testing::dump(&self.store())
     }
 
+    /// Everything stored but the arrival times (`last_event_at`, read from the receiving
+    /// server's clock): two databases fed the same events at different moments compare equal.
+    pub fn dump_without_arrival(&self) -> serde_json::Value {
+        let mut dump = self.dump();
+        drop_arrival(&mut dump);
+        dump
+    }
+
     /// The newest run of the machine named `machine_name`, which must have one.
     pub fn last_run(&self, machine_name: &str) -> RunTree {
         let store = self.store();
@@ -126,4 +134,16 @@ fn unique_suffix() -> String {
         nanos,
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Removes every `last_event_at` from a dump.
+fn drop_arrival(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove("last_event_at");
+            map.values_mut().for_each(drop_arrival);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_arrival),
+        _ => {}
+    }
 }
