@@ -310,6 +310,30 @@ mod tests {
     }
 
     #[test]
+    fn a_group_is_spooled_in_order_after_the_pending_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap();
+        spool.append(&start("a")).unwrap();
+        let seqs: Vec<u64> = spool
+            .append_all(&[start("b"), start("c"), start("d")])
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        // Another process's spool on the same directory goes after the group.
+        let mut other = Spool::open(dir.path()).unwrap();
+        assert_eq!(other.append_all(&[start("e")]).pop().unwrap().unwrap(), 4);
+        let ids: Vec<_> = spool
+            .pending()
+            .unwrap()
+            .iter()
+            .map(|p| p.event.event_id().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, ["a-id", "b-id", "c-id", "d-id", "e-id"]);
+        assert!(spool.append_all(&[]).is_empty());
+    }
+
+    #[test]
     fn reopening_continues_after_pending_events_and_drops_stale_temps_only() {
         let dir = tempfile::tempdir().unwrap();
         let mut spool = Spool::open(dir.path()).unwrap();
