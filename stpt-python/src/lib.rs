@@ -11,6 +11,8 @@
 //! is away, slow or refusing is data (`pending`, `problems`), never an exception. Every call
 //! that may touch the network releases the GIL.
 
+mod background;
+
 use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -114,6 +116,8 @@ impl PyPlan {
 #[derive(Debug)]
 enum AnySink {
     Http(Box<HttpSink>),
+    /// An HTTP sink behind a delivery thread, with its spool directory and URL.
+    Background(background::BackgroundSink, String, String),
     JsonLines(JsonLinesSink<File>),
 }
 
@@ -121,6 +125,7 @@ impl Sink for AnySink {
     fn send(&mut self, event: &Event) -> Result<(), SinkError> {
         match self {
             AnySink::Http(sink) => sink.send(event),
+            AnySink::Background(sink, ..) => sink.send(event),
             AnySink::JsonLines(sink) => sink.send(event),
         }
     }
@@ -128,6 +133,7 @@ impl Sink for AnySink {
     fn flush(&mut self) -> Result<(), SinkError> {
         match self {
             AnySink::Http(sink) => sink.flush(),
+            AnySink::Background(sink, ..) => sink.flush(),
             AnySink::JsonLines(sink) => sink.flush(),
         }
     }
@@ -158,6 +164,7 @@ impl PyReporter {
         request_timeout = 10.0,
         retries = 4,
         probe_interval = 5.0,
+        background = false,
     ))]
     #[expect(clippy::too_many_arguments, reason = "Python keyword arguments")]
     fn http(
@@ -169,6 +176,7 @@ impl PyReporter {
         request_timeout: f64,
         retries: u32,
         probe_interval: f64,
+        background: bool,
     ) -> PyResult<Self> {
         let mut config = HttpConfig::new(url, spool_dir.unwrap_or_else(default_spool_dir));
         config.token = token.filter(|t| !t.is_empty());
@@ -184,10 +192,17 @@ impl PyReporter {
             }
         };
         let sink = HttpSink::open(config).map_err(|e| PyOSError::new_err(error_chain(&e)))?;
-        Ok(PyReporter::with_sink(
-            machine,
-            AnySink::Http(Box::new(sink)),
-        ))
+        let sink = if background {
+            let dir = sink.spool().dir().to_string_lossy().into_owned();
+            let url = sink.config().url.clone();
+            let sink = background::BackgroundSink::start(sink, machine.clone()).map_err(|e| {
+                PyOSError::new_err(format!("cannot start the delivery thread: {e}"))
+            })?;
+            AnySink::Background(sink, dir, url)
+        } else {
+            AnySink::Http(Box::new(sink))
+        };
+        Ok(PyReporter::with_sink(machine, sink))
     }
 
     /// A reporter appending the events as JSON lines to the file at `path`.
@@ -277,6 +292,7 @@ impl PyReporter {
     fn run_id(&self) -> Option<i64> {
         match self.reporter.sink() {
             AnySink::Http(sink) => sink.run_id(self.reporter.machine_name()),
+            AnySink::Background(sink, ..) => sink.status().run_id,
             AnySink::JsonLines(_) => None,
         }
     }
@@ -286,6 +302,7 @@ impl PyReporter {
     fn pending(&self) -> usize {
         match self.reporter.sink() {
             AnySink::Http(sink) => sink.spool().pending_count().unwrap_or(0),
+            AnySink::Background(sink, ..) => sink.status().pending,
             AnySink::JsonLines(_) => 0,
         }
     }
@@ -295,6 +312,7 @@ impl PyReporter {
     fn spool_dir(&self) -> Option<String> {
         match self.reporter.sink() {
             AnySink::Http(sink) => Some(sink.spool().dir().to_string_lossy().into_owned()),
+            AnySink::Background(_, dir, _) => Some(dir.clone()),
             AnySink::JsonLines(_) => None,
         }
     }
@@ -304,6 +322,7 @@ impl PyReporter {
     fn url(&self) -> Option<&str> {
         match self.reporter.sink() {
             AnySink::Http(sink) => Some(sink.config().url.as_str()),
+            AnySink::Background(_, _, url) => Some(url.as_str()),
             AnySink::JsonLines(_) => None,
         }
     }
@@ -313,6 +332,7 @@ impl PyReporter {
     fn offline(&self) -> bool {
         match self.reporter.sink() {
             AnySink::Http(sink) => sink.is_offline(),
+            AnySink::Background(sink, ..) => sink.status().offline,
             AnySink::JsonLines(_) => false,
         }
     }
@@ -321,7 +341,10 @@ impl PyReporter {
     /// dropped, and a harness should stop running its tests.
     #[getter]
     fn run_aborted(&self) -> bool {
-        self.reporter.run_aborted()
+        match self.reporter.sink() {
+            AnySink::Background(sink, ..) => sink.status().run_aborted,
+            _ => self.reporter.run_aborted(),
+        }
     }
 
     /// Events the sink took so far (delivered or kept for later).
@@ -334,7 +357,11 @@ impl PyReporter {
     /// cannot be written while the server is away), one sentence each.
     #[getter]
     fn problems(&self) -> Vec<String> {
-        self.problems.clone()
+        let mut problems = self.problems.clone();
+        if let AnySink::Background(sink, ..) = self.reporter.sink() {
+            problems.extend(sink.status().problems.iter().cloned());
+        }
+        problems
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -352,6 +379,10 @@ impl PyReporter {
             AnySink::Http(sink) => format!(
                 "Reporter.http({:?}, machine={:?})",
                 sink.config().url,
+                self.reporter.machine_name()
+            ),
+            AnySink::Background(_, _, url) => format!(
+                "Reporter.http({url:?}, machine={:?}, background=True)",
                 self.reporter.machine_name()
             ),
             AnySink::JsonLines(_) => {

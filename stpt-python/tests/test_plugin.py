@@ -253,8 +253,17 @@ def test_a_test_is_running_on_the_server_while_its_body_runs(server, tmp_path):
         deadline = time.monotonic() + 60
         while not flag.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        run_id = server.runs_of("rig-live")[0]
-        seen["tests"] = [(t["file_name"], t["status"]) for t in all_tests(server.run(run_id))]
+        # Events are delivered by the plugin's delivery thread: give it a moment.
+        while time.monotonic() < deadline:
+            try:
+                run_id = server.runs_of("rig-live")[0]
+            except (StopIteration, IndexError):
+                time.sleep(0.05)
+                continue
+            seen["tests"] = [(t["file_name"], t["status"]) for t in all_tests(server.run(run_id))]
+            if seen["tests"][-1][1] != "waiting":
+                break
+            time.sleep(0.05)
         release.write_text("go")
 
     watcher = threading.Thread(target=watch)

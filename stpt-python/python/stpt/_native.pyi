@@ -31,8 +31,11 @@ class Reporter:
         request_timeout: float = 10.0,
         retries: int = 4,
         probe_interval: float = 5.0,
+        background: bool = False,
     ) -> "Reporter":
-        """Posts to the server at ``url`` through a spool (OSError if it cannot be opened)."""
+        """Posts to the server at ``url`` through a spool (OSError if it cannot be opened);
+        ``background``: a delivery thread spools and sends, so calls never wait on the network
+        and ``flush`` waits until every event is spooled (and delivered, if the server answers)."""
     @staticmethod
     def json_lines(path: _Path, machine: str) -> "Reporter":
         """Appends the events as JSON lines to ``path``."""

@@ -172,17 +172,19 @@ class StptReporting:
         self.reported = 0
         self.done = False
         try:
-            # Short timeouts and one try per event: a server that is away costs the session
-            # little; the spool keeps every event for the final flush or `stpt replay`.
+            # A delivery thread spools and sends, so a test never waits on the network; short
+            # timeouts and one try per event: a server that never answers costs the session
+            # one request timeout at most, and the spool keeps every event for `stpt replay`.
             self.reporter = stpt.Reporter.http(
                 url,
                 machine=machine,
                 spool_dir=spool_dir,
                 token=token,
                 connect_timeout=0.5,
-                request_timeout=2.0,
+                request_timeout=1.5,
                 retries=1,
                 probe_interval=30.0,
+                background=True,
             )
         except Exception as error:  # noqa: BLE001 - reporting must never break the session
             self.failure = f"not reporting: {error}"

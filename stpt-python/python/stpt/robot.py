@@ -64,9 +64,10 @@ class StptListener:
                 spool_dir=spool_dir or os.environ.get("STPT_SPOOL_DIR") or None,
                 token=token or os.environ.get("STPT_TOKEN") or None,
                 connect_timeout=0.5,
-                request_timeout=2.0,
+                request_timeout=1.5,
                 retries=1,
                 probe_interval=30.0,
+                background=True,
             )
         except Exception as error:  # noqa: BLE001 - reporting must never break the run
             self.failure = f"not reporting: {error}"

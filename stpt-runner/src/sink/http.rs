@@ -603,32 +603,54 @@ impl HttpSink {
     }
 }
 
-impl Sink for HttpSink {
-    fn send(&mut self, event: &Event) -> Result<(), SinkError> {
-        let event = self.prepare(event);
-        // Its run is over on the server, and that was said: drop it.
-        if self.is_aborted(&event) {
-            return Ok(());
-        }
-        let seq = match self.spool.append(&event) {
-            Ok(seq) => seq,
-            // Without a spool the event can still be delivered; it just cannot wait.
-            Err(spool_failure) => {
-                return match self.post(&event, self.config.retry.attempts) {
-                    Outcome::Delivered(_) => Ok(()),
-                    _ => Err(spool_error(&self.config.url, spool_failure)),
-                };
+impl HttpSink {
+    /// Spools `events` durably, in order, without sending them (one fsync of the spool
+    /// directory for the group): the first half of [`Sink::send`], for a harness that
+    /// delivers from another thread ([`HttpSink::deliver_due`]). Events of a run the server
+    /// said was aborted are dropped. An event the spool cannot take is posted directly (the
+    /// full retry policy); answers what went wrong, one error per event that was lost.
+    pub fn spool_all(&mut self, events: &[Event]) -> Vec<SinkError> {
+        let prepared: Vec<Event> = events.iter().map(|event| self.prepare(event)).collect();
+        let kept: Vec<Event> = prepared
+            .into_iter()
+            .filter(|event| !self.is_aborted(event))
+            .collect();
+        let written = self.spool.append_all(&kept);
+        let mut lost = Vec::new();
+        for (event, written) in kept.iter().zip(written) {
+            if let Err(spool_failure) = written
+                && let Err(error) = self.post_unspooled(event, spool_failure)
+            {
+                lost.push(error);
             }
-        };
+        }
+        lost
+    }
+
+    /// Delivers the spool when it is due: always while online (full retries), one quick probe
+    /// while offline once [`HttpConfig::probe_interval`] passed (the backlog follows with full
+    /// retries once it works), nothing otherwise (`None`, no network at all). The second half
+    /// of [`Sink::send`].
+    pub fn deliver_due(&mut self) -> Result<Option<Delivery>, SinkError> {
+        Ok(self
+            .deliver_due_with_refused(false)?
+            .map(|(delivery, _)| delivery))
+    }
+
+    /// Delivers the spool now, as [`HttpSink::deliver_due`] would once the probe interval
+    /// passed: while offline, one quick try first (the end of a harness's session).
+    pub fn deliver_now(&mut self) -> Result<Delivery, SinkError> {
+        let delivered = self.deliver_due_with_refused(true)?;
+        Ok(delivered.map(|(delivery, _)| delivery).unwrap_or_default())
+    }
+
+    fn deliver_due_with_refused(
+        &mut self,
+        now: bool,
+    ) -> Result<Option<(Delivery, Vec<u64>)>, SinkError> {
         let attempts = match self.offline_since {
-            Some(since) if since.elapsed() < self.config.probe_interval => {
-                return Err(SinkError::Deferred {
-                    destination: self.endpoint(&event),
-                    reason: format!(
-                        "offline since an earlier failure; next try within {} s",
-                        self.config.probe_interval.as_secs_f64()
-                    ),
-                });
+            Some(since) if !now && since.elapsed() < self.config.probe_interval => {
+                return Ok(None);
             }
             // A probe: one quick try; the backlog follows with full retries once it works.
             Some(_) => 1,
@@ -640,9 +662,44 @@ impl Sink for HttpSink {
             delivery.delivered += rest.delivered;
             delivery.rejected.extend(rest.rejected);
             delivery.aborted.extend(rest.aborted);
+            delivery.dropped += rest.dropped;
+            delivery.pending = rest.pending;
             delivery.interrupted = rest.interrupted;
+            delivery.held_up = rest.held_up;
             refused.extend(rest_refused);
         }
+        Ok(Some((delivery, refused)))
+    }
+
+    /// Without a spool the event can still be delivered; it just cannot wait.
+    fn post_unspooled(&self, event: &Event, spool_failure: SpoolError) -> Result<(), SinkError> {
+        match self.post(event, self.config.retry.attempts) {
+            Outcome::Delivered(_) => Ok(()),
+            _ => Err(spool_error(&self.config.url, spool_failure)),
+        }
+    }
+}
+
+impl Sink for HttpSink {
+    fn send(&mut self, event: &Event) -> Result<(), SinkError> {
+        let event = self.prepare(event);
+        // Its run is over on the server, and that was said: drop it.
+        if self.is_aborted(&event) {
+            return Ok(());
+        }
+        let seq = match self.spool.append(&event) {
+            Ok(seq) => seq,
+            Err(spool_failure) => return self.post_unspooled(&event, spool_failure),
+        };
+        let Some((mut delivery, refused)) = self.deliver_due_with_refused(false)? else {
+            return Err(SinkError::Deferred {
+                destination: self.endpoint(&event),
+                reason: format!(
+                    "offline since an earlier failure; next try within {} s",
+                    self.config.probe_interval.as_secs_f64()
+                ),
+            });
+        };
         // A run found aborted is said once, before anything else.
         if let Some(aborted) = delivery.aborted.into_iter().next() {
             return Err(aborted);
