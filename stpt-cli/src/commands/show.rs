@@ -89,26 +89,7 @@ pub(crate) fn run(args: ShowArgs) -> anyhow::Result<()> {
 /// `text` without ANSI escape sequences (colours, cursor moves): a rig's output shown as
 /// plain text, never acting on the reader's terminal.
 pub(crate) fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                // Parameters and intermediates, then one final byte in @..~.
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            } else {
-                chars.next();
-            }
-        } else if !c.is_control() || c == '\t' {
-            out.push(c);
-        }
-    }
-    out
+    stpt_core::strip_ansi(text)
 }
 
 /// The run as human text (with styles).
