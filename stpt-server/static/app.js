@@ -206,7 +206,9 @@ function outputPane() {
 
   // Reads the test's stored output and shows it, then what arrived meanwhile (without the
   // lines the stored output already had).
+  let loads = 0;
   async function load(testId, name) {
+    const generation = ++loads;
     shown = testId;
     offTop = 0;
     title.textContent = name || "";
@@ -217,8 +219,9 @@ function outputPane() {
       const response = await fetch("/api/v1/tests/" + Number(testId) + "/output", { cache: "no-store" });
       if (response.ok) log = await response.json();
     } catch (e) { /* shown from the live lines */ }
-    if (shown !== testId) return;
-    const arrived = loading;
+    // A later read (another test, or the same one again) supersedes this one.
+    if (generation !== loads) return;
+    const arrived = loading || [];
     loading = null;
     pane.replaceChildren();
     const nodes = [];

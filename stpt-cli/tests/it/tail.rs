@@ -197,9 +197,10 @@ fn tail_follows_into_the_next_run() {
 #[test]
 fn tail_output_prints_the_running_tests_lines_under_the_progress() {
     let server = Server::start();
+    server.post_run(&passing_run("lamp-rig", 0));
     let run = lamp_run(10);
     let mut child = server
-        .command(&["tail", "lamp-rig", "--output", "--exit-status"])
+        .command(&["tail", "lamp-rig", "--output", "--next", "--exit-status"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -230,7 +231,7 @@ fn tail_output_prints_the_running_tests_lines_under_the_progress() {
         .expect("run id");
     let events = run.test_events();
     server.post("test_start", &events[0].0);
-    wait_for(&mut lines, "run 1:");
+    wait_for(&mut lines, "run 2:");
     // The output socket connects beside the status socket; give it a moment.
     std::thread::sleep(Duration::from_millis(500));
     let batch = serde_json::json!({"machine_name": "lamp-rig", "event_id": "tail-1", "lines": [
@@ -261,5 +262,5 @@ fn tail_output_prints_the_running_tests_lines_under_the_progress() {
         "{text}"
     );
     assert!(!text.contains('\u{1b}'), "ANSI codes on a pipe: {text}");
-    assert!(text.contains("run 1 finished failed"), "{text}");
+    assert!(text.contains("run 2 finished failed"), "{text}");
 }
