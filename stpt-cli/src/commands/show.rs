@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn ansi_sequences_and_control_characters_are_stripped() {
         assert_eq!(
-            super::strip_ansi("\u{1b}[1;31mred\u{1b}[0m\tok\u{7}\u{1b}]x"),
+            super::strip_ansi("\u{1b}[1;31mred\u{1b}[0m\tok\u{7}\u{1b}]0;title\u{7}x"),
             "red\tokx"
         );
     }
