@@ -7,12 +7,17 @@
 //! with a growing delay; when the server has no such route (HTTP 404 on the upgrade) it falls
 //! back to polling the same GET. A `https://` server is followed over `wss://`, with the TLS
 //! configuration of the client's other requests.
+//!
+//! [`OutputFeed`] follows `/ws/machine/<id>/output` the same way: every batch of output the
+//! machine's tests print, for `stpt tail --output`.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::thread::sleep;
 use std::time::Duration;
 
+use serde::Deserialize;
+use stpt_core::OutputLine;
 use stpt_core::wire::MachineDataMessage;
 use stpt_server::api::shapes::MachineLastData;
 use tungstenite::client::IntoClientRequest;
@@ -68,15 +73,10 @@ impl LiveFeed {
 
     /// The URL of the machine's live route.
     pub(crate) fn socket_url(&self) -> String {
-        let base = self.client.base();
-        let base = if let Some(rest) = base.strip_prefix("https://") {
-            format!("wss://{rest}")
-        } else if let Some(rest) = base.strip_prefix("http://") {
-            format!("ws://{rest}")
-        } else {
-            base.to_owned()
-        };
-        format!("{base}/ws/machine/{}/last/", self.machine.id)
+        socket_url(
+            &self.client,
+            &format!("/ws/machine/{}/last/", self.machine.id),
+        )
     }
 
     /// Blocks until the next update or notice.
@@ -202,55 +202,193 @@ impl LiveFeed {
     }
 
     fn connect(&self) -> Result<WebSocket<Stream>, Connect> {
-        let url = self.socket_url();
-        let secure = url.starts_with("wss://");
-        let mut request = url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| Connect::Failed(e.to_string()))?;
-        if let Some(token) = self.client.token() {
-            let value = format!("Bearer {token}")
-                .parse()
-                .map_err(|_| Connect::Failed("the token is not a valid header value".to_owned()))?;
-            request.headers_mut().insert("Authorization", value);
+        connect(&self.client, &self.socket_url())
+    }
+}
+
+/// The WebSocket URL of `path` on the client's server.
+fn socket_url(client: &Client, path: &str) -> String {
+    let base = client.base();
+    let base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_owned()
+    };
+    format!("{base}{path}")
+}
+
+/// Opens a WebSocket to `url` with the client's token and TLS configuration.
+fn connect(client: &Client, url: &str) -> Result<WebSocket<Stream>, Connect> {
+    let secure = url.starts_with("wss://");
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| Connect::Failed(e.to_string()))?;
+    if let Some(token) = client.token() {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Connect::Failed("the token is not a valid header value".to_owned()))?;
+        request.headers_mut().insert("Authorization", value);
+    }
+    let uri = request.uri();
+    let host = uri.host().unwrap_or_default().to_owned();
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let address = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| Connect::Failed(e.to_string()))?
+        .next()
+        .ok_or_else(|| Connect::Failed(format!("{host} has no address")))?;
+    let stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)
+        .map_err(|e| Connect::Failed(e.to_string()))?;
+    stream
+        .set_read_timeout(Some(HEARTBEAT))
+        .map_err(|e| Connect::Failed(e.to_string()))?;
+    let stream = if secure {
+        match stpt_runner::tls::connect(client.tls(), &host, stream) {
+            Ok(tls) => Stream::Tls(Box::new(tls)),
+            Err(e) => {
+                return Err(Connect::Failed(match stpt_runner::tls::problem(&e) {
+                    Some(tls) => stpt_runner::tls::explain(&host, tls),
+                    None => e.to_string(),
+                }));
+            }
         }
-        let uri = request.uri();
-        let host = uri.host().unwrap_or_default().to_owned();
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let address = (host.as_str(), port)
-            .to_socket_addrs()
-            .map_err(|e| Connect::Failed(e.to_string()))?
-            .next()
-            .ok_or_else(|| Connect::Failed(format!("{host} has no address")))?;
-        let stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)
-            .map_err(|e| Connect::Failed(e.to_string()))?;
-        stream
-            .set_read_timeout(Some(HEARTBEAT))
-            .map_err(|e| Connect::Failed(e.to_string()))?;
-        let stream = if secure {
-            match stpt_runner::tls::connect(self.client.tls(), &host, stream) {
-                Ok(tls) => Stream::Tls(Box::new(tls)),
+    } else {
+        Stream::Plain(stream)
+    };
+    match tungstenite::client::client(request, stream) {
+        Ok((socket, _)) => Ok(socket),
+        Err(HandshakeError::Failure(tungstenite::Error::Http(response)))
+            if response.status().as_u16() == 404 =>
+        {
+            Err(Connect::NoRoute)
+        }
+        Err(HandshakeError::Failure(e)) => Err(Connect::Failed(e.to_string())),
+        Err(HandshakeError::Interrupted(_)) => Err(Connect::Failed(
+            "the server did not answer the upgrade in time".to_owned(),
+        )),
+    }
+}
+
+/// One batch of a test's output as the output socket pushes it.
+#[derive(Debug, Deserialize)]
+pub(crate) struct OutputBatchFrame {
+    /// The run.
+    pub(crate) run_id: i64,
+    /// The test's id.
+    pub(crate) test_id: i64,
+    /// The test's position in plan order.
+    pub(crate) index: u32,
+    /// The lines, as printed.
+    pub(crate) lines: Vec<OutputLine>,
+}
+
+#[derive(Deserialize)]
+struct OutputFrame {
+    test_output: Option<OutputBatchFrame>,
+    output_skipped: Option<serde_json::Value>,
+}
+
+/// What the output feed has to say.
+#[derive(Debug)]
+pub(crate) enum OutputEvent {
+    /// A batch of some test's output.
+    Batch(OutputBatchFrame),
+    /// Batches were lost: while this follower fell behind, or while it was disconnected.
+    Skipped,
+    /// Something about the connection, for people.
+    Notice(String),
+}
+
+/// Follows `/ws/machine/<id>/output`: every batch of output of the machine's tests, with
+/// reconnection like [`LiveFeed`] (after a reconnection it reports [`OutputEvent::Skipped`],
+/// since what was printed meanwhile was not heard).
+pub(crate) struct OutputFeed {
+    client: Client,
+    url: String,
+    socket: Option<WebSocket<Stream>>,
+    retry: Duration,
+    connected_before: bool,
+}
+
+impl OutputFeed {
+    /// A feed for `machine`; it connects on the first [`OutputFeed::next`].
+    pub(crate) fn new(client: Client, machine: &MachineRef) -> Self {
+        let url = socket_url(&client, &format!("/ws/machine/{}/output", machine.id));
+        OutputFeed {
+            client,
+            url,
+            socket: None,
+            retry: FIRST_RETRY,
+            connected_before: false,
+        }
+    }
+
+    /// Blocks until the next batch or notice.
+    pub(crate) fn next(&mut self) -> OutputEvent {
+        loop {
+            let Some(socket) = &mut self.socket else {
+                match connect(&self.client, &self.url) {
+                    Ok(socket) => {
+                        self.socket = Some(socket);
+                        self.retry = FIRST_RETRY;
+                        if std::mem::replace(&mut self.connected_before, true) {
+                            return OutputEvent::Skipped;
+                        }
+                        continue;
+                    }
+                    Err(Connect::NoRoute) => {
+                        // An older server: there is no output to follow; stay quiet.
+                        sleep(LONGEST_RETRY * 30);
+                        return OutputEvent::Notice(format!(
+                            "the server has no output route {}",
+                            self.url
+                        ));
+                    }
+                    Err(Connect::Failed(reason)) => {
+                        sleep(self.retry);
+                        self.retry = (self.retry * 2).min(LONGEST_RETRY);
+                        return OutputEvent::Notice(format!(
+                            "cannot connect to {}: {reason}; retrying",
+                            self.url
+                        ));
+                    }
+                }
+            };
+            match socket.read() {
+                Ok(Message::Text(text)) => match serde_json::from_str::<OutputFrame>(&text) {
+                    Ok(OutputFrame {
+                        test_output: Some(batch),
+                        ..
+                    }) => return OutputEvent::Batch(batch),
+                    Ok(OutputFrame {
+                        output_skipped: Some(_),
+                        ..
+                    }) => return OutputEvent::Skipped,
+                    Ok(_) => {}
+                    Err(e) => {
+                        return OutputEvent::Notice(format!(
+                            "ignored an output message that did not parse: {e}"
+                        ));
+                    }
+                },
+                Ok(Message::Close(_)) => self.socket = None,
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    if socket.send(Message::Ping(Vec::new())).is_err() {
+                        self.socket = None;
+                    }
+                }
                 Err(e) => {
-                    return Err(Connect::Failed(match stpt_runner::tls::problem(&e) {
-                        Some(tls) => stpt_runner::tls::explain(&host, tls),
-                        None => e.to_string(),
-                    }));
+                    self.socket = None;
+                    return OutputEvent::Notice(format!(
+                        "lost the output connection ({e}); reconnecting"
+                    ));
                 }
             }
-        } else {
-            Stream::Plain(stream)
-        };
-        match tungstenite::client::client(request, stream) {
-            Ok((socket, _)) => Ok(socket),
-            Err(HandshakeError::Failure(tungstenite::Error::Http(response)))
-                if response.status().as_u16() == 404 =>
-            {
-                Err(Connect::NoRoute)
-            }
-            Err(HandshakeError::Failure(e)) => Err(Connect::Failed(e.to_string())),
-            Err(HandshakeError::Interrupted(_)) => Err(Connect::Failed(
-                "the server did not answer the upgrade in time".to_owned(),
-            )),
         }
     }
 }

@@ -26,7 +26,10 @@ pub use model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
     PageRequest, RunFilter, RunId, RunSummary, RunTree, ScenarioTree, TestResult, machine_key,
 };
-pub use output::{OutputBatch, OutputLimit, OutputLine, OutputLog, OutputStream, TestOutput};
+pub use output::{
+    OutputBatch, OutputLimit, OutputLine, OutputLog, OutputStream, TestOutput, dropped_notice,
+    strip_ansi,
+};
 pub use progress::Progress;
 pub use sink::{MemorySink, Sink, SinkError};
 pub use status::{Status, StatusCounts, UnknownStatus};

@@ -284,6 +284,69 @@ impl OutputLog {
     }
 }
 
+/// The notice that stands where lines were dropped, as pages and the CLI show it:
+/// "… 1,234 lines (56 KiB) dropped …".
+pub fn dropped_notice(lines: u64, bytes: u64) -> String {
+    let size = if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else if bytes < 1024 * 1024 {
+        format!("{} KiB", (bytes + 512) / 1024)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    };
+    format!("… {} lines ({size}) dropped …", grouped(lines))
+}
+
+/// `n` with thousands separated by commas.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `text` without ANSI escape sequences (colours, cursor moves, titles) and control
+/// characters other than tabs: a rig's output as plain text, never acting on a terminal.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            match chars.next() {
+                // CSI: parameters and intermediates, then one final byte in @..~.
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC: up to BEL or ESC \.
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' {
+                            break;
+                        }
+                        if c == '\u{1b}' {
+                            chars.next_if_eq(&'\\');
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        } else if !c.is_control() || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Where a test's output stands (kept format).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OutputEnds {
@@ -394,6 +457,26 @@ mod tests {
         assert!(kept.bytes() <= limit.max_line_bytes());
         assert_eq!(kept.text.len() as u64 + cut, text.len() as u64);
         assert!(kept.text.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn the_dropped_notice_reads_as_people_count() {
+        assert_eq!(
+            dropped_notice(1234, 56 * 1024),
+            "… 1,234 lines (56 KiB) dropped …"
+        );
+        assert_eq!(dropped_notice(3, 100), "… 3 lines (100 bytes) dropped …");
+        assert_eq!(
+            dropped_notice(1_000_000, 3 * 1024 * 1024 / 2),
+            "… 1,000,000 lines (1.5 MiB) dropped …"
+        );
+    }
+
+    #[test]
+    fn ansi_codes_and_control_characters_are_stripped() {
+        assert_eq!(strip_ansi("\u{1b}[1;31mred\u{1b}[0m ok"), "red ok");
+        assert_eq!(strip_ansi("\u{1b}]0;title\u{7}a\tb\u{8}"), "a\tb");
+        assert_eq!(strip_ansi("<script>"), "<script>");
     }
 
     #[test]

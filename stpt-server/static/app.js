@@ -103,12 +103,212 @@ function machinePage() {
   });
 }
 
+// --- test output ------------------------------------------------------------------------
+
+// A count as people read it: "1,234".
+function count(n) {
+  return Number(n).toLocaleString("en-US");
+}
+
+// A size as people read it: "512 bytes", "56 KiB", "1.5 MiB" (the run page writes the same).
+function size(bytes) {
+  if (bytes < 1024) return bytes + " bytes";
+  if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + " KiB";
+  return (bytes / (1024 * 1024)).toFixed(1) + " MiB";
+}
+
+// The notice standing where a test's output was dropped.
+function droppedText(lines, bytes) {
+  return "… " + count(lines) + " lines (" + size(bytes) + ") dropped …";
+}
+
+const ANSI_SEQUENCE = /\x1b(?:\[([0-9;:?]*)[ -\/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.?)/g;
+
+// One line of a rig's output as nodes: text only, its ANSI colour codes (SGR) turned into
+// spans with classes, every other escape sequence and control character dropped.
+function ansiLine(text) {
+  const nodes = [];
+  let fg = null, bold = false, last = 0;
+  function push(part) {
+    part = part.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
+    if (!part) return;
+    if (fg === null && !bold) { nodes.push(part); return; }
+    const span = el("span", (fg === null ? "" : "ansi-" + fg) + (bold ? " ansi-bold" : ""), part);
+    nodes.push(span);
+  }
+  for (const m of text.matchAll(ANSI_SEQUENCE)) {
+    push(text.slice(last, m.index));
+    last = m.index + m[0].length;
+    if (m[0].startsWith("\x1b[") && m[0].endsWith("m")) {
+      const codes = (m[1] || "0").split(/[;:]/).map((c) => Number(c || 0));
+      for (let i = 0; i < codes.length; i++) {
+        const c = codes[i];
+        if (c === 0) { fg = null; bold = false; }
+        else if (c === 1) bold = true;
+        else if (c === 22) bold = false;
+        else if (c >= 30 && c <= 37) fg = c - 30;
+        else if (c >= 90 && c <= 97) fg = c - 90 + 8;
+        else if (c === 39) fg = null;
+        else if (c === 38 || c === 48) i += codes[i + 1] === 5 ? 2 : 4; // 256 and true colours: skipped
+      }
+    }
+  }
+  push(text.slice(last));
+  return nodes;
+}
+
+// One line of output as an element.
+function outputLine(line) {
+  const node = el("div", line.stream === "stderr" ? "line stderr" : "line");
+  node.append(...ansiLine(line.text || ""));
+  return node;
+}
+
+// The live page's output pane: the output of the run's running test, following the end
+// until the reader scrolls up, and again once they scroll back to the bottom.
+function outputPane() {
+  const box = document.getElementById("output-box");
+  const pane = document.getElementById("output");
+  const title = document.getElementById("output-test");
+  const resume = document.getElementById("output-follow");
+  const MAX_LINES = 5000;
+  let shown = null;      // the test id whose output is shown
+  let runId = null;
+  let following = true;
+  let loading = null;    // frames' lines received while the stored output is read
+  let offTop = 0;        // lines removed from the top of the pane to bound it
+
+  function atBottom() {
+    return pane.scrollTop + pane.clientHeight >= pane.scrollHeight - 4;
+  }
+  pane.addEventListener("scroll", () => {
+    following = atBottom();
+    resume.hidden = following;
+  });
+  resume.addEventListener("click", () => {
+    following = true;
+    resume.hidden = true;
+    pane.scrollTop = pane.scrollHeight;
+  });
+
+  function append(nodes) {
+    pane.append(...nodes);
+    let excess = pane.querySelectorAll(".line").length - MAX_LINES;
+    if (excess > 0) {
+      offTop += excess;
+      for (const line of [...pane.querySelectorAll(".line")].slice(0, excess)) line.remove();
+      let note = pane.querySelector(".off-top");
+      if (!note) { note = el("div", "notice off-top"); pane.prepend(note); }
+      note.textContent = "… " + count(offTop) + " earlier lines are on the run page …";
+    }
+    if (following) pane.scrollTop = pane.scrollHeight;
+  }
+
+  // Reads the test's stored output and shows it, then what arrived meanwhile (without the
+  // lines the stored output already had).
+  let loads = 0;
+  async function load(testId, name) {
+    const generation = ++loads;
+    shown = testId;
+    offTop = 0;
+    title.textContent = name || "";
+    box.hidden = false;
+    loading = [];
+    let log = null;
+    try {
+      const response = await fetch("/api/v1/tests/" + Number(testId) + "/output", { cache: "no-store" });
+      if (response.ok) log = await response.json();
+    } catch (e) { /* shown from the live lines */ }
+    // A later read (another test, or the same one again) supersedes this one.
+    if (generation !== loads) return;
+    const arrived = loading || [];
+    loading = null;
+    pane.replaceChildren();
+    const nodes = [];
+    let stored = [];
+    if (log) {
+      for (const line of log.head) nodes.push(outputLine(line));
+      if (log.dropped_lines > 0 || log.tail.length > 0) {
+        nodes.push(el("div", "notice dropped", droppedText(log.dropped_lines, log.dropped_bytes)));
+      }
+      for (const line of log.tail) nodes.push(outputLine(line));
+      stored = log.tail.length ? log.tail : log.head;
+    }
+    nodes.push(...fresh(stored, arrived).map(outputLine));
+    append(nodes);
+  }
+
+  // The lines of `arrived` the stored output does not end with already.
+  function fresh(stored, arrived) {
+    for (let k = Math.min(stored.length, arrived.length); k > 0; k--) {
+      let same = true;
+      for (let i = 0; i < k && same; i++) same = stored[stored.length - k + i].text === arrived[i].text;
+      if (same) return arrived.slice(k);
+    }
+    return arrived;
+  }
+
+  function testName(run, testId) {
+    for (const scenario of run.scenarios) {
+      for (const test of scenario.tests) if (test.pk === testId) return test.file_name;
+    }
+    return "";
+  }
+
+  function running(run) {
+    for (const scenario of run.scenarios) {
+      for (const test of scenario.tests) if (test.status === "running") return test.pk;
+    }
+    return null;
+  }
+
+  let run = null;
+  return {
+    // A new state of the machine's newest run: a test that starts running takes the pane.
+    update(current) {
+      run = current;
+      if (!run) return;
+      if (run.pk !== runId) {
+        runId = run.pk;
+        shown = null;
+        pane.replaceChildren();
+        box.hidden = true;
+      }
+      const now = running(run);
+      if (now !== null && now !== shown) load(now, testName(run, now));
+    },
+    // A batch of output from the socket.
+    message(message) {
+      if (message.output_skipped) {
+        if (shown !== null && run) load(shown, testName(run, shown));
+        return;
+      }
+      const batch = message.test_output;
+      if (!batch || !run || batch.run_id !== run.pk) return;
+      if (batch.test_id !== shown) {
+        // Late lines of a test that stopped do not take the pane from the running one.
+        const now = running(run);
+        if (shown !== null && now === shown) return;
+        load(batch.test_id, testName(run, batch.test_id));
+        return;
+      }
+      if (loading) { loading.push(...batch.lines); return; }
+      append(batch.lines.map(outputLine));
+    },
+    // After a reconnect: read again what may have been missed.
+    reread() {
+      if (shown !== null && run) load(shown, testName(run, shown));
+    },
+  };
+}
+
 // --- the live run -----------------------------------------------------------------------
 
 function livePage() {
   const root = document.getElementById("live");
   const machine = Number(root.dataset.machineId);
   let data = null;      // machine_last_data body
+  const output = outputPane();
   let timing = null;    // /page_api/live timing of data's run
   let skew = 0;         // server clock minus browser clock, in ms
   const serverNow = () => Date.now() + skew;
@@ -141,6 +341,7 @@ function livePage() {
     }
     if (run && timing) noteTimes(run);
     render();
+    output.update(run || null);
   }
 
   // Times the pushed shape does not carry are noted as the changes arrive.
@@ -302,6 +503,7 @@ function livePage() {
     follow("/ws/machine/" + machine + "/last", (message) => {
       if (message.machine_data) apply(message.machine_data);
     }, reread);
+    follow("/ws/machine/" + machine + "/output", output.message, output.reread);
   });
 }
 

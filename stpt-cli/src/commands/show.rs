@@ -89,26 +89,7 @@ pub(crate) fn run(args: ShowArgs) -> anyhow::Result<()> {
 /// `text` without ANSI escape sequences (colours, cursor moves): a rig's output shown as
 /// plain text, never acting on the reader's terminal.
 pub(crate) fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                // Parameters and intermediates, then one final byte in @..~.
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            } else {
-                chars.next();
-            }
-        } else if !c.is_control() || c == '\t' {
-            out.push(c);
-        }
-    }
-    out
+    stpt_core::strip_ansi(text)
 }
 
 /// The run as human text (with styles).
@@ -276,7 +257,7 @@ mod tests {
     #[test]
     fn ansi_sequences_and_control_characters_are_stripped() {
         assert_eq!(
-            super::strip_ansi("\u{1b}[1;31mred\u{1b}[0m\tok\u{7}\u{1b}]x"),
+            super::strip_ansi("\u{1b}[1;31mred\u{1b}[0m\tok\u{7}\u{1b}]0;title\u{7}x"),
             "red\tokx"
         );
     }

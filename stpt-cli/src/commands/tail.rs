@@ -7,15 +7,16 @@
 //! every test passed or warned.
 
 use std::collections::HashMap;
+use std::sync::mpsc;
 use std::time::Instant;
 
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stpt_core::{Status, StatusCounts};
+use stpt_core::{Status, StatusCounts, strip_ansi};
 use stpt_server::api::shapes::{LastMasterScenario, MachineLastData};
 
 use crate::client::{Client, ServerArgs};
-use crate::live_feed::{FeedEvent, LiveFeed};
+use crate::live_feed::{FeedEvent, LiveFeed, OutputBatchFrame, OutputEvent, OutputFeed};
 use crate::outcome::RunNotPassed;
 use crate::{palette, terminal};
 
@@ -31,9 +32,14 @@ use crate::{palette, terminal};
 /// "duration", "status", "tests_statistics": {<status>: n}, "tests_count", "scenarios_count",
 /// "scenarios": [{"file_name", "tests": [{"file_name", "status", "pk"}], "status", "pk"}],
 /// "dryrundata"}}`; notices go to stderr.
+///
+/// With --output, also prints the output the run's tests print, as they print it, under the
+/// progress (`│ ` before each line; ANSI colours kept on a terminal, every escape sequence
+/// stripped otherwise); with --json, the output's frames (`{"test_output": {"run_id",
+/// "test_id", "index", "lines"}}`) are JSON lines among the updates.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  stpt tail lamp-rig\n  stpt tail lamp-rig --next --exit-status   # in CI: wait for the rig's next run"
+    after_help = "Examples:\n  stpt tail lamp-rig\n  stpt tail lamp-rig --output                # the running test's output too\n  stpt tail lamp-rig --next --exit-status   # in CI: wait for the rig's next run"
 )]
 pub(crate) struct TailArgs {
     /// The machine, by name (any case) or id.
@@ -47,6 +53,9 @@ pub(crate) struct TailArgs {
     /// Print every update as a JSON line.
     #[arg(long)]
     json: bool,
+    /// Also print the output of the run's tests as they print it.
+    #[arg(long)]
+    output: bool,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -78,19 +87,135 @@ pub(crate) fn run(args: TailArgs) -> anyhow::Result<()> {
         }
     ))?;
     let mut follower = Follower::new(ignored);
+    // The status feed and the output feed each block on their socket in a thread of their
+    // own; their events meet here, in arrival order.
+    let (sender, events) = mpsc::channel();
+    if args.output {
+        let mut output = OutputFeed::new(client.clone(), &machine);
+        let sender = sender.clone();
+        std::thread::spawn(
+            move || {
+                while sender.send(Event::Output(output.next())).is_ok() {}
+            },
+        );
+    }
     let mut feed = LiveFeed::new(client, machine);
-    loop {
-        match feed.next() {
-            FeedEvent::Notice(text) => view.notice(&text)?,
-            FeedEvent::Data(data) => {
-                if let Some(finished) = follower.apply(&data, view.as_mut())?
+    std::thread::spawn(
+        move || {
+            while sender.send(Event::Feed(feed.next())).is_ok() {}
+        },
+    );
+    let mut printer = OutputPrinter::default();
+    for event in events {
+        match event {
+            Event::Feed(FeedEvent::Notice(text)) => view.notice(&text)?,
+            Event::Feed(FeedEvent::Data(data)) => {
+                let finished = follower.apply(&data, view.as_mut())?;
+                printer.run = data.last_master_scenario.clone();
+                if let Some(finished) = finished
                     && args.exit_status
                 {
                     return finished.into_result();
                 }
             }
+            Event::Output(OutputEvent::Notice(text)) => view.notice(&text)?,
+            Event::Output(OutputEvent::Skipped) => {
+                view.notice("some output was not heard here; `stpt show --output` has it")?
+            }
+            Event::Output(OutputEvent::Batch(batch)) => {
+                if follower.current != Some(batch.run_id) {
+                    continue;
+                }
+                if printer.shown != Some(batch.test_id) {
+                    printer.shown = Some(batch.test_id);
+                    let name = printer.name(batch.test_id);
+                    view.notice(&format!("output of {name}"))?;
+                }
+                view.output(&batch)?;
+            }
         }
     }
+    anyhow::bail!("the live feed ended")
+}
+
+/// What the feeds' threads hand the tail.
+enum Event {
+    Feed(FeedEvent),
+    Output(OutputEvent),
+}
+
+/// Which test's output is being printed, and the run to name it from.
+#[derive(Default)]
+struct OutputPrinter {
+    run: Option<LastMasterScenario>,
+    shown: Option<i64>,
+}
+
+impl OutputPrinter {
+    /// "scenario / test" for a test of the newest run.
+    fn name(&self, test_id: i64) -> String {
+        self.run
+            .iter()
+            .flat_map(|run| &run.scenarios)
+            .find_map(|scenario| {
+                scenario
+                    .tests
+                    .iter()
+                    .find(|t| t.pk == test_id)
+                    .map(|t| format!("{} / {}", scenario.file_name, t.file_name))
+            })
+            .unwrap_or_else(|| format!("test {test_id}"))
+    }
+}
+
+/// A line of a rig's output for a terminal: its colours (SGR sequences) kept, every other
+/// escape sequence and control character but tabs dropped.
+fn keep_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            let mut sequence = String::from(c);
+            if let Some(next) = chars.next() {
+                sequence.push(next);
+                if next == '[' {
+                    for c in chars.by_ref() {
+                        sequence.push(c);
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                    let parameters = &sequence[2..sequence.len() - 1];
+                    if sequence.ends_with('m')
+                        && parameters.chars().all(|c| c.is_ascii_digit() || c == ';')
+                    {
+                        out.push_str(&sequence);
+                    }
+                }
+            }
+        } else if !c.is_control() || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Output lines as the tail prints them: `│ ` and the line; on a terminal with colours the
+/// line's own colours, reset after it.
+fn output_text(batch: &OutputBatchFrame, colour: bool) -> String {
+    let mut text = String::new();
+    for line in &batch.lines {
+        if colour {
+            text.push_str(&format!(
+                "{} {}\u{1b}[0m\n",
+                palette::dim("│"),
+                keep_colours(&line.text)
+            ));
+        } else {
+            text.push_str(&format!("│ {}\n", strip_ansi(&line.text)));
+        }
+    }
+    text
 }
 
 /// How a followed run ended.
@@ -255,6 +380,8 @@ trait View {
     fn change(&mut self, change: &Change<'_>) -> std::io::Result<()>;
     fn progress(&mut self, run: &LastMasterScenario, eta: Option<f64>) -> std::io::Result<()>;
     fn end(&mut self, run: &LastMasterScenario) -> std::io::Result<()>;
+    /// A batch of the running test's output (`stpt tail --output`).
+    fn output(&mut self, batch: &OutputBatchFrame) -> std::io::Result<()>;
 }
 
 fn start_text(run: &LastMasterScenario) -> String {
@@ -316,6 +443,10 @@ impl View for LinesView {
     fn end(&mut self, run: &LastMasterScenario) -> std::io::Result<()> {
         terminal::emit(&end_text(run))
     }
+
+    fn output(&mut self, batch: &OutputBatchFrame) -> std::io::Result<()> {
+        terminal::emit(&output_text(batch, false))
+    }
 }
 
 /// Every snapshot as a JSON line; notices on stderr.
@@ -345,6 +476,16 @@ impl View for JsonView {
 
     fn end(&mut self, _run: &LastMasterScenario) -> std::io::Result<()> {
         Ok(())
+    }
+
+    fn output(&mut self, batch: &OutputBatchFrame) -> std::io::Result<()> {
+        terminal::emit_json_line(&serde_json::json!({"test_output": {
+            "run_id": batch.run_id,
+            "test_id": batch.test_id,
+            "index": batch.index,
+            "lines": batch.lines,
+        }}))
+        .map_err(std::io::Error::other)
     }
 }
 
@@ -473,5 +614,10 @@ impl View for BarsView {
     fn end(&mut self, run: &LastMasterScenario) -> std::io::Result<()> {
         self.clear();
         self.line(&end_text(run))
+    }
+
+    fn output(&mut self, batch: &OutputBatchFrame) -> std::io::Result<()> {
+        let text = output_text(batch, self.colour);
+        self.multi.println(text.trim_end_matches('\n'))
     }
 }

@@ -193,3 +193,74 @@ fn tail_follows_into_the_next_run() {
             .any(|l| l.starts_with("run 2: scenario_master.py"))
     );
 }
+
+#[test]
+fn tail_output_prints_the_running_tests_lines_under_the_progress() {
+    let server = Server::start();
+    server.post_run(&passing_run("lamp-rig", 0));
+    let run = lamp_run(10);
+    let mut child = server
+        .command(&["tail", "lamp-rig", "--output", "--next", "--exit-status"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stpt tail");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines: Vec<String> = Vec::new();
+    let wait_for = |lines: &mut Vec<String>, wanted: &str| {
+        while !lines.iter().any(|l| l.contains(wanted)) {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no {wanted:?} in:\n{}", lines.join("\n")));
+            lines.push(line);
+        }
+    };
+    wait_for(&mut lines, "following lamp-rig");
+    let run_id = server.post("dry_run", &run.dry_run())["run_id"]
+        .as_i64()
+        .expect("run id");
+    let events = run.test_events();
+    server.post("test_start", &events[0].0);
+    wait_for(&mut lines, "run 2:");
+    // The output socket connects beside the status socket; give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    let batch = serde_json::json!({"machine_name": "lamp-rig", "event_id": "tail-1", "lines": [
+        {"text": "lamp current 0.42 A"},
+        {"text": "\u{1b}[31mvoltage low\u{1b}[0m", "stream": "stderr"},
+    ]});
+    let url = format!("{}/api/v1/runs/{run_id}/tests/0/output", server.url);
+    ureq::post(&url).send_json(&batch).expect("POST output");
+    wait_for(&mut lines, "voltage low");
+    for (i, (start, stop)) in events.iter().enumerate() {
+        if i > 0 {
+            server.post("test_start", start);
+        }
+        server.post("test_stop", stop);
+    }
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        lines.push(line);
+    }
+    let status = child.wait().expect("tail exits");
+    let text = lines.join("\n");
+    assert_eq!(status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("output of scenario_01_lamp.py / 01_01_test_lamp_on.py"),
+        "{text}"
+    );
+    assert!(
+        text.contains("│ lamp current 0.42 A\n│ voltage low"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "ANSI codes on a pipe: {text}");
+    assert!(text.contains("run 2 finished failed"), "{text}");
+}

@@ -7,7 +7,7 @@ use rocket::response::content::RawHtml;
 use rocket::serde::json::Json;
 use rocket::{State, get, routes};
 use serde::Serialize;
-use stpt_core::{Node, NodeKind};
+use stpt_core::{Node, NodeKind, OutputLine, OutputLog, OutputStream, dropped_notice, strip_ansi};
 
 use super::rendering::{Badge, PageError, Staleness, When, duration, html, read, shown};
 use crate::api::{ApiError, ErrorBody, query};
@@ -22,6 +22,51 @@ struct NodeRow {
     status: Badge,
     duration: String,
     message: Option<String>,
+    /// What is kept of a test's output, when it printed any.
+    output: Option<OutputView>,
+}
+
+/// A test's kept output as the run page shows it: plain text (ANSI codes stripped), the
+/// dropped part as one notice between the head and the tail.
+struct OutputView {
+    head: Vec<LineView>,
+    dropped: Option<String>,
+    tail: Vec<LineView>,
+    summary: String,
+}
+
+struct LineView {
+    text: String,
+    stderr: bool,
+}
+
+impl LineView {
+    fn of(line: &OutputLine) -> LineView {
+        LineView {
+            text: strip_ansi(&line.text),
+            stderr: line.stream == Some(OutputStream::Stderr),
+        }
+    }
+}
+
+impl OutputView {
+    fn of(log: &OutputLog) -> Option<OutputView> {
+        if log.total_lines == 0 {
+            return None;
+        }
+        let dropped = (log.dropped_lines > 0 || !log.tail.is_empty())
+            .then(|| dropped_notice(log.dropped_lines, log.dropped_bytes));
+        Some(OutputView {
+            head: log.head.iter().map(LineView::of).collect(),
+            dropped,
+            tail: log.tail.iter().map(LineView::of).collect(),
+            summary: format!(
+                "Output · {} line{}",
+                log.total_lines,
+                if log.total_lines == 1 { "" } else { "s" }
+            ),
+        })
+    }
 }
 
 impl From<&Node> for NodeRow {
@@ -33,6 +78,7 @@ impl From<&Node> for NodeRow {
             status: Badge::of(Some(node.status)),
             duration: node_duration(node),
             message: node.message.clone().filter(|m| !m.is_empty()),
+            output: None,
         }
     }
 }
@@ -70,9 +116,24 @@ async fn show_run(
     limit: &State<StaleLimit>,
     id: i64,
 ) -> Result<RawHtml<String>, PageError> {
-    let tree = read(state, move |store| store.run(id)).await?;
-    let mut tree =
-        tree.ok_or_else(|| PageError::NotFound(format!("There is no run with id {id}.")))?;
+    // The tree and every test's kept output, in one trip to the store's worker.
+    let found = read(state, move |store| {
+        let Some(tree) = store.run(id)? else {
+            return Ok(None);
+        };
+        let mut outputs = std::collections::HashMap::new();
+        for test in tree.scenarios.iter().flat_map(|s| &s.tests) {
+            if let Some(log) = store.output(test.id)?
+                && let Some(view) = OutputView::of(&log)
+            {
+                outputs.insert(test.id, view);
+            }
+        }
+        Ok(Some((tree, outputs)))
+    })
+    .await?;
+    let (mut tree, mut outputs) =
+        found.ok_or_else(|| PageError::NotFound(format!("There is no run with id {id}.")))?;
     limit.mark(&mut tree.run);
     html(&RunPage {
         run_id: tree.run.id,
@@ -93,7 +154,14 @@ async fn show_run(
             .iter()
             .map(|s| ScenarioRows {
                 node: NodeRow::from(&s.node),
-                tests: s.tests.iter().map(NodeRow::from).collect(),
+                tests: s
+                    .tests
+                    .iter()
+                    .map(|t| NodeRow {
+                        output: outputs.remove(&t.id),
+                        ..NodeRow::from(t)
+                    })
+                    .collect(),
             })
             .collect(),
         tests: tree.run.tests(),

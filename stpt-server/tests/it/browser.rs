@@ -1175,3 +1175,153 @@ fn estimates_from_sub_second_history_read_sensibly() {
     browser.page_is_sound("the live page");
     browser.look("page-live-fast-history.png");
 }
+
+/// Posts a batch of output lines for the test at `index` of `run`.
+fn print(server: &Server, machine: &str, run: i64, index: u32, event_id: &str, lines: &[&str]) {
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|text| json!({"text": text, "stream": "stdout"}))
+        .collect();
+    ureq::post(&format!(
+        "{}/api/v1/runs/{run}/tests/{index}/output",
+        server.base
+    ))
+    .send_json(json!({"machine_name": machine, "event_id": event_id, "lines": lines}))
+    .unwrap_or_else(|e| panic!("POST output: {}", describe(e)));
+}
+
+#[test]
+#[cfg_attr(
+    not(stpt_browser_tests),
+    ignore = "install chromium and chromedriver to run the browser test"
+)]
+fn the_live_page_shows_the_running_tests_output_as_text() {
+    let (chromium, chromedriver) = browser_binaries();
+    let db = TestDb::sqlite();
+    let server = Server::start(db.url());
+    let rig = "serial-rig-04";
+    let created = server.post_json("dry_run", &plan(rig, 60));
+    let run = created["run_id"].as_i64().expect("run id");
+    start_test(&server, rig, "lamp_on.py", 50);
+    // Printed before the page opened: read from the store when it does.
+    print(&server, rig, run, 0, "early", &["booting the lamp"]);
+    let machine = server.machine_id(rig);
+
+    let driver = Driver::start(&chromedriver);
+    let browser = Browser::open(&driver, &chromium);
+    browser.size(DESKTOP);
+    browser.visit(&format!("{}/machine/{machine}/last", server.base));
+    browser.shows(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        "a live connection",
+    );
+    browser.shows(
+        "document.querySelector('#output').textContent.includes('booting the lamp')",
+        "the output printed before the page opened",
+    );
+    browser.run(
+        "window.stillTheSamePage = true; window.alerted = false; \
+         window.alert = () => { window.alerted = true; };",
+        json!([]),
+    );
+
+    print(
+        &server,
+        rig,
+        run,
+        0,
+        "live-1",
+        &[
+            "<script>alert(1)</script>",
+            "<img src=x onerror=alert(2)>",
+            "\u{1b}[1;31mvoltage low\u{1b}[0m and \u{1b}[32mrecovered\u{1b}[0m",
+        ],
+    );
+    browser.shows(
+        "document.querySelector('#output').textContent.includes('recovered')",
+        "the new lines without a reload",
+    );
+    let shown = browser.text("#output");
+    assert!(
+        shown.contains("<script>alert(1)</script>"),
+        "the script tag is not shown as text: {shown:?}"
+    );
+    assert!(shown.contains("<img src=x onerror=alert(2)>"), "{shown:?}");
+    assert!(
+        shown.contains("voltage low and recovered"),
+        "the coloured line lost its text: {shown:?}"
+    );
+    assert!(!shown.contains('\u{1b}'), "an ESC shows: {shown:?}");
+    assert!(!shown.contains("[0m"), "a colour code shows: {shown:?}");
+    assert_eq!(
+        browser.run(
+            "const o = document.querySelector('#output'); \
+             return [o.querySelectorAll('script, img').length, window.alerted, window.stillTheSamePage, \
+                     o.querySelector('.ansi-1.ansi-bold') ? o.querySelector('.ansi-1.ansi-bold').textContent : null, \
+                     o.querySelector('.ansi-2') ? o.querySelector('.ansi-2').textContent : null];",
+            json!([])
+        ),
+        json!([0, false, true, "voltage low", "recovered"]),
+        "rig text became markup, alerted, reloaded, or lost its colours"
+    );
+
+    // Many lines: the pane follows the end; scrolled up it stays put; at the bottom again
+    // it follows once more.
+    let many: Vec<String> = (0..200).map(|i| format!("reading {i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    print(&server, rig, run, 0, "live-2", &many);
+    browser.shows(
+        "document.querySelector('#output').textContent.includes('reading 199')",
+        "the long output",
+    );
+    let at_bottom = "(() => { const o = document.querySelector('#output'); \
+                     return o.scrollTop + o.clientHeight >= o.scrollHeight - 4; })()";
+    browser.shows(at_bottom, "the pane following the end");
+    browser.run(
+        "document.querySelector('#output').scrollTop = 0;",
+        json!([]),
+    );
+    browser.shows(
+        "!document.querySelector('#output-follow').hidden",
+        "the follow button once scrolled up",
+    );
+    print(&server, rig, run, 0, "live-3", &["while scrolled up"]);
+    browser.shows(
+        "document.querySelector('#output').textContent.includes('while scrolled up')",
+        "a line while scrolled up",
+    );
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#output').scrollTop;",
+            json!([])
+        ),
+        json!(0),
+        "the pane moved while the reader was scrolled up"
+    );
+    browser.run(
+        "const o = document.querySelector('#output'); o.scrollTop = o.scrollHeight;",
+        json!([]),
+    );
+    browser.shows(
+        "document.querySelector('#output-follow').hidden",
+        "the follow button gone at the bottom",
+    );
+    print(&server, rig, run, 0, "live-4", &many[..50]);
+    print(&server, rig, run, 0, "live-5", &["the last line"]);
+    browser.shows(
+        "document.querySelector('#output').textContent.includes('the last line')",
+        "the last line",
+    );
+    browser.shows(at_bottom, "the pane following the end again");
+
+    // The next test takes the pane.
+    stop_test(&server, rig, "lamp_on.py", "passed", 10, "");
+    start_test(&server, rig, NASTY_NAME, 5);
+    print(&server, rig, run, 1, "next-1", &["second test speaks"]);
+    browser.shows(
+        "document.querySelector('#output').textContent === 'second test speaks'",
+        "only the second test's output",
+    );
+    assert_eq!(browser.text("#output-test"), NASTY_NAME);
+    browser.hidden_stays_hidden("the live page with output");
+}

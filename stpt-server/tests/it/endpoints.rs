@@ -609,6 +609,59 @@ pub(crate) fn test_output_is_kept_once_and_bad_batches_change_nothing(app: &Test
     assert_eq!(app.get("/api/v1/tests/999/output").0, Status::NotFound);
 }
 
+/// The run page shows each test's kept output as text: markup from the rig escaped, ANSI
+/// codes stripped, and the dropped part as one notice between head and tail.
+pub(crate) fn the_run_page_shows_each_tests_output_escaped(app: &TestApp) {
+    app.post_fixtures();
+    let mut lines = vec![
+        json!({"text": "<script>alert(1)</script>", "stream": "stdout"}),
+        json!({"text": "\u{1b}[1;31mvoltage low\u{1b}[0m", "stream": "stderr"}),
+    ];
+    lines.extend((0..100).map(|i| json!({"text": format!("reading {i:03} {}", "x".repeat(30))})));
+    let batch = json!({"machine_name": "machine #1", "event_id": "page-1", "lines": lines});
+    let (status, body) = app.post("/api/v1/runs/1/tests/0/output", &batch.to_string());
+    assert_eq!(status, Status::Accepted, "{body}");
+    let test_id = body["test_id"].as_i64().unwrap();
+    let (_, log) = app.get(&format!("/api/v1/tests/{test_id}/output"));
+    let dropped = log["dropped_lines"].as_u64().unwrap();
+    assert!(dropped > 0, "the limit dropped nothing: {log}");
+
+    let (status, page) = app.get("/machine/run_data/1");
+    assert_eq!(status, Status::Ok);
+    let page = page.as_str().expect("HTML");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+            || page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "the rig's markup is not escaped: {page}"
+    );
+    assert!(
+        !page.contains("<script>alert(1)"),
+        "the rig's markup renders"
+    );
+    assert!(
+        page.contains(">voltage low</div>"),
+        "the ANSI line is not plain"
+    );
+    assert!(!page.contains('\u{1b}'), "an ESC reached the page");
+    assert!(page.contains("reading 099"), "the tail is missing");
+    let notice = format!("… {dropped} lines (");
+    assert!(page.contains(&notice), "no dropped notice {notice:?}");
+    assert_eq!(
+        page.matches("<details class=\"output-of\">").count(),
+        1,
+        "one test printed"
+    );
+}
+
+/// The run page's output under a small output limit, so some is dropped.
+mod small_output_limit {
+    use super::*;
+
+    on_both_backends!(|app| &app.config(|c| c.output_limit = stpt_core::OutputLimit::new(2048).expect("a limit")).build();
+        the_run_page_shows_each_tests_output_escaped,
+    );
+}
+
 on_both_backends!(|app| &app.body_limit(4096).build();
     fixtures_are_accepted_and_echoed,
     read_endpoints_answer_the_seed_shapes,
