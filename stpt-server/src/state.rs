@@ -10,6 +10,7 @@ use std::sync::Arc;
 use stpt_core::{Store, StoreError};
 
 use crate::access::Security;
+use crate::clock::Clock;
 use crate::db::WebhookStore;
 use crate::live::{LiveFeed, LiveHub};
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub security: Arc<Security>,
     /// The webhooks to notify and their outbox (on the database, when there is one).
     pub webhooks: Option<WebhookStore>,
+    /// What "now" is for ingest, aborts and the stale sweep.
+    pub clock: Clock,
 }
 
 impl AppState {
