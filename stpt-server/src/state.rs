@@ -46,9 +46,7 @@ impl AppState {
         F: FnOnce(&AppState) -> T + Send + 'static,
     {
         let state = self.clone();
-        rocket::tokio::task::spawn_blocking(move || f(&state))
-            .await
-            .map_err(TaskFailed)
+        blocking(move || f(&state)).await
     }
 
     /// Runs a store call on the blocking pool; a task that died is a store failure.
@@ -63,10 +61,23 @@ impl AppState {
     }
 }
 
+/// Runs blocking work on Rocket's blocking pool: the one way work that waits (a database, a
+/// password hash) leaves the async executor. [`AppState::blocking`] is this with the state;
+/// the access checks, which hold only the access store, call it directly.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, TaskFailed>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    rocket::tokio::task::spawn_blocking(f)
+        .await
+        .map_err(TaskFailed)
+}
+
 /// Blocking work that never finished: it panicked or the runtime is shutting down.
 #[derive(Debug, thiserror::Error)]
 #[error("the blocking task failed")]
-pub(crate) struct TaskFailed(#[source] rocket::tokio::task::JoinError);
+pub(crate) struct TaskFailed(#[source] pub(crate) rocket::tokio::task::JoinError);
 
 impl From<TaskFailed> for StoreError {
     fn from(failed: TaskFailed) -> Self {

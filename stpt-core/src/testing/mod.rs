@@ -121,6 +121,8 @@ macro_rules! store_conformance_tests {
             delete_machine_removes_it_with_its_runs,
             labels_are_kept_with_their_run,
             find_runs_filters_by_machine_status_labels_and_dates,
+            output_keeps_head_and_tail_of_each_test,
+            output_refusals_change_nothing,
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {
