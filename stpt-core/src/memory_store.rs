@@ -22,7 +22,7 @@ use crate::progress::Progress;
 use crate::status::Status;
 use crate::store::{Applied, Store, StoreError, closing_status, presumed_for};
 use crate::timestamp::Timestamp;
-use crate::wire::{DryRun, Event, EventKind, Labels, TestStart, TestStop};
+use crate::wire::{DryRun, Event, EventKind, Labels, ScenarioPlan, TestPlan, TestStart, TestStop};
 
 /// A [`Store`] held in memory behind a mutex.
 #[derive(Debug, Default)]
@@ -403,15 +403,39 @@ impl State {
     }
 
     fn apply_dry_run(&mut self, dry: &DryRun, now: Timestamp) -> Applied {
-        let key = name_key(&dry.machine_name);
-        let machine_id = match self.by_name.get(&key) {
+        let machine_id = self.machine_for(&dry.machine_name);
+        self.close_ongoing_runs(machine_id, dry.timestamp, now);
+
+        let run_id = next_id(self.runs.len());
+        let mut run = self.new_run(dry, machine_id, run_id, now);
+        let mut scenario_seen: HashMap<(&str, &str), u32> = HashMap::new();
+        for (position, scenario) in dry.master_scenario.scenarios.iter().enumerate() {
+            let scenario_id = self.plan_scenario(&mut run, position, scenario, &mut scenario_seen);
+            run.scenario_ids.push(scenario_id);
+        }
+        run.progress = Progress::planned(run.progress.counts.total(), run.progress.empty_children);
+        sync(&mut run.master, &run.progress);
+        self.runs.push(run);
+        if let Some(machine) = self
+            .machines
+            .get_mut(slot(machine_id).unwrap_or(usize::MAX))
+        {
+            machine.runs.push(run_id);
+        }
+        self.applied(EventKind::DryRun, machine_id, run_id, None)
+    }
+
+    /// The machine named `name`, added if it is new.
+    fn machine_for(&mut self, name: &str) -> MachineId {
+        let key = name_key(name);
+        match self.by_name.get(&key) {
             Some(id) => *id,
             None => {
                 let id = next_id(self.machines.len());
                 self.machines.push(MachineRec {
                     machine: Machine {
                         id,
-                        name: dry.machine_name.clone(),
+                        name: name.to_owned(),
                     },
                     runs: Vec::new(),
                     deleted: false,
@@ -419,7 +443,11 @@ impl State {
                 self.by_name.insert(key, id);
                 id
             }
-        };
+        }
+    }
+
+    /// A dry run's first step: the machine's ongoing runs end, their ongoing tests `unknown`.
+    fn close_ongoing_runs(&mut self, machine_id: MachineId, at: Timestamp, now: Timestamp) {
         let earlier: Vec<RunId> = self
             .machines
             .get(slot(machine_id).unwrap_or(usize::MAX))
@@ -430,16 +458,24 @@ impl State {
                 .run_rec(run_id)
                 .is_some_and(|run| run.progress.counts.ongoing() > 0);
             if ongoing {
-                self.finish_ongoing(run_id, Status::Unknown, dry.timestamp);
+                self.finish_ongoing(run_id, Status::Unknown, at);
                 // Closing it is this event's doing: the superseded run heard of it now.
                 self.run_mut(run_id).last_event_at = now;
             }
         }
+    }
 
-        let run_id = next_id(self.runs.len());
+    /// The run a dry run starts, before its plan is added.
+    fn new_run(
+        &self,
+        dry: &DryRun,
+        machine_id: MachineId,
+        run_id: RunId,
+        now: Timestamp,
+    ) -> RunRec {
         let master = &dry.master_scenario;
         let first_test = next_id(self.tests.len());
-        let mut run = RunRec {
+        RunRec {
             machine_id,
             timestamp: dry.timestamp,
             master: Node {
@@ -467,83 +503,89 @@ impl State {
             last_event_at: now,
             closed: None,
             labels: dry.labels.clone(),
-        };
-        let mut scenario_seen: HashMap<(&str, &str), u32> = HashMap::new();
-        for (position, scenario) in master.scenarios.iter().enumerate() {
-            let scenario_id = next_id(self.scenarios.len());
-            let mut tests = Vec::with_capacity(scenario.tests.len());
-            for test in &scenario.tests {
-                let test_id = next_id(self.tests.len());
-                let key = (test.file_path.clone(), test.file_name.clone());
-                let occurrence = run.by_name.get(&key).map_or(0, Vec::len);
-                self.tests.push(TestRec {
-                    node: Node {
-                        id: test_id,
-                        kind: NodeKind::Test,
-                        run_id,
-                        position: run.test_count,
-                        file_name: test.file_name.clone(),
-                        file_path: test.file_path.clone(),
-                        script: test.script.clone(),
-                        status: Status::Waiting,
-                        timestamp_start: None,
-                        timestamp_stop: None,
-                        message: None,
-                        attempts: 0,
-                        occurrence: u32::try_from(occurrence).unwrap_or(u32::MAX),
-                    },
-                    scenario: scenario_id,
-                    history: Vec::new(),
-                });
-                run.by_name.entry(key.clone()).or_default().push(test_id);
-                run.waiting.entry(key).or_default().insert(test_id);
-                run.test_count += 1;
-                tests.push(test_id);
-            }
-            let progress = Progress::planned(tests.len() as u64, 0);
-            if tests.is_empty() {
-                run.progress.empty_children += 1;
-            }
-            run.progress
-                .counts
-                .add_n(Status::Waiting, tests.len() as u64);
-            self.scenarios.push(ScenarioRec {
-                node: Node {
-                    id: scenario_id,
-                    kind: NodeKind::Scenario,
-                    run_id,
-                    position: u32::try_from(position).unwrap_or(u32::MAX),
-                    file_name: scenario.file_name.clone(),
-                    file_path: scenario.file_path.clone(),
-                    script: scenario.script.clone(),
-                    status: progress.status,
-                    timestamp_start: None,
-                    timestamp_stop: None,
-                    message: None,
-                    attempts: 0,
-                    occurrence: {
-                        let seen = scenario_seen
-                            .entry((&scenario.file_path, &scenario.file_name))
-                            .or_default();
-                        *seen += 1;
-                        *seen - 1
-                    },
+        }
+    }
+
+    /// Adds one scenario of a dry run's plan, with its tests, to `run`; answers its id.
+    /// `scenario_seen` counts the scenarios by path and name, for their occurrences.
+    fn plan_scenario<'a>(
+        &mut self,
+        run: &mut RunRec,
+        position: usize,
+        scenario: &'a ScenarioPlan,
+        scenario_seen: &mut HashMap<(&'a str, &'a str), u32>,
+    ) -> NodeId {
+        let run_id = run.master.id;
+        let scenario_id = next_id(self.scenarios.len());
+        let mut tests = Vec::with_capacity(scenario.tests.len());
+        for test in &scenario.tests {
+            let test_id = self.plan_test(run, scenario_id, test);
+            tests.push(test_id);
+        }
+        let progress = Progress::planned(tests.len() as u64, 0);
+        if tests.is_empty() {
+            run.progress.empty_children += 1;
+        }
+        run.progress
+            .counts
+            .add_n(Status::Waiting, tests.len() as u64);
+        self.scenarios.push(ScenarioRec {
+            node: Node {
+                id: scenario_id,
+                kind: NodeKind::Scenario,
+                run_id,
+                position: u32::try_from(position).unwrap_or(u32::MAX),
+                file_name: scenario.file_name.clone(),
+                file_path: scenario.file_path.clone(),
+                script: scenario.script.clone(),
+                status: progress.status,
+                timestamp_start: None,
+                timestamp_stop: None,
+                message: None,
+                attempts: 0,
+                occurrence: {
+                    let seen = scenario_seen
+                        .entry((&scenario.file_path, &scenario.file_name))
+                        .or_default();
+                    *seen += 1;
+                    *seen - 1
                 },
-                progress,
-                tests,
-            });
-            run.scenario_ids.push(scenario_id);
-        }
-        run.progress = Progress::planned(run.progress.counts.total(), run.progress.empty_children);
-        sync(&mut run.master, &run.progress);
-        self.runs.push(run);
-        if let Some(machine) = self
-            .machines
-            .get_mut(slot(machine_id).unwrap_or(usize::MAX))
-        {
-            machine.runs.push(run_id);
-        }
-        self.applied(EventKind::DryRun, machine_id, run_id, None)
+            },
+            progress,
+            tests,
+        });
+        scenario_id
+    }
+
+    /// Adds one test of a dry run's plan to `run`; answers its id.
+    fn plan_test(&mut self, run: &mut RunRec, scenario_id: NodeId, test: &TestPlan) -> NodeId {
+        let run_id = run.master.id;
+        let test_id = next_id(self.tests.len());
+        let key = (test.file_path.clone(), test.file_name.clone());
+        let occurrence = run.by_name.get(&key).map_or(0, Vec::len);
+        self.tests.push(TestRec {
+            node: Node {
+                id: test_id,
+                kind: NodeKind::Test,
+                run_id,
+                position: run.test_count,
+                file_name: test.file_name.clone(),
+                file_path: test.file_path.clone(),
+                script: test.script.clone(),
+                status: Status::Waiting,
+                timestamp_start: None,
+                timestamp_stop: None,
+                message: None,
+                attempts: 0,
+                occurrence: u32::try_from(occurrence).unwrap_or(u32::MAX),
+            },
+            scenario: scenario_id,
+            history: Vec::new(),
+        });
+        run.by_name.entry(key.clone()).or_default().push(test_id);
+        run.waiting.entry(key).or_default().insert(test_id);
+        run.test_count += 1;
+        test_id
     }
 
     fn apply_start(&mut self, start: &TestStart) -> Result<Applied, StoreError> {

@@ -124,6 +124,7 @@ fn assemble(
         output: crate::live::OutputHub::default(),
         output_limit: config.output_limit,
         security: Arc::new(Security::new(config, access)),
+        clock: config.clock.clone(),
     };
     let log_level = if config.log {
         rocket::config::LogLevel::Normal
@@ -155,7 +156,10 @@ fn assemble(
             config.trusted_proxies.clone(),
         ))
         .manage(state)
-        .manage(StaleLimit(config.stale_after))
+        .manage(StaleLimit {
+            after: config.stale_after,
+            clock: config.clock.clone(),
+        })
         .attach(access::revocation::RevisionWatch)
         .attach(live::feed::LiveFeedTask)
         .attach(StaleSweep {

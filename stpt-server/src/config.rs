@@ -77,6 +77,8 @@ pub struct Config {
     /// A PEM bundle of CA certificates the server's own HTTPS clients (webhooks, SMTP) trust
     /// besides the system's.
     pub ca_cert: Option<PathBuf>,
+    /// What "now" is (the system clock; tests move their own).
+    pub clock: crate::clock::Clock,
 }
 
 /// Who may read.
@@ -191,6 +193,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             ca_cert: None,
+            clock: crate::clock::Clock::system(),
         }
     }
 }

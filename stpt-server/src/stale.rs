@@ -12,25 +12,32 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Orbit, Rocket};
 use stpt_core::{RunSummary, Timestamp};
 
+use crate::clock::Clock;
 use crate::db::HookEvent;
 use crate::live::RunChanged;
 use crate::state::AppState;
 use crate::webhooks;
 
-/// How long a run may go without an event before it is stale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StaleLimit(pub Duration);
+/// How long a run may go without an event before it is stale, and the clock that says how
+/// long it has been.
+#[derive(Debug, Clone)]
+pub struct StaleLimit {
+    /// The longest silence of a run that is not stale.
+    pub after: Duration,
+    /// What "now" is.
+    pub clock: Clock,
+}
 
 impl StaleLimit {
     /// The moment before which a silent ongoing run is stale, seen at `now`.
     pub fn idle_since(&self, now: Timestamp) -> Timestamp {
-        let micros = i64::try_from(self.0.as_micros()).unwrap_or(i64::MAX);
+        let micros = i64::try_from(self.after.as_micros()).unwrap_or(i64::MAX);
         Timestamp::from_micros(now.as_micros().saturating_sub(micros)).unwrap_or(now)
     }
 
     /// Marks `run` stale if it is, seen now.
     pub fn mark(&self, run: &mut RunSummary) {
-        run.mark_stale(self.idle_since(Timestamp::now()));
+        run.mark_stale(self.idle_since(self.clock.now()));
     }
 }
 
@@ -53,7 +60,7 @@ impl Fairing for StaleSweep {
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
         let (Some(state), Some(limit)) = (
             rocket.state::<AppState>().cloned(),
-            rocket.state::<StaleLimit>().copied(),
+            rocket.state::<StaleLimit>().cloned(),
         ) else {
             return;
         };
@@ -63,7 +70,7 @@ impl Fairing for StaleSweep {
             loop {
                 rocket::tokio::select! {
                     _ = &mut shutdown => break,
-                    () = rocket::tokio::time::sleep(every) => sweep(&state, limit).await,
+                    () = rocket::tokio::time::sleep(every) => sweep(&state, &limit).await,
                 }
             }
         });
@@ -71,10 +78,11 @@ impl Fairing for StaleSweep {
 }
 
 /// One sweep; failures are logged and retried at the next one.
-async fn sweep(state: &AppState, limit: StaleLimit) {
+async fn sweep(state: &AppState, limit: &StaleLimit) {
+    let limit = limit.clone();
     let closed = state
         .blocking(move |state| {
-            let now = Timestamp::now();
+            let now = state.clock.now();
             state.store.close_stale(limit.idle_since(now), now)
         })
         .await;

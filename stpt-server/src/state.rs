@@ -10,6 +10,7 @@ use std::sync::Arc;
 use stpt_core::{Store, StoreError};
 
 use crate::access::Security;
+use crate::clock::Clock;
 use crate::db::WebhookStore;
 use crate::live::{LiveFeed, LiveHub};
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub security: Arc<Security>,
     /// The webhooks to notify and their outbox (on the database, when there is one).
     pub webhooks: Option<WebhookStore>,
+    /// What "now" is for ingest, aborts and the stale sweep.
+    pub clock: Clock,
 }
 
 impl AppState {
@@ -43,9 +46,7 @@ impl AppState {
         F: FnOnce(&AppState) -> T + Send + 'static,
     {
         let state = self.clone();
-        rocket::tokio::task::spawn_blocking(move || f(&state))
-            .await
-            .map_err(TaskFailed)
+        blocking(move || f(&state)).await
     }
 
     /// Runs a store call on the blocking pool; a task that died is a store failure.
@@ -60,10 +61,23 @@ impl AppState {
     }
 }
 
+/// Runs blocking work on Rocket's blocking pool: the one way work that waits (a database, a
+/// password hash) leaves the async executor. [`AppState::blocking`] is this with the state;
+/// the access checks, which hold only the access store, call it directly.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, TaskFailed>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    rocket::tokio::task::spawn_blocking(f)
+        .await
+        .map_err(TaskFailed)
+}
+
 /// Blocking work that never finished: it panicked or the runtime is shutting down.
 #[derive(Debug, thiserror::Error)]
 #[error("the blocking task failed")]
-pub(crate) struct TaskFailed(#[source] rocket::tokio::task::JoinError);
+pub(crate) struct TaskFailed(#[source] pub(crate) rocket::tokio::task::JoinError);
 
 impl From<TaskFailed> for StoreError {
     fn from(failed: TaskFailed) -> Self {

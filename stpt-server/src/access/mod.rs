@@ -80,9 +80,9 @@ impl Security {
             return Ok(TokenCheck::Unknown);
         };
         let token = token.to_owned();
-        rocket::tokio::task::spawn_blocking(move || access.check_token(&token))
+        crate::state::blocking(move || access.check_token(&token))
             .await
-            .map_err(|e| ApiError::internal("the token check failed", &e))?
+            .map_err(|e| ApiError::internal("the token check failed", &e.0))?
             .map_err(|e| ApiError::internal("the token check failed", &e))
     }
 }

@@ -62,7 +62,7 @@ impl Credential {
             return matches!(self, Credential::Open);
         };
         let credential = self.clone();
-        let checked = rocket::tokio::task::spawn_blocking(move || match credential {
+        let checked = crate::state::blocking(move || match credential {
             Credential::Open => Ok(true),
             Credential::Session(token) => access.session_user(&token).map(|user| user.is_some()),
             Credential::Token(token) => access.check_token(&token).map(|check| {

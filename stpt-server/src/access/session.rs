@@ -59,7 +59,7 @@ pub(crate) fn clear_cookie(cookies: &CookieJar<'_>) {
 pub(crate) async fn user_of(request: &Request<'_>, security: &Security) -> Option<User> {
     let token = token(request.cookies())?;
     let access = security.access.clone()?;
-    rocket::tokio::task::spawn_blocking(move || access.session_user(&token))
+    crate::state::blocking(move || access.session_user(&token))
         .await
         .ok()?
         .ok()?

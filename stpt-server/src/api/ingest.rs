@@ -102,7 +102,7 @@ async fn ingest(
     }
     let (event, applied) = state
         .blocking(move |state| {
-            let applied = state.store.apply(&event, stpt_core::Timestamp::now());
+            let applied = state.store.apply(&event, state.clock.now());
             (event, applied)
         })
         .await

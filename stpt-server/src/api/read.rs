@@ -5,7 +5,7 @@
 
 use rocket::serde::json::Json;
 use rocket::{State, get, routes};
-use stpt_core::{NodeKind, Store, Timestamp};
+use stpt_core::{NodeKind, Store};
 
 use super::ApiError;
 use super::error::ErrorBody;
@@ -187,7 +187,7 @@ pub(crate) async fn machine_last_data(
     Ok(MachineLastData::new(
         &machine,
         run.as_ref(),
-        Timestamp::now(),
+        state.clock.now(),
     ))
 }
 

@@ -10,7 +10,7 @@
 
 use rocket::serde::json::Json;
 use rocket::{State, get, post, routes};
-use stpt_core::{RunSummary, RunTree, Timestamp};
+use stpt_core::{RunSummary, RunTree};
 
 use super::ApiError;
 use super::error::ErrorBody;
@@ -97,7 +97,8 @@ async fn abort_run(
             field: None,
         });
     }
-    let mut run = query(state, move |store| store.abort(id, Timestamp::now()))
+    let now = state.clock.now();
+    let mut run = query(state, move |store| store.abort(id, now))
         .await?
         .ok_or_else(|| unknown_run(id))?;
     state.hub.publish(RunChanged {

@@ -187,16 +187,7 @@ fn apply_dry_run(
     machine: &MachineRow,
     now: Timestamp,
 ) -> Result<Applied, OpError> {
-    let ongoing: Vec<RunRow> = runs::table
-        .filter(runs::machine_id.eq(machine.id))
-        .filter(runs::n_running.gt(0).or(runs::n_waiting.gt(0)))
-        .select(RunRow::as_select())
-        .load(conn)?;
-    for mut run in ongoing {
-        finish_ongoing(conn, &mut run, Status::Unknown, dry.timestamp)?;
-        run.last_event_at = now.as_micros();
-        diesel::update(&run).set(&run).execute(conn)?;
-    }
+    close_ongoing_runs(conn, machine.id, dry.timestamp, now)?;
 
     let master = &dry.master_scenario;
     let test_count: usize = master.scenarios.iter().map(|s| s.tests.len()).sum();
@@ -206,6 +197,57 @@ fn apply_dry_run(
         .filter(|s| s.tests.is_empty())
         .count();
     let progress = Progress::planned(test_count as u64, empty as u64);
+    let run_id = insert_run(conn, dry, machine, &progress, now)?;
+    insert_labels(conn, run_id, &dry.labels)?;
+    insert_plan(conn, master, run_id, machine.id, test_count)?;
+    diesel::update(machines::table.find(machine.id))
+        .set(machines::last_run_id.eq(run_id))
+        .execute(conn)?;
+    Ok(Applied {
+        kind: EventKind::DryRun,
+        machine_id: machine.id,
+        run_id,
+        run_status: progress.status,
+        test_id: None,
+        duplicate: false,
+    })
+}
+
+/// A dry run's first step: the machine's ongoing runs end, their ongoing tests `unknown`.
+fn close_ongoing_runs(
+    conn: &mut Conn,
+    machine_id: MachineId,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<(), OpError> {
+    let ongoing: Vec<RunRow> = runs::table
+        .filter(runs::machine_id.eq(machine_id))
+        .filter(runs::n_running.gt(0).or(runs::n_waiting.gt(0)))
+        .select(RunRow::as_select())
+        .load(conn)?;
+    for mut run in ongoing {
+        finish_ongoing(conn, &mut run, Status::Unknown, at)?;
+        run.last_event_at = now.as_micros();
+        diesel::update(&run).set(&run).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Inserts the run row of a dry run; answers its id.
+fn insert_run(
+    conn: &mut Conn,
+    dry: &DryRun,
+    machine: &MachineRow,
+    progress: &Progress,
+    now: Timestamp,
+) -> Result<i64, OpError> {
+    let master = &dry.master_scenario;
+    let test_count: usize = master.scenarios.iter().map(|s| s.tests.len()).sum();
+    let empty = master
+        .scenarios
+        .iter()
+        .filter(|s| s.tests.is_empty())
+        .count();
     diesel::insert_into(runs::table)
         .values(NewRun {
             machine_id: machine.id,
@@ -230,10 +272,13 @@ fn apply_dry_run(
             reason: "the inserted run cannot be found".to_owned(),
             source: None,
         })?;
+    Ok(run_id)
+}
 
-    if !dry.labels.is_empty() {
-        let rows: Vec<_> = dry
-            .labels
+/// Inserts a run's labels.
+fn insert_labels(conn: &mut Conn, run_id: i64, labels: &Labels) -> Result<(), OpError> {
+    if !labels.is_empty() {
+        let rows: Vec<_> = labels
             .iter()
             .map(|(key, value)| {
                 (
@@ -247,7 +292,17 @@ fn apply_dry_run(
             .values(&rows)
             .execute(conn)?;
     }
+    Ok(())
+}
 
+/// Inserts a run's plan: its scenarios, then its tests, each numbered by occurrence.
+fn insert_plan(
+    conn: &mut Conn,
+    master: &stpt_core::MasterScenarioPlan,
+    run_id: i64,
+    machine_id: MachineId,
+    test_count: usize,
+) -> Result<(), OpError> {
     let mut seen = Occurrences::new();
     let new_scenarios: Vec<NewScenario<'_>> = master
         .scenarios
@@ -290,7 +345,7 @@ fn apply_dry_run(
                 file_path: &test.file_path,
                 script: test.script.as_deref(),
                 status: Status::Waiting.as_str(),
-                machine_id: machine.id,
+                machine_id,
                 occurrence: next_occurrence(&mut seen, &test.file_path, &test.file_name),
             });
         }
@@ -300,17 +355,7 @@ fn apply_dry_run(
             .values(chunk)
             .execute(conn)?;
     }
-    diesel::update(machines::table.find(machine.id))
-        .set(machines::last_run_id.eq(run_id))
-        .execute(conn)?;
-    Ok(Applied {
-        kind: EventKind::DryRun,
-        machine_id: machine.id,
-        run_id,
-        run_status: progress.status,
-        test_id: None,
-        duplicate: false,
-    })
+    Ok(())
 }
 
 /// The run an event addresses: `run_id` if given (it must be the machine's), else the
@@ -892,14 +937,35 @@ pub(crate) fn run(conn: &mut Conn, id: RunId) -> Result<Option<RunTree>, OpError
 }
 
 pub(crate) fn last_run(conn: &mut Conn, machine: MachineId) -> Result<Option<RunTree>, OpError> {
-    let last: Option<Option<i64>> = machines::table
+    let last = machines::table
         .find(machine)
         .select(machines::last_run_id)
-        .first(conn)
+        .first::<Option<RunId>>(conn)
         .optional()?;
-    match last.flatten() {
-        Some(id) => run(conn, id),
-        None => Ok(None),
+    match LastRun::from(last) {
+        LastRun::Run(id) => run(conn, id),
+        LastRun::NoMachine | LastRun::NoRun => Ok(None),
+    }
+}
+
+/// What a machine's row says about its newest run.
+enum LastRun {
+    /// There is no such machine.
+    NoMachine,
+    /// The machine has no run (yet, or any more).
+    NoRun,
+    /// Its newest run.
+    Run(RunId),
+}
+
+impl From<Option<Option<RunId>>> for LastRun {
+    /// From the machine's row, if any, and its `last_run_id` column.
+    fn from(row: Option<Option<RunId>>) -> Self {
+        match row {
+            None => LastRun::NoMachine,
+            Some(None) => LastRun::NoRun,
+            Some(Some(id)) => LastRun::Run(id),
+        }
     }
 }
 

@@ -174,9 +174,9 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&AccessStore) -> Result<T, AccessError> + Send + 'static,
 ) -> Result<T, String> {
     let access = access.ok_or_else(|| "this server keeps no users".to_owned())?;
-    rocket::tokio::task::spawn_blocking(move || f(&access))
+    crate::state::blocking(move || f(&access))
         .await
-        .map_err(|e| format!("the task failed: {e}"))?
+        .map_err(|e| format!("the task failed: {}", e.0))?
         .map_err(|e| match e {
             AccessError::WeakPassword | AccessError::InvalidName { .. } => e.to_string(),
             other => {

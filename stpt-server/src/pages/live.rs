@@ -86,7 +86,7 @@ impl RunTiming {
     fn new(
         run: &RunTree,
         expected: &std::collections::HashMap<i64, f64>,
-        limit: StaleLimit,
+        limit: &StaleLimit,
     ) -> RunTiming {
         let mut summary = run.run.clone();
         limit.mark(&mut summary);
@@ -97,7 +97,7 @@ impl RunTiming {
             closed_as: summary.closed_as.map(Closure::as_str),
             closed_at: summary.closed_at.map(Timestamp::to_rfc3339),
             stale_note: Staleness::of(&summary).map(|s| s.note),
-            now_ms: Timestamp::now().as_micros() / 1000,
+            now_ms: limit.clock.now().as_micros() / 1000,
             started_ms: millis(run.master.timestamp_start),
             stopped_ms: millis(run.master.timestamp_stop),
             tests: run
@@ -154,18 +154,22 @@ async fn live_data(
     limit: &State<StaleLimit>,
     id: i64,
 ) -> Result<Json<LiveData>, ApiError> {
-    let limit = *limit.inner();
+    let limit = limit.inner().clone();
     let found = query(state, move |store| {
         let Some(machine) = store.machine(id)? else {
             return Ok(None);
         };
         let run = store.last_run(id)?;
         let timing = match &run {
-            Some(run) => Some(RunTiming::new(run, &expected_durations(store, run)?, limit)),
+            Some(run) => Some(RunTiming::new(
+                run,
+                &expected_durations(store, run)?,
+                &limit,
+            )),
             None => None,
         };
         Ok(Some(LiveData {
-            machine_data: MachineLastData::new(&machine, run.as_ref(), Timestamp::now()),
+            machine_data: MachineLastData::new(&machine, run.as_ref(), limit.clock.now()),
             timing,
         }))
     })

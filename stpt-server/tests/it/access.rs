@@ -3,18 +3,13 @@
 //! logged out), CSRF, login rate limiting, security headers, password reset, pruning; plus
 //! the XSS check over every page.
 
-use std::sync::Arc;
-
 use rocket::http::{ContentType, Header, Status};
-use rocket::local::blocking::{Client, LocalResponse};
+use rocket::local::blocking::LocalResponse;
 use serde_json::Value;
 use stpt_core::testing::builders;
 use stpt_core::{PageRequest, Status as TestStatus, Store, Timestamp};
 use stpt_server::config::{IngestAuth, ReadAccess};
-use stpt_server::db::AccessStore;
-use stpt_server::{Config, build_with_access};
 
-use crate::support::TestDb;
 use crate::test_app::{TestApp, TestAppBuilder, on_both_backends};
 
 const PASSWORD: &str = "a long enough password";
@@ -587,19 +582,12 @@ fn sessions_end_on_the_server(app: TestAppBuilder) {
 /// headers count only from a trusted proxy.
 #[test]
 fn lockout_is_per_address_and_user() {
-    let db = TestDb::sqlite();
-    let config = Config {
-        database_url: db.url().clone(),
-        log: false,
-        read_access: ReadAccess::Login,
-        ingest_auth: Some(IngestAuth::Open),
-        trusted_proxies: vec!["10.9.0.0/16".parse().expect("range")],
-        ..Config::default()
-    };
-    let access = AccessStore::new(db.pool().clone());
-    let store: Arc<dyn Store> = Arc::new((*db).clone());
-    let client = Client::untracked(build_with_access(&config, store, access.clone()).expect("app"))
-        .expect("rocket");
+    let app = TestApp::sqlite()
+        .with_access(ReadAccess::Login, IngestAuth::Open)
+        .config(|config| config.trusted_proxies = vec!["10.9.0.0/16".parse().expect("range")])
+        .untracked()
+        .build();
+    let (client, access) = (&app.client, app.access());
     access.add_user("root", None, PASSWORD).expect("user");
     let csrf_and_cookie = || {
         let page = client.get("/login/").dispatch();

@@ -22,7 +22,7 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use crate::live::Server;
-use crate::support::TestDb;
+use crate::test_app::{TestApp, TestClock};
 
 /// How long the page may take to show a change: a wait, not a timing assertion.
 const SHOWS_WITHIN: Duration = Duration::from_secs(2);
@@ -387,8 +387,8 @@ fn browser_binaries() -> (PathBuf, PathBuf) {
 )]
 fn pages_follow_a_run_live_and_escape_what_they_show() {
     let (chromium, chromedriver) = browser_binaries();
-    let db = TestDb::sqlite();
-    let server = Server::start(db.url());
+    let app = TestApp::sqlite();
+    let server = app.serve();
     let rig = "bench-rig-01";
 
     // A finished earlier run gives the estimates their history.
@@ -608,12 +608,12 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
 fn a_silent_run_shows_the_stale_badge_and_a_fresh_one_does_not() {
     const SILENT_AFTER: Duration = Duration::from_secs(3);
     let (chromium, chromedriver) = browser_binaries();
-    let db = TestDb::sqlite();
-    let server = Server::start_with(db.url(), |config| {
-        config.stale_after = SILENT_AFTER;
-        // The sweep would close the run; this test looks at a run merely silent.
-        config.stale_sweep_every = Duration::from_secs(3600);
-    });
+    let clock = TestClock::default();
+    // The sweep would close the run; this test looks at a run merely silent.
+    let app = TestApp::sqlite()
+        .stale(SILENT_AFTER, Duration::from_secs(3600))
+        .clock(&clock);
+    let server = app.serve();
     let driver = Driver::start(&chromedriver);
     let browser = Browser::open(&driver, &chromium);
     browser.size(DESKTOP);
@@ -635,7 +635,7 @@ fn a_silent_run_shows_the_stale_badge_and_a_fresh_one_does_not() {
     browser.hidden_stays_hidden("the live page");
 
     // Silent past the limit, it is stale: badge and note show, on the live page and the list.
-    std::thread::sleep(SILENT_AFTER + Duration::from_millis(500));
+    clock.advance(SILENT_AFTER + Duration::from_millis(500));
     browser.visit(&format!("{}/machine/{machine}/last", server.base));
     browser.shows(
         "document.querySelector('#run-status').textContent === 'running'",
@@ -801,8 +801,8 @@ const DURATIONS: [(f64, &str); 12] = [
 )]
 fn pages_show_a_realistic_run_readably() {
     let (chromium, chromedriver) = browser_binaries();
-    let db = TestDb::sqlite();
-    let server = Server::start(db.url());
+    let app = TestApp::sqlite();
+    let server = app.serve();
     let nights = nightly_history(&server);
     let machine = server.machine_id(RIG);
     // Two more rigs, done for the day: one all green, one with a failure.
@@ -1134,8 +1134,8 @@ fn charts_fill_their_card_and_label_their_axes(browser: &Browser, page: &str, co
 )]
 fn estimates_from_sub_second_history_read_sensibly() {
     let (chromium, chromedriver) = browser_binaries();
-    let db = TestDb::sqlite();
-    let server = Server::start(db.url());
+    let app = TestApp::sqlite();
+    let server = app.serve();
     // Two `--fast` runs: every test took a fraction of a millisecond.
     for night in [2.0, 1.0] {
         server.post_json("dry_run", &realistic_plan(RIG, night * 3600.0));

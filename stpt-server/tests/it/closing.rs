@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rocket::http::Status;
 use serde_json::Value;
 
-use crate::test_app::{TestApp, TestAppBuilder, on_both_backends};
+use crate::test_app::{TestApp, TestAppBuilder, TestClock, on_both_backends};
 
 impl TestApp {
     fn send(&self, post: bool, path: &str, body: Option<&str>) -> (Status, Value) {
@@ -158,9 +158,13 @@ fn delete_machine_removes_it_with_its_runs(app: TestAppBuilder) {
 }
 
 fn a_silent_run_is_shown_stale_before_the_sweep(app: TestAppBuilder) {
-    let app = app.stale(Duration::from_millis(1), HOUR).build();
+    let clock = TestClock::default();
+    let app = app
+        .stale(Duration::from_secs(60), HOUR)
+        .clock(&clock)
+        .build();
     app.start_a_run();
-    std::thread::sleep(Duration::from_millis(20));
+    clock.advance(Duration::from_secs(61));
     let (_, run) = app.send(false, "/api/v1/runs/1", None);
     assert_eq!(run["run"]["stale"], true, "{run}");
     assert_eq!(run["run"]["closed_as"], Value::Null);

@@ -18,7 +18,7 @@ use stpt_server::guard::Limits;
 use stpt_server::{Config, Launch, LaunchError};
 
 use crate::live::Server;
-use crate::support::TestDb;
+use crate::test_app::{TestApp, TestAppBuilder};
 
 /// Longest wait for anything the server should do.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -26,13 +26,14 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// A dry run small enough for any test.
 const DRY_RUN: &str = r#"{"machine_name": "rig-guard", "timestamp": "2024-01-01 00:00:00.000000", "master_scenario": {"file_name": "m.py", "file_path": "/m", "script": "", "scenarios": [{"file_name": "s.py", "file_path": "/s", "script": "", "tests": [{"file_name": "t.py", "file_path": "/t", "script": ""}]}]}}"#;
 
-fn server_with(adjust: impl FnOnce(&mut Limits)) -> (TestDb, Server) {
-    let db = TestDb::sqlite();
-    let server = Server::start_with(db.url(), |config| {
+fn server_with(adjust: impl FnOnce(&mut Limits)) -> (TestAppBuilder, Server) {
+    let app = TestApp::sqlite();
+    let app = app.config(|config| {
         adjust(&mut config.guard);
         config.body_limit = config.body_limit.min(config.guard.body_budget);
     });
-    (db, server)
+    let server = app.serve();
+    (app, server)
 }
 
 fn connect(server: &Server) -> TcpStream {
@@ -530,14 +531,14 @@ fn the_login_rate_limit_counts_the_real_client_not_a_claimed_one() {
 
 #[test]
 fn limits_that_would_refuse_everything_are_refused_at_launch() {
-    let db = TestDb::sqlite();
+    let app = TestApp::sqlite();
     let runtime = rocket::tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let refused = |guard: Limits| {
         let config = Config {
-            database_url: db.url().clone(),
+            database_url: app.db().url().clone(),
             port: 0,
             log: false,
             guard,
@@ -568,8 +569,9 @@ fn limits_that_would_refuse_everything_are_refused_at_launch() {
 
 #[test]
 fn large_bodies_are_relayed_and_oversized_ones_refused_before_they_are_sent() {
-    let db = TestDb::sqlite();
-    let server = Server::start_with(db.url(), |config| config.body_limit = 512 * 1024);
+    let app = TestApp::sqlite();
+    let app = app.config(|config| config.body_limit = 512 * 1024);
+    let server = app.serve();
 
     // A dry run of some 300 KB: collected in pieces, then handed over whole.
     let tests: Vec<String> = (0..3000)
@@ -617,10 +619,11 @@ fn large_bodies_are_relayed_and_oversized_ones_refused_before_they_are_sent() {
 
 #[test]
 fn answers_the_app_gives_without_reading_a_body_leave_connections_usable() {
-    let db = TestDb::sqlite();
-    let server = Server::start_with(db.url(), |config| {
+    let app = TestApp::sqlite();
+    let app = app.config(|config| {
         config.ingest_auth = Some(stpt_server::config::IngestAuth::Token);
     });
+    let server = app.serve();
     // Small bodies (sent in one write) and a large one (in pieces): the app answers 401
     // without reading them; the client's connection serves on unless the app said to close,
     // and the app's connections the guard keeps are still good for the next request.

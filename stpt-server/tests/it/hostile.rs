@@ -14,18 +14,15 @@
 //! machine stored.
 
 use std::cell::Cell;
-use std::sync::Arc;
 
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use rocket::http::{ContentType, Status};
-use rocket::local::blocking::Client;
 use serde_json::Value;
 use stpt_core::{PageRequest, Store};
-use stpt_server::{Config, build_with_store};
 
-use crate::support::TestDb;
+use crate::test_app::{TestApp, on_both_backends};
 
 /// Machines the events name: few, so starts and stops find the plans dry runs made.
 const MACHINES: [&str; 3] = ["rig-h", "RIG-H", "rig-other"];
@@ -315,15 +312,9 @@ fn request() -> impl Strategy<Value = (usize, Vec<u8>)> {
 
 const PATHS: [&str; 3] = ["/tm_api/dry_run", "/tm_api/test_start", "/tm_api/test_stop"];
 
-/// Posts random sequences to a server on `db`; checks every answer and the reads afterwards.
-fn no_ingest_body_yields_a_server_error(db: TestDb) {
-    let config = Config {
-        database_url: db.url().clone(),
-        log: false,
-        ..Config::default()
-    };
-    let store: Arc<dyn Store> = Arc::new((*db).clone());
-    let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
+/// Posts random sequences to `app`; checks every answer and the reads afterwards.
+fn no_ingest_body_yields_a_server_error(app: TestApp) {
+    let (client, db) = (&app.client, &app.db);
     let mut runner = TestRunner::new(RunnerConfig {
         cases: 64,
         failure_persistence: None,
@@ -431,20 +422,4 @@ fn no_ingest_body_yields_a_server_error(db: TestDb) {
     }
 }
 
-mod sqlite {
-    #[test]
-    fn no_ingest_body_yields_a_server_error() {
-        super::no_ingest_body_yields_a_server_error(crate::support::TestDb::sqlite());
-    }
-}
-
-mod postgres {
-    #[test]
-    #[cfg_attr(
-        not(stpt_postgres_tests),
-        ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
-    )]
-    fn no_ingest_body_yields_a_server_error() {
-        super::no_ingest_body_yields_a_server_error(crate::support::TestDb::postgres());
-    }
-}
+on_both_backends!(|app| app.build(); no_ingest_body_yields_a_server_error);

@@ -3,49 +3,24 @@
 //! since/until bounds, machine, pagination, newest first, bad parameters named), the runs
 //! page agreeing with it, labels shown (escaped), and compare and flaky restricted to a label.
 
-use std::sync::Arc;
-
-use rocket::http::{ContentType, Status};
-use rocket::local::blocking::Client;
+use rocket::http::Status;
 use serde_json::Value;
 use stpt_core::testing::builders::{dry_run, labelled, start, stop};
-use stpt_core::{Event, Status as TestStatus, Store};
-use stpt_server::{Config, build_with_store};
+use stpt_core::{Event, Status as TestStatus};
 
-use crate::support::TestDb;
+use crate::test_app::{TestApp, on_both_backends};
 
-struct App {
-    client: Client,
-    _db: TestDb,
-}
+/// A [`TestApp`] with the posts and reads these tests repeat.
+struct App(TestApp);
 
 impl App {
-    fn on(db: TestDb) -> App {
-        let config = Config {
-            database_url: db.url().clone(),
-            log: false,
-            ..Config::default()
-        };
-        let store: Arc<dyn Store> = Arc::new((*db).clone());
-        let client = Client::tracked(build_with_store(&config, store)).expect("valid rocket");
-        App { client, _db: db }
-    }
-
     fn post(&self, event: &Event) -> (Status, Value) {
         let body = serde_json::to_string(event).expect("events serialise");
         self.post_raw(event.kind().as_str(), &body)
     }
 
     fn post_raw(&self, kind: &str, body: &str) -> (Status, Value) {
-        let response = self
-            .client
-            .post(format!("/tm_api/{kind}"))
-            .header(ContentType::JSON)
-            .body(body)
-            .dispatch();
-        let status = response.status();
-        let text = response.into_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        self.0.post(&format!("/tm_api/{kind}"), body)
     }
 
     fn send(&self, event: &Event) {
@@ -54,17 +29,11 @@ impl App {
     }
 
     fn get(&self, path: &str) -> (Status, Value) {
-        let response = self.client.get(path).dispatch();
-        let status = response.status();
-        let text = response.into_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        self.0.get(path)
     }
 
     fn page(&self, path: &str) -> (Status, String) {
-        let response = self.client.get(path).dispatch();
+        let response = self.0.client.get(path).dispatch();
         (
             response.status(),
             response.into_string().unwrap_or_default(),
@@ -275,20 +244,4 @@ fn labels_and_search(app: App) {
     assert_eq!(flaky["runs"], 4, "{flaky}");
 }
 
-mod sqlite {
-    #[test]
-    fn labels_and_search() {
-        super::labels_and_search(super::App::on(crate::support::TestDb::sqlite()));
-    }
-}
-
-mod postgres {
-    #[test]
-    #[cfg_attr(
-        not(stpt_postgres_tests),
-        ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
-    )]
-    fn labels_and_search() {
-        super::labels_and_search(super::App::on(crate::support::TestDb::postgres()));
-    }
-}
+on_both_backends!(|app| super::App(app.build()); labels_and_search);

@@ -12,10 +12,9 @@ use stpt_core::Event;
 use stpt_core::Status;
 use stpt_core::testing::builders::{dry_run, output, start, stop};
 use stpt_server::Config;
-use stpt_server::db::DatabaseUrl;
 use tungstenite::{Message, WebSocket};
 
-use crate::support::TestDb;
+use crate::test_app::TestApp;
 
 /// How long a client waits for an expected message before the test fails.
 const WAIT: Duration = Duration::from_secs(10);
@@ -30,20 +29,9 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Builds the app on `database` and launches it on a free port.
-    pub(crate) fn start(database: &DatabaseUrl) -> Server {
-        Server::start_with(database, |_| {})
-    }
-
-    /// Like [`Server::start`], with the configuration adjusted by `adjust`.
-    pub(crate) fn start_with(database: &DatabaseUrl, adjust: impl FnOnce(&mut Config)) -> Server {
-        let mut config = Config {
-            database_url: database.clone(),
-            port: 0,
-            log: false,
-            ..Config::default()
-        };
-        adjust(&mut config);
+    /// Builds the app with `config` and launches it on a free port (whatever port it names).
+    pub(crate) fn launch(mut config: Config) -> Server {
+        config.port = 0;
         let (ready, shutdown) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
@@ -274,16 +262,17 @@ fn read_until_quiet(socket: &mut Socket) -> Vec<Value> {
 fn lagging_subscribers_catch_up_to_the_true_state() {
     const MACHINES: usize = 6;
     const TESTS: usize = 25;
-    let db = TestDb::sqlite();
+    let app = TestApp::sqlite();
     // A backlog of 4 makes every subscriber skip ahead; a pool of 2 that waits 20 ms for a
     // connection makes many of their reads fail while the flood lasts.
-    let server = Server::start_with(db.url(), |config| {
+    let app = app.config(|config| {
         config.live_backlog = 4;
         config.pool = stpt_server::db::PoolOptions {
             max_size: 2,
             timeout: Duration::from_millis(20),
         };
     });
+    let server = app.serve();
     let names: Vec<String> = (0..TESTS).map(|i| format!("t{i}.py")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     for m in 0..MACHINES {
@@ -348,8 +337,8 @@ fn lagging_subscribers_catch_up_to_the_true_state() {
 
 #[test]
 fn output_reaches_its_machines_output_socket_as_ingested() {
-    let db = TestDb::sqlite();
-    let server = Server::start(db.url());
+    let app = TestApp::sqlite();
+    let server = app.serve();
     let dry = server.post(&dry_run("rig-a", 0, &[("lamp.py", LAMP)]));
     let dry_b = server.post(&dry_run("rig-b", 0, &[("door.py", &["door_open.py"])]));
     let run_a = dry["run_id"].as_i64().expect("run id");
@@ -393,8 +382,8 @@ fn output_reaches_its_machines_output_socket_as_ingested() {
 
 #[test]
 fn each_route_pushes_its_message_after_ingest() {
-    let db = TestDb::sqlite();
-    let server = Server::start(db.url());
+    let app = TestApp::sqlite();
+    let server = app.serve();
     server.post(&dry_run("rig-a", 0, &[("lamp.py", LAMP)]));
     server.post(&dry_run("rig-b", 0, &[("door.py", &["door_open.py"])]));
     let a = server.machine_id("rig-a");
@@ -464,8 +453,8 @@ fn each_route_pushes_its_message_after_ingest() {
 
 #[test]
 fn unknown_machines_are_refused_before_the_upgrade() {
-    let db = TestDb::sqlite();
-    let server = Server::start(db.url());
+    let app = TestApp::sqlite();
+    let server = app.serve();
     let stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
     let url = format!("ws://127.0.0.1:{}/ws/machine/999/last", server.port);
     match tungstenite::client(url.as_str(), stream) {
@@ -482,10 +471,11 @@ fn unknown_machines_are_refused_before_the_upgrade() {
 fn sockets_close_within_a_second_of_their_credential_ending() {
     use stpt_server::config::ReadAccess;
     use stpt_server::db::AccessStore;
-    let db = TestDb::sqlite();
-    let server = Server::start_with(db.url(), |config| config.read_access = ReadAccess::Login);
+    let app = TestApp::sqlite();
+    let app = app.config(|config| config.read_access = ReadAccess::Login);
+    let server = app.serve();
     server.post(&dry_run("rig-a", 0, &[("lamp.py", LAMP)]));
-    let access = AccessStore::new(db.pool().clone());
+    let access = AccessStore::new(app.db().pool().clone());
     let token = access.create_token("rig-a").expect("token");
     access
         .add_user("fay", None, "a long enough password")
@@ -534,8 +524,8 @@ fn sockets_close_within_a_second_of_their_credential_ending() {
 
 #[test]
 fn sockets_close_when_the_server_stops() {
-    let db = TestDb::sqlite();
-    let server = Server::start(db.url());
+    let app = TestApp::sqlite();
+    let server = app.serve();
     server.post(&dry_run("rig-a", 0, &[("lamp.py", LAMP)]));
     let a = server.machine_id("rig-a");
     let mut sockets = vec![
@@ -555,9 +545,9 @@ fn sockets_close_when_the_server_stops() {
     ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
 )]
 fn an_instance_hears_events_posted_to_another_on_postgres() {
-    let db = TestDb::postgres();
-    let a = Server::start(db.url());
-    let b = Server::start(db.url());
+    let app = TestApp::postgres();
+    let a = app.serve();
+    let b = app.serve();
     let mut status_b = b.socket("/ws/machine/status");
 
     a.post(&dry_run("rig-pg", 0, &[("lamp.py", LAMP)]));

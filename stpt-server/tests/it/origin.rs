@@ -2,32 +2,25 @@
 //! another site could make a browser send (simple posts without JSON, a foreign `Origin`, a
 //! login session without its CSRF value). Each is refused and changes nothing.
 
-use std::sync::Arc;
-
 use rocket::http::{ContentType, Header, Status};
-use rocket::local::blocking::{Client, LocalRequest};
+use rocket::local::blocking::LocalRequest;
 use serde_json::Value;
 use stpt_core::Store;
 use stpt_core::testing::{builders, dump};
 use stpt_server::config::{IngestAuth, ReadAccess};
-use stpt_server::db::AccessStore;
-use stpt_server::{Config, build_with_access};
 
-use crate::support::TestDb;
+use crate::test_app::TestApp;
 
-fn app(db: &TestDb, allowed_hosts: &[&str]) -> Client {
-    let config = Config {
-        database_url: db.url().clone(),
-        log: false,
-        read_access: ReadAccess::Public,
-        ingest_auth: Some(IngestAuth::Open),
-        allowed_hosts: allowed_hosts.iter().map(|h| (*h).to_owned()).collect(),
-        public_url: Some("https://tracker.example.com/".to_owned()),
-        ..Config::default()
-    };
-    let access = AccessStore::new(db.pool().clone());
-    let store: Arc<dyn Store> = Arc::new((**db).clone());
-    Client::tracked(build_with_access(&config, store, access).expect("app")).expect("rocket")
+/// An app with open ingest and public reads, served at `https://tracker.example.com/` and
+/// answering `allowed_hosts` besides the local names.
+fn app(allowed_hosts: &[&str]) -> TestApp {
+    TestApp::sqlite()
+        .with_access(ReadAccess::Public, IngestAuth::Open)
+        .config(|config| {
+            config.allowed_hosts = allowed_hosts.iter().map(|h| (*h).to_owned()).collect();
+            config.public_url = Some("https://tracker.example.com/".to_owned());
+        })
+        .build()
 }
 
 fn answer(request: LocalRequest<'_>) -> (Status, Value) {
@@ -43,9 +36,9 @@ fn dry_run_body() -> String {
 
 #[test]
 fn cross_site_simple_writes_are_refused() {
-    let db = TestDb::sqlite();
-    let client = app(&db, &[]);
-    let empty = dump(&*db);
+    let app = app(&[]);
+    let (client, db) = (&app.client, &app.db);
+    let empty = dump(&**db);
     for content_type in [Some(ContentType::Plain), Some(ContentType::Form), None] {
         let mut request = client.post("/tm_api/dry_run/").body(dry_run_body());
         if let Some(ct) = content_type.clone() {
@@ -59,7 +52,7 @@ fn cross_site_simple_writes_are_refused() {
         );
         assert_eq!(body["error"], "unsupported_media_type");
     }
-    assert_eq!(dump(&*db), empty, "a refused write changed the store");
+    assert_eq!(dump(&**db), empty, "a refused write changed the store");
 
     // JSON from a page of another site (or an opaque one) is refused too.
     for origin in ["https://evil.example", "null"] {
@@ -73,7 +66,7 @@ fn cross_site_simple_writes_are_refused() {
         assert_eq!(status, Status::Forbidden, "{origin}: {body}");
         assert_eq!(body["error"], "cross_origin");
     }
-    assert_eq!(dump(&*db), empty);
+    assert_eq!(dump(&**db), empty);
 
     // The server's own pages and non-browser clients write as before.
     let (status, _) = answer(
@@ -100,7 +93,7 @@ fn cross_site_simple_writes_are_refused() {
         .expect("a run")
         .run
         .id;
-    let before = dump(&*db);
+    let before = dump(&**db);
     let (status, _) = answer(
         client
             .post(format!("/api/v1/runs/{run_id}/abort"))
@@ -109,7 +102,7 @@ fn cross_site_simple_writes_are_refused() {
     assert_eq!(status, Status::UnsupportedMediaType);
     let (status, _) = answer(client.post(format!("/api/v1/runs/{run_id}/abort")));
     assert_eq!(status, Status::UnsupportedMediaType);
-    assert_eq!(dump(&*db), before, "a refused abort changed the store");
+    assert_eq!(dump(&**db), before, "a refused abort changed the store");
     let (status, body) = answer(
         client
             .post(format!("/api/v1/runs/{run_id}/abort"))
@@ -122,10 +115,9 @@ fn cross_site_simple_writes_are_refused() {
 
 #[test]
 fn a_write_with_a_login_session_needs_its_csrf_value() {
-    let db = TestDb::sqlite();
-    let client = app(&db, &[]);
-    let access = AccessStore::new(db.pool().clone());
-    access
+    let app = app(&[]);
+    let client = &app.client;
+    app.access()
         .add_user("erin", None, "a long enough password")
         .expect("user");
     let login = client
@@ -166,8 +158,8 @@ fn a_write_with_a_login_session_needs_its_csrf_value() {
 
 #[test]
 fn foreign_hosts_are_misdirected() {
-    let db = TestDb::sqlite();
-    let client = app(&db, &["stpt.lab", "*.rigs.example"]);
+    let app = app(&["stpt.lab", "*.rigs.example"]);
+    let (client, db) = (&app.client, &app.db);
     for host in [
         "127.0.0.1:8000",
         "[::1]:8000",
@@ -198,5 +190,5 @@ fn foreign_hosts_are_misdirected() {
         );
         assert_eq!(status, Status::MisdirectedRequest);
     }
-    assert_eq!(dump(&*db), dump(&stpt_core::MemoryStore::new()));
+    assert_eq!(dump(&**db), dump(&stpt_core::MemoryStore::new()));
 }

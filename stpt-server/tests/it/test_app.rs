@@ -2,22 +2,27 @@
 //!
 //! A test says what it needs and gets it: `TestApp::sqlite()` or `TestApp::postgres()` (a
 //! fresh temporary file or schema, see `support`), then `.with_access(read, ingest)` for users
-//! and machine tokens, `.body_limit(n)`, `.stale(after, every)` or any other `.config(..)`,
-//! and `.build()`. [`on_both_backends!`] runs test functions that take a [`TestAppBuilder`] on
+//! and machine tokens, `.body_limit(n)`, `.stale(after, every)`, `.clock(&TestClock)` (time
+//! that passes when the test says so) or any other `.config(..)`,
+//! and `.build()` (Rocket's local client) or `.serve()` (a real server on a free port).
+//! [`on_both_backends!`] runs test functions that take a [`TestAppBuilder`] on
 //! both backends; [`snapshot!`] is the one JSON snapshot with the redactions the server's
 //! answers need.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::blocking::{Client, LocalResponse};
 use serde_json::Value;
-use stpt_core::Store;
+use stpt_core::{Store, Timestamp};
+use stpt_server::clock::Clock;
 use stpt_server::config::{IngestAuth, ReadAccess};
 use stpt_server::db::AccessStore;
 use stpt_server::{Config, build_with_access, build_with_store};
 
+use crate::live::Server;
 use crate::support::TestDb;
 
 /// What a test wants of its app, before it is built.
@@ -25,6 +30,7 @@ pub(crate) struct TestAppBuilder {
     db: TestDb,
     config: Config,
     access: bool,
+    untracked: bool,
 }
 
 /// A built app, its database and (with access) its access store.
@@ -59,6 +65,7 @@ impl TestApp {
             db,
             config,
             access: false,
+            untracked: false,
         }
     }
 
@@ -120,11 +127,33 @@ impl TestAppBuilder {
         self
     }
 
+    /// The app reads the time from `clock`, which the test moves.
+    pub(crate) fn clock(mut self, clock: &TestClock) -> Self {
+        self.config.clock = clock.clock();
+        self
+    }
+
+    /// A client that keeps no cookies: each request carries only those it is given.
+    pub(crate) fn untracked(mut self) -> Self {
+        self.untracked = true;
+        self
+    }
+
     /// Any other setting.
-    #[allow(dead_code)]
     pub(crate) fn config(mut self, adjust: impl FnOnce(&mut Config)) -> Self {
         adjust(&mut self.config);
         self
+    }
+
+    /// The database the app is built on.
+    pub(crate) fn db(&self) -> &TestDb {
+        &self.db
+    }
+
+    /// Launches the app as `stpt serve` serves it (behind the connection guard) on a free
+    /// port; the builder keeps the database, and can launch more servers on it.
+    pub(crate) fn serve(&self) -> Server {
+        Server::launch(self.config.clone())
     }
 
     /// Builds the app.
@@ -138,11 +167,40 @@ impl TestAppBuilder {
         } else {
             (build_with_store(&self.config, store), None)
         };
+        let client = if self.untracked {
+            Client::untracked(rocket)
+        } else {
+            Client::tracked(rocket)
+        };
         TestApp {
-            client: Client::tracked(rocket).expect("valid rocket"),
+            client: client.expect("valid rocket"),
             db: self.db,
             access,
         }
+    }
+}
+
+/// A clock a test moves: the system clock, plus however far the test has advanced it.
+#[derive(Clone, Default)]
+pub(crate) struct TestClock {
+    ahead_micros: Arc<AtomicI64>,
+}
+
+impl TestClock {
+    /// Moves the clock `by` forward: to the app, that much time has passed.
+    pub(crate) fn advance(&self, by: Duration) {
+        let micros = i64::try_from(by.as_micros()).expect("a test-sized duration");
+        self.ahead_micros.fetch_add(micros, Ordering::SeqCst);
+    }
+
+    /// The app's view of this clock.
+    fn clock(&self) -> Clock {
+        let ahead = Arc::clone(&self.ahead_micros);
+        Clock::new(move || {
+            let now = Timestamp::now();
+            let micros = now.as_micros() + ahead.load(Ordering::SeqCst);
+            Timestamp::from_micros(micros).unwrap_or(now)
+        })
     }
 }
 

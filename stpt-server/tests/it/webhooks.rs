@@ -12,17 +12,16 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use rocket::http::ContentType;
-use rocket::local::blocking::Client;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use stpt_core::Status;
-use stpt_core::Store;
 use stpt_core::testing::builders::{dry_run, start, stop};
-use stpt_server::db::{AccessStore, HookEvent, HookFormat, PoolOptions, WebhookStore};
-use stpt_server::{Config, build_with_access};
+use stpt_server::config::{IngestAuth, ReadAccess};
+use stpt_server::db::{HookEvent, HookFormat, PoolOptions, WebhookStore};
 
 use crate::live::Server;
 use crate::support::TestDb;
+use crate::test_app::{TestAppBuilder, on_both_backends};
 
 /// How long a test waits for an expected delivery.
 const WAIT: Duration = Duration::from_secs(20);
@@ -169,9 +168,9 @@ fn metrics(server: &Server) -> String {
         .expect("metrics text")
 }
 
-fn a_failing_run_notifies_finished_and_failed_hooks_once(db: TestDb) {
+fn a_failing_run_notifies_finished_and_failed_hooks_once(app: TestAppBuilder) {
     let receiver = Receiver::start(200);
-    let store = hooks(&db);
+    let store = hooks(app.db());
     let add = |path: &str, on, machine, format| {
         store
             .add(&format!("{}{path}", receiver.url), on, machine, format)
@@ -194,7 +193,7 @@ fn a_failing_run_notifies_finished_and_failed_hooks_once(db: TestDb) {
         HookFormat::Json,
     );
 
-    let server = Server::start(db.url());
+    let server = app.serve();
     let run = failing_run(&server);
     let machine = server.machine_id("rig-a");
     // Aborting the finished run sees it finished again: nobody is told twice.
@@ -251,10 +250,10 @@ fn a_failing_run_notifies_finished_and_failed_hooks_once(db: TestDb) {
     assert!(metrics(&server).contains("stpt_webhook_deliveries_total 3\n"));
 }
 
-fn a_notification_survives_a_restart(db: TestDb) {
+fn a_notification_survives_a_restart(app: TestAppBuilder) {
     // The receiver refuses while the first server runs, so only the second can deliver.
     let receiver = Receiver::start(503);
-    let created = hooks(&db)
+    let created = hooks(app.db())
         .add(
             &format!("{}/hook", receiver.url),
             HookEvent::Failed,
@@ -262,14 +261,14 @@ fn a_notification_survives_a_restart(db: TestDb) {
             HookFormat::Json,
         )
         .expect("add a webhook");
-    let first = Server::start(db.url());
+    let first = app.serve();
     let run = failing_run(&first);
     let refused = receiver.next();
     assert_eq!(refused.answered, 503);
     assert!(refused.signed_with(&created.secret));
     drop(first);
 
-    let outbox = hooks(&db).outbox().expect("read the outbox");
+    let outbox = hooks(app.db()).outbox().expect("read the outbox");
     assert_eq!(outbox.len(), 1);
     let pending = outbox.first().expect("one notification");
     assert_eq!(pending.delivered_at, None);
@@ -277,7 +276,7 @@ fn a_notification_survives_a_restart(db: TestDb) {
     assert_eq!(pending.last_error.as_deref(), Some("answered 503"));
 
     receiver.status.store(200, Ordering::SeqCst);
-    let second = Server::start(db.url());
+    let second = app.serve();
     // Skip the first server's retries, refused before it stopped.
     let delivered = std::iter::from_fn(|| Some(receiver.next()))
         .find(|r| r.answered == 200)
@@ -286,7 +285,7 @@ fn a_notification_survives_a_restart(db: TestDb) {
     assert_eq!(delivered.json()["run"]["id"], run);
     assert_eq!(delivered.json()["event"], "failed");
     let deadline = std::time::Instant::now() + WAIT;
-    while hooks(&db)
+    while hooks(app.db())
         .outbox()
         .expect("read the outbox")
         .first()
@@ -302,9 +301,9 @@ fn a_notification_survives_a_restart(db: TestDb) {
     drop(second);
 }
 
-fn the_sweep_notifies_stale_hooks(db: TestDb) {
+fn the_sweep_notifies_stale_hooks(app: TestAppBuilder) {
     let receiver = Receiver::start(200);
-    let store = hooks(&db);
+    let store = hooks(app.db());
     let stale = store
         .add(
             &format!("{}/stale", receiver.url),
@@ -313,17 +312,11 @@ fn the_sweep_notifies_stale_hooks(db: TestDb) {
             HookFormat::Json,
         )
         .expect("add a webhook");
-    let config = Config {
-        database_url: db.url().clone(),
-        log: false,
-        stale_after: Duration::from_millis(50),
-        stale_sweep_every: Duration::from_millis(20),
-        ..Config::default()
-    };
-    let runs: Arc<dyn Store> = Arc::new((*db).clone());
-    let app = build_with_access(&config, runs, AccessStore::new(db.pool().clone()))
-        .expect("build the app");
-    let client = Client::tracked(app).expect("valid rocket");
+    let app = app
+        .with_access(ReadAccess::Public, IngestAuth::Open)
+        .stale(Duration::from_millis(50), Duration::from_millis(20))
+        .build();
+    let client = &app.client;
     let [dry, start, _] = stpt_core::testing::builders::seed_fixtures();
     for (path, body) in [("/tm_api/dry_run", dry), ("/tm_api/test_start", start)] {
         let response = client
@@ -339,29 +332,7 @@ fn the_sweep_notifies_stale_hooks(db: TestDb) {
     let body = request.json();
     assert_eq!(body["event"], "stale");
     assert_eq!(body["run"]["status"], "unknown", "{body}");
-    drop(client);
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(crate::support::TestDb::sqlite());
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                #[cfg_attr(not(stpt_postgres_tests), ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests")]
-                fn $name() {
-                    super::$name(crate::support::TestDb::postgres());
-                }
-            )*
-        }
-    };
+    drop(app);
 }
 
 on_both_backends!(

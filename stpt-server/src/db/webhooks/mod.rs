@@ -7,6 +7,12 @@
 //! finishing twice (a retried test) notifies once; the delivery worker claims due rows with a
 //! compare-and-set on `next_attempt_at`, so two servers on one database do not send a row twice
 //! at once.
+//!
+//! This file holds the types and the store's opening; `rules` keeps the configured webhooks,
+//! `outbox` the notifications queued for them.
+
+mod outbox;
+mod rules;
 
 use std::fmt;
 use std::str::FromStr;
@@ -353,100 +359,6 @@ impl WebhookStore {
     /// Opens (and migrates) the database at `url`.
     pub fn open(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, ConnectError> {
         Ok(WebhookStore::new(connect(url, options)?))
-    }
-
-    /// Adds a webhook told about `on` (for `machine`'s runs only, if given); answers it with
-    /// its generated signing secret.
-    pub fn add(
-        &self,
-        url: &str,
-        on: HookEvent,
-        machine: Option<&str>,
-        format: HookFormat,
-    ) -> Result<CreatedWebhook, WebhookError> {
-        if !(url.starts_with("http://") || url.starts_with("https://"))
-            || url.chars().any(char::is_whitespace)
-        {
-            return Err(WebhookError::Invalid {
-                what: format!("URL {url:?}: give an http:// or https:// URL"),
-            });
-        }
-        let machine_key = machine.map(|m| stpt_core::machine_key(m.trim()));
-        let secret: String = random_bytes::<32>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let created_at = Timestamp::now().as_micros();
-        let new = NewWebhookRow {
-            url,
-            on_event: on.as_str(),
-            machine_key: machine_key.as_deref(),
-            format: format.as_str(),
-            secret: &secret,
-            created_at,
-        };
-        let id = on_backend!(&self.pool => WebhookError, insert_webhook(&new))?;
-        Ok(CreatedWebhook {
-            webhook: Webhook {
-                id,
-                url: url.to_owned(),
-                on_event: on.as_str().to_owned(),
-                machine: machine_key,
-                format: format.as_str().to_owned(),
-                created_at,
-            },
-            secret,
-        })
-    }
-
-    /// Every webhook, by id.
-    pub fn list(&self) -> Result<Vec<Webhook>, WebhookError> {
-        Ok(on_backend!(&self.pool => WebhookError, all_webhooks())?
-            .into_iter()
-            .map(Webhook::from)
-            .collect())
-    }
-
-    /// Removes a webhook and its undelivered notifications; answers whether there was one.
-    pub fn remove(&self, id: i64) -> Result<bool, WebhookError> {
-        Ok(on_backend!(&self.pool => WebhookError, delete_webhook(id))? > 0)
-    }
-
-    /// Queues `events` about `run` for every hook that wants them; answers how many
-    /// notifications were queued (a hook already told about this run and event is skipped).
-    pub fn enqueue(&self, run: i64, events: &[HookEvent]) -> Result<usize, WebhookError> {
-        if events.is_empty() {
-            return Ok(0);
-        }
-        let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
-        on_backend!(&self.pool => WebhookError, enqueue_run(run, &names, &self.link_base, Timestamp::now().as_micros()))
-    }
-
-    /// Claims up to `limit` notifications due now.
-    pub fn claim_due(&self, limit: i64) -> Result<Vec<Delivery>, WebhookError> {
-        let now = Timestamp::now().as_micros();
-        on_backend!(
-            &self.pool => WebhookError,
-            claim_due(now, now.saturating_add(micros(CLAIM_LEASE)), limit)
-        )
-    }
-
-    /// Records a delivery.
-    pub fn delivered(&self, id: i64) -> Result<(), WebhookError> {
-        on_backend!(&self.pool => WebhookError, mark_delivered(id, Timestamp::now().as_micros()))
-    }
-
-    /// Records a failed attempt (the `attempts`-th) and when to try again.
-    pub fn failed(&self, id: i64, attempts: i64, error: &str) -> Result<(), WebhookError> {
-        let next = Timestamp::now()
-            .as_micros()
-            .saturating_add(micros(retry_delay(attempts)));
-        on_backend!(&self.pool => WebhookError, mark_failed(id, attempts, next, error))
-    }
-
-    /// The whole outbox, oldest first.
-    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, WebhookError> {
-        on_backend!(&self.pool => WebhookError, all_outbox())
     }
 }
 
