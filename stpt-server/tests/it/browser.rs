@@ -1197,8 +1197,8 @@ fn print(server: &Server, machine: &str, run: i64, index: u32, event_id: &str, l
 )]
 fn the_live_page_shows_the_running_tests_output_as_text() {
     let (chromium, chromedriver) = browser_binaries();
-    let db = TestDb::sqlite();
-    let server = Server::start(db.url());
+    let app = TestApp::sqlite();
+    let server = app.serve();
     let rig = "serial-rig-04";
     let created = server.post_json("dry_run", &plan(rig, 60));
     let run = created["run_id"].as_i64().expect("run id");
