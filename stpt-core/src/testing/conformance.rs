@@ -4,8 +4,7 @@
 //! [`store_conformance_tests!`](crate::store_conformance_tests).
 
 use super::builders::{
-    addressed, at, attempt, dry_run, labelled, output, seed_fixtures, start, stop,
-    with_event_id,
+    addressed, at, attempt, dry_run, labelled, output, seed_fixtures, start, stop, with_event_id,
 };
 use super::dump;
 use crate::model::{Closure, NodeKind, PageRequest, RunFilter, RunTree};

@@ -22,9 +22,9 @@ use super::ingest::token_machine;
 use super::read::query;
 use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
-use crate::state::AppState;
 use crate::live::OutputMessage;
 use crate::metrics::{Metrics, Outcome};
+use crate::state::AppState;
 
 /// The answer to an accepted batch.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -17,10 +17,10 @@ use stpt_core::{RunFilter, RunSummary, Status, Store, StoreError, Timestamp};
 use super::ApiError;
 use super::error::ErrorBody;
 use super::pagination::{PageQuery, SiteHost, envelope};
-use stpt_core::wire::Paginated;
 use super::read::query;
-use crate::state::AppState;
 use crate::stale::StaleLimit;
+use crate::state::AppState;
+use stpt_core::wire::Paginated;
 
 /// The search's query parameters as sent; [`RunQuery::parse`] checks them.
 #[derive(Debug, Default, Clone)]

@@ -11,8 +11,8 @@ use stpt_core::Status;
 use super::paging::Paging;
 use super::rendering::{Badge, PageError, Staleness, When, html, read};
 use crate::api::runs::{FoundRun, RunQuery, find};
-use crate::state::AppState;
 use crate::stale::StaleLimit;
+use crate::state::AppState;
 
 /// One row of the runs page.
 struct FoundRow {
