@@ -285,6 +285,7 @@ fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
     );
     let (address, port) = (config.address, config.port);
     let scheme = if config.serves_tls() { "https" } else { "http" };
+    let base_path = config.base_path.clone();
     rocket::execute(async move {
         // Every failure to open the database names it already.
         let app = stpt_server::build(&config)?;
@@ -292,7 +293,7 @@ fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .map_err(|error| launch_error(error, address, port))?;
         println!(
-            "stpt listening on {scheme}://{} (database: {database_url})",
+            "stpt listening on {scheme}://{}{base_path} (database: {database_url})",
             launch.local_addr()
         );
         println!("{access_line}");
