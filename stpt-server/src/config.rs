@@ -220,4 +220,18 @@ mod tests {
         config.public_url = Some("https://stpt.example.com/".to_owned());
         assert_eq!(config.link_base(), "https://stpt.example.com");
     }
+
+    #[test]
+    fn links_carry_the_base_path() {
+        let mut config = Config {
+            base_path: "/stpt".to_owned(),
+            ..Config::default()
+        };
+        assert_eq!(config.link_base(), "/stpt");
+        // A public URL without a path gains the prefix; one with a path names it already.
+        config.public_url = Some("https://lab.example.com/".to_owned());
+        assert_eq!(config.link_base(), "https://lab.example.com/stpt");
+        config.public_url = Some("https://lab.example.com/stpt/".to_owned());
+        assert_eq!(config.link_base(), "https://lab.example.com/stpt");
+    }
 }
