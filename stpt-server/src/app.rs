@@ -147,6 +147,11 @@ fn assemble(
     rocket::custom(figment)
         // Before every other fairing: its clock starts first and it sees the path as sent.
         .attach(crate::request_log::RequestLog)
+        // Next: everything after it sees paths without the prefix.
+        .attach(crate::base_path::BasePath {
+            prefix: config.base_path.clone(),
+        })
+        .manage(crate::base_path::Prefix(config.base_path.clone()))
         // First: a refused origin is answered before anything else looks at the request.
         .attach(access::origin::RequestOrigin {
             hosts: hosts.clone(),

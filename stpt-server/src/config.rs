@@ -58,6 +58,9 @@ pub struct Config {
     /// reset links, webhook payloads) start with it.
     /// Links are never built from a request's `Host` header, which a caller controls.
     pub public_url: Option<String>,
+    /// The path prefix everything is served under (`/stpt`, made by
+    /// [`crate::base_path::normalise`]); empty serves at the root.
+    pub base_path: String,
     /// How long an ongoing run may go without an event before it is shown as stale and
     /// closed (its ongoing tests become `unknown`).
     pub stale_after: Duration,
@@ -123,13 +126,23 @@ impl Config {
         self.tls_cert.is_some() && self.tls_key.is_some()
     }
 
-    /// What links for readers elsewhere start with: the public URL without a trailing
-    /// slash; empty (links relative to the server's address) without one.
+    /// What links for readers elsewhere start with, without a trailing slash: the public URL
+    /// (which names the full address, prefix included: `https://example.com/stpt`; one
+    /// without a path gains the base path); without one, the base path (links relative to
+    /// the server's address).
     pub fn link_base(&self) -> String {
-        self.public_url
-            .as_deref()
-            .map_or("", |url| url.trim_end_matches('/'))
-            .to_owned()
+        let Some(url) = self.public_url.as_deref() else {
+            return self.base_path.clone();
+        };
+        let url = url.trim_end_matches('/');
+        let has_path = url
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.contains('/'));
+        if has_path {
+            url.to_owned()
+        } else {
+            format!("{url}{}", self.base_path)
+        }
     }
 
     /// The ingest rule in force: as configured, else open when listening on a loopback
@@ -184,6 +197,7 @@ impl Default for Config {
             secret_key: None,
             smtp: None,
             public_url: None,
+            base_path: String::new(),
             stale_after: DEFAULT_STALE_AFTER,
             stale_sweep_every: Duration::from_secs(60),
             live_backlog: crate::live::DEFAULT_BACKLOG,
@@ -208,5 +222,19 @@ mod tests {
         assert_eq!(config.link_base(), "");
         config.public_url = Some("https://stpt.example.com/".to_owned());
         assert_eq!(config.link_base(), "https://stpt.example.com");
+    }
+
+    #[test]
+    fn links_carry_the_base_path() {
+        let mut config = Config {
+            base_path: "/stpt".to_owned(),
+            ..Config::default()
+        };
+        assert_eq!(config.link_base(), "/stpt");
+        // A public URL without a path gains the prefix; one with a path names it already.
+        config.public_url = Some("https://lab.example.com/".to_owned());
+        assert_eq!(config.link_base(), "https://lab.example.com/stpt");
+        config.public_url = Some("https://lab.example.com/stpt/".to_owned());
+        assert_eq!(config.link_base(), "https://lab.example.com/stpt");
     }
 }

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod api;
 pub mod app;
+pub mod base_path;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -3,6 +3,10 @@
 "use strict";
 
 const STATUSES = ["passed", "failed", "error", "warning", "cancelled", "unknown", "skipped", "running", "waiting"];
+// The path prefix the server is served under (`--base-path`), "" at the root: the server
+// writes it on <body> as data-base; every URL this script makes starts with it.
+const BASE = (document.body && document.body.dataset.base) || "";
+
 const FINISHED = ["passed", "failed", "error", "warning", "cancelled", "unknown", "skipped"];
 
 function el(tag, className, text) {
@@ -46,7 +50,7 @@ function follow(path, onMessage, onOpen) {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     let socket;
     try {
-      socket = new WebSocket(scheme + location.host + path);
+      socket = new WebSocket(scheme + location.host + BASE + path);
     } catch (e) {
       retry();
       return;
@@ -314,7 +318,7 @@ function livePage() {
   const serverNow = () => Date.now() + skew;
 
   async function readTiming() {
-    const response = await fetch("/page_api/live/" + machine, { cache: "no-store" });
+    const response = await fetch(BASE + "/page_api/live/" + machine, { cache: "no-store" });
     if (!response.ok) return;
     const body = await response.json();
     if (body.timing) skew = body.timing.now_ms - Date.now();
@@ -325,7 +329,7 @@ function livePage() {
   async function reread() {
     // After a reconnect, read the state again so nothing missed stays missing.
     try {
-      const response = await fetch("/tm_api/machine_last_data/" + machine, { cache: "no-store" });
+      const response = await fetch(BASE + "/tm_api/machine_last_data/" + machine, { cache: "no-store" });
       if (response.ok) apply(await response.json());
       await readTiming();
     } catch (e) { /* the socket's backoff retries */ }
@@ -377,7 +381,7 @@ function livePage() {
     setStatus(document.getElementById("run-status"), run.status);
     const link = document.getElementById("run-link");
     link.textContent = "#" + run.pk;
-    link.href = "/machine/run_data/" + run.pk;
+    link.href = BASE + "/machine/run_data/" + run.pk;
     // Stale is the server's judgement (its clock and limit), read with the timing.
     const stale = Boolean(timing && timing.run === run.pk && timing.stale);
     document.getElementById("run-stale").hidden = !stale;
@@ -417,13 +421,13 @@ function livePage() {
         item.dataset.status = test.status;
         if (test.status === "running") item.classList.add("is-running");
         const row = el("a", "test-row");
-        row.href = "/machine/run_data/" + run.pk + "?test=" + test.pk;
+        row.href = BASE + "/machine/run_data/" + run.pk + "?test=" + test.pk;
         const t = (timing && timing.tests[test.pk]) || {};
         const time = el("span", "muted small time");
         time.dataset.pk = test.pk;
         row.append(el("span", "dot s-" + test.status), el("span", "name", test.file_name), time);
         const history = el("a", "small history", "history");
-        history.href = "/test/" + Number(test.pk) + "/history";
+        history.href = BASE + "/test/" + Number(test.pk) + "/history";
         item.append(row, history);
         list.append(item);
         fillTime(time, test, t);
@@ -543,7 +547,7 @@ function runPage() {
     if (selected) selected.classList.remove("selected");
     selected = button;
     button.classList.add("selected");
-    const response = await fetch("/page_api/node/" + encodeURIComponent(button.dataset.kind) + "/" +
+    const response = await fetch(BASE + "/page_api/node/" + encodeURIComponent(button.dataset.kind) + "/" +
       Number(button.dataset.id), { cache: "no-store" });
     if (!response.ok) return;
     const node = await response.json();

@@ -74,6 +74,12 @@ pub(crate) struct ServeArgs {
     /// password-reset links.
     #[arg(long, env = "STPT_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Serve everything (pages, assets, API, WebSockets, `/docs`) under this path prefix,
+    /// for a reverse proxy that forwards a sub-path as is (`/stpt`: the pages are at
+    /// `/stpt/`, the seed API at `/stpt/tm_api/…`; anything else answers 404). With
+    /// --public-url, give the full URL, prefix included.
+    #[arg(long, env = "STPT_BASE_PATH", value_parser = parse_base_path)]
+    base_path: Option<String>,
     /// A host name the server answers for besides its addresses, `localhost` and the public
     /// URL's host (repeat it, or comma-separate STPT_ALLOWED_HOSTS; `*.lab.example.com`
     /// allows every subdomain). Requests for other hosts are refused (421).
@@ -161,6 +167,11 @@ fn parse_read_access(s: &str) -> Result<ReadAccess, String> {
     s.parse()
 }
 
+/// A base path in its one spelling (`stpt/` → `/stpt`, `/` → none), or why it cannot be one.
+fn parse_base_path(s: &str) -> Result<String, String> {
+    stpt_server::base_path::normalise(s).map_err(|e| e.to_string())
+}
+
 fn parse_ingest_auth(s: &str) -> Result<IngestAuth, String> {
     s.parse()
 }
@@ -240,6 +251,7 @@ fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
             insecure: args.smtp_insecure,
         }),
         public_url: args.public_url,
+        base_path: args.base_path.unwrap_or_default(),
         allowed_hosts: args.allowed_hosts,
         trusted_proxies: args.trusted_proxies,
         stale_after: args.stale_after,
@@ -273,6 +285,7 @@ fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
     );
     let (address, port) = (config.address, config.port);
     let scheme = if config.serves_tls() { "https" } else { "http" };
+    let base_path = config.base_path.clone();
     rocket::execute(async move {
         // Every failure to open the database names it already.
         let app = stpt_server::build(&config)?;
@@ -280,7 +293,7 @@ fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .map_err(|error| launch_error(error, address, port))?;
         println!(
-            "stpt listening on {scheme}://{} (database: {database_url})",
+            "stpt listening on {scheme}://{}{base_path} (database: {database_url})",
             launch.local_addr()
         );
         println!("{access_line}");

@@ -4,6 +4,7 @@
 mod abort;
 mod admin;
 mod backup;
+mod base_path;
 mod dates;
 mod help;
 mod history;

@@ -76,6 +76,7 @@ impl Server {
             "STPT_TLS_CERT",
             "STPT_TLS_KEY",
             "STPT_CA_CERT",
+            "STPT_BASE_PATH",
         ] {
             command.env_remove(name);
         }

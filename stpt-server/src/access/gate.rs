@@ -87,7 +87,8 @@ impl Fairing for ReadGate {
         let Some(state) = request.rocket().state::<AppState>() else {
             return;
         };
-        if state.security.read_access == ReadAccess::Public {
+        // Outside the base path: answered 404 whoever asks.
+        if state.security.read_access == ReadAccess::Public || crate::base_path::outside(request) {
             return;
         }
         let path = request.uri().path();

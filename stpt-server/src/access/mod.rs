@@ -54,10 +54,7 @@ pub struct Security {
 impl Security {
     /// The rules of `config`, checked against `access`.
     pub fn new(config: &Config, access: Option<AccessStore>) -> Security {
-        let public_url = config
-            .public_url
-            .as_ref()
-            .map(|url| url.trim_end_matches('/').to_owned());
+        let public_url = config.public_url.as_ref().map(|_| config.link_base());
         Security {
             access,
             read_access: config.read_access,

@@ -79,7 +79,8 @@ impl<'r> Responder<'r, 'static> for Caught {
 
 #[catch(default)]
 fn any_error(status: Status, request: &Request<'_>) -> Caught {
-    let path = request.uri().path().to_string();
+    // As sent: with the base path, if any.
+    let path = crate::base_path::sent_path(request);
     // Rocket stands in GET for a method it does not know: such a request was never routed.
     let unknown_method = status == Status::BadRequest && !request.local_cache(Routed::default).0;
     if status == Status::NotFound || unknown_method {
@@ -127,10 +128,14 @@ fn any_error(status: Status, request: &Request<'_>) -> Caught {
             "bad_request",
             "the request method or URI is not understood".to_owned(),
         ),
-        400 if path.starts_with("/ws/") && request.headers().get_one("Upgrade").is_none() => (
-            "websocket_required",
-            format!("{path} is a WebSocket: send a GET with Upgrade: websocket"),
-        ),
+        400 if request.uri().path().starts_with("/ws/")
+            && request.headers().get_one("Upgrade").is_none() =>
+        {
+            (
+                "websocket_required",
+                format!("{path} is a WebSocket: send a GET with Upgrade: websocket"),
+            )
+        }
         _ => ("bad_request", format!("the request to {path} was refused")),
     };
     Caught {

@@ -115,8 +115,22 @@ pub fn openapi() -> Value {
     )
 )]
 #[get("/docs/openapi.json")]
-fn openapi_json() -> Json<Value> {
-    Json(openapi())
+fn openapi_json(prefix: &rocket::State<crate::base_path::Prefix>) -> Json<Value> {
+    Json(served_under(openapi(), &prefix.0))
+}
+
+/// The document with its `servers` naming the base path (so a reader's "try it" requests
+/// go under it); as is without one.
+fn served_under(mut document: Value, prefix: &str) -> Value {
+    if !prefix.is_empty()
+        && let Some(fields) = document.as_object_mut()
+    {
+        fields.insert(
+            "servers".to_owned(),
+            serde_json::json!([{ "url": prefix, "description": "this server's base path" }]),
+        );
+    }
+    document
 }
 
 #[utoipa::path(
@@ -128,11 +142,14 @@ fn openapi_json() -> Json<Value> {
     )
 )]
 #[get("/docs")]
-fn docs_page() -> RawHtml<String> {
-    RawHtml(crate::pages::docs::page(&openapi()).unwrap_or_else(|e| {
-        tracing::error!("cannot render the documentation page: {e}");
-        "The documentation page could not be rendered; /docs/openapi.json has the API.".to_owned()
-    }))
+fn docs_page(prefix: &rocket::State<crate::base_path::Prefix>) -> RawHtml<String> {
+    RawHtml(
+        crate::pages::docs::page(&served_under(openapi(), &prefix.0)).unwrap_or_else(|e| {
+            tracing::error!("cannot render the documentation page: {e}");
+            "The documentation page could not be rendered; /docs/openapi.json has the API."
+                .to_owned()
+        }),
+    )
 }
 
 pub(super) fn routes() -> Vec<rocket::Route> {

@@ -1325,3 +1325,83 @@ fn the_live_page_shows_the_running_tests_output_as_text() {
     assert_eq!(browser.text("#output-test"), NASTY_NAME);
     browser.hidden_stays_hidden("the live page with output");
 }
+
+#[test]
+#[cfg_attr(
+    not(stpt_browser_tests),
+    ignore = "install chromium and chromedriver to run the browser test"
+)]
+fn pages_under_a_base_path_load_and_follow_a_run_live() {
+    let (chromium, chromedriver) = browser_binaries();
+    let app = TestApp::sqlite().config(|config| config.base_path = "/stpt".to_owned());
+    let server = app.serve();
+    assert!(server.base.ends_with("/stpt"));
+    let rig = "proxied-rig";
+    server.post_json("dry_run", &plan(rig, 100));
+    let machine = server.machine_id(rig);
+    let driver = Driver::start(&chromedriver);
+    let browser = Browser::open(&driver, &chromium);
+    browser.size(DESKTOP);
+
+    // The machines page: its style sheet and script load from under the prefix, its socket
+    // connects there, and a test starting shows without a reload.
+    browser.visit(&format!("{}/", server.base));
+    browser.shows(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        "a live connection on the machines page",
+    );
+    assert_eq!(
+        browser.run(
+            "return [...document.styleSheets].some(s => s.href.endsWith('/stpt/static/style.css') && s.cssRules.length > 0);",
+            json!([])
+        ),
+        true,
+        "the style sheet loads from under the prefix"
+    );
+    browser.run("window.stillTheSamePage = true;", json!([]));
+    let badge = format!("tr[data-machine-id=\"{machine}\"] .badge[data-status]");
+    let before = browser.run(
+        &format!("return document.querySelector('{badge}').dataset.status;"),
+        json!([]),
+    );
+    assert_ne!(before, "running");
+    start_test(&server, rig, "lamp_on.py", 50);
+    browser.shows(
+        &format!("document.querySelector('{badge}').dataset.status === 'running'"),
+        "the machine running",
+    );
+    assert_eq!(
+        browser.run("return window.stillTheSamePage === true;", json!([])),
+        true
+    );
+
+    // The live page: a test stopping shows without a reload, and the links the script
+    // writes stay under the prefix.
+    browser.visit(&format!("{}/machine/{machine}/last", server.base));
+    browser.shows(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        "a live connection on the live page",
+    );
+    browser.run("window.stillTheSamePage = true;", json!([]));
+    browser.shows(
+        "[...document.querySelectorAll('li[data-status=\"running\"] .name')].map(e => e.textContent).join() === 'lamp_on.py'",
+        "lamp_on.py running",
+    );
+    stop_test(&server, rig, "lamp_on.py", "passed", 20, "");
+    browser.shows(
+        "document.querySelector('#progress-text').textContent === '1 / 4'",
+        "one test finished",
+    );
+    browser.shows(
+        "document.querySelector('#run-link').getAttribute('href').startsWith('/stpt/machine/run_data/')",
+        "the run link under the prefix",
+    );
+    browser.shows(
+        "[...document.querySelectorAll('#tree li[data-test-pk] a.history')].every(a => a.getAttribute('href').startsWith('/stpt/test/'))",
+        "history links under the prefix",
+    );
+    assert_eq!(
+        browser.run("return window.stillTheSamePage === true;", json!([])),
+        true
+    );
+}

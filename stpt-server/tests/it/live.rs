@@ -21,7 +21,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A server running on its own runtime in a thread, stopped gracefully on drop.
 pub(crate) struct Server {
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, then the base path if one is configured
     pub(crate) base: String,
     port: u16,
     shutdown: Option<rocket::Shutdown>,
@@ -32,6 +32,7 @@ impl Server {
     /// Builds the app with `config` and launches it on a free port (whatever port it names).
     pub(crate) fn launch(mut config: Config) -> Server {
         config.port = 0;
+        let base_path = config.base_path.clone();
         let (ready, shutdown) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
@@ -51,7 +52,7 @@ impl Server {
         });
         let (shutdown, port) = shutdown.recv().expect("the server started");
         let server = Server {
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://127.0.0.1:{port}{base_path}"),
             port,
             shutdown: Some(shutdown),
             thread: Some(thread),

@@ -5,6 +5,7 @@
 //! where the build script found no server or browser (see `support`).
 
 mod access;
+mod base_path;
 mod browser;
 mod closing;
 mod conformance;
