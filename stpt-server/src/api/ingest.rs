@@ -144,11 +144,11 @@ pub(super) struct DryRunAccepted {
 }
 
 /// Runs one ingest and records its outcome and time.
-async fn measured(
+pub(super) async fn measured<T>(
     metrics: &Metrics,
     kind: EventKind,
-    ingest: impl Future<Output = Result<(Status, Json<Value>, bool), ApiError>>,
-) -> Result<(Status, Json<Value>), ApiError> {
+    ingest: impl Future<Output = Result<(Status, Json<T>, bool), ApiError>>,
+) -> Result<(Status, Json<T>), ApiError> {
     let started = std::time::Instant::now();
     let answer = ingest.await;
     let outcome = match &answer {

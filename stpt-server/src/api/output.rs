@@ -23,7 +23,7 @@ use super::read::query;
 use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
 use crate::live::OutputMessage;
-use crate::metrics::{Metrics, Outcome};
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// The answer to an accepted batch.
@@ -151,15 +151,12 @@ async fn post_test_output(
     body: Data<'_>,
 ) -> Result<(Status, Json<OutputAccepted>), ApiError> {
     write.0?;
-    let started = std::time::Instant::now();
-    let answer = ingest_output(state, bearer, run, index, body).await;
-    let outcome = match &answer {
-        Ok(accepted) if accepted.duplicate => Outcome::Duplicate,
-        Ok(_) => Outcome::Applied,
-        Err(refused) => Outcome::Refused(refused.error),
+    let answer = async {
+        let accepted = ingest_output(state, bearer, run, index, body).await?;
+        let duplicate = accepted.duplicate;
+        Ok((Status::Accepted, Json(accepted), duplicate))
     };
-    metrics.record(EventKind::TestOutput, outcome, started.elapsed());
-    answer.map(|accepted| (Status::Accepted, Json(accepted)))
+    super::ingest::measured(metrics, EventKind::TestOutput, answer).await
 }
 
 #[utoipa::path(
