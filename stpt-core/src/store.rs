@@ -211,6 +211,28 @@ pub trait Store: Send + Sync {
     fn append_output(&self, output: &TestOutput, limit: OutputLimit)
     -> Result<Applied, StoreError>;
 
+    /// Applies `events` in order, each as [`Store::apply`] would (output kept within `limit`),
+    /// and answers each one: applied, duplicate, or its own refusal. A refused event changes
+    /// nothing and does not stop the ones after it. Stores that can commit the whole batch at
+    /// once do (one transaction per batch); every answer is given only once its event is
+    /// durable. The outer error means none of the batch was applied (the database is away).
+    ///
+    /// The default applies them one by one.
+    fn apply_batch(
+        &self,
+        events: &[Event],
+        limit: OutputLimit,
+        now: Timestamp,
+    ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        Ok(events
+            .iter()
+            .map(|event| match event {
+                Event::TestOutput(output) => self.append_output(output, limit),
+                event => self.apply(event, now),
+            })
+            .collect())
+    }
+
     /// What is kept of a test's output (empty when it printed nothing); `None` when no test
     /// has this id.
     fn output(&self, test: NodeId) -> Result<Option<OutputLog>, StoreError>;
@@ -316,6 +338,14 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         limit: OutputLimit,
     ) -> Result<Applied, StoreError> {
         (**self).append_output(output, limit)
+    }
+    fn apply_batch(
+        &self,
+        events: &[Event],
+        limit: OutputLimit,
+        now: Timestamp,
+    ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        (**self).apply_batch(events, limit, now)
     }
     fn output(&self, test: NodeId) -> Result<Option<OutputLog>, StoreError> {
         (**self).output(test)
