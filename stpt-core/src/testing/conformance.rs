@@ -1515,6 +1515,67 @@ pub fn output_refusals_change_nothing(store: &dyn Store) {
     store.delete_machine(other.machine_id).unwrap();
     assert_eq!(store.output(test).unwrap(), None);
 }
+
+/// A batch answers each event in order, as `apply` would one by one: a refused event changes
+/// nothing and the events after it still apply; a duplicate (also of an event earlier in the
+/// same batch) changes nothing; output in a batch goes to its test.
+pub fn batch_answers_each_event_in_order(store: &dyn Store) {
+    let limit = OutputLimit::default();
+    let now = Timestamp::now();
+    let batch = [
+        with_event_id(dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]), "b-dry"),
+        with_event_id(start(M, "a.py", 1), "b-start-a"),
+        // Not planned: refused, the rest goes on.
+        with_event_id(start(M, "zzz.py", 2), "b-start-z"),
+        output(M, None, 0, "b-out", &["hello"]),
+        with_event_id(stop(M, "a.py", Status::Passed, 3), "b-stop-a"),
+        // The same start again, inside the batch: a duplicate, not a second start.
+        with_event_id(start(M, "a.py", 1), "b-start-a"),
+        with_event_id(start(M, "b.py", 4), "b-start-b"),
+        // An event of a machine with no dry run: refused alone.
+        start("nobody", "a.py", 5),
+    ];
+    let answers = store.apply_batch(&batch, limit, now).unwrap();
+    assert_eq!(answers.len(), batch.len());
+    let dry = answers[0].as_ref().unwrap();
+    assert_eq!((dry.kind, dry.duplicate), (EventKind::DryRun, false));
+    let tree = run(store, dry.run_id);
+    let (a, b) = (tree.scenarios[0].tests[0].id, tree.scenarios[0].tests[1].id);
+    let applied = |i: usize| answers[i].as_ref().unwrap_or_else(|e| panic!("event {i}: {e}"));
+    assert_eq!((applied(1).test_id, applied(1).duplicate), (Some(a), false));
+    assert!(matches!(
+        answers[2],
+        Err(StoreError::NoMatchingTest { ref file_name, .. }) if file_name == "zzz.py"
+    ));
+    assert_eq!(applied(3).test_id, Some(a));
+    assert_eq!(applied(4).test_id, Some(a));
+    assert_eq!((applied(5).test_id, applied(5).duplicate), (Some(a), true));
+    assert_eq!((applied(6).test_id, applied(6).run_status), (Some(b), Status::Running));
+    assert!(matches!(answers[7], Err(StoreError::UnknownMachine { .. })));
+    assert_eq!(
+        statuses(&run(store, dry.run_id)),
+        [Status::Passed, Status::Running]
+    );
+    let log = store.output(a).unwrap().unwrap();
+    assert_eq!(log.head.len(), 1);
+    assert_eq!(log.head[0].text, "hello");
+
+    // The whole batch again: every event a duplicate or refused as before; nothing changes.
+    let before = dump(store);
+    let again = store.apply_batch(&batch, limit, now).unwrap();
+    for (i, answer) in again.iter().enumerate() {
+        match (answer, &answers[i]) {
+            (Ok(now), Ok(first)) => {
+                assert!(now.duplicate, "event {i} applied twice");
+                assert_eq!((now.run_id, now.test_id), (first.run_id, first.test_id));
+            }
+            (Err(_), Err(_)) => {}
+            (now, first) => panic!("event {i}: {now:?} now, {first:?} first"),
+        }
+    }
+    assert_eq!(dump(store), before, "a repeated batch changed the store");
+    assert!(store.apply_batch(&[], limit, now).unwrap().is_empty());
+}
 }
 
 fn output_of(event: Event) -> crate::output::TestOutput {

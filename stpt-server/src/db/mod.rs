@@ -10,14 +10,16 @@
 //! of their notifications.
 
 mod access;
+mod known;
 mod pool;
 mod postgres;
 mod rows;
 mod schema;
 mod sqlite;
-mod sqlite_writer;
+mod state_rows;
 mod store;
 mod webhooks;
+mod writer;
 
 pub use access::{
     AccessError, AccessStore, RESET_LINK_LIFETIME, ResetLink, TokenCheck, TokenInfo, User,

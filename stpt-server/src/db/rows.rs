@@ -6,8 +6,8 @@
 
 use diesel::prelude::*;
 use stpt_core::{
-    Attempt, Closure, EventKind, Machine, Node, NodeKind, Progress, RunSummary, Status,
-    StatusCounts, StoreError, Timestamp,
+    Attempt, Closure, EventKind, Machine, Node, NodeKind, RunSummary, Status, StatusCounts,
+    StoreError, Timestamp,
 };
 
 use super::schema::{
@@ -39,19 +39,19 @@ pub(super) fn timestamp(micros: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_micros(micros).ok_or_else(|| corrupt("timestamp", micros))
 }
 
-fn optional_timestamp(micros: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+pub(super) fn optional_timestamp(micros: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
     micros.map(timestamp).transpose()
 }
 
-fn micros(at: Option<Timestamp>) -> Option<i64> {
+pub(super) fn micros(at: Option<Timestamp>) -> Option<i64> {
     at.map(Timestamp::as_micros)
 }
 
-fn count(n: i64) -> u64 {
+pub(super) fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn signed(n: u64) -> i64 {
+pub(super) fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -59,7 +59,7 @@ fn position(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Nine count columns in priority order, shared by runs and scenarios.
+/// The nine count columns in priority order, shared by runs and scenarios.
 macro_rules! counts_accessors {
     ($row:ty) => {
         impl $row {
@@ -78,19 +78,6 @@ macro_rules! counts_accessors {
                     ]
                     .map(count),
                 )
-            }
-
-            fn set_counts(&mut self, counts: StatusCounts) {
-                let [c, r, wa, u, f, e, wr, p, s] = counts.as_array().map(signed);
-                self.n_cancelled = c;
-                self.n_running = r;
-                self.n_waiting = wa;
-                self.n_unknown = u;
-                self.n_failed = f;
-                self.n_error = e;
-                self.n_warning = wr;
-                self.n_passed = p;
-                self.n_skipped = s;
             }
         }
     };
@@ -153,23 +140,6 @@ pub(super) struct RunRow {
 counts_accessors!(RunRow);
 
 impl RunRow {
-    pub(super) fn progress(&self) -> Result<Progress, StoreError> {
-        Ok(Progress {
-            counts: self.counts(),
-            empty_children: count(self.empty_scenarios),
-            status: status(&self.status)?,
-            timestamp_start: optional_timestamp(self.timestamp_start)?,
-            timestamp_stop: optional_timestamp(self.timestamp_stop)?,
-        })
-    }
-
-    pub(super) fn set_progress(&mut self, progress: &Progress) {
-        self.set_counts(progress.counts);
-        self.status = progress.status.as_str().to_owned();
-        self.timestamp_start = micros(progress.timestamp_start);
-        self.timestamp_stop = micros(progress.timestamp_stop);
-    }
-
     pub(super) fn summary(&self) -> Result<RunSummary, StoreError> {
         let closed_as = self
             .closed_as
@@ -252,26 +222,7 @@ pub(super) struct ScenarioRow {
     pub(super) n_skipped: i64,
 }
 
-counts_accessors!(ScenarioRow);
-
 impl ScenarioRow {
-    pub(super) fn progress(&self) -> Result<Progress, StoreError> {
-        Ok(Progress {
-            counts: self.counts(),
-            empty_children: 0,
-            status: status(&self.status)?,
-            timestamp_start: optional_timestamp(self.timestamp_start)?,
-            timestamp_stop: optional_timestamp(self.timestamp_stop)?,
-        })
-    }
-
-    pub(super) fn set_progress(&mut self, progress: &Progress) {
-        self.set_counts(progress.counts);
-        self.status = progress.status.as_str().to_owned();
-        self.timestamp_start = micros(progress.timestamp_start);
-        self.timestamp_stop = micros(progress.timestamp_stop);
-    }
-
     pub(super) fn node(&self) -> Result<Node, StoreError> {
         Ok(Node {
             id: self.id,

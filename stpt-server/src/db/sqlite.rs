@@ -7,6 +7,9 @@
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
 #[path = "access_ops.rs"]
 mod access_ops;
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
+#[path = "events.rs"]
+mod events;
 #[cfg(feature = "bench-loaders")]
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
 #[path = "history_loader.rs"]
@@ -19,6 +22,8 @@ mod ops;
 mod webhook_ops;
 
 pub(crate) use access_ops::*;
+pub(crate) use events::apply;
+use events::apply_each;
 #[cfg(feature = "bench-loaders")]
 pub(crate) use history_loader::generate_history;
 pub(crate) use ops::*;
@@ -26,9 +31,16 @@ pub(crate) use webhook_ops::*;
 
 use diesel::prelude::*;
 
+use stpt_core::{Applied, StoreError};
+
 use super::OpError;
-use super::rows::MachineRow;
+use super::known::Known;
+use super::rows::{MachineRow, NewTest};
 use super::schema::machines;
+use super::writer::{EventTarget, Work};
+
+/// The backend, for types that name it.
+pub(crate) type Backend = diesel::sqlite::Sqlite;
 
 pub(crate) type Conn = diesel::SqliteConnection;
 
@@ -46,4 +58,67 @@ fn machine_for_update(conn: &mut Conn, key: &str) -> QueryResult<Option<MachineR
         .select(MachineRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// Inserts a plan's tests in multi-row INSERTs of `INSERT_CHUNK` rows.
+fn insert_tests(conn: &mut Conn, rows: &[NewTest<'_>]) -> QueryResult<()> {
+    use super::schema::tests;
+    for chunk in rows.chunks(ops::INSERT_CHUNK) {
+        diesel::insert_into(tests::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// SQLite's event target: the writer's own connection, and the database's `data_version` when
+/// the writer last looked (it changes when another connection commits).
+pub(crate) struct SqliteTarget {
+    conn: Conn,
+    data_version: Option<i64>,
+}
+
+impl SqliteTarget {
+    /// Opens the writer's own connection to `path`.
+    pub(crate) fn open(path: &str) -> Result<Self, diesel::ConnectionError> {
+        use diesel::connection::SimpleConnection;
+        let mut conn = Conn::establish(path)?;
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+        Ok(SqliteTarget {
+            conn,
+            data_version: None,
+        })
+    }
+}
+
+#[derive(QueryableByName)]
+struct DataVersion {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    data_version: i64,
+}
+
+impl EventTarget for SqliteTarget {
+    /// One immediate transaction. What the writer knows holds while no other connection has
+    /// committed since its last batch; otherwise it is forgotten first.
+    fn apply_in_transaction(
+        &mut self,
+        known: &mut Known,
+        work: &[Work<'_>],
+    ) -> Result<Vec<Result<Applied, StoreError>>, OpError> {
+        let last = &mut self.data_version;
+        self.conn.immediate_transaction(|conn| {
+            let version = diesel::sql_query("SELECT data_version FROM pragma_data_version()")
+                .get_result::<DataVersion>(conn)?
+                .data_version;
+            if *last != Some(version) {
+                known.clear();
+                *last = Some(version);
+            }
+            apply_each(conn, known, work)
+        })
+    }
 }

@@ -13,40 +13,61 @@ use stpt_core::{
 };
 
 use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
-use super::sqlite_writer::SqliteWriter;
-use super::{FromPoolError, OpError, on_backend};
+use super::writer::Writer;
+use super::{FromPoolError, OpError, on_backend, postgres, sqlite};
+
+/// Lanes of PostgreSQL's writer at most (each one connection while it commits a batch).
+const PG_LANES: u32 = 4;
 
 /// A [`Store`] on SQLite or PostgreSQL.
 ///
-/// On SQLite, events go to one writer thread that commits them in batches
-/// (`db::sqlite_writer`) and queries use the pool; on PostgreSQL both use the pool, and
-/// concurrent events of one machine serialise on its row lock.
+/// Events go to the backend's [`Writer`] (`db::writer`), which commits them in batches: on
+/// SQLite one thread with its own connection, on PostgreSQL a few lanes on pooled
+/// connections, where concurrent events of one machine serialise on its row lock. Queries use
+/// the pool.
 #[derive(Debug, Clone)]
 pub struct DieselStore {
     pool: DbPool,
-    writer: Option<SqliteWriter>,
+    writer: Option<Writer>,
 }
 
 impl DieselStore {
-    /// Opens the database at `url` (migrating it) with the writer its backend wants.
+    /// Opens the database at `url` (migrating it) with its backend's writer.
     pub fn open(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, ConnectError> {
+        let lanes = (options.max_size / 2).clamp(1, PG_LANES);
         let pool = connect(url, options)?;
-        let writer = match url {
-            DatabaseUrl::Sqlite(path) => {
-                Some(
-                    SqliteWriter::start(path).map_err(|source| ConnectError::Writer {
-                        target: url.to_string(),
-                        source,
-                    })?,
-                )
-            }
-            DatabaseUrl::Postgres(_) => None,
+        let writer_error = |source| ConnectError::Writer {
+            target: url.to_string(),
+            source,
         };
-        Ok(DieselStore { pool, writer })
+        let spawned = |err: std::io::Error| diesel::ConnectionError::BadConnection(err.to_string());
+        let writer = match (&pool, url) {
+            (DbPool::Sqlite(_), DatabaseUrl::Sqlite(path)) => {
+                let target = sqlite::SqliteTarget::open(path).map_err(writer_error)?;
+                Writer::start(vec![target], "stpt-sqlite-writer")
+                    .map_err(|err| writer_error(spawned(err)))?
+            }
+            (DbPool::Postgres(pool), _) => {
+                let targets = (0..lanes)
+                    .map(|_| postgres::PgTarget::new(pool.clone()))
+                    .collect();
+                Writer::start(targets, "stpt-pg-writer")
+                    .map_err(|err| writer_error(spawned(err)))?
+            }
+            (DbPool::Sqlite(_), DatabaseUrl::Postgres(_)) => {
+                return Err(writer_error(diesel::ConnectionError::BadConnection(
+                    "a SQLite pool for a PostgreSQL URL".to_owned(),
+                )));
+            }
+        };
+        Ok(DieselStore {
+            pool,
+            writer: Some(writer),
+        })
     }
 
     /// A store over a migrated pool that applies events on pooled connections, one
-    /// transaction each (no dedicated SQLite writer).
+    /// transaction each (no writer).
     pub fn new(pool: DbPool) -> Self {
         DieselStore { pool, writer: None }
     }
@@ -85,7 +106,7 @@ impl DieselStore {
 impl Store for DieselStore {
     fn apply(&self, event: &Event, now: Timestamp) -> Result<Applied, StoreError> {
         match &self.writer {
-            Some(writer) => writer.apply(event, now),
+            Some(writer) => writer.apply(event, OutputLimit::default(), now),
             None => on_backend!(&self.pool => StoreError, apply(event, now)),
         }
     }
@@ -97,11 +118,31 @@ impl Store for DieselStore {
     ) -> Result<Applied, StoreError> {
         match &self.writer {
             Some(writer) => {
-                writer.apply_with_limit(&Event::TestOutput(output.clone()), limit, Timestamp::now())
+                writer.apply(&Event::TestOutput(output.clone()), limit, Timestamp::now())
             }
             None => {
                 on_backend!(&self.pool => StoreError, append_output(output, limit, Timestamp::now()))
             }
+        }
+    }
+
+    fn apply_batch(
+        &self,
+        events: &[Event],
+        limit: OutputLimit,
+        now: Timestamp,
+    ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        match &self.writer {
+            Some(writer) => writer.apply_batch(events, limit, now),
+            None => Ok(events
+                .iter()
+                .map(|event| match event {
+                    Event::TestOutput(output) => {
+                        on_backend!(&self.pool => StoreError, append_output(output, limit, now))
+                    }
+                    event => on_backend!(&self.pool => StoreError, apply(event, now)),
+                })
+                .collect()),
         }
     }
 
