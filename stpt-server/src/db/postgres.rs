@@ -34,7 +34,9 @@ use diesel::prelude::*;
 use stpt_core::{Applied, StoreError};
 
 use super::OpError;
-use super::known::Known;
+use super::known::{Known, KnownMachine};
+use super::schema::runs;
+use super::state_rows::RunState;
 use super::rows::{MachineRow, NewTest};
 use super::schema::machines;
 use super::writer::{EventTarget, Work};
@@ -103,8 +105,9 @@ impl PgTarget {
 
 impl EventTarget for PgTarget {
     /// One transaction that first locks every machine of the batch in name-key order (so two
-    /// lanes or two servers never wait on each other in a cycle), then applies the events.
-    /// What the writer knows is kept for this batch only: other servers write too.
+    /// lanes or two servers never wait on each other in a cycle) and reads their newest runs,
+    /// in two statements for the whole batch; then applies the events. What the writer knows
+    /// is kept for this batch only: other servers write too.
     fn apply_in_transaction(
         &mut self,
         known: &mut Known,
@@ -123,12 +126,25 @@ impl EventTarget for PgTarget {
         keys.sort_unstable();
         keys.dedup();
         conn.transaction(|conn| {
-            machines::table
+            let locked: Vec<MachineRow> = machines::table
                 .filter(machines::name_key.eq_any(&keys))
                 .order(machines::name_key.asc())
-                .select(machines::id)
+                .select(MachineRow::as_select())
                 .for_update()
-                .load::<i64>(conn)?;
+                .load(conn)?;
+            let run_ids: Vec<i64> = locked.iter().filter_map(|m| m.last_run_id).collect();
+            let mut newest: std::collections::HashMap<i64, RunState> = runs::table
+                .filter(runs::id.eq_any(&run_ids))
+                .select(RunState::as_select())
+                .load::<RunState>(conn)?
+                .into_iter()
+                .map(|run| (run.id, run))
+                .collect();
+            for machine in locked {
+                let run = machine.last_run_id.and_then(|id| newest.remove(&id));
+                let key = ops::name_key(&machine.name);
+                known.put(key, KnownMachine { row: machine, run });
+            }
             apply_each(conn, known, work)
         })
     }
