@@ -16,6 +16,12 @@
 //! - with an `event_id`, one probe of `applied_events` and one insert into it.
 //! - the machine and its run are read only when the writer does not know them (first event
 //!   after a restart, or after another connection wrote).
+//!
+//! Look-ups take their first row with `get_result`, never `first()`: `first()` binds its
+//! `LIMIT 1` as a parameter, and SQLite (3.53) marks a statement whose `LIMIT` is a bound
+//! parameter to be prepared again whenever that parameter is bound, which made every cached
+//! look-up re-prepare on every event. Each look-up here is by a unique key or reads rows in
+//! index order and stops stepping after the first, so no `LIMIT` is needed.
 
 use diesel::prelude::*;
 use stpt_core::{
@@ -175,7 +181,7 @@ fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpEr
     let Some(row) = applied_events::table
         .find(event_id)
         .select(AppliedEventRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
     else {
         return Ok(None);
@@ -184,7 +190,7 @@ fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpEr
     let run_status: Option<String> = runs::table
         .find(row.run_id)
         .select(runs::status)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(Some(Applied {
         kind,
@@ -390,7 +396,7 @@ pub(super) fn target_run(
             .find(wanted)
             .filter(runs::machine_id.eq(machine.row.id))
             .select(RunState::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()?
             .ok_or_else(|| {
                 OpError::Store(StoreError::UnknownRun {
@@ -429,7 +435,7 @@ fn test_at(conn: &mut Conn, run_id: RunId, index: u32) -> Result<Option<TestInSc
         .filter(tests::run_id.eq(run_id))
         .filter(tests::position.eq(i64::from(index)))
         .select(with_scenario())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -438,7 +444,7 @@ fn test_by_id(conn: &mut Conn, id: i64) -> Result<Option<TestInScenario>, OpErro
         .inner_join(scenarios::table)
         .filter(tests::id.eq(id))
         .select(with_scenario())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -475,7 +481,7 @@ fn apply_start(
                 .filter(tests::status.eq(Status::Waiting.as_str()))
                 .order(tests::position.asc())
                 .select(with_scenario())
-                .first(conn)
+                .get_result(conn)
                 .optional()?,
         };
         match found.filter(|t| matches(t, &start.file_path, &start.file_name, Status::Waiting)) {
@@ -564,12 +570,12 @@ fn find_presumed(
             if wanted == Status::Running {
                 query
                     .filter(tests::timestamp_start.is_not_null())
-                    .first(conn)
+                    .get_result(conn)
                     .optional()?
             } else {
                 query
                     .filter(tests::timestamp_start.is_null())
-                    .first(conn)
+                    .get_result(conn)
                     .optional()?
             }
         }
@@ -619,7 +625,7 @@ fn find_retry(
             .filter(tests::attempts.eq(previous))
             .order(tests::position.asc())
             .select(with_scenario())
-            .first(conn)
+            .get_result(conn)
             .optional()?,
     };
     Ok(found.filter(|(t, _)| {

@@ -522,7 +522,7 @@ pub(crate) fn append_output_within(
     if let Some(row) = output_events::table
         .find(&batch.event_id)
         .select(OutputEventRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
     {
         if row.machine_id != machine.id {
@@ -534,7 +534,7 @@ pub(crate) fn append_output_within(
         let run_status = runs::table
             .find(row.run_id)
             .select(runs::status)
-            .first::<String>(conn)
+            .get_result::<String>(conn)
             .optional()?;
         return Ok(Applied {
             kind: EventKind::TestOutput,
@@ -566,7 +566,7 @@ pub(crate) fn append_output_within(
     let before = test_outputs::table
         .find(test_id)
         .select(OutputRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let ends = before
         .as_ref()
@@ -656,7 +656,7 @@ pub(crate) fn output(conn: &mut Conn, test: NodeId) -> Result<Option<OutputLog>,
     let Some(summary) = test_outputs::table
         .find(test)
         .select(OutputRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
     else {
         return Ok(Some(OutputLog {

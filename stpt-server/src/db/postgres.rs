@@ -35,10 +35,10 @@ use stpt_core::{Applied, StoreError};
 
 use super::OpError;
 use super::known::{Known, KnownMachine};
-use super::schema::runs;
-use super::state_rows::RunState;
 use super::rows::{MachineRow, NewTest};
 use super::schema::machines;
+use super::schema::runs;
+use super::state_rows::RunState;
 use super::writer::{EventTarget, Work};
 
 /// The backend, for types that name it.
@@ -58,7 +58,7 @@ fn machine_for_update(conn: &mut Conn, key: &str) -> QueryResult<Option<MachineR
         .filter(machines::name_key.eq(key))
         .select(MachineRow::as_select())
         .for_update()
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -56,7 +56,7 @@ fn machine_for_update(conn: &mut Conn, key: &str) -> QueryResult<Option<MachineR
     machines::table
         .filter(machines::name_key.eq(key))
         .select(MachineRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
