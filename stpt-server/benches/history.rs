@@ -34,7 +34,7 @@ const SAMPLES: usize = 30;
 /// Samples per label search, enough for a p99.
 const LABEL_SAMPLES: usize = 300;
 /// Runs per page of a label search (the API's default page).
-const LABEL_PAGE: u32 = 20;
+const LABEL_PAGE: u64 = 20;
 
 fn env_number(name: &str, default: u32) -> u32 {
     std::env::var(name)
