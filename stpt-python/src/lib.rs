@@ -679,7 +679,10 @@ mod tests {
             timestamp: None,
         };
         let sizes = |b: Vec<Vec<OutputLine>>| b.iter().map(Vec::len).collect::<Vec<_>>();
-        assert_eq!(sizes(batches((0..2500).map(|_| line(1)))), [1000, 1000, 500]);
+        assert_eq!(
+            sizes(batches((0..2500).map(|_| line(1)))),
+            [1000, 1000, 500]
+        );
         // 64 KiB of 1 KiB lines (1,025 bytes each with the newline): 63 a batch.
         assert_eq!(sizes(batches((0..100).map(|_| line(1024)))), [63, 37]);
         // A line larger than a batch goes alone.

@@ -111,10 +111,7 @@ fn percentiles(mut f: impl FnMut()) -> (Duration, Duration) {
 }
 
 /// The label searches timed, each with the runs it must find among `runs` generated ones.
-fn label_searches(
-    machine: stpt_core::MachineId,
-    runs: u32,
-) -> Vec<(&'static str, RunFilter, u64)> {
+fn label_searches(machine: stpt_core::MachineId, runs: u32) -> Vec<(&'static str, RunFilter, u64)> {
     let label = |key: &str, value: &str| (key.to_owned(), value.to_owned());
     // How many of runs 0..runs have r % 10 in `residues` (and, for `odd`, r odd).
     let count = |residues: &[u32], odd: bool| {
@@ -127,7 +124,9 @@ fn label_searches(
     let since =
         stpt_core::Timestamp::from_micros(at(0).as_micros() + i64::from(newest_tenth) * 60_000_000)
             .expect("a timestamp in range");
-    let release_since = (newest_tenth..runs).filter(|r| [6, 7].contains(&(r % 10))).count() as u64;
+    let release_since = (newest_tenth..runs)
+        .filter(|r| [6, 7].contains(&(r % 10)))
+        .count() as u64;
     vec![
         (
             "branch=main (6 in 10)",

@@ -56,12 +56,14 @@ pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
     let store: Arc<dyn Store> = Arc::new(store);
     // Output too: the others read the lines a notice announces from the database.
     let output = match &config.database_url {
-        DatabaseUrl::Postgres(url) => OutputHub::postgres(url, store.clone()).map_err(|source| {
-            ConnectError::Notifications {
-                target: config.database_url.to_string(),
-                source,
-            }
-        })?,
+        DatabaseUrl::Postgres(url) => {
+            OutputHub::postgres(url, store.clone()).map_err(|source| {
+                ConnectError::Notifications {
+                    target: config.database_url.to_string(),
+                    source,
+                }
+            })?
+        }
         DatabaseUrl::Sqlite(_) => OutputHub::default(),
     };
     Ok(assemble(config, store, Live { hub, output }, Some(access), key).manage(metrics))

@@ -122,7 +122,10 @@ impl Relay {
             if let Ok(payload) = serde_json::from_str::<Payload>(&notification.payload)
                 && payload.schema == self.schema
             {
-                match heard.iter_mut().find(|n| n.test_id == payload.notice.test_id) {
+                match heard
+                    .iter_mut()
+                    .find(|n| n.test_id == payload.notice.test_id)
+                {
                     Some(pending) => pending.lines += payload.notice.lines,
                     None => heard.push(payload.notice),
                 }
@@ -258,10 +261,7 @@ fn run(mut relay: Relay, url: &str, outgoing: &mpsc::Receiver<OutputNotice>) {
 /// Reopens the connection with backoff; `None` when the hub is gone. Notices queued meanwhile
 /// are dropped: their lines are stored, and the first read after reconnecting delivers them
 /// to whoever still listens.
-fn reconnect(
-    url: &str,
-    outgoing: &mpsc::Receiver<OutputNotice>,
-) -> Option<(PgConnection, String)> {
+fn reconnect(url: &str, outgoing: &mpsc::Receiver<OutputNotice>) -> Option<(PgConnection, String)> {
     let mut delay = Duration::from_millis(100);
     loop {
         let deadline = Instant::now() + delay;

@@ -24,8 +24,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
 use stpt_core::{
-    DryRun, Event, MasterScenarioPlan, OutputBatch, OutputLine, OutputStream, ScenarioPlan,
-    Status, TestPlan, TestStart, TestStop, Timestamp,
+    DryRun, Event, MasterScenarioPlan, OutputBatch, OutputLine, OutputStream, ScenarioPlan, Status,
+    TestPlan, TestStart, TestStop, Timestamp,
 };
 use stpt_runner::executor::{OUTPUT_BATCH_BYTES, OUTPUT_BATCH_DELAY, OUTPUT_BATCH_LINES};
 use tungstenite::{Message, WebSocket};
@@ -176,7 +176,8 @@ pub(super) fn output(server: &ServerArgs, args: OutputArgs) -> anyhow::Result<()
         Ok(_) if printing => bench.phase("out", true).map(Some),
         _ => Ok(None),
     };
-    let cleanup = (!args.keep).then(|| super::cleanup::remove_named(server, |n| n.starts_with(&prefix)));
+    let cleanup =
+        (!args.keep).then(|| super::cleanup::remove_named(server, |n| n.starts_with(&prefix)));
     let (baseline, with_output) = (baseline?, with_output?);
     let rise = match (&baseline, &with_output) {
         (Some(b), Some(o)) if b.start_stop.p99_ms > 0.0 => {
@@ -234,7 +235,10 @@ impl OutputReport {
             "{} rigs (one event every {} ms each), {} s per phase, against {}",
             self.rigs, self.pause_ms, self.seconds, self.url
         );
-        for (name, phase) in [("without output", &self.baseline), ("with output", &self.with_output)] {
+        for (name, phase) in [
+            ("without output", &self.baseline),
+            ("with output", &self.with_output),
+        ] {
             let Some(phase) = phase else { continue };
             println!("{name}:");
             println!("  start/stop:          {}", phase.start_stop);
@@ -336,7 +340,11 @@ impl Bench<'_> {
     }
 
     /// Posts an event to its endpoint.
-    fn event(&self, agent: &ureq::Agent, event: &Event) -> Result<(serde_json::Value, Duration), String> {
+    fn event(
+        &self,
+        agent: &ureq::Agent,
+        event: &Event,
+    ) -> Result<(serde_json::Value, Duration), String> {
         let path = event
             .endpoint()
             .ok_or_else(|| "an event without its run".to_owned())?;
@@ -482,8 +490,8 @@ impl Bench<'_> {
             "{}/ws/machine/{machine_id}/output",
             self.base.replacen("http", "ws", 1)
         );
-        let socket = super::live::subscribe(&url)
-            .with_context(|| format!("cannot subscribe to {url}"))?;
+        let socket =
+            super::live::subscribe(&url).with_context(|| format!("cannot subscribe to {url}"))?;
         socket
             .get_ref()
             .set_read_timeout(Some(READ_SLICE))
@@ -537,7 +545,9 @@ impl Bench<'_> {
             let full = pending >= OUTPUT_BATCH_LINES || pending_bytes >= OUTPUT_BATCH_BYTES;
             if pending > 0 && (full || old || finished) {
                 let per_line = self.args.line_chars + 1;
-                let fit = usize::try_from(OUTPUT_BATCH_BYTES / per_line).unwrap_or(1).max(1);
+                let fit = usize::try_from(OUTPUT_BATCH_BYTES / per_line)
+                    .unwrap_or(1)
+                    .max(1);
                 let take = pending.min(OUTPUT_BATCH_LINES).min(fit);
                 let seqs = first_pending..first_pending + take;
                 let batch = OutputBatch {
