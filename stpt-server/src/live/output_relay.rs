@@ -10,8 +10,8 @@
 //! instances.
 //!
 //! Which lines are new: per test the relay remembers how many of the test's lines it has
-//! delivered (the stored `total_lines` at its last read), and delivers from there up to what
-//! the read found. Notices that pile up for one test are answered by one read; a notice whose
+//! delivered (up to the end of what its last read found), and delivers from there up to what
+//! the read finds now. Notices that pile up for one test are answered by one read; a notice whose
 //! lines an earlier read already delivered causes none. For a test it has not read before (its
 //! first batch, or one the relay forgot while nobody listened), the new lines are the last
 //! `lines` of the notices heard together; should a later batch already be stored by then, that
@@ -157,17 +157,17 @@ impl Relay {
                 return;
             }
         };
+        let end = end_of(&log);
         let from = self
             .delivered
             .get(&notice.test_id)
             .copied()
-            .unwrap_or_else(|| log.total_lines.saturating_sub(notice.lines));
+            .unwrap_or_else(|| end.saturating_sub(notice.lines));
         let lines = lines_from(&log, from);
         if self.delivered.len() >= REMEMBERED_TESTS {
             self.delivered.clear();
         }
-        self.delivered
-            .insert(notice.test_id, log.total_lines.max(from));
+        self.delivered.insert(notice.test_id, end.max(from));
         if !lines.is_empty() {
             let _ = self.hub.send(Arc::new(OutputMessage::new(
                 notice.machine_id,
@@ -184,12 +184,25 @@ impl Relay {
     }
 }
 
+/// How many lines the test had printed as far as `log` shows: the lines read when nothing
+/// was dropped (every line is in the head), else the count received. The count and the lines
+/// are read apart, so a batch stored in between may show in the lines and not in the count;
+/// trusting the lines then keeps a line from being delivered twice.
+fn end_of(log: &OutputLog) -> u64 {
+    let head = log.head.len() as u64;
+    if log.tail.is_empty() {
+        head
+    } else {
+        log.total_lines.max(head + log.tail.len() as u64)
+    }
+}
+
 /// The kept lines of `log` from the `from`th line of the test's whole output on (counting
-/// from 0): the head holds lines `0..head.len()`, the tail the last `tail.len()` of
-/// `total_lines`.
+/// from 0): the head holds lines `0..head.len()`, the tail the last `tail.len()` up to
+/// [`end_of`].
 fn lines_from(log: &OutputLog, from: u64) -> Vec<OutputLine> {
     let head = log.head.len() as u64;
-    let tail_start = log.total_lines.saturating_sub(log.tail.len() as u64);
+    let tail_start = end_of(log).saturating_sub(log.tail.len() as u64);
     let from_head = log
         .head
         .iter()
@@ -314,6 +327,11 @@ mod tests {
         assert_eq!(texts(lines_from(&cut, 1)), ["b", "i", "j"]);
         assert_eq!(texts(lines_from(&cut, 5)), ["i", "j"]);
         assert_eq!(texts(lines_from(&cut, 9)), ["j"]);
+        // A count read before the newest lines were stored: the lines are believed.
+        let behind = log(&["a", "b", "c"], &[], 2);
+        assert_eq!(end_of(&behind), 3);
+        assert_eq!(texts(lines_from(&behind, 2)), ["c"]);
+        assert_eq!(end_of(&cut), 10);
     }
 
     #[test]

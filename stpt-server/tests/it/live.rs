@@ -628,12 +628,31 @@ fn output_posted_to_one_instance_reaches_the_other_on_postgres() {
     a.post(&output("rig-pg", run, 0, "o-4", &["four"]));
     let mut expected = big.clone();
     expected.extend(["three".to_owned(), "four".to_owned()]);
-    assert_eq!(output_texts(&mut out_b, &test, expected.len()), expected);
-    assert_eq!(output_texts(&mut out_a, &test, expected.len()), expected);
+    for (name, socket) in [("b", &mut out_b), ("a", &mut out_a)] {
+        let got = output_texts(socket, &test, expected.len());
+        if got != expected {
+            let first = got.iter().zip(&expected).position(|(g, e)| g != e);
+            panic!(
+                "socket {name}: {} lines for {}, first difference at {first:?}: {:?}",
+                got.len(),
+                expected.len(),
+                first.map(|i| (
+                    &got[i][..9.min(got[i].len())],
+                    &expected[i][..9.min(expected[i].len())]
+                ))
+            );
+        }
+    }
 
     // Nothing more arrives: no batch was delivered twice.
     for socket in [&mut out_a, &mut out_b] {
         let extra = read_until_quiet(socket);
-        assert!(extra.is_empty(), "delivered twice: {extra:?}");
+        let texts: Vec<&str> = extra
+            .iter()
+            .flat_map(|f| f["test_output"]["lines"].as_array().into_iter().flatten())
+            .map(|l| l["text"].as_str().unwrap_or_default())
+            .map(|t| &t[..9.min(t.len())])
+            .collect();
+        assert!(extra.is_empty(), "delivered twice: {texts:?}");
     }
 }
