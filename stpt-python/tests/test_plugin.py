@@ -484,3 +484,20 @@ def test_server_away_with_labels_and_output_fails_nothing(stpt_bin, tmp_path):
         check_loud_run(server, server.runs_of("rig-loud-away")[0])
     finally:
         server.stop()
+
+
+def test_xdist_workers_captured_output_reaches_its_tests(server, tmp_path):
+    project = loud_project(tmp_path / "project")
+    code, output = run_pytest(
+        project,
+        "-n",
+        "2",
+        "--stpt-url",
+        server.url,
+        "--stpt-machine",
+        "rig-loud-xdist",
+        *label_options(tmp_path / "spool"),
+        env={"STPT_LABELS": "env=lab"},
+    )
+    assert code == 1, output
+    check_loud_run(server, run_id_of(summary_line(output)))
