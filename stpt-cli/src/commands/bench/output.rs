@@ -360,7 +360,7 @@ impl Bench<'_> {
         } else {
             None
         };
-        let printed_lines = Mutex::new(0u64);
+        let accepted_lines = Mutex::new(0u64);
         let printing_done = AtomicBool::new(false);
         let (rigs, printed, received) = std::thread::scope(|scope| {
             let rigs: Vec<_> = (0..self.args.rigs)
@@ -376,14 +376,14 @@ impl Bench<'_> {
             let (printed, received) = match printer {
                 Some(printer) => {
                     let subscriber = {
-                        let (done, count) = (&printing_done, &printed_lines);
+                        let (done, count) = (&printing_done, &accepted_lines);
                         let socket = printer.socket;
                         std::thread::Builder::new()
                             .name("subscriber".to_owned())
                             .spawn_scoped(scope, move || self.subscribe(socket, done, count))
                             .context("cannot start the subscriber's thread")?
                     };
-                    let printed = self.print(&printer.target, deadline, &printed_lines);
+                    let printed = self.print(&printer.target, deadline, &accepted_lines);
                     printing_done.store(true, Ordering::SeqCst);
                     let received = subscriber
                         .join()
@@ -503,7 +503,8 @@ impl Bench<'_> {
     }
 
     /// Prints lines at the asked rate until `deadline`, sending them in the executor's
-    /// batches; `count` follows the lines printed so far. Stops the test at the end.
+    /// batches; `count` follows the lines the server accepted so far. Stops the test at the
+    /// end.
     fn print(&self, target: &PrinterTarget, deadline: Instant, count: &Mutex<u64>) -> Printed {
         let agent = self.agent();
         let began = Instant::now();
@@ -533,9 +534,6 @@ impl Bench<'_> {
                 printed.printed.push(now);
                 printed.sent.push(None);
                 pending_bytes += self.args.line_chars + 1;
-            }
-            if let Ok(mut count) = count.lock() {
-                *count = printed.printed.len() as u64;
             }
             let pending = printed.printed.len() - first_pending;
             let old = printed
@@ -567,6 +565,9 @@ impl Bench<'_> {
                     Ok((_, took)) => {
                         printed.post.push(took);
                         printed.batches += 1;
+                        if let Ok(mut count) = count.lock() {
+                            *count += seqs.len() as u64;
+                        }
                         for seq in seqs {
                             printed.sent[seq] = Some(sent);
                         }
@@ -589,13 +590,13 @@ impl Bench<'_> {
         printed
     }
 
-    /// Reads the output socket until printing is over and every printed line came, or the
+    /// Reads the output socket until printing is over and every accepted line came, or the
     /// timeout passed since printing ended.
     fn subscribe(
         &self,
         mut socket: WebSocket<TcpStream>,
         done: &AtomicBool,
-        printed: &Mutex<u64>,
+        accepted: &Mutex<u64>,
     ) -> Received {
         let mut received = Received {
             lines: Vec::new(),
@@ -605,7 +606,7 @@ impl Bench<'_> {
         loop {
             if done.load(Ordering::SeqCst) {
                 let ended = *ended.get_or_insert_with(Instant::now);
-                let all = printed.lock().map_or(0, |count| *count);
+                let all = accepted.lock().map_or(0, |count| *count);
                 if received.lines.len() as u64 >= all
                     || ended.elapsed() >= Duration::from_secs(self.args.timeout)
                 {
