@@ -39,7 +39,8 @@
 //! Output ([`Event::TestOutput`]) is spooled and delivered like any event, to
 //! `/api/v1/runs/<run>/tests/<index>/output` with the batch as the body: its run comes from
 //! the dry run's answer, filled in before spooling when known, else when the spooled dry run
-//! is delivered ahead of it.
+//! is delivered ahead of it (also by a replay that sent none of the spool's events itself:
+//! each delivered dry run's run is its machine's until the next one's).
 //!
 //! **Invariant:** every event carries an `event_id` before it is spooled (one is made when the
 //! caller gave none), so replays are idempotent: the server de-duplicates by event id.
