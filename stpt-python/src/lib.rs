@@ -13,13 +13,18 @@
 
 mod background;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyIndexError, PyOSError, PyValueError};
 use pyo3::prelude::*;
-use stpt_core::{Event, MasterScenarioPlan, ScenarioPlan, Sink, SinkError, Status, TestPlan};
+use stpt_core::{
+    Event, MasterScenarioPlan, OutputLine, OutputStream, ScenarioPlan, Sink, SinkError, Status,
+    TestPlan, Timestamp,
+};
+use stpt_runner::executor::{OUTPUT_BATCH_BYTES, OUTPUT_BATCH_LINES};
 use stpt_runner::{
     HttpConfig, HttpSink, JsonLinesSink, Plan, PlannedTest, Reporter, RetryPolicy,
     default_spool_dir,
@@ -268,6 +273,62 @@ impl PyReporter {
         let sent = py.allow_threads(|| reporter.stop_attempt(&test, status, message, attempt));
         self.note(sent);
         Ok(())
+    }
+
+    /// Reports lines the test at `index` printed, each with `stream` (`stdout` or `stderr`;
+    /// none: unknown) and the time of this call, in batches as the runner's executor cuts
+    /// them (at most 1,000 lines or 64 KiB each). No lines, no event.
+    #[pyo3(signature = (index, lines, stream = None))]
+    fn output(
+        &mut self,
+        py: Python<'_>,
+        index: u32,
+        lines: Vec<String>,
+        stream: Option<&str>,
+    ) -> PyResult<()> {
+        let stream = stream
+            .map(|name| {
+                OutputStream::parse(name).ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "a stream is \"stdout\" or \"stderr\", not {name:?}"
+                    ))
+                })
+            })
+            .transpose()?;
+        let (plan, tests) = self.plan.as_ref().ok_or_else(no_dry_run)?;
+        let test = planned(plan, tests, index)?;
+        let now = Timestamp::now();
+        let lines = lines.into_iter().map(|text| OutputLine {
+            text,
+            stream,
+            timestamp: Some(now),
+        });
+        let reporter = &mut self.reporter;
+        let sent = py.allow_threads(|| {
+            batches(lines)
+                .into_iter()
+                .map(|batch| reporter.output(&test, batch))
+                .collect::<Vec<_>>()
+        });
+        for outcome in sent {
+            self.note(outcome);
+        }
+        Ok(())
+    }
+
+    /// Labels every dry run from now on with `key` = `value` (over the plan's own label of
+    /// that key). Raises `ValueError` when the server would refuse the label.
+    fn label(&mut self, key: String, value: String) -> PyResult<()> {
+        stpt_core::wire::check_label(&key, &value)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        self.reporter.label(key, value);
+        Ok(())
+    }
+
+    /// The labels added to every dry run.
+    #[getter]
+    fn labels(&self) -> BTreeMap<String, String> {
+        self.reporter.labels().clone()
     }
 
     /// Delivers what the sink still holds (for HTTP: the spool, with the retry policy).
@@ -527,6 +588,28 @@ fn planned<'a>(plan: &'a Plan, tests: &[(usize, usize)], index: u32) -> PyResult
     })
 }
 
+/// `lines` cut into batches of at most `OUTPUT_BATCH_LINES` lines and, unless one line is
+/// larger alone, `OUTPUT_BATCH_BYTES` bytes.
+fn batches(lines: impl IntoIterator<Item = OutputLine>) -> Vec<Vec<OutputLine>> {
+    let mut batches = Vec::new();
+    let mut batch: Vec<OutputLine> = Vec::new();
+    let mut bytes = 0;
+    for line in lines {
+        if !batch.is_empty()
+            && (batch.len() >= OUTPUT_BATCH_LINES || bytes + line.bytes() > OUTPUT_BATCH_BYTES)
+        {
+            batches.push(std::mem::take(&mut batch));
+            bytes = 0;
+        }
+        bytes += line.bytes();
+        batch.push(line);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
+}
+
 fn check_attempt(attempt: Option<u32>) -> PyResult<()> {
     match attempt {
         Some(0) => Err(PyValueError::new_err("attempts count from 1")),
@@ -586,6 +669,25 @@ mod tests {
         assert_eq!(shorten_name(&a, 256).unwrap(), sa);
         assert!(sa.starts_with("test_x[ppp"));
         assert_eq!(shorten_name(&a, 10), None);
+    }
+
+    #[test]
+    fn output_is_cut_into_the_executors_batches() {
+        let line = |n: usize| OutputLine {
+            text: "x".repeat(n),
+            stream: None,
+            timestamp: None,
+        };
+        let sizes = |b: Vec<Vec<OutputLine>>| b.iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(
+            sizes(batches((0..2500).map(|_| line(1)))),
+            [1000, 1000, 500]
+        );
+        // 64 KiB of 1 KiB lines (1,025 bytes each with the newline): 63 a batch.
+        assert_eq!(sizes(batches((0..100).map(|_| line(1024)))), [63, 37]);
+        // A line larger than a batch goes alone.
+        assert_eq!(sizes(batches([line(1), line(70_000), line(1)])), [1, 1, 1]);
+        assert!(batches(Vec::new()).is_empty());
     }
 
     #[test]

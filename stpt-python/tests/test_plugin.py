@@ -345,3 +345,159 @@ def test_collect_only_announces_nothing(server, tmp_path):
     assert code == 0
     assert not [line for line in output.splitlines() if line.startswith("stpt")]
     assert server.get("/tm_api/machines/")["results"] == []
+
+
+LOUD = {
+    "test_loud.py": '''
+        import logging
+        import sys
+
+        def test_prints():
+            print("hello from stdout")
+            print("second line")
+            sys.stderr.write("to stderr\\n")
+            logging.getLogger("rig").warning("a log record")
+
+        def test_quiet():
+            pass
+
+        def test_fails_loudly():
+            print("before failing")
+            assert False
+    ''',
+}
+
+
+def loud_project(root: Path) -> Path:
+    project = make_project(root, LOUD)
+    (project / "pytest.ini").write_text("[pytest]\nstpt_labels =\n    suite=smoke\n")
+    return project
+
+
+def label_options(spool: Path):
+    return ["--stpt-label", "branch=main", "--stpt-label", "build=42", "--stpt-spool-dir", str(spool)]
+
+
+LABELS = {"branch": "main", "build": "42", "suite": "smoke", "env": "lab"}
+
+
+def check_loud_run(server, run_id: int):
+    """The run carries the labels and each test its own captured output."""
+    found = server.get("/api/v1/runs?label=branch:main&label=suite:smoke")["results"]
+    assert [run["id"] for run in found] == [run_id]
+    assert found[0]["labels"] == LABELS
+    assert server.get("/api/v1/runs?label=branch:dev")["results"] == []
+    tests = {t["file_name"]: t for t in all_tests(server.run(run_id))}
+
+    def output(name):
+        log = server.get(f"/api/v1/tests/{tests[name]['id']}/output")
+        return [(line["text"], line.get("stream")) for line in log["head"]]
+
+    printed = output("test_prints")
+    assert printed[:3] == [
+        ("hello from stdout", "stdout"),
+        ("second line", "stdout"),
+        ("to stderr", "stderr"),
+    ], printed
+    assert len(printed) == 4 and "a log record" in printed[3][0], printed
+    assert printed[3][1] == "stderr"
+    assert output("test_quiet") == []
+    assert output("test_fails_loudly") == [("before failing", "stdout")]
+
+
+def test_labels_and_captured_output_reach_the_server(server, tmp_path):
+    project = loud_project(tmp_path / "project")
+    plain_code, _ = run_pytest(project, "-q")
+    code, output = run_pytest(
+        project,
+        "-q",
+        "--stpt-url",
+        server.url,
+        "--stpt-machine",
+        "rig-loud",
+        *label_options(tmp_path / "spool"),
+        # The environment's labels come first; an option wins for the same key.
+        env={"STPT_LABELS": "env=lab,branch=dev"},
+    )
+    assert code == plain_code == 1, output
+    line = summary_line(output)
+    assert line == f"stpt: reported 3 tests to {server.url}, run {run_id_of(line)}", output
+    check_loud_run(server, run_id_of(line))
+
+
+def test_output_capture_can_be_turned_off_and_bad_labels_are_told(server, tmp_path):
+    project = loud_project(tmp_path / "project")
+    code, output = run_pytest(
+        project,
+        "--stpt-url",
+        server.url,
+        "--stpt-machine",
+        "rig-quiet",
+        "--stpt-no-output",
+        "--stpt-label",
+        "no label here",
+        "--stpt-spool-dir",
+        str(tmp_path / "spool"),
+    )
+    assert code == 1, output
+    line = summary_line(output)
+    assert "ignored: label 'no label here' is not KEY=VALUE" in line, line
+    run_id = int(re.search(r"run (\d+);", line).group(1))
+    tree = server.run(run_id)
+    for test in all_tests(tree):
+        assert server.get(f"/api/v1/tests/{test['id']}/output")["head"] == []
+    assert server.get("/api/v1/runs?label=suite:smoke")["results"][0]["id"] == run_id
+
+
+def test_server_away_with_labels_and_output_fails_nothing(stpt_bin, tmp_path):
+    project = loud_project(tmp_path / "project")
+    plain_code, _ = run_pytest(project)
+    spool = tmp_path / "spool"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    code, output = run_pytest(
+        project,
+        "--stpt-url",
+        url,
+        "--stpt-machine",
+        "rig-loud-away",
+        *label_options(spool),
+        env={"STPT_LABELS": "env=lab"},
+    )
+    assert code == plain_code == 1, output
+    # A dry run, a start and a stop for 3 tests, and 4 captured sections.
+    assert summary_line(output) == (
+        f"stpt: server unreachable, 11 events spooled in {spool}; "
+        "deliver them with `stpt replay`"
+    )
+    directory = tmp_path / "server"
+    directory.mkdir()
+    server = Server(stpt_bin, directory, port).start()
+    try:
+        replayed = subprocess.run(
+            [stpt_bin, "replay", "--url", url, "--spool-dir", str(spool)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        check_loud_run(server, server.runs_of("rig-loud-away")[0])
+    finally:
+        server.stop()
+
+
+def test_xdist_workers_captured_output_reaches_its_tests(server, tmp_path):
+    project = loud_project(tmp_path / "project")
+    code, output = run_pytest(
+        project,
+        "-n",
+        "2",
+        "--stpt-url",
+        server.url,
+        "--stpt-machine",
+        "rig-loud-xdist",
+        *label_options(tmp_path / "spool"),
+        env={"STPT_LABELS": "env=lab"},
+    )
+    assert code == 1, output
+    check_loud_run(server, run_id_of(summary_line(output)))

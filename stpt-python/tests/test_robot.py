@@ -25,18 +25,21 @@ Is Skipped
 """
 
 
-def run_robot(directory: Path, url: str, machine: str, spool: Path):
+def run_robot(
+    directory: Path, url: str, machine: str, spool: Path, listener="stpt.robot.StptListener", env=None
+):
     suite = directory / "lamp.robot"
     suite.write_text(textwrap.dedent(SUITE))
     environment = {k: v for k, v in os.environ.items() if not k.startswith("STPT_")}
     environment.update({"STPT_URL": url, "STPT_MACHINE": machine, "STPT_SPOOL_DIR": str(spool)})
+    environment.update(env or {})
     done = subprocess.run(
         [
             sys.executable,
             "-m",
             "robot",
             "--listener",
-            "stpt.robot.StptListener",
+            listener,
             "--output",
             "NONE",
             "--report",
@@ -83,3 +86,21 @@ def test_robot_with_the_server_away_spools(tmp_path):
         f"stpt: server unreachable, 9 events spooled in {spool}; deliver them with `stpt replay`"
         in output
     ), output
+
+
+def test_robot_labels_from_the_listener_argument_and_the_environment(server, tmp_path):
+    listener = f"stpt.robot.StptListener;{server.url};rig-robot-labels;;;branch=main,build=7"
+    code, output = run_robot(
+        tmp_path,
+        "http://127.0.0.1:9",
+        "ignored",
+        tmp_path / "spool",
+        listener=listener,
+        env={"STPT_LABELS": "env=lab,branch=dev"},
+    )
+    assert code == 2, output
+    assert f"stpt: reported 4 tests to {server.url}, run 1" in output, output
+    found = server.get("/api/v1/runs?label=branch:main")["results"]
+    assert [run["id"] for run in found] == [1]
+    assert found[0]["labels"] == {"branch": "main", "build": "7", "env": "lab"}
+    assert server.get("/api/v1/runs?label=branch:dev")["results"] == []

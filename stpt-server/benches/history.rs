@@ -4,8 +4,13 @@
 //! 100) tests on one machine — a million test rows — with `DieselStore::generate_history`'s
 //! multi-row inserts, then times, 30 times each: a test's history (last 20 results), the
 //! newest run compared with the previous one, and the flaky list (last 10 runs), exactly as
-//! the `/api/v1` handlers compute them. Last it times start+stop pairs of a fresh 100-test run
-//! on the big database and on an empty one. Prints median and worst per question.
+//! the `/api/v1` handlers compute them. The generated runs carry labels (`branch`: `main` on
+//! six runs in ten, `release` on two, `feature-a` and `feature-b` on one each; `suite`: `full`
+//! or `smoke`, alternating), and `Store::find_runs` — what `GET /api/v1/runs?label=` asks — is
+//! timed `LABEL_SAMPLES` times per search, first page of 20: by one label (a common and a rare
+//! value), by two, by a label and the machine, by a label and `since` (the newest tenth of the
+//! runs). Last it times start+stop pairs of a fresh 100-test run on the big database and on an
+//! empty one. Prints median and worst per question, p50 and p99 per label search.
 //!
 //! SQLite uses a file in a temporary directory; PostgreSQL a fresh schema on the server named
 //! by `STPT_TEST_POSTGRES_URL` (skipped when unset, an error when `CI` is set).
@@ -21,11 +26,15 @@ use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use stpt_core::insights;
 use stpt_core::testing::builders::{at, dry_run, start, stop};
-use stpt_core::{PageRequest, Status, Store};
+use stpt_core::{PageRequest, RunFilter, Status, Store};
 use stpt_server::db::{DatabaseUrl, DieselStore, PoolOptions};
 
 const MACHINE: &str = "big-rig";
 const SAMPLES: usize = 30;
+/// Samples per label search, enough for a p99.
+const LABEL_SAMPLES: usize = 300;
+/// Runs per page of a label search (the API's default page).
+const LABEL_PAGE: u64 = 20;
 
 fn env_number(name: &str, default: u32) -> u32 {
     std::env::var(name)
@@ -85,6 +94,83 @@ fn time(mut f: impl FnMut()) -> (Duration, Duration) {
         .collect();
     took.sort();
     (took[SAMPLES / 2], took[SAMPLES - 1])
+}
+
+/// p50 and p99 of `LABEL_SAMPLES` runs of `f`.
+fn percentiles(mut f: impl FnMut()) -> (Duration, Duration) {
+    let mut took: Vec<Duration> = (0..LABEL_SAMPLES)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect();
+    took.sort();
+    let rank = |p: usize| took[(LABEL_SAMPLES * p).div_ceil(100).max(1) - 1];
+    (rank(50), rank(99))
+}
+
+/// The label searches timed, each with the runs it must find among `runs` generated ones.
+fn label_searches(machine: stpt_core::MachineId, runs: u32) -> Vec<(&'static str, RunFilter, u64)> {
+    let label = |key: &str, value: &str| (key.to_owned(), value.to_owned());
+    // How many of runs 0..runs have r % 10 in `residues` (and, for `odd`, r odd).
+    let count = |residues: &[u32], odd: bool| {
+        (0..runs)
+            .filter(|r| residues.contains(&(r % 10)) && (!odd || r % 2 == 1))
+            .count() as u64
+    };
+    let newest_tenth = runs - runs / 10;
+    // Generated run r is stamped r minutes after `at(0)`.
+    let since =
+        stpt_core::Timestamp::from_micros(at(0).as_micros() + i64::from(newest_tenth) * 60_000_000)
+            .expect("a timestamp in range");
+    let release_since = (newest_tenth..runs)
+        .filter(|r| [6, 7].contains(&(r % 10)))
+        .count() as u64;
+    vec![
+        (
+            "branch=main (6 in 10)",
+            RunFilter {
+                labels: vec![label("branch", "main")],
+                ..RunFilter::default()
+            },
+            count(&[0, 1, 2, 3, 4, 5], false),
+        ),
+        (
+            "branch=feature-a (1 in 10)",
+            RunFilter {
+                labels: vec![label("branch", "feature-a")],
+                ..RunFilter::default()
+            },
+            count(&[8], false),
+        ),
+        (
+            "branch=feature-b, suite=smoke",
+            RunFilter {
+                labels: vec![label("branch", "feature-b"), label("suite", "smoke")],
+                ..RunFilter::default()
+            },
+            count(&[9], true),
+        ),
+        (
+            "branch=release + machine",
+            RunFilter {
+                machine: Some(machine),
+                labels: vec![label("branch", "release")],
+                ..RunFilter::default()
+            },
+            count(&[6, 7], false),
+        ),
+        (
+            "branch=release + since",
+            RunFilter {
+                since: Some(since),
+                labels: vec![label("branch", "release")],
+                ..RunFilter::default()
+            },
+            release_since,
+        ),
+    ]
 }
 
 /// Median time of one start+stop pair over a fresh 100-test run of `machine`.
@@ -169,6 +255,18 @@ fn main() {
                 .collect();
             assert!(!insights::flaky(&trees).is_empty());
         });
+        let searches: Vec<_> = label_searches(machine.id, runs)
+            .into_iter()
+            .map(|(name, filter, expected)| {
+                let page = PageRequest::new(1, LABEL_PAGE);
+                let found = store.find_runs(&filter, page).unwrap();
+                assert_eq!(found.total, expected, "{name}");
+                let took = percentiles(|| {
+                    std::hint::black_box(store.find_runs(&filter, page).unwrap());
+                });
+                (name, took)
+            })
+            .collect();
         let big_ingest = ingest(&store, MACHINE);
         println!(
             "{backend}: generated {runs} runs × {tests} tests in {:.1} s",
@@ -189,6 +287,9 @@ fn main() {
             ms(flaky.0),
             ms(flaky.1)
         );
+        for (name, (p50, p99)) in &searches {
+            println!("  runs by {name:<30} p50 {} p99 {}", ms(*p50), ms(*p99));
+        }
         println!(
             "  start+stop pair        empty db {}  big db {}",
             ms(empty_ingest),

@@ -20,7 +20,7 @@ use crate::access::Security;
 use crate::access::credentials::random_bytes;
 use crate::config::Config;
 use crate::db::{AccessStore, ConnectError, DatabaseUrl, DieselStore, WebhookStore};
-use crate::live::{LiveFeed, LiveHub};
+use crate::live::{LiveFeed, LiveHub, OutputHub};
 use crate::metrics::Metrics;
 use crate::routing::TrailingSlash;
 use crate::stale::{StaleLimit, StaleSweep};
@@ -53,7 +53,36 @@ pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
         source,
     })?;
     let metrics = Metrics::with_pool(Some(store.pool().clone()));
-    Ok(assemble(config, Arc::new(store), hub, Some(access), key).manage(metrics))
+    let store: Arc<dyn Store> = Arc::new(store);
+    // Output too: the others read the lines a notice announces from the database.
+    let output = match &config.database_url {
+        DatabaseUrl::Postgres(url) => {
+            OutputHub::postgres(url, store.clone()).map_err(|source| {
+                ConnectError::Notifications {
+                    target: config.database_url.to_string(),
+                    source,
+                }
+            })?
+        }
+        DatabaseUrl::Sqlite(_) => OutputHub::default(),
+    };
+    Ok(assemble(config, store, Live { hub, output }, Some(access), key).manage(metrics))
+}
+
+/// The live channels of one app: status changes and tests' output.
+struct Live {
+    hub: LiveHub,
+    output: OutputHub,
+}
+
+impl Live {
+    /// Channels local to this process.
+    fn local(config: &Config) -> Live {
+        Live {
+            hub: LiveHub::with_backlog(config.live_backlog),
+            output: OutputHub::default(),
+        }
+    }
 }
 
 /// Builds the app on any store (the diesel store in production, `MemoryStore` where no
@@ -61,14 +90,7 @@ pub fn build(config: &Config) -> Result<Rocket<Build>, ConnectError> {
 /// valid.
 pub fn build_with_store(config: &Config, store: Arc<dyn Store>) -> Rocket<Build> {
     let key = secret_key(config, None).unwrap_or_else(|_| SecretKey::from(&random_bytes::<64>()));
-    assemble(
-        config,
-        store,
-        LiveHub::with_backlog(config.live_backlog),
-        None,
-        key,
-    )
-    .manage(Metrics::default())
+    assemble(config, store, Live::local(config), None, key).manage(Metrics::default())
 }
 
 /// Builds the app on a store and the access store holding its users and tokens.
@@ -78,14 +100,7 @@ pub fn build_with_access(
     access: AccessStore,
 ) -> Result<Rocket<Build>, crate::db::AccessError> {
     let key = secret_key(config, Some(&access))?;
-    Ok(assemble(
-        config,
-        store,
-        LiveHub::with_backlog(config.live_backlog),
-        Some(access),
-        key,
-    )
-    .manage(Metrics::default()))
+    Ok(assemble(config, store, Live::local(config), Some(access), key).manage(Metrics::default()))
 }
 
 /// The cookie key: the configured material (stretched to 64 bytes, so any length works; the
@@ -108,10 +123,11 @@ fn secret_key(
 fn assemble(
     config: &Config,
     store: Arc<dyn Store>,
-    hub: LiveHub,
+    live: Live,
     access: Option<AccessStore>,
     secret_key: SecretKey,
 ) -> Rocket<Build> {
+    let Live { hub, output } = live;
     let webhooks = access
         .as_ref()
         .map(|access| WebhookStore::new(access.pool().clone()).with_link_base(&config.link_base()));
@@ -121,7 +137,7 @@ fn assemble(
         hub,
         feed: Arc::new(LiveFeed::default()),
         body_limit: config.body_limit,
-        output: crate::live::OutputHub::default(),
+        output,
         output_limit: config.output_limit,
         security: Arc::new(Security::new(config, access)),
         clock: config.clock.clone(),

@@ -1,7 +1,7 @@
 //! `stpt bench ingest`: load a server with simulated test machines and measure how it keeps up
-//! (`stpt bench live`, in `live`, measures WebSocket delivery instead; `stpt bench
-//! connections`, in `connections`, whether it stays responsive under idle and slow
-//! connections).
+//! (`stpt bench live`, in `live`, measures WebSocket delivery instead; `stpt bench output`, in
+//! `output`, live test output under load; `stpt bench connections`, in `connections`, whether
+//! it stays responsive under idle and slow connections).
 //!
 //! The simulated machines are removed from the server afterwards (`cleanup`), unless `--keep`.
 //!
@@ -26,6 +26,7 @@ use crate::client::ServerArgs;
 mod cleanup;
 mod connections;
 mod live;
+mod output;
 
 /// Most simulated machines: each is a thread, and a few hundred already saturate a server.
 const MAX_MACHINES: u32 = 1_000;
@@ -49,6 +50,7 @@ pub(crate) struct BenchArgs {
 enum BenchTarget {
     Ingest(IngestArgs),
     Live(live::LiveArgs),
+    Output(output::OutputArgs),
     Connections(connections::ConnectionsArgs),
 }
 
@@ -95,6 +97,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.target {
         BenchTarget::Ingest(args) => ingest(server, args),
         BenchTarget::Live(args) => live::live(server, args),
+        BenchTarget::Output(args) => output::output(server, args),
         BenchTarget::Connections(args) => connections::connections(server, args),
     }
 }

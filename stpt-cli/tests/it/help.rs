@@ -17,6 +17,7 @@ const COMMANDS: &[(&[&str], bool)] = &[
     (&["completions"], false),
     (&["bench", "ingest"], true),
     (&["bench", "live"], true),
+    (&["bench", "output"], true),
     (&["user", "add"], false),
     (&["user", "list"], false),
     (&["token", "create"], false),

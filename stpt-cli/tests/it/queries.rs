@@ -287,6 +287,37 @@ fn bench_removes_its_machines_unless_kept() {
     assert_eq!(live.code, Some(0), "{}", live.snapshot());
     assert_eq!(live.json()["machines_removed"], 1);
     assert_eq!(names(&server), ["lamp-rig"]);
+    let output = server.stpt(&[
+        "bench",
+        "output",
+        "--seconds",
+        "1",
+        "--rigs",
+        "2",
+        "--pause-ms",
+        "20",
+        "--lines-per-second",
+        "300",
+        "--with-baseline",
+        "--json",
+    ]);
+    assert_eq!(output.code, Some(0), "{}", output.snapshot());
+    let report = output.json();
+    // Two rigs in each phase, and the printer.
+    assert_eq!(report["machines_removed"], 5, "{report}");
+    assert!(
+        report["baseline"]["start_stop"]["count"].as_u64() > Some(0),
+        "{report}"
+    );
+    let lines = &report["with_output"]["output"];
+    assert!(lines["lines_sent"].as_u64() > Some(100), "{report}");
+    assert_eq!(lines["lines_received"], lines["lines_sent"], "{report}");
+    assert_eq!(lines["lines_missed"], 0, "{report}");
+    assert!(
+        report["start_stop_p99_rise_percent"].is_number(),
+        "{report}"
+    );
+    assert_eq!(names(&server), ["lamp-rig"]);
 
     let kept = server.stpt(&[
         "bench",

@@ -2,7 +2,7 @@
 
 import os
 from types import TracebackType
-from typing import List, Optional, Type, Union
+from typing import Dict, List, Optional, Type, Union
 
 _Path = Union[str, "os.PathLike[str]"]
 
@@ -49,6 +49,14 @@ class Reporter:
         self, index: int, status: str, message: Optional[str] = None, attempt: Optional[int] = None
     ) -> None:
         """The test at ``index`` finished now with ``status`` (one of ``stpt.STATUSES``)."""
+    def output(self, index: int, lines: List[str], stream: Optional[str] = None) -> None:
+        """Lines the test at ``index`` printed (``stream``: ``"stdout"``, ``"stderr"`` or
+        unknown), sent as its live output in batches of at most 1,000 lines or 64 KiB."""
+    def label(self, key: str, value: str) -> None:
+        """Labels every dry run from now on; ``ValueError`` if the server would refuse it."""
+    @property
+    def labels(self) -> Dict[str, str]:
+        """The labels added to every dry run."""
     def flush(self) -> None:
         """Delivers what is still pending."""
     @property

@@ -6,6 +6,13 @@ order, tests the collected items, each with its source as script); then every te
 start when its setup begins and a stop after its teardown. With pytest-xdist only the
 controller reports, from the reports the workers forward, so the session is one run.
 
+Labels (``--stpt-label KEY=VALUE``, repeatable; the ``stpt_labels`` ini option, one per line;
+``STPT_LABELS``, comma-separated) go on the run. Each test's captured output (pytest's
+"Captured stdout/stderr/log" sections of every phase) is sent as the test's live output once
+the phase ends: stdout lines as ``stdout``, stderr and log lines as ``stderr``
+(``--stpt-no-output`` or ``stpt_output = false`` turns it off). With ``-s`` nothing is
+captured, so nothing is sent.
+
 Status mapping: passed -> ``passed``; failed in the call -> ``failed``; an error in setup or
 teardown -> ``error``; skipped -> ``skipped``; xfail -> ``warning`` (the reason as message);
 a non-strict xpass -> ``warning``; a strict xpass -> ``failed``. A rerun
@@ -18,13 +25,13 @@ failure of its own is swallowed and told on that line.
 import ast
 import inspect
 import os
-import socket
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
 import stpt
+from stpt import _setup
 
 #: The protocol's limits on names and paths.
 NAME_LIMIT = 256
@@ -57,30 +64,40 @@ def pytest_addoption(parser):
         help="where events wait while the server is away (env STPT_SPOOL_DIR; default: "
         "stpt's spool directory, the one `stpt replay` reads)",
     )
-
-
-def _option(config, name: str, env: str) -> Optional[str]:
-    value = config.getoption(name)
-    if value:
-        return value
-    return os.environ.get(env) or None
+    group.addoption(
+        "--stpt-label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label for the run, e.g. branch=main (repeatable; env STPT_LABELS, "
+        "comma-separated; ini stpt_labels)",
+    )
+    group.addoption(
+        "--stpt-no-output",
+        action="store_true",
+        default=False,
+        help="do not send the tests' captured output (ini stpt_output = false)",
+    )
+    parser.addini("stpt_labels", type="linelist", default=[], help="labels for the run, KEY=VALUE")
+    parser.addini(
+        "stpt_output", type="bool", default=True, help="send the tests' captured output to stpt"
+    )
 
 
 def pytest_configure(config):
-    url = _option(config, "stpt_url", "STPT_URL")
-    if not url or hasattr(config, "workerinput"):
+    settings = _setup.settings(
+        url=config.getoption("stpt_url"),
+        machine=config.getoption("stpt_machine"),
+        token=config.getoption("stpt_token"),
+        spool_dir=config.getoption("stpt_spool_dir"),
+        labels=[*config.getini("stpt_labels"), *config.getoption("stpt_label")],
+    )
+    if not settings.url or hasattr(config, "workerinput"):
         # Off, or an xdist worker: the controller reports for the whole session.
         return
-    machine = _option(config, "stpt_machine", "STPT_MACHINE") or socket.gethostname()
+    output = config.getini("stpt_output") and not config.getoption("stpt_no_output")
     config.pluginmanager.register(
-        StptReporting(
-            config,
-            url=url,
-            machine=machine,
-            token=_option(config, "stpt_token", "STPT_TOKEN"),
-            spool_dir=_option(config, "stpt_spool_dir", "STPT_SPOOL_DIR"),
-        ),
-        "stpt-reporting",
+        StptReporting(config, settings, output=output), "stpt-reporting"
     )
 
 
@@ -158,11 +175,12 @@ class _Test:
 class StptReporting:
     """The plugin's state for one session (registered on the controller only)."""
 
-    def __init__(self, config, url, machine, token, spool_dir):
+    def __init__(self, config, settings: "_setup.Settings", output: bool = True):
         self.config = config
-        self.url = url
-        self.reporter: Optional[stpt.Reporter] = None
-        self.failure: Optional[str] = None
+        self.url = settings.url
+        self.settings = settings
+        #: Send each test's captured output.
+        self.output = output
         self.index: Dict[str, int] = {}
         self.tests: Dict[str, _Test] = {}
         #: Tests started by pytest that the server does not show running yet, in order.
@@ -171,23 +189,8 @@ class StptReporting:
         self.slot: Optional[str] = None
         self.reported = 0
         self.done = False
-        try:
-            # A delivery thread spools and sends, so a test never waits on the network; short
-            # timeouts and one try per event: a server that never answers costs the session
-            # one request timeout at most, and the spool keeps every event for `stpt replay`.
-            self.reporter = stpt.Reporter.http(
-                url,
-                machine=machine,
-                spool_dir=spool_dir,
-                token=token,
-                connect_timeout=0.5,
-                request_timeout=1.5,
-                retries=1,
-                probe_interval=30.0,
-                background=True,
-            )
-        except Exception as error:  # noqa: BLE001 - reporting must never break the session
-            self.failure = f"not reporting: {error}"
+        # A delivery thread spools and sends, so a test never waits on the network.
+        self.reporter, self.failure = _setup.open_reporter(settings)
 
     # Collection -------------------------------------------------------------------------
 
@@ -287,6 +290,8 @@ class StptReporting:
         test = self.tests.get(report.nodeid)
         if self.reporter is None or test is None or test.final is not None:
             return
+        if self.output:
+            self._send_output(test, report)
         if test.awaiting_rerun:
             self._next_attempt(report.nodeid, test)
         if report.outcome == "rerun":
@@ -308,6 +313,22 @@ class StptReporting:
             self._show(test)
             self.slot = None
             self._drain()
+
+    def _send_output(self, test: _Test, report) -> None:
+        """Sends what the phase of ``report`` captured as the test's output."""
+        suffix = f" {report.when}"
+        for title, text in getattr(report, "sections", ()):
+            if not title.endswith(suffix) or not text:
+                continue
+            if title.startswith("Captured stdout"):
+                stream = "stdout"
+            elif title.startswith(("Captured stderr", "Captured log")):
+                stream = "stderr"
+            else:
+                continue
+            lines = _setup.lines_of(text)
+            if lines:
+                self._call(lambda r: r.output(test.index, lines, stream))
 
     def _next_attempt(self, nodeid: str, test: _Test) -> None:
         if not test.awaiting_rerun:
@@ -368,28 +389,12 @@ class StptReporting:
         # Tests still waiting for the slot (an interrupted session) are told as they are.
         self.slot = None
         self._drain()
-        reporter = self.reporter
-        if reporter is None:
-            return f"stpt: {self.failure}" if self.failure else None
-        if not self.index:
+        if self.reporter is not None and not self.index:
             # Nothing was announced (--collect-only, nothing collected): nothing to say.
             return None
-        try:
-            reporter.flush()
-            pending = reporter.pending
-            if pending:
-                line = (
-                    f"stpt: server unreachable, {pending} events spooled in "
-                    f"{reporter.spool_dir}; deliver them with `stpt replay`"
-                )
-            else:
-                line = f"stpt: reported {self.reported} tests to {self.url}, run {reporter.run_id}"
-            problems = reporter.problems
-            if problems:
-                line += f"; {len(problems)} events refused: {problems[0]}"
-            return line
-        except Exception as error:  # noqa: BLE001
-            return f"stpt: stopped reporting: {error}"
+        return _setup.summary(
+            self.reporter, self.failure, self.url, self.reported, self.settings.problems
+        )
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter):

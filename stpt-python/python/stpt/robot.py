@@ -1,9 +1,12 @@
 """Robot Framework listener (listener API v3): report a Robot run live to an stpt server.
 
 Use ``robot --listener stpt.robot.StptListener tests/`` with ``STPT_URL`` (and optionally
-``STPT_MACHINE``, ``STPT_TOKEN``, ``STPT_SPOOL_DIR``) in the environment, or give them as
-arguments separated by semicolons, since URLs hold colons:
-``--listener "stpt.robot.StptListener;http://127.0.0.1:8000;rig-1"``.
+``STPT_MACHINE``, ``STPT_TOKEN``, ``STPT_SPOOL_DIR``, ``STPT_LABELS``) in the environment, or
+give them as arguments separated by semicolons, since URLs hold colons:
+``--listener "stpt.robot.StptListener;http://127.0.0.1:8000;rig-1"``. The fifth argument (or
+``labels=…``) puts labels on the run, ``KEY=VALUE`` pairs separated by commas:
+``--listener "stpt.robot.StptListener;http://127.0.0.1:8000;rig-1;;;branch=main,env=lab"``;
+they add to ``STPT_LABELS``'s and win for the same key.
 
 When the top suite starts, the whole suite tree is announced as one dry run (the master is
 the top suite, scenarios are the suites that hold tests, tests are their tests, with each
@@ -14,10 +17,10 @@ writes one line to the console (reported, or spooled for ``stpt replay``).
 """
 
 import os
-import socket
 from typing import Dict, Optional
 
 import stpt
+from stpt import _setup
 
 NAME_LIMIT = 256
 PATH_LIMIT = 1024
@@ -48,29 +51,21 @@ class StptListener:
         machine: Optional[str] = None,
         token: Optional[str] = None,
         spool_dir: Optional[str] = None,
+        labels: Optional[str] = None,
     ):
-        self.url = url or os.environ.get("STPT_URL") or None
-        self.reporter: Optional[stpt.Reporter] = None
-        self.failure: Optional[str] = None
+        self.settings = _setup.settings(
+            url=url,
+            machine=machine,
+            token=token,
+            spool_dir=spool_dir,
+            labels=[part for part in (labels or "").split(",") if part.strip()],
+        )
+        self.url = self.settings.url
         self.index: Dict[str, int] = {}
         self.reported = 0
         self.announced = False
-        if not self.url:
-            return
-        try:
-            self.reporter = stpt.Reporter.http(
-                self.url,
-                machine=machine or os.environ.get("STPT_MACHINE") or socket.gethostname(),
-                spool_dir=spool_dir or os.environ.get("STPT_SPOOL_DIR") or None,
-                token=token or os.environ.get("STPT_TOKEN") or None,
-                connect_timeout=0.5,
-                request_timeout=1.5,
-                retries=1,
-                probe_interval=30.0,
-                background=True,
-            )
-        except Exception as error:  # noqa: BLE001 - reporting must never break the run
-            self.failure = f"not reporting: {error}"
+        self.reporter: Optional[stpt.Reporter]
+        self.reporter, self.failure = _setup.open_reporter(self.settings)
 
     def start_suite(self, data, result):
         if self.reporter is None or self.announced:
@@ -131,19 +126,9 @@ class StptListener:
                 pass
 
     def _finish(self) -> Optional[str]:
-        reporter = self.reporter
-        if reporter is None:
-            return f"stpt: {self.failure}" if self.failure else None
-        try:
-            reporter.flush()
-            if reporter.pending:
-                return (
-                    f"stpt: server unreachable, {reporter.pending} events spooled in "
-                    f"{reporter.spool_dir}; deliver them with `stpt replay`"
-                )
-            return f"stpt: reported {self.reported} tests to {self.url}, run {reporter.run_id}"
-        except Exception as error:  # noqa: BLE001
-            return f"stpt: stopped reporting: {error}"
+        return _setup.summary(
+            self.reporter, self.failure, self.url, self.reported, self.settings.problems
+        )
 
     def _call(self, action) -> None:
         try:

@@ -39,7 +39,8 @@
 //! Output ([`Event::TestOutput`]) is spooled and delivered like any event, to
 //! `/api/v1/runs/<run>/tests/<index>/output` with the batch as the body: its run comes from
 //! the dry run's answer, filled in before spooling when known, else when the spooled dry run
-//! is delivered ahead of it.
+//! is delivered ahead of it (also by a replay that sent none of the spool's events itself:
+//! each delivered dry run's run is its machine's until the next one's).
 //!
 //! **Invariant:** every event carries an `event_id` before it is spooled (one is made when the
 //! caller gave none), so replays are idempotent: the server de-duplicates by event id.
@@ -460,16 +461,24 @@ impl HttpSink {
         }
     }
 
+    /// Records the run a delivered dry run created as its machine's current one: when it is
+    /// the dry run this sink sent last for the machine, or when no dry run sent here awaits its
+    /// answer (a replay: the spool's dry runs are delivered in order, so the last one wins).
     fn learn_run_id(&mut self, entry: &Pending, run_id: Option<RunId>) {
-        let (Event::DryRun(dry), Some(run_id)) = (&entry.event, run_id) else {
+        let (Event::DryRun(dry), Some(run_id), Some(id)) =
+            (&entry.event, run_id, dry_run_id(&entry.event))
+        else {
             return;
         };
-        if let (Some(latest), Some(id)) = (
-            self.runs.get_mut(&machine_key(&dry.machine_name)),
-            dry.event_id.as_deref(),
-        ) && latest.0 == id
-        {
-            latest.1 = Some(run_id);
+        let key = machine_key(&dry.machine_name);
+        match self.runs.get_mut(&key) {
+            Some(latest) if latest.0 == id || latest.1.is_some() => {
+                *latest = (id.to_owned(), Some(run_id));
+            }
+            Some(_) => {}
+            None => {
+                self.runs.insert(key, (id.to_owned(), Some(run_id)));
+            }
         }
     }
 
@@ -723,6 +732,14 @@ impl Sink for HttpSink {
             (Some(error), _) | (None, Some(error)) => Err(error),
             (None, None) => Ok(()),
         }
+    }
+}
+
+/// A dry run's event id.
+fn dry_run_id(event: &Event) -> Option<&str> {
+    match event {
+        Event::DryRun(dry) => dry.event_id.as_deref(),
+        _ => None,
     }
 }
 

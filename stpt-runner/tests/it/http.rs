@@ -234,6 +234,11 @@ fn refused_connections_are_spooled_and_replayed_when_the_server_is_up() {
         reporter.start(&test),
         Err(SinkError::Deferred { .. })
     ));
+    // Output spooled before its run was known goes to the run the replayed dry run created.
+    assert!(matches!(
+        reporter.output(&test, vec![stpt_core::OutputLine::stdout("lamp on")]),
+        Err(SinkError::Deferred { .. })
+    ));
     assert!(matches!(
         reporter.stop(&test, Status::Failed, Some("lamp stayed dark")),
         Err(SinkError::Deferred { .. })
@@ -241,22 +246,55 @@ fn refused_connections_are_spooled_and_replayed_when_the_server_is_up() {
 
     let server = TestServer::on(TcpListener::bind(addr).unwrap());
     let delivery = replay(&url, spool.path()).unwrap();
-    assert_eq!((delivery.delivered, delivery.pending), (3, 0));
-    assert!(delivery.rejected.is_empty() && delivery.interrupted.is_none());
+    assert!(delivery.rejected.is_empty(), "{:?}", delivery.rejected);
+    assert_eq!((delivery.delivered, delivery.pending), (4, 0));
+    assert!(delivery.interrupted.is_none());
     let requests = server.requests();
     assert_eq!(
         paths(&server),
         [
             "/tm_api/dry_run/",
             "/tm_api/test_start/",
+            "/api/v1/runs/7/tests/1/output",
             "/tm_api/test_stop/"
         ]
     );
-    assert_eq!(requests[2].body["message"], "lamp stayed dark");
-    assert_eq!(requests[2].body["index"], 1);
+    assert_eq!(requests[2].body["lines"][0]["text"], "lamp on");
+    assert_eq!(requests[3].body["message"], "lamp stayed dark");
+    assert_eq!(requests[3].body["index"], 1);
     // Nothing is left, so a second replay sends nothing.
     assert_eq!(replay(&url, spool.path()).unwrap().delivered, 0);
-    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[test]
+fn a_replay_sends_each_runs_output_to_the_run_its_own_dry_run_created() {
+    let port = closed_port();
+    let addr = port.local_addr().unwrap();
+    drop(port);
+    let url = format!("http://{addr}");
+    let spool = tempfile::tempdir().unwrap();
+    let mut reporter = Reporter::new("m", HttpSink::open(config(&url, spool.path())).unwrap());
+    let plan = plan();
+    let test = plan.tests()[0];
+    for text in ["first run", "second run"] {
+        let _ = reporter.dry_run(&plan);
+        let _ = reporter.output(&test, vec![stpt_core::OutputLine::stdout(text)]);
+    }
+    // The two dry runs create runs 7 and 8.
+    let server = TestServer::on(TcpListener::bind(addr).unwrap());
+    server.run_ids(&[7, 8]);
+    let delivery = replay(&url, spool.path()).unwrap();
+    assert!(delivery.rejected.is_empty(), "{:?}", delivery.rejected);
+    assert_eq!(
+        paths(&server),
+        [
+            "/tm_api/dry_run/",
+            "/api/v1/runs/7/tests/0/output",
+            "/tm_api/dry_run/",
+            "/api/v1/runs/8/tests/0/output",
+        ]
+    );
 }
 
 #[test]

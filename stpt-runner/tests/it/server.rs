@@ -25,9 +25,12 @@ pub(crate) enum Reply {
 struct State {
     requests: Vec<Request>,
     script: VecDeque<Reply>,
+    /// Run ids for the next dry runs' answers (then 7).
+    run_ids: VecDeque<i64>,
 }
 
-/// Answers scripted replies first, then 201 with `run_id` 7 to a dry run and 202 to the rest.
+/// Answers scripted replies first, then 201 with `run_id` (7 unless [`TestServer::run_ids`]
+/// says) to a dry run and 202 to the rest.
 pub(crate) struct TestServer {
     pub(crate) url: String,
     state: Arc<Mutex<State>>,
@@ -53,6 +56,11 @@ impl TestServer {
 
     pub(crate) fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.state.lock().unwrap().script.extend(replies);
+    }
+
+    /// The run ids the next dry runs are answered, in order.
+    pub(crate) fn run_ids(&self, ids: &[i64]) {
+        self.state.lock().unwrap().run_ids.extend(ids);
     }
 
     pub(crate) fn requests(&self) -> Vec<Request> {
@@ -95,21 +103,26 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let reply = {
+    let (reply, run_id) = {
         let mut state = state.lock().unwrap();
         state.requests.push(Request {
             path: path.clone(),
             authorization,
             body: body.clone(),
         });
-        state.script.pop_front()
+        let run_id = if path == "/tm_api/dry_run/" {
+            state.run_ids.pop_front().unwrap_or(7)
+        } else {
+            7
+        };
+        (state.script.pop_front(), run_id)
     };
     let (status, text) = match reply {
         Some(Reply::HangUp) => return Ok(()),
         Some(Reply::Status(status, text)) => (status, text.to_owned()),
         None if path == "/tm_api/dry_run/" => {
             let mut answer = body;
-            answer["run_id"] = 7.into();
+            answer["run_id"] = run_id.into();
             (201, answer.to_string())
         }
         None => (202, body.to_string()),

@@ -11,12 +11,27 @@ use super::ops::{INSERT_CHUNK, name_key};
 use super::{Conn, in_transaction, machine_for_update};
 use crate::db::OpError;
 use crate::db::rows::NewMachine;
-use crate::db::schema::{machines, runs, scenarios, tests};
+use crate::db::schema::{machines, run_labels, runs, scenarios, tests};
+
+/// The labels of generated run `r` (counting from 0): `branch` is `main` for six runs in ten,
+/// `release` for two, `feature-a` and `feature-b` for one each; `suite` alternates between
+/// `full` (even `r`) and `smoke`.
+fn generated_labels(r: u32) -> [(&'static str, &'static str); 2] {
+    let branch = match r % 10 {
+        0..=5 => "main",
+        6 | 7 => "release",
+        8 => "feature-a",
+        _ => "feature-b",
+    };
+    let suite = if r.is_multiple_of(2) { "full" } else { "smoke" };
+    [("branch", branch), ("suite", suite)]
+}
 
 /// Writes `runs` finished runs of `tests` tests (one scenario) for `machine`, a minute apart
 /// from `first`, with multi-row inserts: a load generator for the history benchmarks, not an
 /// event path. Test `i` of run `r` fails when `(r + i) % 37 == 0`, test 0 alternates, and
-/// durations vary with `i` and `r`.
+/// durations vary with `i` and `r`; each run carries the labels [`generated_labels`] gives
+/// (so label searches have something to find).
 pub(crate) fn generate_history(
     conn: &mut Conn,
     machine: &str,
@@ -96,6 +111,22 @@ pub(crate) fn generate_history(
                 .select(runs::id)
                 .load(conn)?;
             run_ids.reverse();
+            let new_labels: Vec<_> = run_ids
+                .iter()
+                .zip(done..done + count)
+                .flat_map(|(run_id, r)| {
+                    generated_labels(r).map(|(key, value)| {
+                        (
+                            run_labels::run_id.eq(*run_id),
+                            run_labels::label_key.eq(key),
+                            run_labels::label_value.eq(value),
+                        )
+                    })
+                })
+                .collect();
+            diesel::insert_into(run_labels::table)
+                .values(&new_labels)
+                .execute(conn)?;
             let new_scenarios: Vec<GeneratedScenario<'_>> = run_ids
                 .iter()
                 .zip(&outcomes)

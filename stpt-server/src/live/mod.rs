@@ -4,6 +4,7 @@
 pub(crate) mod feed;
 mod hub;
 mod output;
+mod output_relay;
 mod relay;
 pub(crate) mod ws;
 

@@ -26,9 +26,9 @@ const CHANNEL: &str = "stpt_changes";
 /// Changes waiting to be sent before new ones go local-only.
 const QUEUE: usize = 4096;
 /// How often the connection is polled for notifications (libpq only reads them when asked).
-const POLL: Duration = Duration::from_millis(1);
+pub(super) const POLL: Duration = Duration::from_millis(1);
 /// How often an idle connection is checked, so a dropped one is noticed and reopened.
-const CHECK: Duration = Duration::from_secs(5);
+pub(super) const CHECK: Duration = Duration::from_secs(5);
 
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
@@ -71,13 +71,7 @@ struct Listener {
 
 impl Listener {
     fn open(url: &str) -> Result<Listener, diesel::ConnectionError> {
-        let mut conn = PgConnection::establish(url)?;
-        let schema = diesel::sql_query("SELECT current_schema() AS schema")
-            .get_result::<SchemaRow>(&mut conn)
-            .map(|row| row.schema)
-            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-        conn.batch_execute(&format!("LISTEN {CHANNEL}"))
-            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+        let (conn, schema) = listen(url, CHANNEL)?;
         Ok(Listener { conn, schema })
     }
 
@@ -116,6 +110,21 @@ impl Listener {
     fn check(&mut self) -> QueryResult<()> {
         self.conn.batch_execute("SELECT 1")
     }
+}
+
+/// A fresh connection to `url` listening on `channel`, and the schema it serves.
+pub(super) fn listen(
+    url: &str,
+    channel: &str,
+) -> Result<(PgConnection, String), diesel::ConnectionError> {
+    let mut conn = PgConnection::establish(url)?;
+    let schema = diesel::sql_query("SELECT current_schema() AS schema")
+        .get_result::<SchemaRow>(&mut conn)
+        .map(|row| row.schema)
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    conn.batch_execute(&format!("LISTEN {channel}"))
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok((conn, schema))
 }
 
 /// Starts the relay thread for the database at `url`; returns its queue once it listens.

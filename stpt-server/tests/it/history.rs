@@ -207,6 +207,30 @@ fn generated_history_reads_back(db: TestDb) {
         flaky.first().map(|t| t.key.file_name.as_str()),
         Some("test_0000.py")
     );
+    // Runs carry labels a search finds: branch main on six runs in ten, suite alternating.
+    let label = |key: &str, value: &str| (key.to_owned(), value.to_owned());
+    let main = db
+        .find_runs(
+            &stpt_core::RunFilter {
+                labels: vec![label("branch", "main")],
+                ..Default::default()
+            },
+            stpt_core::PageRequest::new(1, 100),
+        )
+        .unwrap();
+    assert_eq!(main.total, 18);
+    assert!(main.items.iter().all(|r| r.labels["branch"] == "main"));
+    let feature_smoke = db
+        .find_runs(
+            &stpt_core::RunFilter {
+                machine: Some(machine.id),
+                labels: vec![label("branch", "feature-b"), label("suite", "smoke")],
+                ..Default::default()
+            },
+            stpt_core::PageRequest::new(1, 100),
+        )
+        .unwrap();
+    assert_eq!(feature_smoke.total, 3);
 }
 
 #[test]

@@ -577,3 +577,82 @@ fn an_instance_hears_events_posted_to_another_on_postgres() {
         "{first}"
     );
 }
+
+/// The texts of `test_output` frames read from `socket` until `count` lines came; fails on a
+/// frame of another test.
+fn output_texts(socket: &mut Socket, test_id: &Value, count: usize) -> Vec<String> {
+    let mut texts = Vec::new();
+    while texts.len() < count {
+        let frame = socket.next_json();
+        assert_eq!(frame["test_output"]["test_id"], *test_id, "{frame}");
+        let lines = frame["test_output"]["lines"].as_array().expect("lines");
+        texts.extend(
+            lines
+                .iter()
+                .map(|l| l["text"].as_str().expect("text").to_owned()),
+        );
+    }
+    texts
+}
+
+#[test]
+#[cfg_attr(
+    not(stpt_postgres_tests),
+    ignore = "set STPT_TEST_POSTGRES_URL to run PostgreSQL tests"
+)]
+fn output_posted_to_one_instance_reaches_the_other_on_postgres() {
+    let app = TestApp::postgres();
+    let a = app.serve();
+    let b = app.serve();
+    let dry = a.post(&dry_run("rig-pg", 0, &[("lamp.py", LAMP)]));
+    let run = dry["run_id"].as_i64();
+    let machine = b.machine_id("rig-pg");
+    let mut out_a = a.socket(&format!("/ws/machine/{machine}/output"));
+    let mut out_b = b.socket(&format!("/ws/machine/{machine}/output"));
+
+    // A small batch, posted to A, reaches B's subscriber; A's gets it once, directly.
+    let small = a.post(&output("rig-pg", run, 0, "o-1", &["one", "two"]));
+    let test = small["test_id"].clone();
+    assert_eq!(output_texts(&mut out_b, &test, 2), ["one", "two"]);
+    assert_eq!(output_texts(&mut out_a, &test, 2), ["one", "two"]);
+
+    // A batch far over a notification's 8000 bytes travels too: B reads it from the database.
+    let big: Vec<String> = (0..400)
+        .map(|i| format!("line {i:04} {}", "x".repeat(60)))
+        .collect();
+    let big_refs: Vec<&str> = big.iter().map(String::as_str).collect();
+    a.post(&output("rig-pg", run, 0, "o-2", &big_refs));
+    // Then more, posted to B: A hears it, and B's subscriber still sees every line once, in
+    // order.
+    b.post(&output("rig-pg", run, 0, "o-3", &["three"]));
+    a.post(&output("rig-pg", run, 0, "o-4", &["four"]));
+    let mut expected = big.clone();
+    expected.extend(["three".to_owned(), "four".to_owned()]);
+    for (name, socket) in [("b", &mut out_b), ("a", &mut out_a)] {
+        let got = output_texts(socket, &test, expected.len());
+        if got != expected {
+            let first = got.iter().zip(&expected).position(|(g, e)| g != e);
+            panic!(
+                "socket {name}: {} lines for {}, first difference at {first:?}: {:?}",
+                got.len(),
+                expected.len(),
+                first.map(|i| (
+                    &got[i][..9.min(got[i].len())],
+                    &expected[i][..9.min(expected[i].len())]
+                ))
+            );
+        }
+    }
+
+    // Nothing more arrives: no batch was delivered twice.
+    for socket in [&mut out_a, &mut out_b] {
+        let extra = read_until_quiet(socket);
+        let texts: Vec<&str> = extra
+            .iter()
+            .flat_map(|f| f["test_output"]["lines"].as_array().into_iter().flatten())
+            .map(|l| l["text"].as_str().unwrap_or_default())
+            .map(|t| &t[..9.min(t.len())])
+            .collect();
+        assert!(extra.is_empty(), "delivered twice: {texts:?}");
+    }
+}
