@@ -25,6 +25,8 @@ use super::hub::RunChanged;
 const CHANNEL: &str = "stpt_changes";
 /// Changes waiting to be sent before new ones go local-only.
 const QUEUE: usize = 4096;
+/// Most changes sent in one statement.
+const SEND_BATCH: usize = 256;
 /// How often the connection is polled for notifications (libpq only reads them when asked).
 pub(super) const POLL: Duration = Duration::from_millis(1);
 /// How often an idle connection is checked, so a dropped one is noticed and reopened.
@@ -75,16 +77,23 @@ impl Listener {
         Ok(Listener { conn, schema })
     }
 
-    fn notify(&mut self, change: RunChanged) -> QueryResult<()> {
-        let payload = Payload {
-            schema: self.schema.clone(),
-            change,
-        };
-        let json = serde_json::to_string(&payload)
+    /// Sends `changes` in one statement (one round trip and one transaction however many are
+    /// queued); each is still its own notification.
+    fn notify(&mut self, changes: &[RunChanged]) -> QueryResult<()> {
+        use diesel::sql_types::Array;
+        let payloads = changes
+            .iter()
+            .map(|change| {
+                serde_json::to_string(&Payload {
+                    schema: self.schema.clone(),
+                    change: *change,
+                })
+            })
+            .collect::<Result<Vec<String>, _>>()
             .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-        diesel::sql_query("SELECT pg_notify($1, $2)")
+        diesel::sql_query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
             .bind::<Text, _>(CHANNEL)
-            .bind::<Text, _>(json)
+            .bind::<Array<Text>, _>(payloads)
             .execute(&mut self.conn)
             .map(drop)
     }
@@ -153,10 +162,19 @@ fn run(
     loop {
         let healthy = match outgoing.recv_timeout(POLL) {
             Ok(change) => {
-                let sent = listener.notify(change);
+                let mut changes = vec![change];
+                while changes.len() < SEND_BATCH {
+                    match outgoing.try_recv() {
+                        Ok(change) => changes.push(change),
+                        Err(_) => break,
+                    }
+                }
+                let sent = listener.notify(&changes);
                 if sent.is_err() {
                     // Not lost for this instance's listeners at least.
-                    let _ = hub.send(change);
+                    for change in changes {
+                        let _ = hub.send(change);
+                    }
                 }
                 sent.is_ok()
             }
