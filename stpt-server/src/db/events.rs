@@ -9,9 +9,9 @@
 //! wrote them, so a start or stop does not read them back. What one event costs:
 //!
 //! - **start** (seed form): the test and its scenario in one indexed read (`tests_lookup`
-//!   joined to the scenario's primary key); one `UPDATE` each of the test, the scenario and
-//!   the run, naming only the columns an event changes. A test left running costs one more
-//!   read and two more writes.
+//!   joined to the scenario's primary key); then the test, the scenario and the run saved
+//!   (`save_move`: three `UPDATE`s naming only the columns an event changes on SQLite, one
+//!   statement on PostgreSQL). A test left running costs one more read and two more writes.
 //! - **stop**: the same, the test found by `runs.running_test_id`.
 //! - with an `event_id`, one probe of `applied_events` and one insert into it.
 //! - the machine and its run are read only when the writer does not know them (first event
@@ -30,7 +30,7 @@ use stpt_core::{
 };
 
 use super::ops::{INSERT_CHUNK, append_output_within, name_key};
-use super::{Conn, in_transaction, insert_tests, machine_for_update};
+use super::{Conn, in_transaction, insert_tests, machine_for_update, save_move};
 use crate::db::OpError;
 use crate::db::known::{Known, KnownMachine};
 use crate::db::rows::{
@@ -509,19 +509,21 @@ fn apply_start(
         && let Some((mut other, mut other_scenario)) = test_by_id(conn, other)?
     {
         move_test(
-            conn,
             &mut other,
             &mut other_scenario,
             &mut run,
             Status::Unknown,
             start.timestamp_start,
         )?;
+        diesel::update(&other).set(&other).execute(conn)?;
+        diesel::update(&other_scenario)
+            .set(&other_scenario)
+            .execute(conn)?;
         if other_scenario.id == scenario.id {
             scenario = other_scenario;
         }
     }
     move_test(
-        conn,
         &mut test,
         &mut scenario,
         &mut run,
@@ -529,7 +531,7 @@ fn apply_start(
         start.timestamp_start,
     )?;
     run.last_event_at = now.as_micros();
-    diesel::update(&run).set(&run).execute(conn)?;
+    save_move(conn, &test, &scenario, &run)?;
     let run_status = rows::status(&run.status)?;
     let run_id = run.id;
     remember(machine, run);
@@ -682,18 +684,18 @@ fn apply_stop(
     reopen_if_stale(&mut run);
     test.message = stop.message.clone();
     move_test(
-        conn,
         &mut test,
         &mut scenario,
         &mut run,
         stop.status,
         stop.timestamp_stop,
     )?;
+    run.last_event_at = now.as_micros();
+    save_move(conn, &test, &scenario, &run)?;
     if stop.status == Status::Cancelled {
         finish_ongoing(conn, &mut run, Status::Cancelled, stop.timestamp_stop)?;
+        diesel::update(&run).set(&run).execute(conn)?;
     }
-    run.last_event_at = now.as_micros();
-    diesel::update(&run).set(&run).execute(conn)?;
     let run_status = rows::status(&run.status)?;
     let run_id = run.id;
     remember(machine, run);
@@ -707,10 +709,9 @@ fn apply_stop(
     })
 }
 
-/// Moves one test to `new`: saves the test and its scenario, updates `run` in memory (the
-/// caller saves it once).
+/// Moves one test to `new`, with its scenario's and its run's progress, in memory (the
+/// caller saves them).
 fn move_test(
-    conn: &mut Conn,
     test: &mut TestState,
     scenario: &mut ScenarioState,
     run: &mut RunState,
@@ -727,12 +728,10 @@ fn move_test(
         Status::Waiting => {}
         _ => test.timestamp_stop = Some(at.as_micros()),
     }
-    diesel::update(&*test).set(&*test).execute(conn)?;
 
     let mut progress = scenario.progress()?;
     progress.test_moved(old, new, at);
     scenario.set_progress(&progress);
-    diesel::update(&*scenario).set(&*scenario).execute(conn)?;
 
     let mut progress = run.progress()?;
     progress.test_moved(old, new, at);

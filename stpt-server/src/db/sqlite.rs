@@ -37,6 +37,7 @@ use super::OpError;
 use super::known::Known;
 use super::rows::{MachineRow, NewTest};
 use super::schema::machines;
+use super::state_rows::{RunState, ScenarioState, TestState};
 use super::writer::{EventTarget, Work};
 
 /// The backend, for types that name it.
@@ -121,4 +122,18 @@ impl EventTarget for SqliteTarget {
             apply_each(conn, known, work)
         })
     }
+}
+
+/// Saves a moved test, its scenario and its run: three `UPDATE`s of the columns an event
+/// changes (statements SQLite runs in-process, so one each costs no round trip).
+fn save_move(
+    conn: &mut Conn,
+    test: &TestState,
+    scenario: &ScenarioState,
+    run: &RunState,
+) -> QueryResult<()> {
+    diesel::update(test).set(test).execute(conn)?;
+    diesel::update(scenario).set(scenario).execute(conn)?;
+    diesel::update(run).set(run).execute(conn)?;
+    Ok(())
 }
