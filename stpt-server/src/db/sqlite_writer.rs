@@ -82,6 +82,7 @@ impl SqliteWriter {
         let (reply, answer) = mpsc::sync_channel(1);
         let stopped = || StoreError::Busy {
             reason: "the database writer has stopped".to_owned(),
+            source: None,
         };
         self.jobs
             .send(Job {

@@ -59,9 +59,7 @@ impl DieselStore {
 
 impl FromPoolError for StoreError {
     fn from_pool(err: diesel::r2d2::PoolError) -> Self {
-        StoreError::Busy {
-            reason: format!("no database connection free: {err}"),
-        }
+        StoreError::busy("no database connection free", err)
     }
 }
 
@@ -178,9 +176,9 @@ impl From<OpError> for StoreError {
     fn from(err: OpError) -> Self {
         match err {
             OpError::Store(err) => err,
-            OpError::Db(err) if is_transient(&err) => StoreError::Busy {
-                reason: format!("the database cannot take it now: {err}"),
-            },
+            OpError::Db(err) if is_transient(&err) => {
+                StoreError::busy("the database cannot take it now", err)
+            }
             OpError::Db(err) => StoreError::backend("database query failed", err),
         }
     }
