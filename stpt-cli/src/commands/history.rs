@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::Value;
 use stpt_core::RunTree;
-use stpt_server::api::shapes::RunListItem;
+use stpt_core::wire::RunListItem;
 
 use crate::client::{Client, Paginated, RequestError, ServerArgs};
 use crate::outcome::NotFound;

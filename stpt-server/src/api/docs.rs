@@ -27,9 +27,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use super::ErrorBody;
 use super::history::{FlakyList, MachineTrend, TestHistory};
-use super::shapes::{
-    LastMasterScenario, MachineLastData, MachineListItem, RunListItem, ScenarioBrief, ScriptDetail,
-    TestBrief,
+use stpt_core::wire::{
+    FoundRun, LastMasterScenario, MachineLastData, MachineListItem, RunListItem, ScenarioBrief,
+    ScriptDetail, TestBrief,
 };
 
 /// Adds the machine-token scheme the ingest operations name.
@@ -89,7 +89,7 @@ impl utoipa::Modify for MachineToken {
         Closure, ScenarioTree, RunTree, TestKey, ComparedTest, RunComparison, FlakyTest,
         DurationTrend, RunPoint, ScriptDetail, MachineListItem, RunListItem, MachineLastData,
         LastMasterScenario, ScenarioBrief, TestBrief, TestHistory, FlakyList, MachineTrend,
-        super::machines::MachineDeleted, super::runs::FoundRun, OutputBatch, OutputLine,
+        super::machines::MachineDeleted, FoundRun, OutputBatch, OutputLine,
         OutputStream, OutputLog, super::output::OutputAccepted,
     )),
     modifiers(&MachineToken),

@@ -11,7 +11,6 @@ mod output;
 mod pagination;
 mod read;
 pub(crate) mod runs;
-pub mod shapes;
 mod v1;
 
 pub use docs::openapi;

@@ -9,9 +9,10 @@
 //! **Invariant:** publishing never blocks: a subscriber that falls behind loses old batches
 //! and is told so (`{"output_skipped": …}`), so it re-reads the test's stored output.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde::Serialize;
+use stpt_core::wire::{TestOutputFrame, TestOutputMessage};
 use stpt_core::{MachineId, NodeId, OutputLine, RunId};
 use tokio::sync::broadcast;
 
@@ -27,19 +28,6 @@ pub struct OutputMessage {
     pub text: Arc<str>,
 }
 
-#[derive(Serialize)]
-struct Frame<'a> {
-    test_output: Body<'a>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    run_id: RunId,
-    test_id: NodeId,
-    index: u32,
-    lines: &'a [OutputLine],
-}
-
 impl OutputMessage {
     /// The frame of one batch.
     pub fn new(
@@ -49,12 +37,12 @@ impl OutputMessage {
         index: u32,
         lines: &[OutputLine],
     ) -> OutputMessage {
-        let frame = Frame {
-            test_output: Body {
+        let frame = TestOutputMessage {
+            test_output: TestOutputFrame {
                 run_id,
                 test_id,
                 index,
-                lines,
+                lines: Cow::Borrowed(lines),
             },
         };
         let text = serde_json::to_string(&frame).unwrap_or_default();

@@ -45,7 +45,7 @@ use rocket::tokio::sync::watch;
 use rocket::{Shutdown, State, get, routes};
 use rocket_ws::stream::DuplexStream;
 use rocket_ws::{Channel, Message, WebSocket};
-use stpt_core::wire::{IdStatus, RunDataMessage};
+use stpt_core::wire::{IdStatus, OutputSkipped, OutputSkippedMessage, RunDataMessage};
 use stpt_core::{MachineId, PageRequest, RunId, Status, Store, StoreError};
 
 use super::feed::{Shared, read_last, read_statuses, status_update};
@@ -377,9 +377,12 @@ impl Stream for Output {
     }
 
     async fn catch_up(&mut self, _state: &AppState) -> Result<Vec<String>, Unreadable> {
-        Ok(vec![
-            serde_json::json!({"output_skipped": {"machine_id": self.machine}}).to_string(),
-        ])
+        let skipped = OutputSkippedMessage {
+            output_skipped: OutputSkipped {
+                machine_id: self.machine,
+            },
+        };
+        Ok(vec![serde_json::to_string(&skipped).unwrap_or_default()])
     }
 }
 
