@@ -396,6 +396,25 @@ async fn known_machine(state: &AppState, id: MachineId) -> Result<(), HttpStatus
     }
 }
 
+/// Opens a socket that forwards `stream`'s messages from `channel` (see [`pump`]): every
+/// route is this with its own channel and stream.
+fn open<S>(
+    ws: WebSocket,
+    state: &AppState,
+    shutdown: Shutdown,
+    credential: Credential,
+    channel: Receiver<S::Item>,
+    stream: S,
+) -> Channel<'static>
+where
+    S: Stream + 'static,
+    S::Item: 'static,
+{
+    let state = state.clone();
+    let holder = Holder::of(&state, credential);
+    ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream)))
+}
+
 #[utoipa::path(
     tag = "live",
     summary = "WebSocket: a machine's newest run after every change",
@@ -419,11 +438,9 @@ async fn machine_last(
     id: MachineId,
 ) -> Result<Channel<'static>, HttpStatus> {
     known_machine(state, id).await?;
-    let state = state.inner().clone();
     let channel = state.feed.subscribe_last(id);
-    let holder = Holder::of(&state, credential);
     let stream = Last { machine: id };
-    Ok(ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream))))
+    Ok(open(ws, state, shutdown, credential, channel, stream))
 }
 
 #[utoipa::path(
@@ -449,14 +466,12 @@ async fn machine_runs(
     id: MachineId,
 ) -> Result<Channel<'static>, HttpStatus> {
     known_machine(state, id).await?;
-    let state = state.inner().clone();
     let channel = state.hub.subscribe();
-    let holder = Holder::of(&state, credential);
     let stream = Runs {
         machine: id,
         sent: Sent::new(),
     };
-    Ok(ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream))))
+    Ok(open(ws, state, shutdown, credential, channel, stream))
 }
 
 #[utoipa::path(
@@ -476,11 +491,9 @@ fn machine_status(
     shutdown: Shutdown,
     credential: Credential,
 ) -> Channel<'static> {
-    let state = state.inner().clone();
     let channel = state.feed.subscribe_status();
-    let holder = Holder::of(&state, credential);
     let stream = Statuses { sent: Sent::new() };
-    ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream)))
+    open(ws, state, shutdown, credential, channel, stream)
 }
 
 #[utoipa::path(
@@ -506,11 +519,9 @@ async fn machine_output(
     id: MachineId,
 ) -> Result<Channel<'static>, HttpStatus> {
     known_machine(state, id).await?;
-    let state = state.inner().clone();
     let channel = state.output.subscribe();
-    let holder = Holder::of(&state, credential);
     let stream = Output { machine: id };
-    Ok(ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream))))
+    Ok(open(ws, state, shutdown, credential, channel, stream))
 }
 
 /// The WebSocket routes.
