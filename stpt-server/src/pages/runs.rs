@@ -40,11 +40,7 @@ impl From<&FoundRun> for FoundRow {
             finished: run.counts.finished(),
             status: Badge::of(Some(run.status)),
             stale: Staleness::of(run),
-            labels: run
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            labels: run.labels.clone().into_iter().collect(),
         }
     }
 }
