@@ -26,8 +26,8 @@ pub use live::{
 };
 pub use page::Paginated;
 pub use shapes::{
-    FoundRun, LastMasterScenario, MachineLastData, MachineListItem, RunListItem, ScenarioBrief,
-    ScriptDetail, TestBrief,
+    FlakyList, FoundRun, LastMasterScenario, MachineDeleted, MachineLastData, MachineListItem,
+    MachineTrend, RunListItem, ScenarioBrief, ScriptDetail, TestBrief, TestHistory,
 };
 
 use std::collections::BTreeMap;

@@ -3,12 +3,16 @@
 //!
 //! The main types here are [`ScriptDetail`] (one node), [`MachineListItem`], [`RunListItem`]
 //! and [`MachineLastData`] (a machine's newest run, also pushed over WebSockets), and
-//! [`FoundRun`] (one run of `GET /api/v1/runs`). Field names and formats are the seed's: read
+//! [`FoundRun`] (one run of `GET /api/v1/runs`), and stpt's history answers ([`TestHistory`],
+//! [`FlakyList`], [`MachineTrend`]) and [`MachineDeleted`]. Field names and formats are the seed's: read
 //! timestamps as `%d-%m-%Y  %H:%M:%S`, ages as "3 minutes".
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Closure, Machine, MachineSummary, Node, RunSummary, RunTree};
+use crate::insights::{DurationTrend, FlakyTest, RunPoint};
+use crate::model::{
+    Attempt, Closure, Machine, MachineSummary, Node, RunSummary, RunTree, TestResult,
+};
 use crate::status::{Status, StatusCounts};
 use crate::timestamp::{Timestamp, human_duration};
 
@@ -254,4 +258,57 @@ pub struct FoundRun {
     pub run: RunSummary,
     /// The name of the machine that ran it.
     pub machine_name: String,
+}
+
+/// A test's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TestHistory {
+    /// The test asked about.
+    pub test: Node,
+    /// Its attempts in its own run, oldest first.
+    pub attempts: Vec<Attempt>,
+    /// Its results in the machine's runs, newest first (newer runs than its own included).
+    pub results: Vec<TestResult>,
+    /// Median and p90 of its durations.
+    pub trend: DurationTrend,
+}
+
+/// A machine's flaky tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FlakyList {
+    /// The machine.
+    pub machine: Machine,
+    /// Runs looked at.
+    pub runs: usize,
+    /// The labels every run looked at carries (`KEY:VALUE`), when restricted.
+    pub labels: Vec<String>,
+    /// The rule.
+    pub rule: String,
+    /// Flaky tests, highest score first.
+    pub tests: Vec<FlakyTest>,
+}
+
+/// A machine's runs over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineTrend {
+    /// The machine.
+    pub machine: Machine,
+    /// Its newest runs, oldest first.
+    pub points: Vec<RunPoint>,
+}
+
+/// What a deletion removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineDeleted {
+    /// The machine's id.
+    #[cfg_attr(feature = "openapi", schema(example = 3))]
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// How many of its runs went with it.
+    pub runs: u64,
 }

@@ -16,7 +16,6 @@ mod v1;
 pub use docs::openapi;
 pub(crate) use error::DisplayChain;
 pub use error::{ApiError, ErrorBody};
-pub use machines::MachineDeleted;
 pub(crate) use read::query;
 
 /// Every API route.
