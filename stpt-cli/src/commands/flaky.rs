@@ -72,16 +72,8 @@ pub(crate) fn run(args: FlakyArgs) -> anyhow::Result<()> {
     }
     for test in tests {
         text.push_str(&format!(
-            "{:>5}  {:>5}  {:>7}  {}/{}{}\n",
-            test.score,
-            test.flips,
-            test.retried_passes,
-            test.key.file_path.trim_end_matches('/'),
-            test.key.file_name,
-            match test.key.occurrence {
-                0 => String::new(),
-                n => format!("#{n}"),
-            }
+            "{:>5}  {:>5}  {:>7}  {}\n",
+            test.score, test.flips, test.retried_passes, test.key
         ));
     }
     terminal::emit(&text)?;
