@@ -261,7 +261,8 @@ mod tests {
             .expect_err("the plan cannot fit");
         let err = StoreError::from(err);
         assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
-        assert!(err.to_string().contains("full"), "{err}");
+        let said = crate::api::DisplayChain(&err).to_string();
+        assert!(said.contains("full"), "{said}");
     }
 
     #[test]
