@@ -13,7 +13,7 @@ use clap::Args;
 use serde::de::DeserializeOwned;
 use stpt_core::machine_key;
 use stpt_core::wire::ErrorBody;
-use stpt_server::api::shapes::MachineListItem;
+use stpt_core::wire::MachineListItem;
 
 /// Where the server is and how to authenticate to it (flattened into the commands that talk
 /// to one).

@@ -17,9 +17,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use serde::Deserialize;
-use stpt_core::OutputLine;
-use stpt_core::wire::MachineDataMessage;
-use stpt_server::api::shapes::MachineLastData;
+use stpt_core::wire::{MachineDataMessage, MachineLastData, OutputSkipped, TestOutputFrame};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{HandshakeError, Message, WebSocket};
 
@@ -271,23 +269,16 @@ fn connect(client: &Client, url: &str) -> Result<WebSocket<Stream>, Connect> {
     }
 }
 
-/// One batch of a test's output as the output socket pushes it.
-#[derive(Debug, Deserialize)]
-pub(crate) struct OutputBatchFrame {
-    /// The run.
-    pub(crate) run_id: i64,
-    /// The test's id.
-    pub(crate) test_id: i64,
-    /// The test's position in plan order.
-    pub(crate) index: u32,
-    /// The lines, as printed.
-    pub(crate) lines: Vec<OutputLine>,
-}
+/// One batch of a test's output as the output socket pushes it (owned).
+pub(crate) type OutputBatchFrame = TestOutputFrame<'static>;
 
+/// Any frame of the output socket, read leniently: `{"test_output"}` is a
+/// [`stpt_core::wire::TestOutputMessage`], `{"output_skipped"}` an
+/// [`stpt_core::wire::OutputSkippedMessage`]; other frames are ignored.
 #[derive(Deserialize)]
 struct OutputFrame {
     test_output: Option<OutputBatchFrame>,
-    output_skipped: Option<serde_json::Value>,
+    output_skipped: Option<OutputSkipped>,
 }
 
 /// What the output feed has to say.

@@ -6,7 +6,7 @@
 use anyhow::Context;
 use clap::Args;
 use stpt_core::RunTree;
-use stpt_server::api::shapes::MachineLastData;
+use stpt_core::wire::MachineLastData;
 
 use crate::client::{Client, MachineRef, RequestError};
 

@@ -46,6 +46,14 @@ pub(crate) fn emit_json_line<T: Serialize + ?Sized>(value: &T) -> anyhow::Result
     Ok(())
 }
 
+/// An error with its causes, `: `-separated, as `main` prints one (`{:#}`).
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// Whether stdout is a terminal (bars and redrawn lines only make sense there).
 pub(crate) fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()

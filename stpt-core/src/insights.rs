@@ -49,6 +49,22 @@ impl TestKey {
     }
 }
 
+/// `path/name`, and `#n` after it for a later occurrence: `/tests/lamp/lamp_on.py#1`.
+impl std::fmt::Display for TestKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            self.file_path.trim_end_matches('/'),
+            self.file_name
+        )?;
+        match self.occurrence {
+            0 => Ok(()),
+            n => write!(f, "#{n}"),
+        }
+    }
+}
+
 /// Pass or fail, as comparisons and the flaky rule see a status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -331,6 +347,17 @@ mod tests {
     use super::*;
     use crate::testing::builders::{at, attempt, dry_run, start, stop};
     use crate::{MemoryStore, Store};
+
+    #[test]
+    fn a_test_key_reads_as_its_path_and_later_occurrences_with_their_number() {
+        let key = |occurrence| TestKey {
+            file_path: "/tests/lamp/".to_owned(),
+            file_name: "lamp_on.py".to_owned(),
+            occurrence,
+        };
+        assert_eq!(key(0).to_string(), "/tests/lamp/lamp_on.py");
+        assert_eq!(key(2).to_string(), "/tests/lamp/lamp_on.py#2");
+    }
 
     fn finish(store: &MemoryStore, outcomes: &[(&str, Status, i64)]) {
         for (name, status, seconds) in outcomes {

@@ -34,8 +34,11 @@ pub enum SinkError {
     Deferred {
         /// Where the event was sent.
         destination: String,
-        /// What went wrong.
+        /// What went wrong, for people (a failing server's answer is here).
         reason: String,
+        /// The error underneath, when one was raised (the connection's or TLS's).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// Writing the event failed.
     #[error("could not write event to {destination}")]

@@ -138,6 +138,9 @@ pub enum StoreError {
     Busy {
         /// What was exhausted.
         reason: String,
+        /// The backend's error, when one said so.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The storage backend failed.
     #[error("storage backend failed: {reason}")]
@@ -170,6 +173,17 @@ impl StoreError {
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         StoreError::Backend {
+            reason: reason.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The store is busy for now, as `source` said.
+    pub fn busy(
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Busy {
             reason: reason.into(),
             source: Some(Box::new(source)),
         }

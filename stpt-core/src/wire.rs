@@ -1,6 +1,7 @@
 //! The wire payloads of the seed-compatible protocol, their parsing and their validation, and
 //! the other shapes the server sends and its clients read: the error body ([`ErrorBody`]), the
-//! pagination envelope ([`Paginated`]) and the WebSocket frames (`live`). Serde only, no I/O.
+//! pagination envelope ([`Paginated`]), the read answers (`shapes`: [`MachineLastData`],
+//! [`RunListItem`], [`FoundRun`]…) and the WebSocket frames (`live`). Serde only, no I/O.
 //!
 //! The main type here is [`Event`]: a dry run, a test start or a test stop. The runner builds
 //! it, sinks carry it, the server parses it with [`Event::parse`] and stores apply it; nothing
@@ -16,10 +17,18 @@
 mod error_body;
 mod live;
 mod page;
+mod shapes;
 
 pub use error_body::ErrorBody;
-pub use live::{IdStatus, MachineDataMessage, MachineStatusMessage, RunDataMessage};
+pub use live::{
+    IdStatus, MachineDataMessage, MachineStatusMessage, OutputSkipped, OutputSkippedMessage,
+    RunDataMessage, TestOutputFrame, TestOutputMessage,
+};
 pub use page::Paginated;
+pub use shapes::{
+    FlakyList, FoundRun, LastMasterScenario, MachineDeleted, MachineLastData, MachineListItem,
+    MachineTrend, RunListItem, ScenarioBrief, ScriptDetail, TestBrief, TestHistory,
+};
 
 use std::collections::BTreeMap;
 

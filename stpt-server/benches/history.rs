@@ -17,6 +17,8 @@
 //!
 //! Run: `cargo bench -p stpt-server --bench history`.
 
+// Benchmark code: a failed unwrap stops the measurement, as a failing test would.
+#![allow(clippy::unwrap_used)]
 // A benchmark reports its figures on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 

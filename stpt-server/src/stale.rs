@@ -12,6 +12,7 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Orbit, Rocket};
 use stpt_core::{RunSummary, Timestamp};
 
+use crate::api::DisplayChain;
 use crate::clock::Clock;
 use crate::db::HookEvent;
 use crate::live::RunChanged;
@@ -97,7 +98,7 @@ async fn sweep(state: &AppState, limit: &StaleLimit) {
                 webhooks::notify(state, run.id, &[HookEvent::Stale]).await;
             }
         }
-        Ok(Err(err)) => tracing::error!("closing stale runs failed: {err}"),
-        Err(err) => tracing::error!("the stale sweep task failed: {err}"),
+        Ok(Err(err)) => tracing::error!("closing stale runs failed: {}", DisplayChain(&err)),
+        Err(err) => tracing::error!("the stale sweep task failed: {}", DisplayChain(&err)),
     }
 }

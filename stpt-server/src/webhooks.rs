@@ -18,6 +18,7 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Orbit, Rocket};
 use sha2::Sha256;
 
+use crate::api::DisplayChain;
 use crate::db::{Delivery, HookEvent, WebhookStore};
 use crate::metrics::{Metrics, WebhookCounters};
 use crate::state::AppState;
@@ -60,9 +61,12 @@ pub async fn notify(state: &AppState, run: i64, events: &'static [HookEvent]) {
     match queued {
         Ok(Ok(_)) => {}
         Ok(Err(err)) => {
-            tracing::error!("queueing webhooks of run {run} failed: {err}")
+            tracing::error!(
+                "queueing webhooks of run {run} failed: {}",
+                DisplayChain(&err)
+            )
         }
-        Err(err) => tracing::error!("the webhook queueing task failed: {err}"),
+        Err(err) => tracing::error!("the webhook queueing task failed: {}", DisplayChain(&err)),
     }
 }
 
@@ -96,11 +100,21 @@ impl Fairing for WebhookDelivery {
             .map(Metrics::webhook_counters)
             .unwrap_or_default();
         let every = self.every.max(Duration::from_millis(10));
-        let agent = match stpt_runner::tls::agent_builder(self.ca_cert.as_deref()) {
-            Ok(agent) => agent,
-            Err(err) => {
+        // The CA bundle is a file: read off the async executor like every other wait.
+        let ca_cert = self.ca_cert.clone();
+        let agent = match crate::state::blocking(move || {
+            stpt_runner::tls::agent_builder(ca_cert.as_deref())
+        })
+        .await
+        {
+            Ok(Ok(agent)) => agent,
+            Ok(Err(err)) => {
                 // `Launch` checks the bundle before serving; notifications stay queued.
-                tracing::error!("webhooks are not sent: {err}");
+                tracing::error!("webhooks are not sent: {}", DisplayChain(&err));
+                return;
+            }
+            Err(err) => {
+                tracing::error!("webhooks are not sent: {}", DisplayChain(&err));
                 return;
             }
         };
@@ -113,12 +127,15 @@ impl Fairing for WebhookDelivery {
                     () = rocket::tokio::time::sleep(every) => {
                         let (hooks, agent, counters) =
                             (hooks.clone(), agent.clone(), counters.clone());
-                        let sent = rocket::tokio::task::spawn_blocking(move || {
+                        let sent = crate::state::blocking(move || {
                             deliver_due(&hooks, &agent, &counters);
                         })
                         .await;
                         if let Err(err) = sent {
-                            tracing::error!("the webhook delivery task failed: {err}");
+                            tracing::error!(
+                                "the webhook delivery task failed: {}",
+                                DisplayChain(&err)
+                            );
                         }
                     }
                 }
@@ -132,7 +149,7 @@ fn deliver_due(hooks: &WebhookStore, agent: &ureq::Agent, counters: &Arc<Webhook
     let due = match hooks.claim_due(BATCH) {
         Ok(due) => due,
         Err(err) => {
-            tracing::error!("reading the webhook outbox failed: {err}");
+            tracing::error!("reading the webhook outbox failed: {}", DisplayChain(&err));
             return;
         }
     };
@@ -156,7 +173,11 @@ fn deliver_due(hooks: &WebhookStore, agent: &ureq::Agent, counters: &Arc<Webhook
             }
         };
         if let Err(err) = recorded {
-            tracing::error!("recording webhook delivery {} failed: {err}", delivery.id);
+            tracing::error!(
+                "recording webhook delivery {} failed: {}",
+                delivery.id,
+                DisplayChain(&err)
+            );
         }
     }
 }

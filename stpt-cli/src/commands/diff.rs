@@ -2,6 +2,8 @@
 
 use clap::Args;
 use serde_json::Value;
+use stpt_core::Status;
+use stpt_core::insights::RunComparison;
 
 use crate::client::{Client, RequestError, ServerArgs};
 use crate::selection::UnknownRun;
@@ -76,47 +78,36 @@ pub(crate) fn run(args: DiffArgs) -> anyhow::Result<()> {
     if args.json {
         return terminal::emit_json(&diff);
     }
-    let name = |t: &Value| {
-        format!(
-            "{}/{}{}",
-            t["file_path"].as_str().unwrap_or("?").trim_end_matches('/'),
-            t["file_name"].as_str().unwrap_or("?"),
-            match t["occurrence"].as_u64() {
-                Some(0) | None => String::new(),
-                Some(n) => format!("#{n}"),
-            }
-        )
-    };
-    let mut text = format!(
-        "run {} against run {}\n",
-        diff["run_id"], diff["other_run_id"]
-    );
-    for (key, title) in [
-        ("newly_failing", "newly failing"),
-        ("fixed", "fixed"),
-        ("still_failing", "still failing"),
-        ("new_tests", "new tests"),
-        ("removed_tests", "removed tests"),
+    let diff: RunComparison = serde_json::from_value(diff).map_err(|e| {
+        anyhow::anyhow!("the server's comparison is not in the expected shape: {e}")
+    })?;
+    let mut text = format!("run {} against run {}\n", diff.run_id, diff.other_run_id);
+    let said = |status: Option<Status>| status.map_or("-", Status::as_str);
+    for (tests, title) in [
+        (&diff.newly_failing, "newly failing"),
+        (&diff.fixed, "fixed"),
+        (&diff.still_failing, "still failing"),
+        (&diff.new_tests, "new tests"),
+        (&diff.removed_tests, "removed tests"),
     ] {
-        let tests = diff[key].as_array().cloned().unwrap_or_default();
         text.push_str(&format!("{title}: {}\n", tests.len()));
-        for test in &tests {
+        for test in tests {
             text.push_str(&format!(
                 "  {}  {} -> {}\n",
-                name(test),
-                test["other_status"].as_str().unwrap_or("-"),
-                test["status"].as_str().unwrap_or("-")
+                test.key,
+                said(test.other_status),
+                said(test.status)
             ));
         }
     }
     text.push_str("largest duration changes:\n");
-    for test in diff["duration_changes"].as_array().into_iter().flatten() {
-        let before = test["other_duration_seconds"].as_f64().unwrap_or(0.0);
-        let after = test["duration_seconds"].as_f64().unwrap_or(0.0);
+    for test in &diff.duration_changes {
+        let before = test.other_duration_seconds.unwrap_or(0.0);
+        let after = test.duration_seconds.unwrap_or(0.0);
         let sign = if after < before { "-" } else { "+" };
         text.push_str(&format!(
             "  {}  {} -> {} ({sign}{})\n",
-            name(test),
+            test.key,
             palette::duration(before),
             palette::duration(after),
             palette::duration((after - before).abs())

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use serde_json::Value;
+use stpt_core::wire::FlakyList;
 
 use crate::client::{Client, ServerArgs};
 use crate::terminal;
@@ -45,13 +46,16 @@ pub(crate) fn run(args: FlakyArgs) -> anyhow::Result<()> {
     if args.json {
         return terminal::emit_json(&flaky);
     }
-    let tests = flaky["tests"].as_array().cloned().unwrap_or_default();
+    let flaky: FlakyList = serde_json::from_value(flaky).map_err(|e| {
+        anyhow::anyhow!("the server's flaky list is not in the expected shape: {e}")
+    })?;
+    let tests = &flaky.tests;
     let mut text = format!(
         "{} (#{}): {} flaky over the last {} runs{}\n",
         machine.name,
         machine.id,
         tests.len(),
-        flaky["runs"],
+        flaky.runs,
         if args.labels.is_empty() {
             String::new()
         } else {
@@ -66,21 +70,10 @@ pub(crate) fn run(args: FlakyArgs) -> anyhow::Result<()> {
     if !tests.is_empty() {
         text.push_str("SCORE  FLIPS  RETRIED  TEST\n");
     }
-    for test in &tests {
+    for test in tests {
         text.push_str(&format!(
-            "{:>5}  {:>5}  {:>7}  {}/{}{}\n",
-            test["score"].as_u64().unwrap_or(0),
-            test["flips"].as_u64().unwrap_or(0),
-            test["retried_passes"].as_u64().unwrap_or(0),
-            test["file_path"]
-                .as_str()
-                .unwrap_or("?")
-                .trim_end_matches('/'),
-            test["file_name"].as_str().unwrap_or("?"),
-            match test["occurrence"].as_u64() {
-                Some(0) | None => String::new(),
-                Some(n) => format!("#{n}"),
-            }
+            "{:>5}  {:>5}  {:>7}  {}\n",
+            test.score, test.flips, test.retried_passes, test.key
         ));
     }
     terminal::emit(&text)?;

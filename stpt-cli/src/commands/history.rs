@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::Value;
 use stpt_core::RunTree;
-use stpt_server::api::shapes::RunListItem;
+use stpt_core::wire::{RunListItem, TestHistory};
 
 use crate::client::{Client, Paginated, RequestError, ServerArgs};
 use crate::outcome::NotFound;
@@ -103,34 +103,29 @@ pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
     if args.json {
         return terminal::emit_json(&history);
     }
-    let test = &history["test"];
+    let history: TestHistory = serde_json::from_value(history)
+        .map_err(|e| anyhow::anyhow!("the server's history is not in the expected shape: {e}"))?;
+    let test = &history.test;
     let mut text = format!(
         "{}/{} on {} (occurrence {})\n",
-        test["file_path"]
-            .as_str()
-            .unwrap_or("?")
-            .trim_end_matches('/'),
-        test["file_name"].as_str().unwrap_or("?"),
+        test.file_path.trim_end_matches('/'),
+        test.file_name,
         machine.name,
-        test["occurrence"]
+        test.occurrence
     );
-    let results: Vec<&Value> = history["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .collect();
-    let rows: Vec<[String; 4]> = results
+    let rows: Vec<[String; 4]> = history
+        .results
         .iter()
         .map(|result| {
             [
-                result["run_id"].as_i64().unwrap_or(0).to_string(),
-                result["timestamp_start"]
-                    .as_str()
-                    .map_or_else(|| "not started".to_owned(), dates::human_text),
-                result["duration_seconds"]
-                    .as_f64()
+                result.run_id.to_string(),
+                result
+                    .timestamp_start
+                    .map_or_else(|| "not started".to_owned(), dates::human),
+                result
+                    .duration_seconds
                     .map_or_else(|| "-".to_owned(), palette::duration),
-                result["attempts"].as_u64().unwrap_or(0).to_string(),
+                result.attempts.to_string(),
             ]
         })
         .collect();
@@ -149,23 +144,19 @@ pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
         "RUN", "STARTED", "STATUS", "DURATION"
     )));
     text.push('\n');
-    for (result, [run, started, duration, attempts]) in results.iter().zip(&rows) {
-        let status = result["status"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(stpt_core::Status::Unknown);
+    for (result, [run, started, duration, attempts]) in history.results.iter().zip(&rows) {
         text.push_str(&format!(
             "{run:>run_w$}  {started:<started_w$}  {}  {duration:>duration_w$}  {attempts:>8}\n",
-            palette::painted(status, status_w),
+            palette::painted(result.status, status_w),
         ));
     }
-    let trend = &history["trend"];
-    let seconds = |v: &Value| v.as_f64().map_or_else(|| "-".to_owned(), palette::duration);
+    let trend = &history.trend;
+    let seconds = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), palette::duration);
     text.push_str(&format!(
         "duration over the last {}: median {}, p90 {}\n",
-        palette::counted(trend["samples"].as_u64().unwrap_or(0), "result"),
-        seconds(&trend["median_seconds"]),
-        seconds(&trend["p90_seconds"])
+        palette::counted(trend.samples as u64, "result"),
+        seconds(trend.median_seconds),
+        seconds(trend.p90_seconds)
     ));
     terminal::emit(&text)?;
     Ok(())

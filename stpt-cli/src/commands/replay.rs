@@ -109,7 +109,10 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<()> {
         dropped: delivery.dropped,
         rejected_kept,
         rejected_dir: spool_dir.join(REJECTED_DIR),
-        interrupted: delivery.interrupted.as_ref().map(ToString::to_string),
+        interrupted: delivery
+            .interrupted
+            .as_ref()
+            .map(|error| terminal::with_causes(error)),
         held_up: delivery.held_up.as_ref().map(|held| HeldUpJson {
             file: held.path.clone(),
             kind: held.kind,

@@ -194,7 +194,9 @@ fn progress_line(progress: Progress<'_>, total: usize) -> Option<String> {
             }
             line
         }
-        Progress::SinkFailed { error } => format!("warning: {error}\n"),
+        Progress::SinkFailed { error } => {
+            format!("warning: {}\n", crate::terminal::with_causes(error))
+        }
         Progress::RunAborted { .. } => format!(
             "{}: no further test starts, and nothing more of it is sent\n",
             palette::bold("the run was aborted on the server (`stpt abort`)")

@@ -4,8 +4,8 @@
 
 use clap::Args;
 use serde::Serialize;
+use stpt_core::wire::{FoundRun, RunListItem};
 use stpt_core::{Closure, Status, Timestamp};
-use stpt_server::api::shapes::RunListItem;
 
 use crate::client::{Client, Paginated, ServerArgs};
 use crate::{dates, palette, terminal};
@@ -104,21 +104,6 @@ fn parse_bound(text: &str) -> Result<String, String> {
     }
 }
 
-/// One run of the search's answer (`FoundRun`).
-#[derive(Debug, Serialize, serde::Deserialize)]
-struct FoundRunJson {
-    id: i64,
-    machine_id: i64,
-    machine_name: String,
-    timestamp: String,
-    status: Status,
-    counts: stpt_core::StatusCounts,
-    #[serde(default)]
-    labels: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    stale: bool,
-}
-
 #[derive(Debug, Serialize)]
 struct FoundJson<'a> {
     page: u64,
@@ -177,7 +162,7 @@ fn search(args: &RunsArgs) -> anyhow::Result<()> {
             runs: &page.results,
         });
     }
-    let runs: Vec<FoundRunJson> = page
+    let runs: Vec<FoundRun> = page
         .results
         .iter()
         .map(|v| serde_json::from_value(v.clone()))
@@ -192,10 +177,7 @@ fn search(args: &RunsArgs) -> anyhow::Result<()> {
     if runs.is_empty() {
         text.push_str("no run matches\n");
     } else {
-        let dates: Vec<String> = runs
-            .iter()
-            .map(|r| dates::human_text(&r.timestamp))
-            .collect();
+        let dates: Vec<String> = runs.iter().map(|r| dates::human(r.run.timestamp)).collect();
         let width = dates
             .iter()
             .map(|d| d.chars().count())
@@ -214,13 +196,14 @@ fn search(args: &RunsArgs) -> anyhow::Result<()> {
         )));
         text.push('\n');
         for (run, date) in runs.iter().zip(&dates) {
+            let FoundRun { run, machine_name } = run;
             let labels: Vec<String> = run.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let status = palette::painted(run.status, 9);
             let stale = if run.stale { " (stale)" } else { "" };
             text.push_str(&format!(
                 "{:>6}  {:<machine_width$}  {date:<width$}  {:>5}  {status}  {}{stale}\n",
                 run.id,
-                run.machine_name,
+                machine_name,
                 run.counts.total(),
                 labels.join(" ")
             ));

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use stpt_core::wire::{LastMasterScenario, MachineLastData, TestOutputFrame, TestOutputMessage};
 use stpt_core::{Status, StatusCounts, strip_ansi};
-use stpt_server::api::shapes::{LastMasterScenario, MachineLastData};
 
 use crate::client::{Client, ServerArgs};
 use crate::live_feed::{FeedEvent, LiveFeed, OutputBatchFrame, OutputEvent, OutputFeed};
@@ -204,7 +204,7 @@ fn keep_colours(text: &str) -> String {
 /// line's own colours, reset after it.
 fn output_text(batch: &OutputBatchFrame, colour: bool) -> String {
     let mut text = String::new();
-    for line in &batch.lines {
+    for line in batch.lines.iter() {
         if colour {
             text.push_str(&format!(
                 "{} {}\u{1b}[0m\n",
@@ -479,12 +479,14 @@ impl View for JsonView {
     }
 
     fn output(&mut self, batch: &OutputBatchFrame) -> std::io::Result<()> {
-        terminal::emit_json_line(&serde_json::json!({"test_output": {
-            "run_id": batch.run_id,
-            "test_id": batch.test_id,
-            "index": batch.index,
-            "lines": batch.lines,
-        }}))
+        terminal::emit_json_line(&TestOutputMessage {
+            test_output: TestOutputFrame {
+                run_id: batch.run_id,
+                test_id: batch.test_id,
+                index: batch.index,
+                lines: std::borrow::Cow::Borrowed(&batch.lines),
+            },
+        })
         .map_err(std::io::Error::other)
     }
 }

@@ -1,6 +1,9 @@
 //! End-to-end tests of the `stpt` binary: each test starts its own `stpt serve` on a fresh
 //! SQLite file and runs the subcommands against it as a user would.
 
+// Test code: an unwrap that fails is a failing test, in helpers as in `#[test]`s.
+#![allow(clippy::unwrap_used)]
+
 mod abort;
 mod admin;
 mod backup;

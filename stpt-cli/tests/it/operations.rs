@@ -3,7 +3,7 @@
 //! secrets hidden, unknown keys and bad values refused with their key, the example file of
 //! the deployment guide).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{STPT, lamp_run, write_file};
+use crate::support::{STPT, lamp_run, stdout_lines, write_file};
 
 /// `stpt serve` with only `env` in its environment (no `STPT_*` of the test's own), its
 /// standard error kept.
@@ -35,14 +35,7 @@ impl LoggingServer {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start stpt serve");
-        let stdout = child.stdout.take().expect("stdout of stpt serve");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
+        let rx = stdout_lines(&mut child);
         let first = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("stpt serve says where it listens");

@@ -1,15 +1,13 @@
 //! `run` executes a scenario directory and reports it; `replay` delivers what was spooled
 //! while the server was away; Ctrl-C cancels the running test.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use insta::assert_snapshot;
 
-use crate::support::{Server, write_file};
+use crate::support::{Server, stdout_lines, write_file};
 
 /// A scenario directory: one scenario `lamp` with a passing and a failing test, plus `extra`
 /// tests appended to it.
@@ -161,16 +159,7 @@ fn ctrl_c_cancels_the_running_test_and_skips_the_rest() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start stpt run");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
@@ -221,16 +210,7 @@ fn abort_stops_the_run_which_says_so_once() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start stpt run");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let mut lines = Vec::new();
     loop {
         let line = rx

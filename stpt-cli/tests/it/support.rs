@@ -433,6 +433,20 @@ pub(crate) fn passing_run(machine: &'static str, minute: u32) -> RunSpec<'static
 }
 
 /// Writes `text` to `name` in `dir` and answers its path as a string.
+/// What `child` prints on stdout, line by line as it comes, read on a thread of its own that
+/// drains the pipe to the end (so the child never blocks on a full one).
+pub(crate) fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
 pub(crate) fn write_file(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write a test file");

@@ -1,13 +1,11 @@
 //! `tail`: following a live run while a rig reports it, and `--exit-status` for CI.
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use insta::assert_snapshot;
 
-use crate::support::{RunSpec, Server, lamp_run, passing_run};
+use crate::support::{RunSpec, Server, lamp_run, passing_run, stdout_lines};
 
 /// Runs `stpt tail args…`; once it has printed its first line, posts `run` event by event,
 /// then waits for it to exit. Answers the exit code and stdout without connection notices.
@@ -23,16 +21,7 @@ pub(crate) fn tail_while_posting(
         .stderr(Stdio::piped())
         .spawn()
         .expect("start stpt tail");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let mut lines = Vec::new();
     let first = rx
         .recv_timeout(Duration::from_secs(30))
@@ -153,16 +142,7 @@ fn tail_follows_into_the_next_run() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start stpt tail");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let mut lines = Vec::new();
     let wait_for = |needle: &str, lines: &mut Vec<String>| {
         while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
@@ -206,16 +186,7 @@ fn tail_output_prints_the_running_tests_lines_under_the_progress() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start stpt tail");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let mut lines: Vec<String> = Vec::new();
     let wait_for = |lines: &mut Vec<String>, wanted: &str| {
         while !lines.iter().any(|l| l.contains(wanted)) {

@@ -6,6 +6,10 @@
 //! macro that turns them into `#[test]` functions for one store, and [`sequences`], the
 //! property test every store runs on random event sequences.
 
+// Test code compiled as a library for the other crates' tests: an unwrap that fails is a
+// failing test, as in any `#[test]`.
+#![allow(clippy::unwrap_used)]
+
 pub mod builders;
 pub mod conformance;
 pub mod sequences;

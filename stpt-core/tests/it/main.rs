@@ -3,6 +3,9 @@
 //!
 //! One test binary for the whole crate, so the crate is linked once; each concern is a module.
 
+// Test code: an unwrap that fails is a failing test, in helpers as in `#[test]`s.
+#![allow(clippy::unwrap_used)]
+
 mod errors;
 mod payloads;
 mod properties;

@@ -250,6 +250,20 @@ pub struct HttpSink {
     said_aborted: HashSet<String>,
 }
 
+/// An error kept as the cause of another.
+type BoxedError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why the last try of a post did not deliver: the server failed, or could not be reached.
+struct Unavailable {
+    /// What happened, for people: the server's answer, or the connection's failure explained.
+    reason: String,
+    /// True when the server answered (it is up but failed), false when it could not be reached.
+    answered: bool,
+    /// When it could not be reached: what to say of it (TLS explained, else that it cannot be
+    /// reached) beside the connection's error, which says the rest.
+    cause: Option<(String, BoxedError)>,
+}
+
 /// How one post ended, after its retries.
 enum Outcome {
     Delivered(Option<RunId>),
@@ -259,9 +273,8 @@ enum Outcome {
     Aborted(String),
     /// We were refused (auth, redirect): keep the event, stop.
     Unauthorized(String),
-    /// The server could not be reached or failed: keep the event, stop. True when the server
-    /// answered (it is up but failed), false when it could not be reached.
-    Unavailable(String, bool),
+    /// The server could not be reached or failed: keep the event, stop.
+    Unavailable(Unavailable),
 }
 
 impl HttpSink {
@@ -422,20 +435,27 @@ impl HttpSink {
                     delivery.held_up = Some(held_up);
                     break;
                 }
-                Outcome::Unavailable(reason, answered) => {
+                Outcome::Unavailable(Unavailable {
+                    reason,
+                    answered,
+                    cause,
+                }) => {
                     let reason = if answered {
                         format!("{reason} on each of {attempts} tries")
                     } else {
                         reason
                     };
                     let held_up = self.held_up(&entry, reason, answered);
+                    // The cause, when there is one, says the rest: the reason does not repeat it.
+                    let (reason, source) = match cause {
+                        Some((reason, error)) => (reason, Some(error)),
+                        None if answered => (format!("held up by {held_up}"), None),
+                        None => (held_up.reason.clone(), None),
+                    };
                     delivery.interrupted = Some(SinkError::Deferred {
                         destination: self.endpoint(&entry.event),
-                        reason: if answered {
-                            format!("held up by {held_up}")
-                        } else {
-                            held_up.reason.clone()
-                        },
+                        reason,
+                        source,
                     });
                     delivery.held_up = Some(held_up);
                     break;
@@ -519,6 +539,7 @@ impl HttpSink {
         };
         let mut last = String::new();
         let mut answered = false;
+        let mut cause = None;
         for attempt in 0..attempts.max(1) {
             if attempt > 0 {
                 std::thread::sleep(self.config.retry.delay(attempt - 1));
@@ -549,6 +570,7 @@ impl HttpSink {
                         408 | 429 | 500.. => {
                             last = answer.text;
                             answered = true;
+                            cause = None;
                         }
                         409 if answer.error.as_deref() == Some("run_aborted") => {
                             return Outcome::Aborted(answer.text);
@@ -565,13 +587,19 @@ impl HttpSink {
                 Err(error @ ureq::Error::Transport(_)) => {
                     // A certificate the sink cannot trust is a server out of reach: the event
                     // waits in the spool until the trust is fixed.
-                    last =
-                        crate::tls::explain_ureq(&url, &error).unwrap_or_else(|| error.to_string());
+                    let explained = crate::tls::explain_ureq(&url, &error);
+                    last = explained.clone().unwrap_or_else(|| error.to_string());
                     answered = false;
+                    let said = explained.unwrap_or_else(|| "cannot reach it".to_owned());
+                    cause = Some((said, Box::new(error) as BoxedError));
                 }
             }
         }
-        Outcome::Unavailable(last, answered)
+        Outcome::Unavailable(Unavailable {
+            reason: last,
+            answered,
+            cause,
+        })
     }
 
     fn endpoint(&self, event: &Event) -> String {
@@ -707,6 +735,7 @@ impl Sink for HttpSink {
                     "offline since an earlier failure; next try within {} s",
                     self.config.probe_interval.as_secs_f64()
                 ),
+                source: None,
             });
         };
         // A run found aborted is said once, before anything else.

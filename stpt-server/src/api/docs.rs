@@ -26,10 +26,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use super::ErrorBody;
-use super::history::{FlakyList, MachineTrend, TestHistory};
-use super::shapes::{
-    LastMasterScenario, MachineLastData, MachineListItem, RunListItem, ScenarioBrief, ScriptDetail,
-    TestBrief,
+use stpt_core::wire::{
+    FlakyList, FoundRun, LastMasterScenario, MachineDeleted, MachineLastData, MachineListItem,
+    MachineTrend, RunListItem, ScenarioBrief, ScriptDetail, TestBrief, TestHistory,
 };
 
 /// Adds the machine-token scheme the ingest operations name.
@@ -89,7 +88,7 @@ impl utoipa::Modify for MachineToken {
         Closure, ScenarioTree, RunTree, TestKey, ComparedTest, RunComparison, FlakyTest,
         DurationTrend, RunPoint, ScriptDetail, MachineListItem, RunListItem, MachineLastData,
         LastMasterScenario, ScenarioBrief, TestBrief, TestHistory, FlakyList, MachineTrend,
-        super::machines::MachineDeleted, super::runs::FoundRun, OutputBatch, OutputLine,
+        MachineDeleted, FoundRun, OutputBatch, OutputLine,
         OutputStream, OutputLog, super::output::OutputAccepted,
     )),
     modifiers(&MachineToken),

@@ -16,14 +16,11 @@
 
 use rocket::serde::json::Json;
 use rocket::{State, get, routes};
-use serde::Serialize;
 use stpt_core::insights::{
-    self, DurationTrend, FLAKY_MIN_FLIPS, FLAKY_WINDOW, FlakyTest, RunComparison, RunPoint,
+    self, DurationTrend, FLAKY_MIN_FLIPS, FLAKY_WINDOW, RunComparison, RunPoint,
 };
-use stpt_core::{
-    Attempt, Machine, Node, NodeKind, PageRequest, RunFilter, RunId, RunTree, Store, StoreError,
-    TestResult,
-};
+use stpt_core::wire::{FlakyList, MachineTrend, TestHistory};
+use stpt_core::{Machine, NodeKind, PageRequest, RunFilter, RunId, RunTree, Store, StoreError};
 
 use super::ApiError;
 use super::error::ErrorBody;
@@ -39,43 +36,6 @@ const MAX_TREND: u64 = PageRequest::MAX_SIZE;
 
 /// The rule the flaky list applies, in words.
 pub const FLAKY_RULE: &str = "over a test's last 10 results: at least 3 changes between pass (passed, warning) and fail (failed, error), or a pass only after a retry; score = changes + passes after a retry";
-
-/// A test's history.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TestHistory {
-    /// The test asked about.
-    pub test: Node,
-    /// Its attempts in its own run, oldest first.
-    pub attempts: Vec<Attempt>,
-    /// Its results in the machine's runs, newest first (newer runs than its own included).
-    pub results: Vec<TestResult>,
-    /// Median and p90 of its durations.
-    pub trend: DurationTrend,
-}
-
-/// A machine's flaky tests.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct FlakyList {
-    /// The machine.
-    pub machine: Machine,
-    /// Runs looked at.
-    pub runs: usize,
-    /// The labels every run looked at carries (`KEY:VALUE`), when restricted.
-    pub labels: Vec<String>,
-    /// The rule.
-    pub rule: &'static str,
-    /// Flaky tests, highest score first.
-    pub tests: Vec<FlakyTest>,
-}
-
-/// A machine's runs over time.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MachineTrend {
-    /// The machine.
-    pub machine: Machine,
-    /// Its newest runs, oldest first.
-    pub points: Vec<RunPoint>,
-}
 
 fn unknown(error: &'static str, what: &str, id: i64) -> ApiError {
     ApiError::not_found(error, format!("no {what} has id {id}"))
@@ -282,7 +242,7 @@ async fn flaky_tests(
         machine,
         runs: runs.len(),
         labels: shown,
-        rule: FLAKY_RULE,
+        rule: FLAKY_RULE.to_owned(),
         tests: insights::flaky(&runs),
     }))
 }

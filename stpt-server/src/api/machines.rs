@@ -7,7 +7,7 @@
 
 use rocket::serde::json::Json;
 use rocket::{State, delete, routes};
-use serde::Serialize;
+use stpt_core::wire::MachineDeleted;
 
 use super::ApiError;
 use super::error::ErrorBody;
@@ -16,18 +16,6 @@ use super::read::query;
 use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
 use crate::state::AppState;
-
-/// What a deletion removed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct MachineDeleted {
-    /// The machine's id.
-    #[schema(example = 3)]
-    pub id: i64,
-    /// Its name.
-    pub name: String,
-    /// How many of its runs went with it.
-    pub runs: u64,
-}
 
 fn unknown_machine(id: i64) -> ApiError {
     ApiError::not_found("unknown_machine", format!("no machine has id {id}"))

@@ -11,13 +11,11 @@ mod output;
 mod pagination;
 mod read;
 pub(crate) mod runs;
-pub mod shapes;
 mod v1;
 
 pub use docs::openapi;
 pub(crate) use error::DisplayChain;
 pub use error::{ApiError, ErrorBody};
-pub use machines::MachineDeleted;
 pub(crate) use read::query;
 
 /// Every API route.

@@ -5,12 +5,12 @@
 
 use rocket::serde::json::Json;
 use rocket::{State, get, routes};
+use stpt_core::wire::{MachineLastData, MachineListItem, RunListItem, ScriptDetail};
 use stpt_core::{NodeKind, Store};
 
 use super::ApiError;
 use super::error::ErrorBody;
 use super::pagination::{PageQuery, SiteHost, envelope};
-use super::shapes::{MachineLastData, MachineListItem, RunListItem, ScriptDetail};
 use crate::stale::StaleLimit;
 use crate::state::AppState;
 use stpt_core::wire::Paginated;

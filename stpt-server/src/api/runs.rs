@@ -10,9 +10,8 @@
 
 use rocket::serde::json::Json;
 use rocket::{State, get, routes};
-use serde::Serialize;
-use stpt_core::wire::{MAX_LABEL_KEY_CHARS, is_label_key};
-use stpt_core::{RunFilter, RunSummary, Status, Store, StoreError, Timestamp};
+use stpt_core::wire::{FoundRun, MAX_LABEL_KEY_CHARS, is_label_key};
+use stpt_core::{RunFilter, Status, Store, StoreError, Timestamp};
 
 use super::ApiError;
 use super::error::ErrorBody;
@@ -158,16 +157,6 @@ impl RunSearch {
             ..self.filter.clone()
         }))
     }
-}
-
-/// One run found by the search: its summary and its machine's name.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub(crate) struct FoundRun {
-    /// The run's summary (with its labels).
-    #[serde(flatten)]
-    pub(crate) run: RunSummary,
-    /// The name of the machine that ran it.
-    pub(crate) machine_name: String,
 }
 
 /// Runs the search: one page of summaries with their machines' names.

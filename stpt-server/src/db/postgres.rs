@@ -114,11 +114,10 @@ impl EventTarget for PgTarget {
         work: &[Work<'_>],
     ) -> Result<Vec<Result<Applied, StoreError>>, OpError> {
         known.clear();
-        let mut conn = self.pool.get().map_err(|err| {
-            OpError::Store(StoreError::Busy {
-                reason: format!("no database connection free: {err}"),
-            })
-        })?;
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|err| OpError::Store(StoreError::busy("no database connection free", err)))?;
         let mut keys: Vec<String> = work
             .iter()
             .map(|w| ops::name_key(w.event.machine_name()))

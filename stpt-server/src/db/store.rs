@@ -80,9 +80,7 @@ impl DieselStore {
 
 impl FromPoolError for StoreError {
     fn from_pool(err: diesel::r2d2::PoolError) -> Self {
-        StoreError::Busy {
-            reason: format!("no database connection free: {err}"),
-        }
+        StoreError::busy("no database connection free", err)
     }
 }
 
@@ -219,9 +217,9 @@ impl From<OpError> for StoreError {
     fn from(err: OpError) -> Self {
         match err {
             OpError::Store(err) => err,
-            OpError::Db(err) if is_transient(&err) => StoreError::Busy {
-                reason: format!("the database cannot take it now: {err}"),
-            },
+            OpError::Db(err) if is_transient(&err) => {
+                StoreError::busy("the database cannot take it now", err)
+            }
             OpError::Db(err) => StoreError::backend("database query failed", err),
         }
     }
@@ -304,7 +302,8 @@ mod tests {
             .expect_err("the plan cannot fit");
         let err = StoreError::from(err);
         assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
-        assert!(err.to_string().contains("full"), "{err}");
+        let said = crate::api::DisplayChain(&err).to_string();
+        assert!(said.contains("full"), "{said}");
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub(crate) struct Writer {
 fn stopped() -> StoreError {
     StoreError::Busy {
         reason: "the database writer has stopped".to_owned(),
+        source: None,
     }
 }
 

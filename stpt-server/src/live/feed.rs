@@ -30,8 +30,8 @@ use stpt_core::wire::{IdStatus, MachineDataMessage, MachineStatusMessage};
 use stpt_core::{MachineId, PageRequest, Status, Store, StoreError, Timestamp};
 
 use super::hub::RunChanged;
-use crate::api::shapes::MachineLastData;
 use crate::state::AppState;
+use stpt_core::wire::MachineLastData;
 
 /// Messages kept per subscriber before a slow one skips ahead and catches up from the store.
 const SUBSCRIBER_BACKLOG: usize = 256;

@@ -15,10 +15,11 @@
 //! and is told so (`{"output_skipped": …}`), so it re-reads the test's stored output; a full
 //! relay queue delivers the batch to this instance's subscribers directly.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use serde::Serialize;
+use stpt_core::wire::{TestOutputFrame, TestOutputMessage};
 use stpt_core::{MachineId, NodeId, OutputLine, RunId, Store};
 use tokio::sync::broadcast;
 
@@ -45,19 +46,6 @@ pub struct OutputMessage {
     pub text: Arc<str>,
 }
 
-#[derive(Serialize)]
-struct Frame<'a> {
-    test_output: Body<'a>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    run_id: RunId,
-    test_id: NodeId,
-    index: u32,
-    lines: &'a [OutputLine],
-}
-
 impl OutputMessage {
     /// The frame of one batch.
     pub fn new(
@@ -67,12 +55,12 @@ impl OutputMessage {
         index: u32,
         lines: &[OutputLine],
     ) -> OutputMessage {
-        let frame = Frame {
-            test_output: Body {
+        let frame = TestOutputMessage {
+            test_output: TestOutputFrame {
                 run_id,
                 test_id,
                 index,
-                lines,
+                lines: Cow::Borrowed(lines),
             },
         };
         let text = serde_json::to_string(&frame).unwrap_or_default();

@@ -45,7 +45,7 @@ use rocket::tokio::sync::watch;
 use rocket::{Shutdown, State, get, routes};
 use rocket_ws::stream::DuplexStream;
 use rocket_ws::{Channel, Message, WebSocket};
-use stpt_core::wire::{IdStatus, RunDataMessage};
+use stpt_core::wire::{IdStatus, OutputSkipped, OutputSkippedMessage, RunDataMessage};
 use stpt_core::{MachineId, PageRequest, RunId, Status, Store, StoreError};
 
 use super::feed::{Shared, read_last, read_statuses, status_update};
@@ -377,9 +377,12 @@ impl Stream for Output {
     }
 
     async fn catch_up(&mut self, _state: &AppState) -> Result<Vec<String>, Unreadable> {
-        Ok(vec![
-            serde_json::json!({"output_skipped": {"machine_id": self.machine}}).to_string(),
-        ])
+        let skipped = OutputSkippedMessage {
+            output_skipped: OutputSkipped {
+                machine_id: self.machine,
+            },
+        };
+        Ok(vec![serde_json::to_string(&skipped).unwrap_or_default()])
     }
 }
 
@@ -391,6 +394,25 @@ async fn known_machine(state: &AppState, id: MachineId) -> Result<(), HttpStatus
         Ok(None) => Err(HttpStatus::NotFound),
         Err(err) => Err(ApiError::from(err).status),
     }
+}
+
+/// Opens a socket that forwards `stream`'s messages from `channel` (see [`pump`]): every
+/// route is this with its own channel and stream.
+fn open<S>(
+    ws: WebSocket,
+    state: &AppState,
+    shutdown: Shutdown,
+    credential: Credential,
+    channel: Receiver<S::Item>,
+    stream: S,
+) -> Channel<'static>
+where
+    S: Stream + 'static,
+    S::Item: 'static,
+{
+    let state = state.clone();
+    let holder = Holder::of(&state, credential);
+    ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream)))
 }
 
 #[utoipa::path(
@@ -416,11 +438,9 @@ async fn machine_last(
     id: MachineId,
 ) -> Result<Channel<'static>, HttpStatus> {
     known_machine(state, id).await?;
-    let state = state.inner().clone();
     let channel = state.feed.subscribe_last(id);
-    let holder = Holder::of(&state, credential);
     let stream = Last { machine: id };
-    Ok(ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream))))
+    Ok(open(ws, state, shutdown, credential, channel, stream))
 }
 
 #[utoipa::path(
@@ -446,14 +466,12 @@ async fn machine_runs(
     id: MachineId,
 ) -> Result<Channel<'static>, HttpStatus> {
     known_machine(state, id).await?;
-    let state = state.inner().clone();
     let channel = state.hub.subscribe();
-    let holder = Holder::of(&state, credential);
     let stream = Runs {
         machine: id,
         sent: Sent::new(),
     };
-    Ok(ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream))))
+    Ok(open(ws, state, shutdown, credential, channel, stream))
 }
 
 #[utoipa::path(
@@ -473,11 +491,9 @@ fn machine_status(
     shutdown: Shutdown,
     credential: Credential,
 ) -> Channel<'static> {
-    let state = state.inner().clone();
     let channel = state.feed.subscribe_status();
-    let holder = Holder::of(&state, credential);
     let stream = Statuses { sent: Sent::new() };
-    ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream)))
+    open(ws, state, shutdown, credential, channel, stream)
 }
 
 #[utoipa::path(
@@ -503,11 +519,9 @@ async fn machine_output(
     id: MachineId,
 ) -> Result<Channel<'static>, HttpStatus> {
     known_machine(state, id).await?;
-    let state = state.inner().clone();
     let channel = state.output.subscribe();
-    let holder = Holder::of(&state, credential);
     let stream = Output { machine: id };
-    Ok(ws.channel(move |socket| Box::pin(pump(socket, channel, shutdown, holder, state, stream))))
+    Ok(open(ws, state, shutdown, credential, channel, stream))
 }
 
 /// The WebSocket routes.

@@ -180,7 +180,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| match e {
             AccessError::WeakPassword | AccessError::InvalidName { .. } => e.to_string(),
             other => {
-                tracing::error!("account operation failed: {other}");
+                tracing::error!(
+                    "account operation failed: {}",
+                    crate::api::DisplayChain(&other)
+                );
                 "The server could not do that; its log has the cause.".to_owned()
             }
         })

@@ -16,10 +16,10 @@ use stpt_core::{Closure, RunTree, Timestamp};
 
 use super::estimate::expected_durations;
 use super::rendering::{PageError, Staleness, html, read};
-use crate::api::shapes::MachineLastData;
 use crate::api::{ApiError, ErrorBody, query};
 use crate::stale::StaleLimit;
 use crate::state::AppState;
+use stpt_core::wire::MachineLastData;
 
 #[derive(Template)]
 #[template(path = "live.html")]

@@ -71,11 +71,7 @@ impl From<&RunSummary> for RunRow {
             percent: (finished * 100).checked_div(tests).unwrap_or(0),
             status: Badge::of(Some(run.status)),
             stale: Staleness::of(run),
-            labels: run
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            labels: run.labels.clone().into_iter().collect(),
         }
     }
 }

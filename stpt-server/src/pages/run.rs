@@ -142,12 +142,7 @@ async fn show_run(
         timestamp: When::of(Some(tree.run.timestamp)),
         started: When::of(tree.master.timestamp_start),
         stopped: When::of(tree.master.timestamp_stop),
-        labels: tree
-            .run
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        labels: tree.run.labels.clone().into_iter().collect(),
         master: NodeRow::from(&tree.master),
         scenarios: tree
             .scenarios

@@ -7,10 +7,11 @@ use rocket::http::CookieJar;
 use rocket::response::content::RawHtml;
 use rocket::{State, get, routes};
 use stpt_core::Status;
+use stpt_core::wire::FoundRun;
 
 use super::paging::Paging;
 use super::rendering::{Badge, PageError, Staleness, When, html, read};
-use crate::api::runs::{FoundRun, RunQuery, find};
+use crate::api::runs::{RunQuery, find};
 use crate::stale::StaleLimit;
 use crate::state::AppState;
 
@@ -39,11 +40,7 @@ impl From<&FoundRun> for FoundRow {
             finished: run.counts.finished(),
             status: Badge::of(Some(run.status)),
             stale: Staleness::of(run),
-            labels: run
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            labels: run.labels.clone().into_iter().collect(),
         }
     }
 }

@@ -88,14 +88,24 @@ impl Drop for Driver {
     }
 }
 
-/// One WebDriver session on a headless Chromium, ended on drop.
+/// One WebDriver session on a headless Chromium, ended on drop (before its chromedriver is
+/// killed).
 struct Browser {
     session: String,
     _profile: tempfile::TempDir,
+    _driver: Driver,
 }
 
 impl Browser {
-    fn open(driver: &Driver, chromium: &Path) -> Browser {
+    /// A desktop-sized browser on a chromedriver of its own: how every test starts.
+    fn desktop() -> Browser {
+        let (chromium, chromedriver) = browser_binaries();
+        let browser = Browser::open(Driver::start(&chromedriver), &chromium);
+        browser.size(DESKTOP);
+        browser
+    }
+
+    fn open(driver: Driver, chromium: &Path) -> Browser {
         let profile = tempfile::tempdir().expect("profile directory");
         let args = [
             "--headless".to_owned(),
@@ -125,6 +135,7 @@ impl Browser {
         Browser {
             session: format!("{}/session/{session}", driver.base),
             _profile: profile,
+            _driver: driver,
         }
     }
 
@@ -386,7 +397,6 @@ fn browser_binaries() -> (PathBuf, PathBuf) {
     ignore = "install chromium and chromedriver to run the browser test"
 )]
 fn pages_follow_a_run_live_and_escape_what_they_show() {
-    let (chromium, chromedriver) = browser_binaries();
     let app = TestApp::sqlite();
     let server = app.serve();
     let rig = "bench-rig-01";
@@ -412,9 +422,7 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
     start_test(&server, "lab-rig-02", "lamp_on.py", 50);
     let machine = server.machine_id(rig);
 
-    let driver = Driver::start(&chromedriver);
-    let browser = Browser::open(&driver, &chromium);
-    browser.size(DESKTOP);
+    let browser = Browser::desktop();
 
     // The live view follows a new run without a reload.
     browser.visit(&format!("{}/machine/{machine}/last", server.base));
@@ -607,16 +615,13 @@ fn pages_follow_a_run_live_and_escape_what_they_show() {
 )]
 fn a_silent_run_shows_the_stale_badge_and_a_fresh_one_does_not() {
     const SILENT_AFTER: Duration = Duration::from_secs(3);
-    let (chromium, chromedriver) = browser_binaries();
     let clock = TestClock::default();
     // The sweep would close the run; this test looks at a run merely silent.
     let app = TestApp::sqlite()
         .stale(SILENT_AFTER, Duration::from_secs(3600))
         .clock(&clock);
     let server = app.serve();
-    let driver = Driver::start(&chromedriver);
-    let browser = Browser::open(&driver, &chromium);
-    browser.size(DESKTOP);
+    let browser = Browser::desktop();
     let rig = "door-rig-03";
     server.post_json("dry_run", &plan(rig, 30));
     start_test(&server, rig, "lamp_on.py", 20);
@@ -800,7 +805,6 @@ const DURATIONS: [(f64, &str); 12] = [
     ignore = "install chromium and chromedriver to run the browser test"
 )]
 fn pages_show_a_realistic_run_readably() {
-    let (chromium, chromedriver) = browser_binaries();
     let app = TestApp::sqlite();
     let server = app.serve();
     let nights = nightly_history(&server);
@@ -859,9 +863,7 @@ fn pages_show_a_realistic_run_readably() {
     // a few seconds to start the browser.
     ran(&server, RIG, "02_02_test_door_close.py", 1.0, None);
 
-    let driver = Driver::start(&chromedriver);
-    let browser = Browser::open(&driver, &chromium);
-    browser.size(DESKTOP);
+    let browser = Browser::desktop();
 
     // The live page: one duration format with the run page, a sensible time left.
     browser.visit(&format!("{}/machine/{machine}/last", server.base));
@@ -1133,7 +1135,6 @@ fn charts_fill_their_card_and_label_their_axes(browser: &Browser, page: &str, co
     ignore = "install chromium and chromedriver to run the browser test"
 )]
 fn estimates_from_sub_second_history_read_sensibly() {
-    let (chromium, chromedriver) = browser_binaries();
     let app = TestApp::sqlite();
     let server = app.serve();
     // Two `--fast` runs: every test took a fraction of a millisecond.
@@ -1154,9 +1155,7 @@ fn estimates_from_sub_second_history_read_sensibly() {
     ran(&server, RIG, "01_01_test_lamp_on.py", 4.0, None);
     let machine = server.machine_id(RIG);
 
-    let driver = Driver::start(&chromedriver);
-    let browser = Browser::open(&driver, &chromium);
-    browser.size(DESKTOP);
+    let browser = Browser::desktop();
     browser.visit(&format!("{}/machine/{machine}/last", server.base));
     browser.shows(
         "document.querySelector('li[data-status=\"running\"] .time') && document.querySelector('li[data-status=\"running\"] .time').textContent !== ''",
@@ -1196,7 +1195,6 @@ fn print(server: &Server, machine: &str, run: i64, index: u32, event_id: &str, l
     ignore = "install chromium and chromedriver to run the browser test"
 )]
 fn the_live_page_shows_the_running_tests_output_as_text() {
-    let (chromium, chromedriver) = browser_binaries();
     let app = TestApp::sqlite();
     let server = app.serve();
     let rig = "serial-rig-04";
@@ -1207,9 +1205,7 @@ fn the_live_page_shows_the_running_tests_output_as_text() {
     print(&server, rig, run, 0, "early", &["booting the lamp"]);
     let machine = server.machine_id(rig);
 
-    let driver = Driver::start(&chromedriver);
-    let browser = Browser::open(&driver, &chromium);
-    browser.size(DESKTOP);
+    let browser = Browser::desktop();
     browser.visit(&format!("{}/machine/{machine}/last", server.base));
     browser.shows(
         "document.querySelector('#conn').dataset.state === 'live'",
@@ -1332,16 +1328,13 @@ fn the_live_page_shows_the_running_tests_output_as_text() {
     ignore = "install chromium and chromedriver to run the browser test"
 )]
 fn pages_under_a_base_path_load_and_follow_a_run_live() {
-    let (chromium, chromedriver) = browser_binaries();
     let app = TestApp::sqlite().config(|config| config.base_path = "/stpt".to_owned());
     let server = app.serve();
     assert!(server.base.ends_with("/stpt"));
     let rig = "proxied-rig";
     server.post_json("dry_run", &plan(rig, 100));
     let machine = server.machine_id(rig);
-    let driver = Driver::start(&chromedriver);
-    let browser = Browser::open(&driver, &chromium);
-    browser.size(DESKTOP);
+    let browser = Browser::desktop();
 
     // The machines page: its style sheet and script load from under the prefix, its socket
     // connects there, and a test starting shows without a reload.

@@ -4,6 +4,9 @@
 //! guard's limits and the browser. PostgreSQL and browser tests are ignored, with the reason,
 //! where the build script found no server or browser (see `support`).
 
+// Test code: an unwrap that fails is a failing test, in helpers as in `#[test]`s.
+#![allow(clippy::unwrap_used)]
+
 mod access;
 mod base_path;
 mod browser;

@@ -22,7 +22,11 @@ pub(crate) struct TestDb {
 impl TestDb {
     /// A store on a new SQLite file in a temporary directory.
     pub(crate) fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        TestDb::sqlite_in(tempfile::tempdir().expect("temporary directory"))
+    }
+
+    /// A store on `stpt.db` in `dir` (migrated if it is not yet), which lives as long.
+    fn sqlite_in(dir: tempfile::TempDir) -> TestDb {
         let path = dir.path().join("stpt.db");
         let url = DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
         let store = DieselStore::open(&url, PoolOptions::default()).expect("open SQLite");
@@ -54,15 +58,7 @@ impl TestDb {
                 std::fs::copy(&from, dir.path().join(name)).expect("copy the SQLite template");
             }
         }
-        let path = dir.path().join("stpt.db");
-        let url = DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
-        let store = DieselStore::open(&url, PoolOptions::default()).expect("open SQLite");
-        TestDb {
-            store,
-            url,
-            _dir: Some(dir),
-            postgres_schema: None,
-        }
+        TestDb::sqlite_in(dir)
     }
 
     /// A store on a new schema of the test PostgreSQL server (see [`postgres_url`]).

@@ -3,6 +3,9 @@
 //! harness and refused events; the API contract, fuzzed from the server's OpenAPI document;
 //! and requests refused at the HTTP level.
 
+// Test code: an unwrap that fails is a failing test, in helpers as in `#[test]`s.
+#![allow(clippy::unwrap_used)]
+
 mod contract;
 mod crash;
 mod lost_answer;

@@ -196,11 +196,11 @@ pub enum AccessError {
     #[error("the password is too short: use at least {MIN_PASSWORD_LEN} characters")]
     WeakPassword,
     /// Hashing failed.
-    #[error("cannot hash the password: {reason}")]
-    Hash {
-        /// What failed.
-        reason: String,
-    },
+    #[error("cannot hash the password")]
+    Hash(#[source] argon2::password_hash::Error),
+    /// The run store's operations failed under an access operation.
+    #[error("the store failed")]
+    Store(#[source] stpt_core::StoreError),
     /// The database failed.
     #[error("database query failed")]
     Db(#[source] diesel::result::Error),
@@ -236,10 +236,8 @@ impl From<OpError> for AccessError {
     fn from(err: OpError) -> Self {
         match err {
             OpError::Db(err) => AccessError::Db(err),
-            // The access operations raise no store errors; keep the text if one ever does.
-            OpError::Store(err) => AccessError::Hash {
-                reason: err.to_string(),
-            },
+            // The access operations raise no store errors; keep the cause if one ever does.
+            OpError::Store(err) => AccessError::Store(err),
         }
     }
 }
@@ -262,9 +260,7 @@ fn checked_password(password: &str) -> Result<String, AccessError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(AccessError::WeakPassword);
     }
-    hash_password(password).map_err(|e| AccessError::Hash {
-        reason: e.to_string(),
-    })
+    hash_password(password).map_err(AccessError::Hash)
 }
 
 fn is_unique_violation(err: &OpError) -> bool {

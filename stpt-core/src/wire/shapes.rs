@@ -1,14 +1,20 @@
-//! The seed's JSON response shapes, built from stpt-core's model with `From`/constructors.
+//! The seed's read answers: the JSON the server's `/tm_api/` GET endpoints send and its
+//! clients (`stpt`, browsers) read, built from the model with `From`/constructors.
 //!
 //! The main types here are [`ScriptDetail`] (one node), [`MachineListItem`], [`RunListItem`]
-//! and [`MachineLastData`] (a machine's newest run, also pushed over WebSockets). Field names
-//! and formats are the seed's: read timestamps as `%d-%m-%Y  %H:%M:%S`, ages as "3 minutes".
+//! and [`MachineLastData`] (a machine's newest run, also pushed over WebSockets), and
+//! [`FoundRun`] (one run of `GET /api/v1/runs`), and stpt's history answers ([`TestHistory`],
+//! [`FlakyList`], [`MachineTrend`]) and [`MachineDeleted`]. Field names and formats are the seed's: read
+//! timestamps as `%d-%m-%Y  %H:%M:%S`, ages as "3 minutes".
 
 use serde::{Deserialize, Serialize};
-use stpt_core::timestamp::human_duration;
-use stpt_core::{
-    Closure, Machine, MachineSummary, Node, RunSummary, RunTree, Status, StatusCounts, Timestamp,
+
+use crate::insights::{DurationTrend, FlakyTest, RunPoint};
+use crate::model::{
+    Attempt, Closure, Machine, MachineSummary, Node, RunSummary, RunTree, TestResult,
 };
+use crate::status::{Status, StatusCounts};
+use crate::timestamp::{Timestamp, human_duration};
 
 fn display(at: Option<Timestamp>) -> Option<String> {
     at.map(Timestamp::display)
@@ -19,7 +25,8 @@ fn seconds_between(from: Timestamp, to: Timestamp) -> i64 {
 }
 
 /// `/tm_api/test/<id>`, `/tm_api/scenario/<id>`, `/tm_api/master_scenario/<id>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScriptDetail {
     /// Script file name.
     pub file_name: String,
@@ -46,7 +53,8 @@ impl From<&Node> for ScriptDetail {
 }
 
 /// One machine of `/tm_api/machines/`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MachineListItem {
     /// Machine id.
     pub pk: i64,
@@ -73,7 +81,8 @@ impl From<&MachineSummary> for MachineListItem {
 
 /// One run of `/tm_api/machine_dry_run_datas/<id>`: the seed's keys, then stpt's staleness
 /// (extra keys the seed's clients ignore).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunListItem {
     /// Run id.
     pub pk: i64,
@@ -122,7 +131,8 @@ impl From<&RunSummary> for RunListItem {
 }
 
 /// `/tm_api/machine_last_data/<id>/` and the `/ws/machine/<id>/last/` message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MachineLastData {
     /// Machine name.
     pub machine_name: String,
@@ -131,7 +141,8 @@ pub struct MachineLastData {
 }
 
 /// The newest run of a machine, in the seed's shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LastMasterScenario {
     /// Master scenario id (the run id).
     pub pk: i64,
@@ -162,7 +173,8 @@ pub struct LastMasterScenario {
 }
 
 /// A scenario inside [`LastMasterScenario`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScenarioBrief {
     /// File name.
     pub file_name: String,
@@ -175,7 +187,8 @@ pub struct ScenarioBrief {
 }
 
 /// A test inside [`ScenarioBrief`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestBrief {
     /// File name.
     pub file_name: String,
@@ -234,4 +247,68 @@ impl LastMasterScenario {
             dryrundata: tree.run.id,
         }
     }
+}
+
+/// One run found by the search: its summary and its machine's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FoundRun {
+    /// The run's summary (with its labels).
+    #[serde(flatten)]
+    pub run: RunSummary,
+    /// The name of the machine that ran it.
+    pub machine_name: String,
+}
+
+/// A test's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TestHistory {
+    /// The test asked about.
+    pub test: Node,
+    /// Its attempts in its own run, oldest first.
+    pub attempts: Vec<Attempt>,
+    /// Its results in the machine's runs, newest first (newer runs than its own included).
+    pub results: Vec<TestResult>,
+    /// Median and p90 of its durations.
+    pub trend: DurationTrend,
+}
+
+/// A machine's flaky tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FlakyList {
+    /// The machine.
+    pub machine: Machine,
+    /// Runs looked at.
+    pub runs: usize,
+    /// The labels every run looked at carries (`KEY:VALUE`), when restricted.
+    pub labels: Vec<String>,
+    /// The rule.
+    pub rule: String,
+    /// Flaky tests, highest score first.
+    pub tests: Vec<FlakyTest>,
+}
+
+/// A machine's runs over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineTrend {
+    /// The machine.
+    pub machine: Machine,
+    /// Its newest runs, oldest first.
+    pub points: Vec<RunPoint>,
+}
+
+/// What a deletion removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineDeleted {
+    /// The machine's id.
+    #[cfg_attr(feature = "openapi", schema(example = 3))]
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// How many of its runs went with it.
+    pub runs: u64,
 }
