@@ -1,5 +1,7 @@
-//! The JSON API: the seed's ingest and read endpoints, the OpenAPI document and health.
+//! The JSON API: the seed's ingest and read endpoints, the batch ingest, the OpenAPI document
+//! and health.
 
+mod batch;
 mod catchers;
 mod docs;
 mod error;
@@ -14,6 +16,7 @@ pub(crate) mod runs;
 pub mod shapes;
 mod v1;
 
+pub(crate) use batch::is_ndjson;
 pub use docs::openapi;
 pub(crate) use error::DisplayChain;
 pub use error::{ApiError, ErrorBody};
@@ -31,6 +34,7 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(history::routes());
     routes.extend(runs::routes());
     routes.extend(output::routes());
+    routes.extend(batch::routes());
     routes
 }
 
