@@ -25,9 +25,12 @@ pub(crate) enum Reply {
 struct State {
     requests: Vec<Request>,
     script: VecDeque<Reply>,
+    /// Answers 404 to `/api/v1/events`, as the original app and older servers do.
+    no_batches: bool,
 }
 
-/// Answers scripted replies first, then 201 with `run_id` 7 to a dry run and 202 to the rest.
+/// Answers scripted replies first, then 201 with `run_id` 7 to a dry run and 202 to the rest;
+/// a batch (`/api/v1/events`) is answered 200, every event applied as it would be alone.
 pub(crate) struct TestServer {
     pub(crate) url: String,
     state: Arc<Mutex<State>>,
@@ -49,6 +52,38 @@ impl TestServer {
             }
         });
         TestServer { url, state }
+    }
+
+    /// A server that does not know batches: `/api/v1/events` answers 404.
+    pub(crate) fn without_batches() -> TestServer {
+        let server = TestServer::start();
+        server.state.lock().unwrap().no_batches = true;
+        server
+    }
+
+    /// `(path, event_id)` of every event received, a batch's events each under the path of
+    /// its kind, in arrival order; batches a server without them refused left out.
+    pub(crate) fn events(&self) -> Vec<(String, String)> {
+        let mut events = Vec::new();
+        let no_batches = self.state.lock().unwrap().no_batches;
+        for request in self.requests() {
+            match request.body.as_array() {
+                Some(_) if no_batches => {}
+                Some(batch) => events.extend(batch.iter().map(|event| {
+                    let kind = stpt_core::EventKind::detect(event).expect("an event");
+                    (
+                        kind.path().to_owned(),
+                        event["event_id"].as_str().unwrap_or("").to_owned(),
+                    )
+                })),
+                None if request.path == stpt_core::wire::BATCH_PATH => {}
+                None => events.push((
+                    request.path,
+                    request.body["event_id"].as_str().unwrap_or("").to_owned(),
+                )),
+            }
+        }
+        events
     }
 
     pub(crate) fn script(&self, replies: impl IntoIterator<Item = Reply>) {
@@ -95,18 +130,22 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let reply = {
+    let (reply, no_batches) = {
         let mut state = state.lock().unwrap();
         state.requests.push(Request {
             path: path.clone(),
             authorization,
             body: body.clone(),
         });
-        state.script.pop_front()
+        (state.script.pop_front(), state.no_batches)
     };
     let (status, text) = match reply {
         Some(Reply::HangUp) => return Ok(()),
         Some(Reply::Status(status, text)) => (status, text.to_owned()),
+        None if path == stpt_core::wire::BATCH_PATH && no_batches => {
+            (404, r#"{"error": "not_found", "detail": "no route"}"#.to_owned())
+        }
+        None if path == stpt_core::wire::BATCH_PATH => (200, batch_answer(&body)),
         None if path == "/tm_api/dry_run/" => {
             let mut answer = body;
             answer["run_id"] = 7.into();
@@ -121,4 +160,31 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         text.len()
     )?;
     stream.flush()
+}
+
+/// Every event of a batch applied: a dry run answers run 7.
+fn batch_answer(body: &serde_json::Value) -> String {
+    let events: Vec<serde_json::Value> = body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, event)| {
+            let dry_run = event.get("master_scenario").is_some();
+            serde_json::json!({
+                "index": index,
+                "outcome": "applied",
+                "status": if dry_run { 201 } else { 202 },
+                "event_id": event["event_id"],
+                "run_id": if dry_run { 7.into() } else { event["run_id"].clone() },
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "applied": events.len(),
+        "duplicates": 0,
+        "refused": 0,
+        "events": events,
+    })
+    .to_string()
 }
