@@ -515,7 +515,11 @@ fn a_server_without_batches_takes_single_posts_for_the_sinks_life() {
     assert_eq!(sink.deliver_pending().unwrap().delivered, 2);
     assert_eq!(server.requests().len(), 6);
     assert_eq!(
-        server.events().into_iter().map(|(_, id)| id).collect::<Vec<_>>(),
+        server
+            .events()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect::<Vec<_>>(),
         ["e0", "e1", "e2", "e3", "e4"]
     );
 }
@@ -560,7 +564,11 @@ fn each_answer_of_a_batch_is_settled_as_a_single_posts() {
     // the one the server failed on stays and holds delivery up.
     assert_eq!(delivery.delivered, 2);
     assert_eq!(delivery.rejected.len(), 1, "{:?}", delivery.rejected);
-    assert!(delivery.rejected[0].to_string().contains("no_matching_test"));
+    assert!(
+        delivery.rejected[0]
+            .to_string()
+            .contains("no_matching_test")
+    );
     assert_eq!(delivery.pending, 1);
     let held = delivery.held_up.expect("held up");
     assert_eq!(held.event_id, "e2");

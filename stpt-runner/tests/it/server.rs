@@ -142,9 +142,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let (status, text) = match reply {
         Some(Reply::HangUp) => return Ok(()),
         Some(Reply::Status(status, text)) => (status, text.to_owned()),
-        None if path == stpt_core::wire::BATCH_PATH && no_batches => {
-            (404, r#"{"error": "not_found", "detail": "no route"}"#.to_owned())
-        }
+        None if path == stpt_core::wire::BATCH_PATH && no_batches => (
+            404,
+            r#"{"error": "not_found", "detail": "no route"}"#.to_owned(),
+        ),
         None if path == stpt_core::wire::BATCH_PATH => (200, batch_answer(&body)),
         None if path == "/tm_api/dry_run/" => {
             let mut answer = body;
