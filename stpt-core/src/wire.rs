@@ -21,7 +21,7 @@ mod page;
 
 pub use batch::{
     BATCH_PATH, BatchAnswer, BatchError, BatchFormat, BatchOutcome, DEFAULT_MAX_BATCH_EVENTS,
-    EventAnswer, NDJSON, batch_body, split_batch,
+    EventAnswer, NDJSON, Unparsed, batch_body, split_batch,
 };
 pub use error_body::ErrorBody;
 pub use live::{IdStatus, MachineDataMessage, MachineStatusMessage, RunDataMessage};

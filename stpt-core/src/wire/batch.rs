@@ -60,13 +60,36 @@ pub enum BatchError {
     },
 }
 
+/// An element of a batch that is not an acceptable event: why, and what could be read of it.
+#[derive(Debug)]
+pub struct Unparsed {
+    /// Its kind, when its fields tell it.
+    pub kind: Option<EventKind>,
+    /// Its `event_id`, when it has a string one.
+    pub event_id: Option<String>,
+    /// What is wrong with it.
+    pub error: WireError,
+}
+
+impl Unparsed {
+    fn of(value: Option<&serde_json::Value>, error: WireError) -> Unparsed {
+        Unparsed {
+            kind: value.and_then(EventKind::detect),
+            event_id: value
+                .and_then(|v| v.get("event_id")?.as_str())
+                .map(str::to_owned),
+            error,
+        }
+    }
+}
+
 /// Cuts `body` into its events, each parsed and validated as its own endpoint would
 /// ([`Event::parse`]) or refused with the error naming its field. At most `max_events`.
 pub fn split_batch(
     body: &[u8],
     format: BatchFormat,
     max_events: usize,
-) -> Result<Vec<Result<Event, WireError>>, BatchError> {
+) -> Result<Vec<Result<Event, Unparsed>>, BatchError> {
     match format {
         BatchFormat::JsonArray => {
             let value: serde_json::Value =
@@ -85,7 +108,15 @@ pub fn split_batch(
                 .filter(|line| !line.trim_ascii().is_empty())
                 .collect();
             check_count(lines.len(), max_events)?;
-            Ok(lines.into_iter().map(Event::parse_detected).collect())
+            Ok(lines
+                .into_iter()
+                .map(|line| {
+                    Event::parse_detected(line).map_err(|error| {
+                        let value = serde_json::from_slice::<serde_json::Value>(line).ok();
+                        Unparsed::of(value.as_ref(), error)
+                    })
+                })
+                .collect())
         }
     }
 }
@@ -97,12 +128,15 @@ fn check_count(count: usize, max: usize) -> Result<(), BatchError> {
     Ok(())
 }
 
-fn parse_element(value: serde_json::Value) -> Result<Event, WireError> {
-    let kind = EventKind::detect(&value).ok_or(WireError::UnknownKind)?;
-    let bytes = serde_json::to_vec(&value).map_err(|e| WireError::MalformedJson {
-        reason: e.to_string(),
-    })?;
-    Event::parse(kind, &bytes)
+fn parse_element(value: serde_json::Value) -> Result<Event, Unparsed> {
+    let kind = EventKind::detect(&value)
+        .ok_or_else(|| Unparsed::of(Some(&value), WireError::UnknownKind))?;
+    serde_json::to_vec(&value)
+        .map_err(|e| WireError::MalformedJson {
+            reason: e.to_string(),
+        })
+        .and_then(|bytes| Event::parse(kind, &bytes))
+        .map_err(|error| Unparsed::of(Some(&value), error))
 }
 
 /// A batch body (`application/json`): the events as a JSON array, each its wire body.
@@ -203,7 +237,11 @@ mod tests {
             assert_eq!(events.len(), 3);
             assert_eq!(events[0].as_ref().unwrap().kind(), EventKind::TestStart);
             match &events[1] {
-                Err(WireError::InvalidField { field, .. }) => assert_eq!(field, "file_name"),
+                Err(Unparsed {
+                    kind: Some(EventKind::TestStart),
+                    error: WireError::InvalidField { field, .. },
+                    ..
+                }) => assert_eq!(field, "file_name"),
                 other => panic!("{other:?}"),
             }
             assert_eq!(events[2].as_ref().unwrap().kind(), EventKind::TestStop);
@@ -227,7 +265,14 @@ mod tests {
         ));
         // A line that is not JSON is that event's refusal only.
         let events = split_batch(b"{\n", BatchFormat::Ndjson, 1).unwrap();
-        assert!(matches!(events[0], Err(WireError::MalformedJson { .. })));
+        assert!(matches!(
+            events[0],
+            Err(Unparsed {
+                kind: None,
+                error: WireError::MalformedJson { .. },
+                ..
+            })
+        ));
         assert!(
             split_batch(b"[]", BatchFormat::JsonArray, 0)
                 .unwrap()

@@ -22,7 +22,8 @@ use rocket::http::{ContentType, Status};
 use rocket::serde::json::Json;
 use rocket::{State, post, routes};
 use stpt_core::wire::{
-    BatchAnswer, BatchError, BatchFormat, BatchOutcome, ErrorBody, EventAnswer, NDJSON, split_batch,
+    BatchAnswer, BatchError, BatchFormat, BatchOutcome, ErrorBody, EventAnswer, NDJSON, Unparsed,
+    split_batch,
 };
 use stpt_core::{Applied, Event, EventKind, StoreError};
 
@@ -60,10 +61,10 @@ struct Answered {
 }
 
 impl Answered {
-    fn refused(event: Option<&Event>, error: ApiError) -> Answered {
+    fn refused(event: &Event, error: ApiError) -> Answered {
         Answered {
-            kind: event.map(Event::kind),
-            event_id: event.and_then(|e| e.event_id()).map(str::to_owned),
+            kind: Some(event.kind()),
+            event_id: event.event_id().map(str::to_owned),
             result: Err(error),
         }
     }
@@ -113,7 +114,7 @@ impl Answered {
 
 /// The machine a batch names in the request log: its events' one machine, or the first and
 /// how many others.
-fn logged_machine(events: &[Result<Event, stpt_core::WireError>]) -> Option<String> {
+fn logged_machine(events: &[Result<Event, Unparsed>]) -> Option<String> {
     let mut names = events.iter().flatten().map(Event::machine_name);
     let first = names.next()?;
     let key = stpt_core::machine_key(first);
@@ -146,10 +147,14 @@ async fn ingest_batch(
     let mut to_apply = Vec::with_capacity(parsed.len());
     for (index, event) in parsed.into_iter().enumerate() {
         let checked = event
-            .map_err(|e| Answered::refused(None, e.into()))
+            .map_err(|unparsed| Answered {
+                kind: unparsed.kind,
+                event_id: unparsed.event_id,
+                result: Err(unparsed.error.into()),
+            })
             .and_then(|event| match body.check_machine(event.machine_name()) {
                 Ok(()) => Ok(event),
-                Err(error) => Err(Answered::refused(Some(&event), error)),
+                Err(error) => Err(Answered::refused(&event, error)),
             });
         match checked {
             Ok(event) => {
