@@ -108,6 +108,13 @@ fn cpu_ticks(stat: &str) -> anyhow::Result<u64> {
     Ok(field(14)? + field(15)?)
 }
 
+/// The `Name:   1234 kB` line `name` of `/proc/<pid>/status` now, in KiB (`stpt bench
+/// connections` samples the resident set through it too).
+pub(super) fn read_status_kib(pid: u32, name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_kib(&status, name)
+}
+
 /// A `Name:   1234 kB` line of `/proc/<pid>/status`, in KiB.
 fn status_kib(status: &str, name: &str) -> Option<u64> {
     status
