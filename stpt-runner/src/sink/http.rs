@@ -474,7 +474,7 @@ impl HttpSink {
                 return Ok(false);
             }
             Outcome::Unavailable(reason, answered) => {
-                let reason = if answered {
+                let reason = if answered && attempts > 1 {
                     format!("{reason} on each of {attempts} tries")
                 } else {
                     reason
@@ -524,6 +524,13 @@ impl HttpSink {
                 break;
             };
             let Ok(body) = serde_json::to_string(&event) else {
+                // It cannot go in a batch; alone, it is refused as a single post is.
+                if chunk.is_empty()
+                    && let Some(entry) = pending.next()
+                {
+                    let outcome = self.post(&entry.event, attempts);
+                    return self.settle(&entry, outcome, attempts, delivery, refused);
+                }
                 break;
             };
             if !chunk.fits(&body, self.batch_limit) {
@@ -540,18 +547,13 @@ impl HttpSink {
             batch::Reply::Answered(answers) => {
                 let mut go_on = true;
                 for (entry, answer) in chunk.entries.iter().zip(answers) {
+                    // Each event's answer came once: there were no retries of it to count.
                     let outcome = batch::outcome(&answer);
                     if go_on {
-                        go_on = self.settle(entry, outcome, attempts, delivery, refused)?;
+                        go_on = self.settle(entry, outcome, 1, delivery, refused)?;
                     } else if let Outcome::Delivered(run_id) = outcome {
                         // Applied after the event delivery stopped at: it needs no retry.
-                        self.settle(
-                            entry,
-                            Outcome::Delivered(run_id),
-                            attempts,
-                            delivery,
-                            refused,
-                        )?;
+                        self.settle(entry, Outcome::Delivered(run_id), 1, delivery, refused)?;
                     }
                     // Any other answer after the stop may be a consequence of it: the event
                     // stays spooled and is tried again.

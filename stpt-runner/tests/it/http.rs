@@ -578,3 +578,26 @@ fn each_answer_of_a_batch_is_settled_as_a_single_posts() {
     assert_eq!(sink.deliver_pending().unwrap().delivered, 1);
     assert_eq!(paths(&server)[1..], ["/tm_api/test_start/"]);
 }
+
+#[test]
+fn events_spooled_while_a_request_was_in_flight_go_in_one_request() {
+    // A harness delivering from a thread of its own spools what it was handed meanwhile as
+    // one group; the next delivery takes the whole group in one request.
+    let spool = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    let mut sink = HttpSink::open(config(&server.url, spool.path())).unwrap();
+    assert!(sink.spool_all(&[numbered_start(0)]).is_empty());
+    assert_eq!(sink.deliver_due().unwrap().unwrap().delivered, 1);
+    let piled_up: Vec<_> = (1..6).map(numbered_start).collect();
+    assert!(sink.spool_all(&piled_up).is_empty());
+    assert_eq!(sink.deliver_due().unwrap().unwrap().delivered, 5);
+    assert_eq!(paths(&server), ["/tm_api/test_start/", "/api/v1/events"]);
+    assert_eq!(
+        server
+            .events()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect::<Vec<_>>(),
+        ["e0", "e1", "e2", "e3", "e4", "e5"]
+    );
+}

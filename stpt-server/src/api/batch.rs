@@ -271,3 +271,29 @@ async fn post_events(
 pub(super) fn routes() -> Vec<rocket::Route> {
     routes![post_events]
 }
+
+#[cfg(test)]
+mod tests {
+    use stpt_core::testing::builders::start;
+
+    use super::*;
+
+    #[test]
+    fn the_log_names_the_batchs_machine_or_how_many_others() {
+        let one = vec![Ok(start("rig-a", "a.py", 1)), Ok(start("RIG-A", "b.py", 2))];
+        assert_eq!(logged_machine(&one).as_deref(), Some("rig-a"));
+        let mixed = vec![
+            Err(Unparsed {
+                kind: None,
+                event_id: None,
+                error: stpt_core::WireError::UnknownKind,
+            }),
+            Ok(start("rig-a", "a.py", 1)),
+            Ok(start("rig-b", "a.py", 1)),
+            Ok(start("rig-c", "a.py", 1)),
+            Ok(start("rig-b", "b.py", 1)),
+        ];
+        assert_eq!(logged_machine(&mixed).as_deref(), Some("rig-a (+2 more)"));
+        assert_eq!(logged_machine(&[]), None);
+    }
+}
