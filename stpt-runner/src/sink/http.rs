@@ -495,8 +495,8 @@ impl HttpSink {
         Ok(true)
     }
 
-    /// Delivers the next batch of `pending` (see [`batch`](self::batch)); answers whether
-    /// delivery goes on.
+    /// Delivers the next batch of `pending` (see the `batch` module); answers whether delivery
+    /// goes on.
     fn drain_batch(
         &mut self,
         pending: &mut std::iter::Peekable<std::vec::IntoIter<Pending>>,

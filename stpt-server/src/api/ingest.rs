@@ -6,9 +6,9 @@
 //! adds its `run_id`). A body that fails any step gets a 4xx `{"error", "detail"}` and the
 //! store is unchanged.
 //!
-//! The steps are shared by every ingest endpoint (output, the batch): [`IngestBody`] checks
-//! the token and reads the body, [`apply_one`] applies an event, [`announce`] does what an
-//! applied event does afterwards, [`measured`] records the outcome.
+//! The steps are shared by every ingest endpoint (output, the batch): `IngestBody` checks the
+//! token and reads the body, `apply_one` applies an event, `announce` does what an applied
+//! event does afterwards, `measured` records the outcome.
 //!
 //! Under `--ingest-auth token` a request needs `Authorization: Bearer <token>`: a missing,
 //! unknown or revoked token is refused (401) before the body is read; a live token of another

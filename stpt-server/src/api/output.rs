@@ -24,6 +24,7 @@ use super::read::query;
 use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
 use crate::metrics::Metrics;
+use crate::request_log::LoggedMachine;
 use crate::state::AppState;
 
 /// The answer to an accepted batch.
@@ -48,10 +49,12 @@ async fn ingest_output(
     bearer: Bearer,
     run: i64,
     index: u32,
+    machine: LoggedMachine<'_>,
     body: Data<'_>,
 ) -> Result<OutputAccepted, ApiError> {
     let body = IngestBody::read(state, &bearer, body).await?;
     let batch: OutputBatch = parse_output_batch(&body.bytes)?;
+    machine.set(&batch.machine_name);
     body.check_machine(&batch.machine_name)?;
     if run <= 0 {
         return Err(ApiError::not_found(
@@ -104,6 +107,7 @@ async fn ingest_output(
     security((), ("machine_token" = []))
 )]
 #[post("/api/v1/runs/<run>/tests/<index>/output", data = "<body>")]
+#[allow(clippy::too_many_arguments)] // Rocket's request guards, one per concern
 async fn post_test_output(
     state: &State<AppState>,
     metrics: &State<Metrics>,
@@ -111,11 +115,12 @@ async fn post_test_output(
     write: SameSiteWrite,
     run: i64,
     index: u32,
+    machine: LoggedMachine<'_>,
     body: Data<'_>,
 ) -> Result<(Status, Json<OutputAccepted>), ApiError> {
     write.0?;
     let answer = async {
-        let accepted = ingest_output(state, bearer, run, index, body).await?;
+        let accepted = ingest_output(state, bearer, run, index, machine, body).await?;
         let duplicate = accepted.duplicate;
         Ok((Status::Accepted, Json(accepted), duplicate))
     };

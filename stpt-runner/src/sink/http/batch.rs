@@ -1,11 +1,11 @@
 //! Delivering a backlog in batches (`POST /api/v1/events`): the cut of the spool into
 //! batches, and how a batch's answer reads.
 //!
-//! The main types here are [`Chunk`] (spooled events cut into one request within the bounds
-//! the server takes: at most [`MAX_BATCH_BYTES`] and the sink's event limit) and [`Reply`]
-//! (what became of a batch request). Each event's answer is read into the same outcome a
-//! single post of it would have had ([`outcome`]), so the sink settles a batched event exactly
-//! as it settles one posted alone.
+//! The main types here are `Chunk` (spooled events cut into one request within the bounds
+//! the server takes: at most `MAX_BATCH_BYTES` and the sink's event limit) and `Reply` (what
+//! became of a batch request). Each event's answer is read into the same outcome a single post
+//! of it would have had (`outcome`), so the sink settles a batched event exactly as it settles
+//! one posted alone.
 
 use stpt_core::wire::{BatchOutcome, EventAnswer};
 
