@@ -561,13 +561,13 @@ impl HttpSink {
                 Ok(go_on)
             }
             batch::Reply::TooLarge => {
-                self.batch_limit = (chunk.len() / 2).max(1);
-                if chunk.len() == 1 {
-                    // One event over the limit goes its own way, and is refused as such.
-                    let entry = &chunk.entries[0];
+                if let [entry] = chunk.entries.as_slice() {
+                    // One event over the limit goes its own way, and is refused as such; the
+                    // batches after it keep their size.
                     let outcome = self.post(&entry.event, attempts);
                     return self.settle(entry, outcome, attempts, delivery, refused);
                 }
+                self.batch_limit = (chunk.len() / 2).max(1);
                 // Put back: the next round cuts smaller batches.
                 let rest: Vec<Pending> =
                     chunk.entries.into_iter().chain(pending.by_ref()).collect();
