@@ -5,7 +5,8 @@
 //! [`Event`] exactly as a runner's spool stores it and as its own endpoint takes it, its kind
 //! told from its fields ([`EventKind::detect`]): a dry run, a test start, a test stop, or a
 //! test's output as a [`crate::TestOutput`] (the output batch with the `run_id` and `index`
-//! its own endpoint takes from the path; without `run_id`, the machine's newest run). A body
+//! its own endpoint takes from the path; without `run_id`, the machine's newest run), and it
+//! must carry its `event_id`, so a batch sent again (its answer lost) changes nothing. A body
 //! is a JSON array of events (`application/json`) or one event per line
 //! (`application/x-ndjson`); [`batch_body`] writes the former.
 //!
@@ -84,7 +85,8 @@ impl Unparsed {
 }
 
 /// Cuts `body` into its events, each parsed and validated as its own endpoint would
-/// ([`Event::parse`]) or refused with the error naming its field. At most `max_events`.
+/// ([`Event::parse`]), with its `event_id`, or refused with the error naming its field. At
+/// most `max_events`.
 pub fn split_batch(
     body: &[u8],
     format: BatchFormat,
@@ -111,10 +113,12 @@ pub fn split_batch(
             Ok(lines
                 .into_iter()
                 .map(|line| {
-                    Event::parse_detected(line).map_err(|error| {
-                        let value = serde_json::from_slice::<serde_json::Value>(line).ok();
-                        Unparsed::of(value.as_ref(), error)
-                    })
+                    Event::parse_detected(line)
+                        .map_err(|error| {
+                            let value = serde_json::from_slice::<serde_json::Value>(line).ok();
+                            Unparsed::of(value.as_ref(), error)
+                        })
+                        .and_then(with_id)
                 })
                 .collect())
         }
@@ -137,6 +141,24 @@ fn parse_element(value: serde_json::Value) -> Result<Event, Unparsed> {
         })
         .and_then(|bytes| Event::parse(kind, &bytes))
         .map_err(|error| Unparsed::of(Some(&value), error))
+        .and_then(with_id)
+}
+
+/// A batched event must name itself: without its id, a batch sent again would apply twice.
+fn with_id(event: Event) -> Result<Event, Unparsed> {
+    if event.event_id().is_some() {
+        return Ok(event);
+    }
+    Err(Unparsed {
+        kind: Some(event.kind()),
+        event_id: None,
+        error: WireError::InvalidField {
+            field: "event_id".to_owned(),
+            reason: "missing field: every event of a batch needs its id, so that a batch sent \
+                     again changes nothing"
+                .to_owned(),
+        },
+    })
 }
 
 /// A batch body (`application/json`): the events as a JSON array, each its wire body.
@@ -246,6 +268,22 @@ mod tests {
             }
             assert_eq!(events[2].as_ref().unwrap().kind(), EventKind::TestStop);
         }
+    }
+
+    #[test]
+    fn a_batched_event_needs_its_id() {
+        let without = START.replace(r#", "event_id": "s1""#, "");
+        let body = format!("[{without}, {STOP}]");
+        let events = split_batch(body.as_bytes(), BatchFormat::JsonArray, 2).unwrap();
+        match &events[0] {
+            Err(Unparsed {
+                kind: Some(EventKind::TestStart),
+                error: WireError::InvalidField { field, .. },
+                ..
+            }) => assert_eq!(field, "event_id"),
+            other => panic!("{other:?}"),
+        }
+        assert!(events[1].is_ok());
     }
 
     #[test]

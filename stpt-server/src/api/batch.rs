@@ -53,6 +53,18 @@ impl From<BatchError> for ApiError {
     }
 }
 
+/// One event of a batch: an event as its own endpoint takes it, with its `event_id`, which a
+/// batch requires.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // The OpenAPI document's description only: the events parsed are `Event`s.
+pub(super) struct BatchEvent {
+    #[serde(flatten)]
+    event: Event,
+    /// Client-generated id, required in a batch: a batch sent again then changes nothing.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[^\x00]*\S[^\x00]*$")]
+    event_id: String,
+}
+
 /// How one event of the batch ended, before its answer is written.
 struct Answered {
     kind: Option<EventKind>,
@@ -209,11 +221,11 @@ pub(crate) fn is_ndjson(ct: &ContentType) -> bool {
 #[utoipa::path(
     tag = "v1",
     summary = "Report many events in one request",
-    description = "A batch of events of any kind, applied in order: a JSON array (`application/json`) or one event per line (`application/x-ndjson`). Each event is the body its own endpoint takes (`/tm_api/dry_run/`, `/tm_api/test_start/`, `/tm_api/test_stop/`), told by its fields (`master_scenario`: a dry run; `lines`: output; `status` or `timestamp_stop`: a stop; `timestamp_start`: a start); output is the output endpoint's body with the `run_id` (default: the machine's newest run) and `index` of its test. Send an `event_id` with each, so a retried batch changes nothing twice. At most 1,000 events (`--batch-max-events`) within the body limit. The answer holds one answer per event, in order: `applied`, `duplicate` (its event id was applied before) or `refused` with the status and error its own endpoint would have answered (`field` names the bad field of the event, `index` its position); a refused event does not stop the others. Under `--ingest-auth token` each event must be the token's machine's (else it is refused with 403).",
+    description = "A batch of events of any kind, applied in order: a JSON array (`application/json`) or one event per line (`application/x-ndjson`). Each event is the body its own endpoint takes (`/tm_api/dry_run/`, `/tm_api/test_start/`, `/tm_api/test_stop/`), told by its fields (`master_scenario`: a dry run; `lines`: output; `status` or `timestamp_stop`: a stop; `timestamp_start`: a start); output is the output endpoint's body with the `run_id` (default: the machine's newest run) and `index` of its test. Each needs its `event_id` (else it is refused, 400 `invalid_field`), so a batch sent again changes nothing. At most 1,000 events (`--batch-max-events`) within the body limit. The answer holds one answer per event, in order: `applied`, `duplicate` (its event id was applied before) or `refused` with the status and error its own endpoint would have answered (`field` names the bad field of the event, `index` its position); a refused event does not stop the others. Under `--ingest-auth token` each event must be the token's machine's (else it is refused with 403).",
     request_body(
         description = "the events: a JSON array, or one per line",
         content(
-            (Vec<Event> = "application/json"),
+            (Vec<BatchEvent> = "application/json"),
             (String = "application/x-ndjson"),
         )
     ),

@@ -94,7 +94,7 @@ impl utoipa::Modify for MachineToken {
         LastMasterScenario, ScenarioBrief, TestBrief, TestHistory, FlakyList, MachineTrend,
         super::machines::MachineDeleted, super::runs::FoundRun, OutputBatch, OutputLine,
         OutputStream, OutputLog, super::output::OutputAccepted, Event, EventKind, TestOutput,
-        BatchAnswer, EventAnswer, BatchOutcome,
+        BatchAnswer, EventAnswer, BatchOutcome, super::batch::BatchEvent,
     )),
     modifiers(&MachineToken),
 )]

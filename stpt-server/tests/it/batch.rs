@@ -132,12 +132,15 @@ fn a_bad_event_is_refused_alone_with_its_index_and_path(app: &TestApp) {
         .unwrap(),
     );
     events.insert(4, json!({"what": "nothing"}));
+    // An event without its id.
+    events.push(serde_json::to_value(start("rig-a", "lamp_on.py", 5)).unwrap());
     let (status, answer) = app.post_batch(&Value::Array(events).to_string());
     assert_eq!(status, Status::Ok, "{answer}");
     assert_eq!(
         outcomes(&answer),
         [
-            "applied", "refused", "applied", "refused", "refused", "refused", "applied", "applied"
+            "applied", "refused", "applied", "refused", "refused", "refused", "applied", "applied",
+            "refused"
         ]
     );
     let refused = &answer["events"][1];
@@ -149,6 +152,8 @@ fn a_bad_event_is_refused_alone_with_its_index_and_path(app: &TestApp) {
     assert_eq!(answer["events"][3]["kind"], "test_stop");
     assert_eq!(answer["events"][3]["event_id"], "early-stop");
     assert_eq!(answer["events"][4]["error"]["error"], "unknown_event");
+    assert_eq!(answer["events"][8]["error"]["field"], "event_id");
+    assert_eq!(answer["events"][8]["kind"], "test_start");
     // Output is taken whatever its test's status; the stop of the test that never started
     // is refused by the store.
     assert_eq!(answer["events"][5]["status"], 409, "{answer}");
@@ -256,7 +261,7 @@ fn each_event_needs_its_machines_token(app: TestAppBuilder) {
     assert_eq!(machines["count"], 1, "{machines}");
 }
 
-on_both_backends!(|app| &app.body_limit(4096).config(|c| c.batch_max_events = 8).build();
+on_both_backends!(|app| &app.body_limit(4096).config(|c| c.batch_max_events = 9).build();
     a_whole_run_in_one_batch_is_applied,
     duplicates_inside_and_across_batches_change_nothing,
     a_bad_event_is_refused_alone_with_its_index_and_path,

@@ -16,7 +16,7 @@ use rocket::http::ContentType;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use stpt_core::Status;
-use stpt_core::testing::builders::{dry_run, start, stop};
+use stpt_core::testing::builders::{dry_run, start, stop, with_event_id};
 use stpt_server::config::{IngestAuth, ReadAccess};
 use stpt_server::db::{HookEvent, HookFormat, PoolOptions, WebhookStore};
 
@@ -350,13 +350,17 @@ fn a_run_finished_by_a_batch_notifies_once(app: TestAppBuilder) {
         )
         .expect("add a webhook");
     let server = app.serve();
-    let events = [
+    let events: Vec<_> = [
         dry_run("rig-a", 0, &[("lamp.py", LAMP)]),
         start("rig-a", "lamp_on.py", 1),
         stop("rig-a", "lamp_on.py", Status::Passed, 2),
         start("rig-a", "lamp_off.py", 3),
         stop("rig-a", "lamp_off.py", Status::Failed, 4),
-    ];
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, event)| with_event_id(event, &format!("hook-{n}")))
+    .collect();
     let answer: Value = ureq::post(&format!("{}/api/v1/events", server.base))
         .set("Content-Type", "application/json")
         .send_string(&stpt_core::wire::batch_body(&events).expect("a batch"))
