@@ -124,11 +124,15 @@ pub const MAX_BATCH_LINES: usize = 10_000;
 /// One batch of a test's output, addressed to the test: the event a runner sends.
 ///
 /// Serialised (in a spool file or a JSON-lines stream) it is the batch with `run_id` and
-/// `index`; over HTTP those two are the path and the body is the [`OutputBatch`].
+/// `index`; over HTTP those two are the path and the body is the [`OutputBatch`] (in a batch
+/// of events, `POST /api/v1/events`, it is this whole).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestOutput {
     /// The run, when the runner knows it (the answer to its dry run); a sink fills it in.
+    /// Without it, the machine's newest run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub run_id: Option<RunId>,
     /// The test's position in the run's plan order, from 0.
     pub index: u32,

@@ -1,7 +1,8 @@
 //! The wire payloads of the seed-compatible protocol, their parsing and their validation, and
 //! the other shapes the server sends and its clients read: the error body ([`ErrorBody`]), the
 //! pagination envelope ([`Paginated`]), the read answers (`shapes`: [`MachineLastData`],
-//! [`RunListItem`], [`FoundRun`]…) and the WebSocket frames (`live`). Serde only, no I/O.
+//! [`RunListItem`], [`FoundRun`]…), the WebSocket frames (`live`) and the batch ingest's body
+//! and answer (`batch`). Serde only, no I/O.
 //!
 //! The main type here is [`Event`]: a dry run, a test start or a test stop. The runner builds
 //! it, sinks carry it, the server parses it with [`Event::parse`] and stores apply it; nothing
@@ -14,11 +15,16 @@
 //! **Invariant:** a parsed event has passed [`Event::validate`]: names are not blank and fit
 //! the seed's column lengths, so stores never see input they would have to reject for shape.
 
+mod batch;
 mod error_body;
 mod live;
 mod page;
 mod shapes;
 
+pub use batch::{
+    BATCH_PATH, BatchAnswer, BatchError, BatchFormat, BatchOutcome, DEFAULT_MAX_BATCH_EVENTS,
+    EventAnswer, NDJSON, Unparsed, batch_body, split_batch,
+};
 pub use error_body::ErrorBody;
 pub use live::{
     IdStatus, MachineDataMessage, MachineStatusMessage, OutputSkipped, OutputSkippedMessage,
@@ -277,8 +283,10 @@ enum StopStatus {
     Passed,
 }
 
-/// One event of the protocol. Serialises as its wire body (no tag).
+/// One event of the protocol. Serialises as its wire body (no tag); its kind is told from its
+/// fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Event {
     /// `POST /tm_api/dry_run/`
@@ -291,8 +299,9 @@ pub enum Event {
     TestOutput(TestOutput),
 }
 
-/// Which of the three events.
+/// Which of the events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A dry run.

@@ -137,6 +137,7 @@ fn assemble(
         hub,
         feed: Arc::new(LiveFeed::default()),
         body_limit: config.body_limit,
+        batch_max_events: config.batch_max_events,
         output,
         output_limit: config.output_limit,
         security: Arc::new(Security::new(config, access)),

@@ -29,6 +29,8 @@ pub struct Config {
     pub port: u16,
     /// Largest accepted request body in bytes; larger ones get 413.
     pub body_limit: u64,
+    /// Most events one batch (`POST /api/v1/events`) may hold; more are refused whole (413).
+    pub batch_max_events: usize,
     /// How much of each test's output is kept (the head and the tail beyond it).
     pub output_limit: stpt_core::OutputLimit,
     /// Database pool sizing.
@@ -189,6 +191,7 @@ impl Default for Config {
             address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8000,
             body_limit: DEFAULT_BODY_LIMIT,
+            batch_max_events: stpt_core::wire::DEFAULT_MAX_BATCH_EVENTS,
             output_limit: stpt_core::OutputLimit::default(),
             pool: PoolOptions::default(),
             log: true,

@@ -1,7 +1,8 @@
 //! `GET /metrics`: the server's counters in the Prometheus text format (written by hand).
 //!
 //! The main type here is [`Metrics`] (managed state): events applied by kind, events refused
-//! by kind and reason (the error answered), an ingest latency histogram, open live listeners
+//! by kind and reason (the error answered), an ingest latency histogram (each event of a batch
+//! counted with its share of the request), open live listeners
 //! (WebSockets), the database pool's connections and webhook deliveries and failures. Counters are atomics, so recording costs
 //! no lock on the ingest path except for the rare refusal.
 
@@ -91,6 +92,29 @@ impl Metrics {
 
     /// One ingest request of `kind` took `took` and ended as `outcome`.
     pub fn record(&self, kind: EventKind, outcome: Outcome, took: Duration) {
+        self.record_as(Some(kind), kind.as_str(), outcome, took);
+    }
+
+    /// One event of a batch ended as `outcome`, its share of the request taking `took`;
+    /// `kind` is `None` when the event could not be told (counted as `unknown`).
+    pub fn record_batched(&self, kind: Option<EventKind>, outcome: Outcome, took: Duration) {
+        let name = kind.map_or("unknown", EventKind::as_str);
+        self.record_as(kind, name, outcome, took);
+    }
+
+    /// A batch refused as a whole (nothing of it applied) with `reason`: counted as one
+    /// refusal of kind `batch`.
+    pub fn record_batch_refused(&self, reason: &'static str, took: Duration) {
+        self.record_as(None, "batch", Outcome::Refused(reason), took);
+    }
+
+    fn record_as(
+        &self,
+        kind: Option<EventKind>,
+        name: &'static str,
+        outcome: Outcome,
+        took: Duration,
+    ) {
         match outcome {
             Outcome::Applied | Outcome::Duplicate => {
                 let counters = if outcome == Outcome::Applied {
@@ -98,13 +122,13 @@ impl Metrics {
                 } else {
                     &self.duplicates
                 };
-                if let Some(counter) = counters.get(kind_index(kind)) {
+                if let Some(counter) = kind.and_then(|kind| counters.get(kind_index(kind))) {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Outcome::Refused(reason) => {
                 if let Ok(mut refused) = self.refused.lock() {
-                    *refused.entry((kind.as_str(), reason)).or_default() += 1;
+                    *refused.entry((name, reason)).or_default() += 1;
                 }
             }
         }
@@ -151,7 +175,7 @@ impl Metrics {
                 kind.as_str()
             );
         }
-        out.push_str("# HELP stpt_events_refused_total Events refused, by kind and error.\n");
+        out.push_str("# HELP stpt_events_refused_total Events refused, by kind and error (`unknown`: an event of a batch whose kind could not be told; `batch`: a batch refused whole).\n");
         out.push_str("# TYPE stpt_events_refused_total counter\n");
         if let Ok(refused) = self.refused.lock() {
             for ((kind, reason), n) in refused.iter() {
@@ -161,7 +185,7 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP stpt_ingest_seconds Time to read, apply and answer one event.\n");
+        out.push_str("# HELP stpt_ingest_seconds Time to read, apply and answer one event (an event of a batch counts its share of the request).\n");
         out.push_str("# TYPE stpt_ingest_seconds histogram\n");
         let mut cumulative = 0;
         for (i, counter) in self.latency.iter().enumerate() {

@@ -25,6 +25,8 @@ pub struct AppState {
     pub feed: Arc<LiveFeed>,
     /// Largest accepted request body.
     pub body_limit: u64,
+    /// Most events one batch (`POST /api/v1/events`) may hold.
+    pub batch_max_events: usize,
     /// Where tests' output is announced, apart from the status changes.
     pub output: crate::live::OutputHub,
     /// How much of each test's output is kept.

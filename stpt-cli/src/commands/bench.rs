@@ -10,6 +10,14 @@
 //! fields are sent (no event ids, run ids or indexes), so the same command measures the original
 //! application. Latencies are per request, measured at the client from sending the body to
 //! reading the whole answer.
+//!
+//! With `--batch N` each machine sends its events to the batch endpoint (`POST
+//! /api/v1/events`) instead, each with an event id, as a runner delivering a backlog does: the
+//! dry run alone (a batch of one, so its latency stays apart), then its starts and stops N to a
+//! request. Events/s counts the events the server accepted; latencies stay per request.
+//!
+//! With `--pid PID` (the server's process, on Linux) the report adds what the server spent
+//! during the run: CPU time and resident memory (`server_usage`).
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,8 +25,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde::Serialize;
+use stpt_core::wire::{BATCH_PATH, BatchAnswer, DEFAULT_MAX_BATCH_EVENTS, batch_body};
 use stpt_core::{
-    DryRun, MasterScenarioPlan, ScenarioPlan, Status, TestPlan, TestStart, TestStop, Timestamp,
+    DryRun, Event, MasterScenarioPlan, ScenarioPlan, Status, TestPlan, TestStart, TestStop,
+    Timestamp,
 };
 
 use crate::client::ServerArgs;
@@ -27,6 +37,7 @@ mod cleanup;
 mod connections;
 mod live;
 mod output;
+mod server_usage;
 
 /// Most simulated machines: each is a thread, and a few hundred already saturate a server.
 const MAX_MACHINES: u32 = 1_000;
@@ -76,6 +87,15 @@ struct IngestArgs {
     /// (what anyone may open on a public server): their cost shows in the throughput.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(live::MAX_SUBSCRIBERS)))]
     idle_subscribers: u32,
+    /// Send starts and stops N to a request through the batch endpoint (`POST
+    /// /api/v1/events`), the dry run alone before them, each event with an id; by default
+    /// each event goes to its own seed endpoint.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=DEFAULT_MAX_BATCH_EVENTS as i64))]
+    batch: Option<u32>,
+    /// The server's process id (Linux): report the CPU time it used during the run and its
+    /// resident memory, read from /proc/PID.
+    #[arg(long, value_name = "PID")]
+    pid: Option<u32>,
     /// Keep the simulated machines on the server (by default they are removed afterwards).
     #[arg(long)]
     keep: bool,
@@ -113,6 +133,8 @@ fn ingest(server: &ServerArgs, args: IngestArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()
         .context("cannot open the idle subscribers (raise `ulimit -n`?)")?;
     let barrier = Barrier::new(args.machines as usize + 1);
+    // Read once before the run too, so a wrong pid fails before any load.
+    let usage_before = args.pid.map(server_usage::Sample::read).transpose()?;
     let (outcomes, elapsed) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..args.machines)
             .map(|n| {
@@ -123,6 +145,7 @@ fn ingest(server: &ServerArgs, args: IngestArgs) -> anyhow::Result<()> {
                     tests: args.tests,
                     scenarios: args.scenarios,
                     timeout: Duration::from_secs(args.timeout),
+                    batch: args.batch.map(|n| n as usize),
                 };
                 let barrier = &barrier;
                 std::thread::Builder::new()
@@ -134,6 +157,10 @@ fn ingest(server: &ServerArgs, args: IngestArgs) -> anyhow::Result<()> {
             })
             .collect::<Result<_, _>>()
             .context("cannot start a machine's thread")?;
+        let usage_before = match args.pid {
+            Some(pid) => Some(server_usage::Sample::read(pid)?),
+            None => usage_before,
+        };
         barrier.wait();
         let began = Instant::now();
         let outcomes = workers
@@ -141,11 +168,23 @@ fn ingest(server: &ServerArgs, args: IngestArgs) -> anyhow::Result<()> {
             .map(|worker| worker.join())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| anyhow::anyhow!("a machine's thread panicked"))?;
-        anyhow::Ok((outcomes, began.elapsed()))
+        let elapsed = began.elapsed();
+        let usage = match (args.pid, usage_before) {
+            (Some(pid), Some(before)) => Some(server_usage::ServerUsage::between(
+                pid,
+                before,
+                server_usage::Sample::read(pid)?,
+                elapsed,
+            )),
+            _ => None,
+        };
+        anyhow::Ok(((outcomes, usage), elapsed))
     })?;
+    let (outcomes, usage) = outcomes;
     let still_open = idle.len();
     drop(idle);
     let mut report = IngestReport::new(&args, &base, &outcomes, elapsed);
+    report.server = usage;
     let prefix = format!("bench-{run_tag}-");
     let cleanup = (!args.keep).then(|| cleanup::remove_named(server, |n| n.starts_with(&prefix)));
     report.machines_removed = cleanup.as_ref().map(|c| c.removed);
@@ -191,47 +230,104 @@ struct Machine<'a> {
     tests: u32,
     scenarios: u32,
     timeout: Duration,
+    /// Starts and stops per batch request; `None` posts each event to its own endpoint.
+    batch: Option<usize>,
 }
 
 /// What one machine saw.
 #[derive(Debug, Default)]
 struct MachineOutcome {
+    /// Time of each dry run request.
     dry_run: Vec<Duration>,
+    /// Time of each start and stop request (one event each, or a batch of them).
     start_stop: Vec<Duration>,
+    /// Requests sent.
+    requests: u64,
+    /// Events the server accepted.
+    events: u64,
+    /// Events refused, or lost with their request.
     errors: u64,
     first_errors: Vec<String>,
 }
 
+/// What one answered request achieved.
+struct Sent {
+    took: Duration,
+    /// Events accepted (applied or duplicate).
+    accepted: u64,
+    /// Events refused in the answer, and the first refusal.
+    refused: u64,
+    first_refusal: Option<String>,
+}
+
 impl MachineOutcome {
-    fn failed(&mut self, what: &str, error: String) {
-        self.errors += 1;
+    fn failed(&mut self, what: &str, events: u64, error: String) {
+        self.errors += events;
         if self.first_errors.len() < KEPT_ERRORS {
             self.first_errors.push(format!("{what}: {error}"));
+        }
+    }
+
+    /// Counts one request of `events` events; answers whether it was answered.
+    fn count(
+        &mut self,
+        what: &str,
+        events: u64,
+        sent: Result<Sent, String>,
+        dry_run: bool,
+    ) -> bool {
+        self.requests += 1;
+        match sent {
+            Ok(sent) => {
+                let times = if dry_run {
+                    &mut self.dry_run
+                } else {
+                    &mut self.start_stop
+                };
+                times.push(sent.took);
+                self.events += sent.accepted;
+                if let Some(refusal) = sent.first_refusal {
+                    self.failed(what, sent.refused, refusal);
+                }
+                sent.refused == 0
+            }
+            Err(error) => {
+                self.failed(what, events, error);
+                false
+            }
         }
     }
 }
 
 impl Machine<'_> {
-    /// Posts the dry run, then a start and a stop per test, timing each.
+    /// Posts the dry run, then a start and a stop per test, timing each request.
     fn report(&self) -> MachineOutcome {
         let agent = ureq::AgentBuilder::new().timeout(self.timeout).build();
         let mut outcome = MachineOutcome::default();
         let plan = self.plan();
+        let mut ids = 0_u64;
+        let mut event_id = || {
+            self.batch.map(|_| {
+                ids += 1;
+                format!("{}-{ids}", self.name)
+            })
+        };
         let dry = DryRun {
             machine_name: self.name.clone(),
             timestamp: Timestamp::now(),
             master_scenario: plan,
-            event_id: None,
+            event_id: event_id(),
             labels: Default::default(),
         };
-        match self.post(&agent, "dry_run", &dry) {
-            Ok(took) => outcome.dry_run.push(took),
-            Err(error) => {
-                // Every start would be refused for want of a run: stop here.
-                outcome.failed("dry run", error);
-                return outcome;
-            }
+        let sent = match self.batch {
+            None => self.post(&agent, "dry_run", &dry),
+            Some(_) => self.post_batch(&agent, &[Event::DryRun(dry.clone())]),
+        };
+        if !outcome.count("dry run", 1, sent, true) {
+            // Every start would be refused for want of a run: stop here.
+            return outcome;
         }
+        let mut batch = Vec::new();
         for (index, test) in dry
             .master_scenario
             .scenarios
@@ -244,14 +340,21 @@ impl Machine<'_> {
                 file_name: test.file_name.clone(),
                 file_path: test.file_path.clone(),
                 timestamp_start: Timestamp::now(),
-                event_id: None,
+                event_id: event_id(),
                 run_id: None,
                 index: None,
                 attempt: None,
             };
-            match self.post(&agent, "test_start", &start) {
-                Ok(took) => outcome.start_stop.push(took),
-                Err(error) => outcome.failed("test start", error),
+            if let Some(size) = self.batch {
+                batch.push(Event::TestStart(start));
+                if batch.len() >= size {
+                    let sent = self.post_batch(&agent, &batch);
+                    outcome.count("batch", batch.len() as u64, sent, false);
+                    batch.clear();
+                }
+            } else {
+                let sent = self.post(&agent, "test_start", &start);
+                outcome.count("test start", 1, sent, false);
             }
             let stop = TestStop {
                 machine_name: self.name.clone(),
@@ -259,16 +362,27 @@ impl Machine<'_> {
                 file_path: test.file_path.clone(),
                 status: status_of(index),
                 timestamp_stop: Timestamp::now(),
-                event_id: None,
+                event_id: event_id(),
                 run_id: None,
                 index: None,
                 message: None,
                 attempt: None,
             };
-            match self.post(&agent, "test_stop", &stop) {
-                Ok(took) => outcome.start_stop.push(took),
-                Err(error) => outcome.failed("test stop", error),
+            if let Some(size) = self.batch {
+                batch.push(Event::TestStop(stop));
+                if batch.len() >= size {
+                    let sent = self.post_batch(&agent, &batch);
+                    outcome.count("batch", batch.len() as u64, sent, false);
+                    batch.clear();
+                }
+            } else {
+                let sent = self.post(&agent, "test_stop", &stop);
+                outcome.count("test stop", 1, sent, false);
             }
+        }
+        if !batch.is_empty() {
+            let sent = self.post_batch(&agent, &batch);
+            outcome.count("batch", batch.len() as u64, sent, false);
         }
         outcome
     }
@@ -310,15 +424,55 @@ impl Machine<'_> {
         agent: &ureq::Agent,
         endpoint: &str,
         body: &impl Serialize,
-    ) -> Result<Duration, String> {
+    ) -> Result<Sent, String> {
         let url = format!("{}/tm_api/{endpoint}/", self.base);
         let body = serde_json::to_string(body).map_err(|e| e.to_string())?;
+        let (took, _) = self.send(agent, &url, &body)?;
+        Ok(Sent {
+            took,
+            accepted: 1,
+            refused: 0,
+            first_refusal: None,
+        })
+    }
+
+    /// Posts `events` to the batch endpoint and counts the events its answer accepted and
+    /// refused.
+    fn post_batch(&self, agent: &ureq::Agent, events: &[Event]) -> Result<Sent, String> {
+        let url = format!("{}{BATCH_PATH}", self.base);
+        let body = batch_body(events).map_err(|e| e.to_string())?;
+        let (took, text) = self.send(agent, &url, &body)?;
+        let answer: BatchAnswer = serde_json::from_str(&text)
+            .map_err(|e| format!("not a batch answer ({e}): {}", excerpt(&text)))?;
+        let first_refusal = answer.events.iter().find_map(|event| {
+            let error = event.error.as_ref()?;
+            Some(format!(
+                "event {}: HTTP {} {}: {}",
+                event.index, event.status, error.error, error.detail
+            ))
+        });
+        Ok(Sent {
+            took,
+            accepted: (answer.applied + answer.duplicates) as u64,
+            refused: answer.refused as u64,
+            first_refusal,
+        })
+    }
+
+    /// Posts `body` to `url` and reads the whole answer: its time and text; a non-2xx answer
+    /// or a transport failure is an error.
+    fn send(
+        &self,
+        agent: &ureq::Agent,
+        url: &str,
+        body: &str,
+    ) -> Result<(Duration, String), String> {
         let began = Instant::now();
-        let mut request = agent.post(&url).set("Content-Type", "application/json");
+        let mut request = agent.post(url).set("Content-Type", "application/json");
         if let Some(token) = self.token {
             request = request.set("Authorization", &format!("Bearer {token}"));
         }
-        let answer = request.send_string(&body);
+        let answer = request.send_string(body);
         match answer {
             Ok(response) => {
                 let status = response.status();
@@ -326,7 +480,7 @@ impl Machine<'_> {
                 let text = response.into_string().map_err(|e| e.to_string())?;
                 let took = began.elapsed();
                 if (200..300).contains(&status) {
-                    Ok(took)
+                    Ok((took, text))
                 } else {
                     Err(format!("HTTP {status}: {}", excerpt(&text)))
                 }
@@ -362,11 +516,13 @@ struct IngestReport {
     idle_subscribers: u32,
     tests_per_machine: u32,
     scenarios_per_machine: u32,
-    /// Requests sent (dry runs, starts and stops).
+    /// Starts and stops per batch request; null when each event went to its own endpoint.
+    batch: Option<u32>,
+    /// Requests sent (dry runs, starts and stops, or batches of them).
     requests: u64,
-    /// Requests answered with 2xx.
+    /// Events the server accepted.
     events: u64,
-    /// Requests answered otherwise, or not at all.
+    /// Events refused, or lost with a request answered otherwise or not at all.
     errors: u64,
     elapsed_seconds: f64,
     /// Accepted events per second of wall time, over all machines.
@@ -376,6 +532,8 @@ struct IngestReport {
     first_errors: Vec<String>,
     /// Simulated machines removed afterwards; null with --keep.
     machines_removed: Option<usize>,
+    /// What the server spent during the run; null without --pid.
+    server: Option<server_usage::ServerUsage>,
 }
 
 impl IngestReport {
@@ -388,8 +546,9 @@ impl IngestReport {
             .iter()
             .flat_map(|o| o.dry_run.iter().copied())
             .collect();
-        let events = (start_stop.len() + dry_run.len()) as u64;
+        let events = outcomes.iter().map(|o| o.events).sum();
         let errors = outcomes.iter().map(|o| o.errors).sum();
+        let requests = outcomes.iter().map(|o| o.requests).sum();
         let seconds = elapsed.as_secs_f64();
         IngestReport {
             url: base.to_owned(),
@@ -397,7 +556,8 @@ impl IngestReport {
             machines: args.machines,
             tests_per_machine: args.tests,
             scenarios_per_machine: args.scenarios.min(args.tests.max(1)),
-            requests: events + errors,
+            batch: args.batch,
+            requests,
             events,
             errors,
             elapsed_seconds: seconds,
@@ -414,6 +574,7 @@ impl IngestReport {
                 .take(KEPT_ERRORS)
                 .collect(),
             machines_removed: None,
+            server: None,
         }
     }
 
@@ -427,8 +588,17 @@ impl IngestReport {
             self.events, self.errors, self.elapsed_seconds
         );
         println!("throughput:  {:.0} events/s", self.events_per_second);
+        if let Some(batch) = self.batch {
+            println!(
+                "batches:     up to {batch} starts and stops per request to {BATCH_PATH}, {} requests",
+                self.requests
+            );
+        }
         println!("start/stop:  {}", self.start_stop);
         println!("dry run:     {}", self.dry_run);
+        if let Some(server) = &self.server {
+            println!("server:      {server}");
+        }
         for error in &self.first_errors {
             println!("error:       {error}");
         }
@@ -486,6 +656,7 @@ mod tests {
             tests,
             scenarios,
             timeout: Duration::from_secs(1),
+            batch: None,
         }
     }
 

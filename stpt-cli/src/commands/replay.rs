@@ -14,7 +14,9 @@ use crate::terminal;
 
 /// Deliver the spooled events of `stpt run` (or any stpt-runner HTTP sink) to the server.
 ///
-/// Delivering twice changes nothing: the server drops events it already has. When delivery
+/// The events go in order, in batches of up to 1,000 where the server takes them (`POST
+/// /api/v1/events`), one by one to older servers and the original application. Delivering
+/// twice changes nothing: the server drops events it already has. When delivery
 /// stops, the spooled event it stopped at is named with the reason, so an event the server
 /// keeps failing on can be acted upon. Events the server refused, now or before, are kept in
 /// the spool's `rejected/` folder next to a `.reason` file; move one back into the spool to

@@ -51,6 +51,10 @@ pub(crate) struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "STPT_BODY_LIMIT", default_value_t = stpt_server::config::DEFAULT_BODY_LIMIT)]
     body_limit: u64,
+    /// Most events one batch (`POST /api/v1/events`) may hold; a larger batch is refused
+    /// whole (413), within the body limit in any case.
+    #[arg(long, env = "STPT_BATCH_MAX_EVENTS", default_value_t = stpt_core::wire::DEFAULT_MAX_BATCH_EVENTS)]
+    batch_max_events: usize,
     /// Most bytes of each test's output kept (at least 1024): beyond it the first half and
     /// the newest lines are kept, and what was dropped is counted.
     #[arg(long, env = "STPT_OUTPUT_LIMIT", default_value_t = 1 << 20)]
@@ -226,6 +230,7 @@ fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
         address: args.address,
         port: args.port,
         body_limit: args.body_limit,
+        batch_max_events: args.batch_max_events,
         output_limit: stpt_core::OutputLimit::new(args.output_limit).with_context(|| {
             format!(
                 "--output-limit {} is too small: at least {} bytes",

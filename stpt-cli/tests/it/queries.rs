@@ -338,3 +338,77 @@ fn bench_removes_its_machines_unless_kept() {
         "{after:?}"
     );
 }
+
+#[test]
+fn bench_ingest_sends_batches_and_reports_the_servers_usage() {
+    let server = Server::start();
+    let pid = server.pid().to_string();
+    let ingest = server.stpt(&[
+        "bench",
+        "ingest",
+        "--machines",
+        "2",
+        "--tests",
+        "5",
+        "--batch",
+        "4",
+        "--pid",
+        &pid,
+        "--json",
+    ]);
+    assert_eq!(ingest.code, Some(0), "{}", ingest.snapshot());
+    let report = ingest.json();
+    // Per machine: the dry run alone, then 10 starts and stops 4 to a request.
+    assert_eq!(report["batch"], 4);
+    assert_eq!(report["events"], 22, "{report}");
+    assert_eq!(report["requests"], 8, "{report}");
+    assert_eq!(report["errors"], 0);
+    assert_eq!(report["start_stop"]["count"], 6);
+    assert_eq!(report["dry_run"]["count"], 2);
+    let usage = &report["server"];
+    assert_eq!(usage["pid"], server.pid());
+    assert!(
+        usage["cpu_seconds"].as_f64().is_some_and(|s| s >= 0.0),
+        "{usage}"
+    );
+    assert!(usage["cpu_percent_of_one_core"].is_number(), "{usage}");
+    assert!(
+        usage["rss_kib"].as_u64().is_some_and(|kib| kib > 0),
+        "{usage}"
+    );
+    assert!(
+        usage["peak_rss_kib"].as_u64() >= usage["rss_kib"].as_u64(),
+        "{usage}"
+    );
+
+    let human = server.stpt(&[
+        "bench",
+        "ingest",
+        "--machines",
+        "1",
+        "--tests",
+        "2",
+        "--batch",
+        "3",
+        "--pid",
+        &pid,
+    ]);
+    assert_eq!(human.code, Some(0), "{}", human.snapshot());
+    assert!(
+        human
+            .stdout
+            .contains("batches:     up to 3 starts and stops per request"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains(&format!("server:      pid {pid}: ")),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("% of one core), RSS "),
+        "{}",
+        human.stdout
+    );
+}

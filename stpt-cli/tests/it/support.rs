@@ -189,6 +189,11 @@ impl Server {
 }
 
 impl Server {
+    /// The process id of its `stpt serve`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's database file.
     pub(crate) fn database(&self) -> std::path::PathBuf {
         self.dir.path().join("stpt.db")

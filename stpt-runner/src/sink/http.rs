@@ -36,6 +36,15 @@
 //! full retry policy; only when that fails too is it lost, and `send` says so with
 //! [`SinkError::Io`].
 //!
+//! A backlog (more than one spooled event: the server was away, or events piled up while a
+//! request was in flight) goes in batches to `POST /api/v1/events`, cut within the server's
+//! bounds (1,000 events, 1 MiB; a 413 halves the batches that follow). The server answers each
+//! event on its own, and each answer is settled exactly as the answer to a single post of that
+//! event: applied or duplicate leaves the spool, a refusal is read by the rules above. Events
+//! after one that holds delivery up stay spooled unless the server applied them. A server
+//! answering 404 or 405 there (the original app, an older stpt) takes single posts for the
+//! rest of the sink's life; a lone event is always posted to its own endpoint.
+//!
 //! Output ([`Event::TestOutput`]) is spooled and delivered like any event, to
 //! `/api/v1/runs/<run>/tests/<index>/output` with the batch as the body: its run comes from
 //! the dry run's answer, filled in before spooling when known, else when the spooled dry run
@@ -49,10 +58,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use stpt_core::wire::ErrorBody;
+use stpt_core::wire::{BatchAnswer, ErrorBody};
 use stpt_core::{Event, RunId, Sink, SinkError, machine_key};
 
 use crate::spool::{Pending, Spool, SpoolError};
+
+mod batch;
 
 /// How often, and how patiently, one event is retried before the sink goes offline.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,6 +259,12 @@ pub struct HttpSink {
     /// Lowercased machine names whose aborted run was already reported, until their next dry
     /// run: the abort is said once.
     said_aborted: HashSet<String>,
+    /// Whether the server takes batches (`POST /api/v1/events`); false for the sink's life
+    /// once it answered 404 or 405 there (the original app, an older stpt).
+    batches: bool,
+    /// Most events in one batch: the server's default, halved each time it says a batch is
+    /// too large.
+    batch_limit: usize,
 }
 
 /// An error kept as the cause of another.
@@ -300,6 +317,8 @@ impl HttpSink {
             aborted_runs: HashSet::new(),
             aborted_machines: HashSet::new(),
             said_aborted: HashSet::new(),
+            batches: true,
+            batch_limit: stpt_core::wire::DEFAULT_MAX_BATCH_EVENTS,
         })
     }
 
@@ -376,90 +395,30 @@ impl HttpSink {
     }
 
     /// Delivers pending events in order until one cannot be; also returns the sequence
-    /// numbers of the refused ones, parallel to `Delivery::rejected`.
+    /// numbers of the refused ones, parallel to `Delivery::rejected`. A backlog goes in
+    /// batches while the server takes them; a single event, or every event once the server
+    /// turned out not to know batches, goes to its own endpoint.
     fn drain(&mut self, attempts: u32) -> Result<(Delivery, Vec<u64>), SinkError> {
         let url = self.config.url.clone();
         let pending = self.spool.pending().map_err(|e| spool_error(&url, e))?;
         let mut delivery = Delivery::default();
         let mut refused = Vec::new();
-        for entry in pending {
-            if self.is_aborted(&entry.event) {
-                self.spool
-                    .remove(&entry)
-                    .map_err(|e| spool_error(&url, e))?;
-                delivery.dropped += 1;
+        let mut pending = pending.into_iter().peekable();
+        while pending.peek().is_some() {
+            if self.batches && pending.len() > 1 {
+                if !self.drain_batch(&mut pending, attempts, &mut delivery, &mut refused)? {
+                    break;
+                }
                 continue;
             }
-            match self.post(&entry.event, attempts) {
-                Outcome::Aborted(reason) => {
-                    self.spool
-                        .remove(&entry)
-                        .map_err(|e| spool_error(&url, e))?;
-                    delivery.dropped += 1;
-                    if self.learn_aborted(&entry.event) {
-                        delivery.aborted.push(SinkError::RunAborted {
-                            destination: self.endpoint(&entry.event),
-                            reason: format!(
-                                "{reason}; the run's later events are dropped, not sent"
-                            ),
-                        });
-                    }
-                }
-                Outcome::Delivered(run_id) => {
-                    if let Event::DryRun(dry) = &entry.event {
-                        self.forget_aborted(&dry.machine_name);
-                    }
-                    self.learn_run_id(&entry, run_id);
-                    self.spool
-                        .remove(&entry)
-                        .map_err(|e| spool_error(&url, e))?;
-                    delivery.delivered += 1;
-                }
-                Outcome::Refused(reason) => {
-                    let reason = describe(&entry.event, &reason);
-                    self.spool
-                        .reject(&entry, &reason)
-                        .map_err(|e| spool_error(&url, e))?;
-                    delivery.rejected.push(SinkError::Rejected {
-                        destination: self.endpoint(&entry.event),
-                        reason,
-                    });
-                    refused.push(entry.seq);
-                }
-                Outcome::Unauthorized(reason) => {
-                    let held_up = self.held_up(&entry, reason, false);
-                    delivery.interrupted = Some(SinkError::Rejected {
-                        destination: self.endpoint(&entry.event),
-                        reason: format!("{}; the event stays in the spool", held_up.reason),
-                    });
-                    delivery.held_up = Some(held_up);
-                    break;
-                }
-                Outcome::Unavailable(Unavailable {
-                    reason,
-                    answered,
-                    cause,
-                }) => {
-                    let reason = if answered {
-                        format!("{reason} on each of {attempts} tries")
-                    } else {
-                        reason
-                    };
-                    let held_up = self.held_up(&entry, reason, answered);
-                    // The cause, when there is one, says the rest: the reason does not repeat it.
-                    let (reason, source) = match cause {
-                        Some((reason, error)) => (reason, Some(error)),
-                        None if answered => (format!("held up by {held_up}"), None),
-                        None => (held_up.reason.clone(), None),
-                    };
-                    delivery.interrupted = Some(SinkError::Deferred {
-                        destination: self.endpoint(&entry.event),
-                        reason,
-                        source,
-                    });
-                    delivery.held_up = Some(held_up);
-                    break;
-                }
+            let Some(entry) = pending.next() else { break };
+            if self.is_aborted(&entry.event) {
+                self.drop_aborted(&entry, &mut delivery)?;
+                continue;
+            }
+            let outcome = self.post(&entry.event, attempts);
+            if !self.settle(&entry, outcome, attempts, &mut delivery, &mut refused)? {
+                break;
             }
         }
         self.offline_since = delivery.interrupted.as_ref().map(|_| Instant::now());
@@ -468,6 +427,286 @@ impl HttpSink {
             .pending_count()
             .map_err(|e| spool_error(&url, e))?;
         Ok((delivery, refused))
+    }
+
+    /// Drops a spooled event of a run the server said was aborted.
+    fn drop_aborted(&mut self, entry: &Pending, delivery: &mut Delivery) -> Result<(), SinkError> {
+        self.spool
+            .remove(entry)
+            .map_err(|e| spool_error(&self.config.url, e))?;
+        delivery.dropped += 1;
+        Ok(())
+    }
+
+    /// Does what `outcome` asks of the spooled `entry`, as every delivery does, one event or a
+    /// batch's: answers whether delivery goes on.
+    fn settle(
+        &mut self,
+        entry: &Pending,
+        outcome: Outcome,
+        attempts: u32,
+        delivery: &mut Delivery,
+        refused: &mut Vec<u64>,
+    ) -> Result<bool, SinkError> {
+        let url = self.config.url.clone();
+        match outcome {
+            Outcome::Aborted(reason) => {
+                self.drop_aborted(entry, delivery)?;
+                if self.learn_aborted(&entry.event) {
+                    delivery.aborted.push(SinkError::RunAborted {
+                        destination: self.endpoint(&entry.event),
+                        reason: format!("{reason}; the run's later events are dropped, not sent"),
+                    });
+                }
+            }
+            Outcome::Delivered(run_id) => {
+                if let Event::DryRun(dry) = &entry.event {
+                    self.forget_aborted(&dry.machine_name);
+                }
+                self.learn_run_id(entry, run_id);
+                self.spool.remove(entry).map_err(|e| spool_error(&url, e))?;
+                delivery.delivered += 1;
+            }
+            Outcome::Refused(reason) => {
+                let reason = describe(&entry.event, &reason);
+                self.spool
+                    .reject(entry, &reason)
+                    .map_err(|e| spool_error(&url, e))?;
+                delivery.rejected.push(SinkError::Rejected {
+                    destination: self.endpoint(&entry.event),
+                    reason,
+                });
+                refused.push(entry.seq);
+            }
+            Outcome::Unauthorized(reason) => {
+                let held_up = self.held_up(entry, reason, false);
+                delivery.interrupted = Some(SinkError::Rejected {
+                    destination: self.endpoint(&entry.event),
+                    reason: format!("{}; the event stays in the spool", held_up.reason),
+                });
+                delivery.held_up = Some(held_up);
+                return Ok(false);
+            }
+            Outcome::Unavailable(Unavailable {
+                reason,
+                answered,
+                cause,
+            }) => {
+                let reason = if answered && attempts > 1 {
+                    format!("{reason} on each of {attempts} tries")
+                } else {
+                    reason
+                };
+                let held_up = self.held_up(entry, reason, answered);
+                // The cause, when there is one, says the rest: the reason does not repeat it.
+                let (reason, source) = match cause {
+                    Some((reason, error)) => (reason, Some(error)),
+                    None if answered => (format!("held up by {held_up}"), None),
+                    None => (held_up.reason.clone(), None),
+                };
+                delivery.interrupted = Some(SinkError::Deferred {
+                    destination: self.endpoint(&entry.event),
+                    reason,
+                    source,
+                });
+                delivery.held_up = Some(held_up);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Delivers the next batch of `pending` (see the `batch` module); answers whether delivery
+    /// goes on.
+    fn drain_batch(
+        &mut self,
+        pending: &mut std::iter::Peekable<std::vec::IntoIter<Pending>>,
+        attempts: u32,
+        delivery: &mut Delivery,
+        refused: &mut Vec<u64>,
+    ) -> Result<bool, SinkError> {
+        let mut chunk = batch::Chunk::default();
+        // Machines with a dry run in this chunk: their run is not known until it is answered.
+        let mut new_runs: Vec<String> = Vec::new();
+        while let Some(entry) = pending.peek() {
+            if let Event::TestOutput(output) = &entry.event
+                && output.run_id.is_none()
+                && new_runs.contains(&machine_key(&output.batch.machine_name))
+            {
+                break;
+            }
+            if self.is_aborted(&entry.event) {
+                if let Some(entry) = pending.next() {
+                    self.drop_aborted(&entry, delivery)?;
+                }
+                continue;
+            }
+            let Some(event) = self.addressed(&entry.event) else {
+                // Output whose run is not known yet: the dry run before it is answered first;
+                // alone, it goes its own way (and is refused as a single post is).
+                if chunk.is_empty()
+                    && let Some(entry) = pending.next()
+                {
+                    let outcome = self.post(&entry.event, attempts);
+                    return self.settle(&entry, outcome, attempts, delivery, refused);
+                }
+                break;
+            };
+            let Ok(body) = serde_json::to_string(&event) else {
+                // It cannot go in a batch; alone, it is refused as a single post is.
+                if chunk.is_empty()
+                    && let Some(entry) = pending.next()
+                {
+                    let outcome = self.post(&entry.event, attempts);
+                    return self.settle(&entry, outcome, attempts, delivery, refused);
+                }
+                break;
+            };
+            if !chunk.fits(&body, self.batch_limit) {
+                break;
+            }
+            if let Some(entry) = pending.next() {
+                if let Event::DryRun(dry) = &entry.event {
+                    new_runs.push(machine_key(&dry.machine_name));
+                }
+                chunk.push(entry, body);
+            }
+        }
+        if chunk.is_empty() {
+            return Ok(true);
+        }
+        match self.post_batch(&chunk, attempts) {
+            batch::Reply::Answered(answers) => {
+                let mut go_on = true;
+                for (entry, answer) in chunk.entries.iter().zip(answers) {
+                    // Each event's answer came once: there were no retries of it to count.
+                    let outcome = batch::outcome(&answer);
+                    if go_on {
+                        go_on = self.settle(entry, outcome, 1, delivery, refused)?;
+                    } else if let Outcome::Delivered(run_id) = outcome {
+                        // Applied after the event delivery stopped at: it needs no retry.
+                        self.settle(entry, Outcome::Delivered(run_id), 1, delivery, refused)?;
+                    }
+                    // Any other answer after the stop may be a consequence of it: the event
+                    // stays spooled and is tried again.
+                }
+                Ok(go_on)
+            }
+            batch::Reply::TooLarge => {
+                if let [entry] = chunk.entries.as_slice() {
+                    // One event over the limit goes its own way, and is refused as such; the
+                    // batches after it keep their size.
+                    let outcome = self.post(&entry.event, attempts);
+                    return self.settle(entry, outcome, attempts, delivery, refused);
+                }
+                self.batch_limit = (chunk.len() / 2).max(1);
+                // Put back: the next round cuts smaller batches.
+                let rest: Vec<Pending> =
+                    chunk.entries.into_iter().chain(pending.by_ref()).collect();
+                *pending = rest.into_iter().peekable();
+                Ok(true)
+            }
+            batch::Reply::Unsupported => {
+                // An older server or the original app: single posts from now on.
+                self.batches = false;
+                let rest: Vec<Pending> =
+                    chunk.entries.into_iter().chain(pending.by_ref()).collect();
+                *pending = rest.into_iter().peekable();
+                Ok(true)
+            }
+            batch::Reply::Failed(outcome) => {
+                let entry = &chunk.entries[0];
+                self.settle(entry, outcome, attempts, delivery, refused)
+            }
+        }
+    }
+
+    /// Posts a batch, retrying transient failures up to `attempts` tries.
+    fn post_batch(&self, chunk: &batch::Chunk, attempts: u32) -> batch::Reply {
+        let url = format!(
+            "{}{}",
+            self.config.url.trim_end_matches('/'),
+            stpt_core::wire::BATCH_PATH
+        );
+        let body = chunk.body();
+        let mut last = String::new();
+        let mut answered = false;
+        let mut cause = None;
+        for attempt in 0..attempts.max(1) {
+            if attempt > 0 {
+                std::thread::sleep(self.config.retry.delay(attempt - 1));
+            }
+            let mut request = self
+                .agent
+                .post(&url)
+                .set("Content-Type", "application/json");
+            if let Some(token) = &self.config.token {
+                request = request.set("Authorization", &format!("Bearer {token}"));
+            }
+            match request.send_string(&body) {
+                Ok(response) if response.status() == 200 => {
+                    return match response.into_json::<BatchAnswer>() {
+                        Ok(answer) if answer.events.len() == chunk.len() => {
+                            batch::Reply::Answered(answer.events)
+                        }
+                        // Not stpt's batch answer: whatever answered takes no batches.
+                        _ => batch::Reply::Unsupported,
+                    };
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    return match status {
+                        200..300 => batch::Reply::Unsupported,
+                        _ => batch::Reply::Failed(Outcome::Unauthorized(
+                            answer_text(status, response).text,
+                        )),
+                    };
+                }
+                Err(ureq::Error::Status(status, response)) => match status {
+                    413 => return batch::Reply::TooLarge,
+                    401 | 403 | 407 | 408 | 429 | 500.. => {
+                        match classify(status, answer_text(status, response)) {
+                            Classified::Final(outcome) => return batch::Reply::Failed(outcome),
+                            Classified::Retry(text) => {
+                                last = text;
+                                answered = true;
+                                cause = None;
+                            }
+                        }
+                    }
+                    // 404 or 405 from an older server or the original app; any other
+                    // refusal of the whole batch means it is not understood either.
+                    _ => return batch::Reply::Unsupported,
+                },
+                Err(error @ ureq::Error::Transport(_)) => {
+                    let explained = crate::tls::explain_ureq(&url, &error);
+                    last = explained.clone().unwrap_or_else(|| error.to_string());
+                    answered = false;
+                    let said = explained.unwrap_or_else(|| "cannot reach it".to_owned());
+                    cause = Some((said, Box::new(error) as BoxedError));
+                }
+            }
+        }
+        batch::Reply::Failed(Outcome::Unavailable(Unavailable {
+            reason: last,
+            answered,
+            cause,
+        }))
+    }
+
+    /// `event` as it is posted: output gets the run its machine's delivered dry run answered;
+    /// `None` for output whose run is not known yet.
+    fn addressed(&self, event: &Event) -> Option<Event> {
+        match event {
+            Event::TestOutput(output) if output.run_id.is_none() => {
+                let machine = machine_key(&output.batch.machine_name);
+                let run = self.runs.get(&machine).and_then(|(_, run)| *run)?;
+                let mut output = output.clone();
+                output.run_id = Some(run);
+                Some(Event::TestOutput(output))
+            }
+            other => Some(other.clone()),
+        }
     }
 
     fn held_up(&self, entry: &Pending, reason: String, answered: bool) -> HeldUp {
@@ -564,24 +803,13 @@ impl HttpSink {
                     return Outcome::Unauthorized(answer_text(status, response).text);
                 }
                 Err(ureq::Error::Status(status, response)) => {
-                    let answer = answer_text(status, response);
-                    match status {
-                        401 | 403 | 407 => return Outcome::Unauthorized(answer.text),
-                        408 | 429 | 500.. => {
-                            last = answer.text;
+                    match classify(status, answer_text(status, response)) {
+                        Classified::Final(outcome) => return outcome,
+                        Classified::Retry(text) => {
+                            last = text;
                             answered = true;
                             cause = None;
                         }
-                        409 if answer.error.as_deref() == Some("run_aborted") => {
-                            return Outcome::Aborted(answer.text);
-                        }
-                        _ if !answer.from_stpt => {
-                            return Outcome::Unauthorized(format!(
-                                "{}; that is not an stpt server's answer: check the URL",
-                                answer.text
-                            ));
-                        }
-                        _ => return Outcome::Refused(answer.text),
                     }
                 }
                 Err(error @ ureq::Error::Transport(_)) => {
@@ -780,6 +1008,30 @@ pub fn replay(url: &str, spool_dir: &Path) -> Result<Delivery, SinkError> {
     HttpSink::open(HttpConfig::new(url, spool_dir))?.deliver_pending()
 }
 
+/// What an error answer means for the event, one posted alone or one of a batch.
+enum Classified {
+    /// Settled: what to do with the event.
+    Final(Outcome),
+    /// The server failed for now (408, 429, 5xx): try again.
+    Retry(String),
+}
+
+/// The one reading of an error answer: 401, 403 and 407 refuse us (keep the event, stop);
+/// 408, 429 and 5xx are transient; 409 `run_aborted` drops the event's run; another answer
+/// that is not stpt's comes from another server (keep, stop); any other refuses the event.
+fn classify(status: u16, answer: Answer) -> Classified {
+    Classified::Final(match status {
+        401 | 403 | 407 => Outcome::Unauthorized(answer.text),
+        408 | 429 | 500.. => return Classified::Retry(answer.text),
+        409 if answer.error.as_deref() == Some("run_aborted") => Outcome::Aborted(answer.text),
+        _ if !answer.from_stpt => Outcome::Unauthorized(format!(
+            "{}; that is not an stpt server's answer: check the URL",
+            answer.text
+        )),
+        _ => Outcome::Refused(answer.text),
+    })
+}
+
 /// An error answer, for people.
 struct Answer {
     /// The `error` kind of stpt's JSON error.
@@ -792,20 +1044,27 @@ struct Answer {
     from_stpt: bool,
 }
 
-fn answer_text(status: u16, response: ureq::Response) -> Answer {
-    let html = response.content_type().contains("html");
-    let mut text = response.into_string().unwrap_or_default();
-    if let Some(body) = ErrorBody::parse(&text) {
+impl Answer {
+    /// stpt's error answer `body` given with `status`.
+    fn of(status: u16, body: ErrorBody) -> Answer {
         let text = if body.detail.is_empty() {
             format!("HTTP {status} {}", body.error)
         } else {
             format!("HTTP {status} {}: {}", body.error, body.detail)
         };
-        return Answer {
+        Answer {
             error: Some(body.error),
             text,
             from_stpt: true,
-        };
+        }
+    }
+}
+
+fn answer_text(status: u16, response: ureq::Response) -> Answer {
+    let html = response.content_type().contains("html");
+    let mut text = response.into_string().unwrap_or_default();
+    if let Some(body) = ErrorBody::parse(&text) {
+        return Answer::of(status, body);
     }
     if text.trim().is_empty() {
         return Answer {

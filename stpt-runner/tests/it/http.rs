@@ -114,7 +114,9 @@ fn server_errors_are_retried_then_spooled_and_delivered_later_in_order() {
 
     reporter.flush().unwrap();
     assert!(!reporter.sink().is_offline());
-    let received = server.received();
+    // The backlog goes as one batch.
+    assert_eq!(paths(&server)[3..], ["/api/v1/events"]);
+    let received = server.events();
     assert_eq!(
         received[3..]
             .iter()
@@ -209,10 +211,9 @@ fn an_offline_sink_probes_and_delivers_the_backlog_once_the_server_is_back() {
     let test = plan.tests()[0];
     assert!(reporter.dry_run(&plan).is_err());
     reporter.start(&test).unwrap();
-    assert_eq!(
-        paths(&server)[3..],
-        ["/tm_api/dry_run/", "/tm_api/test_start/"]
-    );
+    assert_eq!(paths(&server)[3..], ["/api/v1/events"]);
+    let events: Vec<String> = server.events().into_iter().map(|(p, _)| p).collect();
+    assert_eq!(events[3..], ["/tm_api/dry_run/", "/tm_api/test_start/"]);
     assert!(!reporter.sink().is_offline());
 }
 
@@ -249,22 +250,27 @@ fn refused_connections_are_spooled_and_replayed_when_the_server_is_up() {
     assert!(delivery.rejected.is_empty(), "{:?}", delivery.rejected);
     assert_eq!((delivery.delivered, delivery.pending), (4, 0));
     assert!(delivery.interrupted.is_none());
+    // The spool goes in two batches: the output waits for its run, which the dry run's answer
+    // in the first one tells.
     let requests = server.requests();
+    assert_eq!(paths(&server), ["/api/v1/events", "/api/v1/events"]);
+    let events: Vec<String> = server.events().into_iter().map(|(p, _)| p).collect();
     assert_eq!(
-        paths(&server),
+        events,
         [
             "/tm_api/dry_run/",
             "/tm_api/test_start/",
-            "/api/v1/runs/7/tests/1/output",
+            "/api/v1/runs/<run>/tests/<index>/output",
             "/tm_api/test_stop/"
         ]
     );
-    assert_eq!(requests[2].body["lines"][0]["text"], "lamp on");
-    assert_eq!(requests[3].body["message"], "lamp stayed dark");
-    assert_eq!(requests[3].body["index"], 1);
+    assert_eq!(requests[1].body[0]["lines"][0]["text"], "lamp on");
+    assert_eq!(requests[1].body[0]["run_id"], 7);
+    assert_eq!(requests[1].body[1]["message"], "lamp stayed dark");
+    assert_eq!(requests[1].body[1]["index"], 1);
     // Nothing is left, so a second replay sends nothing.
     assert_eq!(replay(&url, spool.path()).unwrap().delivered, 0);
-    assert_eq!(server.requests().len(), 4);
+    assert_eq!(server.requests().len(), 2);
 }
 
 #[test]
@@ -286,14 +292,36 @@ fn a_replay_sends_each_runs_output_to_the_run_its_own_dry_run_created() {
     server.run_ids(&[7, 8]);
     let delivery = replay(&url, spool.path()).unwrap();
     assert!(delivery.rejected.is_empty(), "{:?}", delivery.rejected);
+    assert_eq!((delivery.delivered, delivery.pending), (4, 0));
+    // Each output waits for the answer to the dry run before it, which names its run: in the
+    // batch, or in the path of a lone last event's own endpoint.
+    let mut sent: Vec<(serde_json::Value, Option<i64>)> = Vec::new();
+    for request in server.requests() {
+        match request.body.as_array() {
+            Some(events) => sent.extend(
+                events
+                    .iter()
+                    .map(|event| (event.clone(), event["run_id"].as_i64())),
+            ),
+            None => {
+                let run = request
+                    .path
+                    .strip_prefix("/api/v1/runs/")
+                    .and_then(|rest| rest.split('/').next()?.parse().ok());
+                sent.push((request.body, run));
+            }
+        }
+    }
+    assert_eq!(sent.len(), 4);
+    assert!(sent[0].0.get("master_scenario").is_some());
     assert_eq!(
-        paths(&server),
-        [
-            "/tm_api/dry_run/",
-            "/api/v1/runs/7/tests/0/output",
-            "/tm_api/dry_run/",
-            "/api/v1/runs/8/tests/0/output",
-        ]
+        (&sent[1].0["lines"][0]["text"], sent[1].1),
+        (&"first run".into(), Some(7))
+    );
+    assert!(sent[2].0.get("master_scenario").is_some());
+    assert_eq!(
+        (&sent[3].0["lines"][0]["text"], sent[3].1),
+        (&"second run".into(), Some(8))
     );
 }
 
@@ -469,15 +497,17 @@ fn a_replay_drops_the_spooled_events_of_an_aborted_run() {
     let _ = reporter.stop(&test, Status::Passed, None);
     assert_eq!(reporter.sink().spool().pending_count().unwrap(), 3);
 
-    // The run was aborted meanwhile: its start is refused as aborted, its stop not even sent.
+    // The run was aborted meanwhile: its start and stop are refused as aborted, the abort
+    // said once.
     let server = TestServer::start();
-    server.script([
-        Reply::Status(201, r#"{"run_id": 7}"#),
-        Reply::Status(
-            409,
-            r#"{"error": "run_aborted", "detail": "run 7 of machine \"m\" was aborted"}"#,
-        ),
-    ]);
+    server.script([Reply::Status(
+        200,
+        r#"{"applied": 1, "duplicates": 0, "refused": 2, "events": [
+            {"index": 0, "outcome": "applied", "status": 201, "run_id": 7},
+            {"index": 1, "outcome": "refused", "status": 409, "error": {"error": "run_aborted", "detail": "run 7 of machine \"m\" was aborted"}},
+            {"index": 2, "outcome": "refused", "status": 409, "error": {"error": "run_aborted", "detail": "run 7 of machine \"m\" was aborted"}}
+        ]}"#,
+    )]);
     let mut sink = HttpSink::open(config(&server.url, spool.path())).unwrap();
     let delivery = sink.deliver_pending().unwrap();
     assert_eq!(
@@ -486,5 +516,150 @@ fn a_replay_drops_the_spooled_events_of_an_aborted_run() {
     );
     assert_eq!(delivery.aborted.len(), 1, "{:?}", delivery.aborted);
     assert!(delivery.rejected.is_empty());
-    assert_eq!(paths(&server), ["/tm_api/dry_run/", "/tm_api/test_start/"]);
+    assert_eq!(paths(&server), ["/api/v1/events"]);
+}
+
+/// A start of test `i` of machine `m`, with its event id.
+fn numbered_start(i: usize) -> stpt_core::Event {
+    let body = format!(
+        r#"{{"machine_name": "m", "file_name": "t{i}.py", "file_path": "/t", "timestamp_start": "2018-12-30 13:01:57", "event_id": "e{i}"}}"#
+    );
+    stpt_core::Event::parse(stpt_core::EventKind::TestStart, body.as_bytes()).unwrap()
+}
+
+/// Spools `count` numbered starts, as a sink does while the server is away.
+fn spool_backlog(spool: &Path, count: usize) {
+    let events: Vec<_> = (0..count).map(numbered_start).collect();
+    let mut spooled = stpt_runner::Spool::open(spool).unwrap();
+    assert!(spooled.append_all(&events).iter().all(Result::is_ok));
+}
+
+#[test]
+fn a_backlog_is_flushed_in_few_requests_in_order() {
+    let spool = tempfile::tempdir().unwrap();
+    spool_backlog(spool.path(), 1_200);
+    let server = TestServer::start();
+    let mut sink = HttpSink::open(config(&server.url, spool.path())).unwrap();
+    let delivery = sink.deliver_pending().unwrap();
+    assert_eq!((delivery.delivered, delivery.pending), (1_200, 0));
+    // At most 1,000 events a batch.
+    assert_eq!(paths(&server), ["/api/v1/events", "/api/v1/events"]);
+    let ids: Vec<String> = server.events().into_iter().map(|(_, id)| id).collect();
+    let expected: Vec<String> = (0..1_200).map(|i| format!("e{i}")).collect();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn a_server_without_batches_takes_single_posts_for_the_sinks_life() {
+    let spool = tempfile::tempdir().unwrap();
+    spool_backlog(spool.path(), 3);
+    let server = TestServer::without_batches();
+    let mut sink = HttpSink::open(config(&server.url, spool.path())).unwrap();
+    let delivery = sink.deliver_pending().unwrap();
+    assert_eq!((delivery.delivered, delivery.pending), (3, 0));
+    assert_eq!(
+        paths(&server),
+        [
+            "/api/v1/events",
+            "/tm_api/test_start/",
+            "/tm_api/test_start/",
+            "/tm_api/test_start/"
+        ]
+    );
+    // Remembered: the next backlog is not offered as a batch again.
+    let mut spooled = stpt_runner::Spool::open(spool.path()).unwrap();
+    assert!(
+        spooled
+            .append_all(&[numbered_start(3), numbered_start(4)])
+            .iter()
+            .all(Result::is_ok)
+    );
+    assert_eq!(sink.deliver_pending().unwrap().delivered, 2);
+    assert_eq!(server.requests().len(), 6);
+    assert_eq!(
+        server
+            .events()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect::<Vec<_>>(),
+        ["e0", "e1", "e2", "e3", "e4"]
+    );
+}
+
+#[test]
+fn a_batch_over_the_servers_bounds_is_cut_smaller() {
+    let spool = tempfile::tempdir().unwrap();
+    spool_backlog(spool.path(), 4);
+    let server = TestServer::start();
+    server.script([Reply::Status(
+        413,
+        r#"{"error": "too_many_events", "detail": "at most 2"}"#,
+    )]);
+    let mut sink = HttpSink::open(config(&server.url, spool.path())).unwrap();
+    let delivery = sink.deliver_pending().unwrap();
+    assert_eq!((delivery.delivered, delivery.pending), (4, 0));
+    let sizes: Vec<usize> = server
+        .requests()
+        .iter()
+        .map(|r| r.body.as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(sizes, [4, 2, 2]);
+}
+
+#[test]
+fn each_answer_of_a_batch_is_settled_as_a_single_posts() {
+    let spool = tempfile::tempdir().unwrap();
+    spool_backlog(spool.path(), 4);
+    let server = TestServer::start();
+    server.script([Reply::Status(
+        200,
+        r#"{"applied": 2, "duplicates": 0, "refused": 2, "events": [
+            {"index": 0, "outcome": "duplicate", "status": 202, "event_id": "e0"},
+            {"index": 1, "outcome": "refused", "status": 409, "error": {"error": "no_matching_test", "detail": "no waiting test"}},
+            {"index": 2, "outcome": "refused", "status": 503, "error": {"error": "unavailable", "detail": "busy"}},
+            {"index": 3, "outcome": "applied", "status": 202, "event_id": "e3"}
+        ]}"#,
+    )]);
+    let mut sink = HttpSink::open(config(&server.url, spool.path())).unwrap();
+    let delivery = sink.deliver_pending().unwrap();
+    // The duplicate and the applied event leave the spool, the refused one is moved aside,
+    // the one the server failed on stays and holds delivery up.
+    assert_eq!(delivery.delivered, 2);
+    assert_eq!(delivery.rejected.len(), 1, "{:?}", delivery.rejected);
+    assert!(
+        delivery.rejected[0]
+            .to_string()
+            .contains("no_matching_test")
+    );
+    assert_eq!(delivery.pending, 1);
+    let held = delivery.held_up.expect("held up");
+    assert_eq!(held.event_id, "e2");
+    assert!(held.answered);
+    assert_eq!(sink.spool().rejected().unwrap().len(), 1);
+    // The next delivery sends only what is left, alone to its own endpoint.
+    assert_eq!(sink.deliver_pending().unwrap().delivered, 1);
+    assert_eq!(paths(&server)[1..], ["/tm_api/test_start/"]);
+}
+
+#[test]
+fn events_spooled_while_a_request_was_in_flight_go_in_one_request() {
+    // A harness delivering from a thread of its own spools what it was handed meanwhile as
+    // one group; the next delivery takes the whole group in one request.
+    let spool = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    let mut sink = HttpSink::open(config(&server.url, spool.path())).unwrap();
+    assert!(sink.spool_all(&[numbered_start(0)]).is_empty());
+    assert_eq!(sink.deliver_due().unwrap().unwrap().delivered, 1);
+    let piled_up: Vec<_> = (1..6).map(numbered_start).collect();
+    assert!(sink.spool_all(&piled_up).is_empty());
+    assert_eq!(sink.deliver_due().unwrap().unwrap().delivered, 5);
+    assert_eq!(paths(&server), ["/tm_api/test_start/", "/api/v1/events"]);
+    assert_eq!(
+        server
+            .events()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect::<Vec<_>>(),
+        ["e0", "e1", "e2", "e3", "e4", "e5"]
+    );
 }

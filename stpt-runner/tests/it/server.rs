@@ -19,6 +19,8 @@ pub(crate) enum Reply {
     Status(u16, &'static str),
     /// Close the connection without answering.
     HangUp,
+    /// 200 with this batch answer.
+    Batch(String),
 }
 
 #[derive(Default)]
@@ -27,10 +29,13 @@ struct State {
     script: VecDeque<Reply>,
     /// Run ids for the next dry runs' answers (then 7).
     run_ids: VecDeque<i64>,
+    /// Answers 404 to `/api/v1/events`, as the original app and older servers do.
+    no_batches: bool,
 }
 
 /// Answers scripted replies first, then 201 with `run_id` (7 unless [`TestServer::run_ids`]
-/// says) to a dry run and 202 to the rest.
+/// says) to a dry run and 202 to the rest; a batch (`/api/v1/events`) is answered 200, every
+/// event applied as it would be alone.
 pub(crate) struct TestServer {
     pub(crate) url: String,
     state: Arc<Mutex<State>>,
@@ -52,6 +57,38 @@ impl TestServer {
             }
         });
         TestServer { url, state }
+    }
+
+    /// A server that does not know batches: `/api/v1/events` answers 404.
+    pub(crate) fn without_batches() -> TestServer {
+        let server = TestServer::start();
+        server.state.lock().unwrap().no_batches = true;
+        server
+    }
+
+    /// `(path, event_id)` of every event received, a batch's events each under the path of
+    /// its kind, in arrival order; batches a server without them refused left out.
+    pub(crate) fn events(&self) -> Vec<(String, String)> {
+        let mut events = Vec::new();
+        let no_batches = self.state.lock().unwrap().no_batches;
+        for request in self.requests() {
+            match request.body.as_array() {
+                Some(_) if no_batches => {}
+                Some(batch) => events.extend(batch.iter().map(|event| {
+                    let kind = stpt_core::EventKind::detect(event).expect("an event");
+                    (
+                        kind.path().to_owned(),
+                        event["event_id"].as_str().unwrap_or("").to_owned(),
+                    )
+                })),
+                None if request.path == stpt_core::wire::BATCH_PATH => {}
+                None => events.push((
+                    request.path,
+                    request.body["event_id"].as_str().unwrap_or("").to_owned(),
+                )),
+            }
+        }
+        events
     }
 
     pub(crate) fn script(&self, replies: impl IntoIterator<Item = Reply>) {
@@ -103,7 +140,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let (reply, run_id) = {
+    let (reply, run_id, no_batches) = {
         let mut state = state.lock().unwrap();
         state.requests.push(Request {
             path: path.clone(),
@@ -115,11 +152,23 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         } else {
             7
         };
-        (state.script.pop_front(), run_id)
+        let no_batches = state.no_batches;
+        let reply = state.script.pop_front();
+        if reply.is_none() && path == stpt_core::wire::BATCH_PATH && !no_batches {
+            let answer = batch_answer(&body, &mut state.run_ids);
+            (Some(Reply::Batch(answer)), run_id, no_batches)
+        } else {
+            (reply, run_id, no_batches)
+        }
     };
     let (status, text) = match reply {
         Some(Reply::HangUp) => return Ok(()),
         Some(Reply::Status(status, text)) => (status, text.to_owned()),
+        Some(Reply::Batch(answer)) => (200, answer),
+        None if path == stpt_core::wire::BATCH_PATH && no_batches => (
+            404,
+            r#"{"error": "not_found", "detail": "no route"}"#.to_owned(),
+        ),
         None if path == "/tm_api/dry_run/" => {
             let mut answer = body;
             answer["run_id"] = run_id.into();
@@ -134,4 +183,35 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         text.len()
     )?;
     stream.flush()
+}
+
+/// Every event of a batch applied: a dry run answers the next of `run_ids`, else run 7.
+fn batch_answer(body: &serde_json::Value, run_ids: &mut VecDeque<i64>) -> String {
+    let events: Vec<serde_json::Value> = body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, event)| {
+            let dry_run = event.get("master_scenario").is_some();
+            serde_json::json!({
+                "index": index,
+                "outcome": "applied",
+                "status": if dry_run { 201 } else { 202 },
+                "event_id": event["event_id"],
+                "run_id": if dry_run {
+                    run_ids.pop_front().unwrap_or(7).into()
+                } else {
+                    event["run_id"].clone()
+                },
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "applied": events.len(),
+        "duplicates": 0,
+        "refused": 0,
+        "events": events,
+    })
+    .to_string()
 }

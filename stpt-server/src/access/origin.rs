@@ -7,7 +7,8 @@
 //!   for them), `localhost` and its subdomains, the host of `--public-url`, and every
 //!   `--allowed-host`.
 //! - **Writes.** A `POST` to the JSON API (`/tm_api/…`, `/api/…`)
-//!   must carry `Content-Type: application/json` or an `Authorization` header: a page on
+//!   must carry `Content-Type: application/json` (or `application/x-ndjson`, a batch of
+//!   events) or an `Authorization` header: a page on
 //!   another site can send neither without the browser asking this server first (a CORS
 //!   preflight, which it never grants), while a plain form or `text/plain` post it can. Such a
 //!   request carrying the browser's login session and no `Authorization` must also repeat the
@@ -133,8 +134,11 @@ fn check_write(request: &Request<'_>, hosts: &ServedHosts) -> Result<(), ApiErro
         });
     }
     let authorized = request.headers().get_one("Authorization").is_some();
+    // NDJSON (a batch of events) needs a preflight from another site's page just as JSON.
     let json = request.content_type().is_some_and(|ct| {
-        ct.is_json() || (ct.top() == "application" && ct.sub().as_str().ends_with("+json"))
+        ct.is_json()
+            || (ct.top() == "application" && ct.sub().as_str().ends_with("+json"))
+            || crate::api::is_ndjson(ct)
     });
     if !json && !authorized {
         return Err(ApiError {

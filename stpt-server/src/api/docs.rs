@@ -17,10 +17,12 @@ use stpt_core::insights::{
     ComparedTest, DurationTrend, FlakyTest, RunComparison, RunPoint, TestKey,
 };
 use stpt_core::timestamp::Rfc3339;
+use stpt_core::wire::{BatchAnswer, BatchOutcome, EventAnswer};
 use stpt_core::{
-    Attempt, Closure, DryRun, Machine, MasterScenarioPlan, Node, NodeKind, OutputBatch, OutputLine,
-    OutputLog, OutputStream, RunSummary, RunTree, ScenarioPlan, ScenarioTree, Status, StatusCounts,
-    TestPlan, TestResult, TestStart, TestStop, Timestamp,
+    Attempt, Closure, DryRun, Event, EventKind, Machine, MasterScenarioPlan, Node, NodeKind,
+    OutputBatch, OutputLine, OutputLog, OutputStream, RunSummary, RunTree, ScenarioPlan,
+    ScenarioTree, Status, StatusCounts, TestOutput, TestPlan, TestResult, TestStart, TestStop,
+    Timestamp,
 };
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -67,6 +69,7 @@ impl utoipa::Modify for MachineToken {
         super::machines::delete_machine,
         super::output::post_test_output,
         super::output::get_test_output,
+        super::batch::post_events,
         super::history::test_history,
         super::history::compare_runs,
         super::history::flaky_tests,
@@ -89,7 +92,8 @@ impl utoipa::Modify for MachineToken {
         DurationTrend, RunPoint, ScriptDetail, MachineListItem, RunListItem, MachineLastData,
         LastMasterScenario, ScenarioBrief, TestBrief, TestHistory, FlakyList, MachineTrend,
         MachineDeleted, FoundRun, OutputBatch, OutputLine,
-        OutputStream, OutputLog, super::output::OutputAccepted,
+        OutputStream, OutputLog, super::output::OutputAccepted, Event, EventKind, TestOutput,
+        BatchAnswer, EventAnswer, BatchOutcome, super::batch::BatchEvent,
     )),
     modifiers(&MachineToken),
 )]

@@ -6,6 +6,10 @@
 //! adds its `run_id`). A body that fails any step gets a 4xx `{"error", "detail"}` and the
 //! store is unchanged.
 //!
+//! The steps are shared by every ingest endpoint (output, the batch): `IngestBody` checks the
+//! token and reads the body, `apply_one` applies an event, `announce` does what an applied
+//! event does afterwards, `measured` records the outcome.
+//!
 //! Under `--ingest-auth token` a request needs `Authorization: Bearer <token>`: a missing,
 //! unknown or revoked token is refused (401) before the body is read; a live token of another
 //! machine than the event names is refused (403) after parsing.
@@ -14,7 +18,7 @@ use rocket::data::{Data, ToByteUnit};
 use rocket::http::Status;
 use rocket::serde::json::{Json, Value};
 use rocket::{State, post, routes};
-use stpt_core::{DryRun, Event, EventKind, StoreError, TestStart, TestStop};
+use stpt_core::{Applied, DryRun, Event, EventKind, StoreError, TestStart, TestStop};
 
 use super::ApiError;
 use super::error::ErrorBody;
@@ -22,7 +26,7 @@ use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
 use crate::config::IngestAuth;
 use crate::db::{HookEvent, TokenCheck};
-use crate::live::RunChanged;
+use crate::live::{OutputMessage, RunChanged};
 use crate::metrics::{Metrics, Outcome};
 use crate::request_log::LoggedMachine;
 use crate::state::AppState;
@@ -66,6 +70,110 @@ pub(super) async fn token_machine(
     }
 }
 
+/// A request's body, read after its token was checked.
+pub(super) struct IngestBody {
+    /// The machine key the token may write for; `None` when ingest is open.
+    pub(super) allowed_machine: Option<String>,
+    /// The body, whole.
+    pub(super) bytes: Vec<u8>,
+}
+
+impl IngestBody {
+    /// Checks the token (401 before the body is read), then reads the body within the limit
+    /// (413): the first step of every ingest endpoint.
+    pub(super) async fn read(
+        state: &AppState,
+        bearer: &Bearer,
+        body: Data<'_>,
+    ) -> Result<IngestBody, ApiError> {
+        let allowed_machine = token_machine(state, bearer).await?;
+        let bytes = body
+            .open(state.body_limit.bytes())
+            .into_bytes()
+            .await
+            .map_err(|e| {
+                ApiError::bad_request("unreadable_body", format!("cannot read the body: {e}"))
+            })?;
+        if !bytes.is_complete() {
+            return Err(ApiError::payload_too_large(state.body_limit));
+        }
+        Ok(IngestBody {
+            allowed_machine,
+            bytes: bytes.into_inner(),
+        })
+    }
+
+    /// 403 unless the token may write for `machine_name`.
+    pub(super) fn check_machine(&self, machine_name: &str) -> Result<(), ApiError> {
+        match &self.allowed_machine {
+            Some(key) if stpt_core::machine_key(machine_name) != *key => Err(ApiError {
+                status: Status::Forbidden,
+                error: "forbidden",
+                detail: format!("the token may not write for machine {machine_name:?}"),
+                field: None,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Applies one event off the async executor (output kept within the configured limit).
+pub(super) async fn apply_one(
+    state: &AppState,
+    event: Event,
+) -> Result<(Event, Applied), ApiError> {
+    let (event, applied) = state
+        .blocking(move |state| {
+            let applied = match &event {
+                Event::TestOutput(output) => state.store.append_output(output, state.output_limit),
+                event => state.store.apply(event, state.clock.now()),
+            };
+            (event, applied)
+        })
+        .await
+        .map_err(|e| ApiError::from(StoreError::from(e)))?;
+    Ok((event, applied?))
+}
+
+/// What every applied event does afterwards, whichever endpoint took it: a status change is
+/// announced on the live hub and the webhooks of a run a stop finished are queued; output is
+/// announced on the output hub. A duplicate changed nothing and announces nothing.
+pub(super) async fn announce(state: &AppState, event: &Event, applied: &Applied) {
+    if applied.duplicate {
+        return;
+    }
+    match event {
+        Event::TestOutput(output) => state.output.publish(OutputMessage::new(
+            applied.machine_id,
+            applied.run_id,
+            applied.test_id.unwrap_or_default(),
+            output.index,
+            &output.batch.lines,
+        )),
+        event => {
+            state.hub.publish(RunChanged::from(applied));
+            // Only a stop can finish a run; hooks already told about it are skipped.
+            if event.kind() == EventKind::TestStop {
+                webhooks::notify(
+                    state,
+                    applied.run_id,
+                    HookEvent::on_finish(applied.run_status),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// The status a single endpoint answers an accepted event with: 201 for a dry run (it
+/// created a run), 202 for the others.
+pub(super) fn accepted_status(kind: EventKind) -> Status {
+    match kind {
+        EventKind::DryRun => Status::Created,
+        _ => Status::Accepted,
+    }
+}
+
 /// Reads, parses, applies and announces one event.
 async fn ingest(
     state: &AppState,
@@ -74,64 +182,21 @@ async fn ingest(
     machine: LoggedMachine<'_>,
     body: Data<'_>,
 ) -> Result<(Status, Json<Value>, bool), ApiError> {
-    let allowed_machine = token_machine(state, &bearer).await?;
-    let bytes = body
-        .open(state.body_limit.bytes())
-        .into_bytes()
-        .await
-        .map_err(|e| {
-            ApiError::bad_request("unreadable_body", format!("cannot read the body: {e}"))
-        })?;
-    if !bytes.is_complete() {
-        return Err(ApiError::payload_too_large(state.body_limit));
-    }
-    let event = Event::parse(kind, &bytes)?;
+    let body = IngestBody::read(state, &bearer, body).await?;
+    let event = Event::parse(kind, &body.bytes)?;
     machine.set(event.machine_name());
-    if let Some(key) = allowed_machine
-        && stpt_core::machine_key(event.machine_name()) != key
-    {
-        return Err(ApiError {
-            status: Status::Forbidden,
-            error: "forbidden",
-            detail: format!(
-                "the token may not write for machine {:?}",
-                event.machine_name()
-            ),
-            field: None,
-        });
-    }
-    let (event, applied) = state
-        .blocking(move |state| {
-            let applied = state.store.apply(&event, state.clock.now());
-            (event, applied)
-        })
-        .await
-        .map_err(|e| ApiError::from(StoreError::from(e)))?;
-    let applied = applied?;
-    if !applied.duplicate {
-        state.hub.publish(RunChanged::from(&applied));
-        // Only a stop can finish a run; hooks already told about it are skipped.
-        if kind == EventKind::TestStop {
-            webhooks::notify(
-                state,
-                applied.run_id,
-                HookEvent::on_finish(applied.run_status),
-            )
-            .await;
-        }
-    }
-    let (status, echo) = match event {
-        Event::DryRun(dry_run) => (
-            Status::Created,
-            serde_json::to_value(DryRunAccepted {
-                dry_run,
-                run_id: applied.run_id,
-            }),
-        ),
-        other => (Status::Accepted, serde_json::to_value(&other)),
+    body.check_machine(event.machine_name())?;
+    let (event, applied) = apply_one(state, event).await?;
+    announce(state, &event, &applied).await;
+    let echo = match event {
+        Event::DryRun(dry_run) => serde_json::to_value(DryRunAccepted {
+            dry_run,
+            run_id: applied.run_id,
+        }),
+        other => serde_json::to_value(&other),
     };
     let echo = echo.map_err(|e| ApiError::internal("cannot echo the event", &e))?;
-    Ok((status, Json(echo), applied.duplicate))
+    Ok((accepted_status(kind), Json(echo), applied.duplicate))
 }
 
 /// A dry run's echo: the payload as accepted, and the run it created.

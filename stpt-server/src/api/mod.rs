@@ -1,5 +1,7 @@
-//! The JSON API: the seed's ingest and read endpoints, the OpenAPI document and health.
+//! The JSON API: the seed's ingest and read endpoints, the batch ingest, the OpenAPI document
+//! and health.
 
+mod batch;
 mod catchers;
 mod docs;
 mod error;
@@ -13,6 +15,7 @@ mod read;
 pub(crate) mod runs;
 mod v1;
 
+pub(crate) use batch::is_ndjson;
 pub use docs::openapi;
 pub(crate) use error::DisplayChain;
 pub use error::{ApiError, ErrorBody};
@@ -29,6 +32,7 @@ pub fn routes() -> Vec<rocket::Route> {
     routes.extend(history::routes());
     routes.extend(runs::routes());
     routes.extend(output::routes());
+    routes.extend(batch::routes());
     routes
 }
 

@@ -1,29 +1,30 @@
 //! Tests' output: `POST /api/v1/runs/<run>/tests/<index>/output` takes a batch of lines,
 //! `GET /api/v1/tests/<id>/output` answers what is kept of a test's output.
 //!
-//! Ingest of output is ingest like the three seed events: the same token rules (401, 403 for
-//! another machine's run), the same body limit (413), a parse that names the bad field (400),
+//! Ingest of output is ingest like the three seed events, through the same steps (`ingest`'s
+//! `IngestBody`, `apply_one`, `announce`): the same token rules (401, 403 for another
+//! machine's run), the same body limit (413), a parse that names the bad field (400),
 //! idempotency by `event_id`, the store's work off the async executor. An applied batch is
 //! announced on the `OutputHub` (not the status hub), so it reaches live pages and `stpt tail
 //! --output` without delaying status changes. The store keeps at most `--output-limit` bytes
 //! per test: the head and the tail, and counts what it dropped.
 
-use rocket::data::{Data, ToByteUnit};
+use rocket::data::Data;
 use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::{State, get, post, routes};
 use serde::Serialize;
 use stpt_core::wire::parse_output_batch;
-use stpt_core::{EventKind, OutputBatch, OutputLog, TestOutput};
+use stpt_core::{Event, EventKind, OutputBatch, OutputLog, TestOutput};
 
 use super::ApiError;
 use super::error::ErrorBody;
-use super::ingest::token_machine;
+use super::ingest::{IngestBody, announce, apply_one};
 use super::read::query;
 use crate::access::Bearer;
 use crate::access::origin::SameSiteWrite;
-use crate::live::OutputMessage;
 use crate::metrics::Metrics;
+use crate::request_log::LoggedMachine;
 use crate::state::AppState;
 
 /// The answer to an accepted batch.
@@ -48,69 +49,34 @@ async fn ingest_output(
     bearer: Bearer,
     run: i64,
     index: u32,
+    machine: LoggedMachine<'_>,
     body: Data<'_>,
 ) -> Result<OutputAccepted, ApiError> {
-    let allowed_machine = token_machine(state, &bearer).await?;
-    let bytes = body
-        .open(state.body_limit.bytes())
-        .into_bytes()
-        .await
-        .map_err(|e| {
-            ApiError::bad_request("unreadable_body", format!("cannot read the body: {e}"))
-        })?;
-    if !bytes.is_complete() {
-        return Err(ApiError::payload_too_large(state.body_limit));
-    }
-    let batch: OutputBatch = parse_output_batch(&bytes)?;
-    if let Some(key) = allowed_machine
-        && batch.machine_name.to_lowercase() != key
-    {
-        return Err(ApiError {
-            status: Status::Forbidden,
-            error: "forbidden",
-            detail: format!(
-                "the token may not write for machine {:?}",
-                batch.machine_name
-            ),
-            field: None,
-        });
-    }
+    let body = IngestBody::read(state, &bearer, body).await?;
+    let batch: OutputBatch = parse_output_batch(&body.bytes)?;
+    machine.set(&batch.machine_name);
+    body.check_machine(&batch.machine_name)?;
     if run <= 0 {
         return Err(ApiError::not_found(
             "unknown_run",
             format!("no run has id {run}"),
         ));
     }
+    let event_id = batch.event_id.clone();
+    let lines = batch.lines.len();
     let output = TestOutput {
         run_id: Some(run),
         index,
         batch,
     };
-    let store = state.store.clone();
-    let limit = state.output_limit;
-    let (output, applied) = rocket::tokio::task::spawn_blocking(move || {
-        let applied = store.append_output(&output, limit);
-        (output, applied)
-    })
-    .await
-    .map_err(|e| ApiError::internal("the ingest task failed", &e))?;
-    let applied = applied?;
-    let test_id = applied.test_id.unwrap_or_default();
-    if !applied.duplicate {
-        state.output.publish(OutputMessage::new(
-            applied.machine_id,
-            applied.run_id,
-            test_id,
-            index,
-            &output.batch.lines,
-        ));
-    }
+    let (event, applied) = apply_one(state, Event::TestOutput(output)).await?;
+    announce(state, &event, &applied).await;
     Ok(OutputAccepted {
         run_id: applied.run_id,
         index,
-        test_id,
-        event_id: output.batch.event_id,
-        lines: output.batch.lines.len(),
+        test_id: applied.test_id.unwrap_or_default(),
+        event_id,
+        lines,
         duplicate: applied.duplicate,
     })
 }
@@ -141,6 +107,7 @@ async fn ingest_output(
     security((), ("machine_token" = []))
 )]
 #[post("/api/v1/runs/<run>/tests/<index>/output", data = "<body>")]
+#[allow(clippy::too_many_arguments)] // Rocket's request guards, one per concern
 async fn post_test_output(
     state: &State<AppState>,
     metrics: &State<Metrics>,
@@ -148,11 +115,12 @@ async fn post_test_output(
     write: SameSiteWrite,
     run: i64,
     index: u32,
+    machine: LoggedMachine<'_>,
     body: Data<'_>,
 ) -> Result<(Status, Json<OutputAccepted>), ApiError> {
     write.0?;
     let answer = async {
-        let accepted = ingest_output(state, bearer, run, index, body).await?;
+        let accepted = ingest_output(state, bearer, run, index, machine, body).await?;
         let duplicate = accepted.duplicate;
         Ok((Status::Accepted, Json(accepted), duplicate))
     };

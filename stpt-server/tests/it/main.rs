@@ -9,6 +9,7 @@
 
 mod access;
 mod base_path;
+mod batch;
 mod browser;
 mod closing;
 mod conformance;

@@ -1,7 +1,8 @@
 //! Webhooks against real servers and a tiny HTTP receiver: a failing run notifies its
 //! `finished` and `failed` hooks once each with a valid signature, and a notification queued
-//! before a restart is delivered by the next server on the same database, and the stale sweep
-//! tells `stale` hooks.
+//! before a restart is delivered by the next server on the same database, the stale sweep
+//! tells `stale` hooks, and a run finished by a batch of events notifies as one sent event by
+//! event.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -15,7 +16,7 @@ use rocket::http::ContentType;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use stpt_core::Status;
-use stpt_core::testing::builders::{dry_run, start, stop};
+use stpt_core::testing::builders::{dry_run, start, stop, with_event_id};
 use stpt_server::config::{IngestAuth, ReadAccess};
 use stpt_server::db::{HookEvent, HookFormat, PoolOptions, WebhookStore};
 
@@ -335,7 +336,54 @@ fn the_sweep_notifies_stale_hooks(app: TestAppBuilder) {
     drop(app);
 }
 
+/// A whole run sent as one batch (`POST /api/v1/events`) notifies its hook once, as the
+/// same events sent one by one do.
+fn a_run_finished_by_a_batch_notifies_once(app: TestAppBuilder) {
+    let receiver = Receiver::start(200);
+    let store = hooks(app.db());
+    let finished = store
+        .add(
+            &format!("{}/finished", receiver.url),
+            HookEvent::Finished,
+            None,
+            HookFormat::Json,
+        )
+        .expect("add a webhook");
+    let server = app.serve();
+    let events: Vec<_> = [
+        dry_run("rig-a", 0, &[("lamp.py", LAMP)]),
+        start("rig-a", "lamp_on.py", 1),
+        stop("rig-a", "lamp_on.py", Status::Passed, 2),
+        start("rig-a", "lamp_off.py", 3),
+        stop("rig-a", "lamp_off.py", Status::Failed, 4),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, event)| with_event_id(event, &format!("hook-{n}")))
+    .collect();
+    let answer: Value = ureq::post(&format!("{}/api/v1/events", server.base))
+        .set("Content-Type", "application/json")
+        .send_string(&stpt_core::wire::batch_body(&events).expect("a batch"))
+        .expect("the batch")
+        .into_json()
+        .expect("a JSON answer");
+    assert_eq!(answer["applied"], 5, "{answer}");
+    let run = answer["events"][0]["run_id"].as_i64().expect("the run");
+    let request = receiver.next();
+    assert!(request.signed_with(&finished.secret));
+    assert_eq!(request.json()["run"]["id"], run);
+    assert_eq!(request.json()["run"]["status"], "failed");
+    assert!(
+        receiver
+            .requests
+            .recv_timeout(Duration::from_secs(1))
+            .is_err()
+    );
+    assert_eq!(store.outbox().expect("read the outbox").len(), 1);
+}
+
 on_both_backends!(
+    a_run_finished_by_a_batch_notifies_once,
     a_failing_run_notifies_finished_and_failed_hooks_once,
     a_notification_survives_a_restart,
     the_sweep_notifies_stale_hooks,

@@ -1,7 +1,9 @@
 //! Lost acknowledgements: the server applied an event but its answer never reached the rig (a
 //! proxy that fails after forwarding the request). The runner's HTTP sink sends the event
 //! again, within its retries or, once they are used up, from its spool with the next event;
-//! the server recognises the event id, and every event is stored exactly once.
+//! the server recognises the event id, and every event is stored exactly once. A batch whose
+//! answer is lost (the backlog after an outage) is sent again and answered duplicate, event by
+//! event.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
@@ -43,13 +45,26 @@ fn run_events() -> Vec<Event> {
     ]
 }
 
-/// The event id of a posted body.
-fn event_id(body: &[u8]) -> String {
+/// The events of a posted body: the event itself, or each of a batch's.
+fn posted_events(body: &[u8]) -> Vec<serde_json::Value> {
     let value: serde_json::Value = serde_json::from_slice(body).expect("a JSON body");
-    value["event_id"]
-        .as_str()
-        .expect("the sink gives every event an id")
-        .to_owned()
+    match value {
+        serde_json::Value::Array(events) => events,
+        event => vec![event],
+    }
+}
+
+/// The event ids of a posted body.
+fn event_ids(body: &[u8]) -> Vec<String> {
+    posted_events(body)
+        .iter()
+        .map(|event| {
+            event["event_id"]
+                .as_str()
+                .expect("the sink gives every event an id")
+                .to_owned()
+        })
+        .collect()
 }
 
 #[test]
@@ -61,23 +76,29 @@ fn events_whose_answers_were_lost_are_stored_once() {
 
     // The first answer to every event is lost; so are the first three to the start of b.py
     // (the fourth event), which uses up the sink's three tries: that start stays spooled
-    // (applied, unacknowledged) and goes again with the next event.
+    // (applied, unacknowledged) and goes again with the next event, the two in one batch,
+    // which is answered (a batch whose answer is lost is the next test's).
     const STUBBORN: usize = 3;
     let tries: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
     let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, server.port()));
     let proxy = AnswerDroppingProxy::start(upstream, move |_, body| {
-        let id = event_id(body);
         let mut tries = tries.lock().expect("the proxy's tally");
-        let event = match tries.iter().position(|(seen, _)| *seen == id) {
-            Some(event) => event,
-            None => {
-                tries.push((id, 0));
-                tries.len() - 1
-            }
-        };
-        tries[event].1 += 1;
-        let this_try = tries[event].1;
-        this_try == 1 || (event == 3 && this_try <= STUBBORN)
+        let ids = event_ids(body);
+        let batch = ids.len() > 1;
+        let mut lose = false;
+        for id in ids {
+            let event = match tries.iter().position(|(seen, _)| *seen == id) {
+                Some(event) => event,
+                None => {
+                    tries.push((id, 0));
+                    tries.len() - 1
+                }
+            };
+            tries[event].1 += 1;
+            let this_try = tries[event].1;
+            lose |= this_try == 1 || (event == 3 && this_try <= STUBBORN);
+        }
+        lose && !batch
     });
 
     let spool = tempfile::tempdir().expect("spool directory");
@@ -98,36 +119,46 @@ fn events_whose_answers_were_lost_are_stored_once() {
     assert_eq!(sink.spool().pending_count().expect("spool"), 0);
     assert!(sink.spool().rejected().expect("spool").is_empty());
 
-    // Every event reached the server at least twice, and every copy was acknowledged as
-    // applied (a duplicate answers like the original): none was refused.
+    // Every event sent alone reached the server twice (the one sent in the batch with the
+    // start of b.py, once), and every copy was acknowledged as applied (a duplicate answers
+    // like the original): none was refused.
     let forwarded = proxy.forwarded();
     let mut copies: Vec<(String, usize)> = Vec::new();
     for request in &forwarded {
-        let id = event_id(&request.body);
         assert!(
             request.status.is_some_and(|s| (200..300).contains(&s)),
             "{} answered {:?}",
             request.request_line,
             request.status
         );
-        match copies.iter_mut().find(|(seen, _)| *seen == id) {
-            Some((_, n)) => *n += 1,
-            None => copies.push((id, 1)),
+        for id in event_ids(&request.body) {
+            match copies.iter_mut().find(|(seen, _)| *seen == id) {
+                Some((_, n)) => *n += 1,
+                None => copies.push((id, 1)),
+            }
         }
     }
     assert_eq!(copies.len(), events.len(), "one event id per event");
     let counts: Vec<usize> = copies.iter().map(|(_, n)| *n).collect();
-    assert_eq!(counts, [2, 2, 2, STUBBORN + 1, 2, 2, 2, 2, 2]);
+    // The start of b.py: three tries alone, then in the batch with the stop.
+    assert_eq!(counts, [2, 2, 2, STUBBORN + 1, 1, 2, 2, 2, 2]);
+    assert_eq!(
+        forwarded
+            .iter()
+            .filter(|r| r.request_line.contains("/api/v1/events"))
+            .count(),
+        1
+    );
     let lost = forwarded.iter().filter(|r| !r.answered).count();
-    assert_eq!(lost, events.len() + STUBBORN - 1);
+    assert_eq!(lost, events.len() + STUBBORN - 2);
 
     // Later events carry the run id the dry run's second answer gave.
     let run = database.last_run(MACHINE);
-    for request in forwarded
+    for body in forwarded
         .iter()
         .filter(|r| !r.request_line.contains("dry_run"))
+        .flat_map(|r| posted_events(&r.body))
     {
-        let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON");
         assert_eq!(body["run_id"], run.run.id, "{body}");
     }
 
@@ -168,6 +199,72 @@ fn events_whose_answers_were_lost_are_stored_once() {
                 .expect("the events apply")
                 .duplicate
         );
+    }
+    assert_eq!(
+        database.dump_without_arrival(),
+        reference.dump_without_arrival()
+    );
+}
+
+/// A backlog spooled while the server was away goes as one batch; the server applies it but
+/// its answer is lost (the connection dies mid-batch). The sink sends the batch again, the
+/// server answers every event duplicate, and each is stored once: nothing lost, nothing
+/// twice.
+#[test]
+fn a_batch_whose_answer_was_lost_is_sent_again_and_stored_once() {
+    let events = run_events();
+    let database = TempDatabase::new();
+    let port = ReservedPort::new();
+    let spool = tempfile::tempdir().expect("spool directory");
+
+    // The server is away: everything is spooled.
+    let mut sink = HttpSink::open(quick_config(&port.url(), spool.path())).expect("open sink");
+    for event in &events {
+        assert!(matches!(sink.send(event), Err(SinkError::Deferred { .. })));
+    }
+    assert_eq!(sink.spool().pending_count().expect("spool"), events.len());
+    drop(sink);
+
+    let server = RunningServer::start(&database, &port);
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, server.port()));
+    let proxy = AnswerDroppingProxy::start(upstream, |n, _| n == 0);
+    let mut sink = HttpSink::open(quick_config(&proxy.url(), spool.path())).expect("open sink");
+    let delivery = sink.deliver_pending().expect("delivery");
+    assert_eq!((delivery.delivered, delivery.pending), (events.len(), 0));
+    assert!(delivery.rejected.is_empty() && delivery.interrupted.is_none());
+
+    let forwarded = proxy.forwarded();
+    assert_eq!(forwarded.len(), 2, "one batch, sent twice");
+    assert!(!forwarded[0].answered && forwarded[1].answered);
+    assert!(
+        forwarded
+            .iter()
+            .all(|r| r.request_line.contains("/api/v1/events")
+                && event_ids(&r.body).len() == events.len())
+    );
+    // The second copy changed nothing: every event of it was a duplicate.
+    let metrics = ureq::get(&format!("{}/metrics", server.url()))
+        .call()
+        .expect("metrics")
+        .into_string()
+        .expect("text");
+    for (kind, n) in [("dry_run", 1), ("test_start", 4), ("test_stop", 4)] {
+        assert!(
+            metrics.contains(&format!(
+                "stpt_events_duplicate_total{{kind=\"{kind}\"}} {n}\n"
+            )),
+            "{kind}: {metrics}"
+        );
+    }
+    drop(proxy);
+    server.stop();
+
+    let reference = TempDatabase::new();
+    for event in &events {
+        reference
+            .store()
+            .apply(event, stpt_core::Timestamp::now())
+            .expect("the events apply");
     }
     assert_eq!(
         database.dump_without_arrival(),

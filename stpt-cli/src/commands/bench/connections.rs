@@ -439,26 +439,17 @@ fn probe(addr: SocketAddr, host: &str) -> Result<(), String> {
 fn sample_rss(stop: &AtomicBool, pid: u32) -> (Option<f64>, Option<f64>) {
     let mut max: Option<f64> = None;
     while !stop.load(Ordering::Relaxed) {
-        if let Some(now) = status_mb(pid, "VmRSS:") {
+        if let Some(now) = status_mb(pid, "VmRSS") {
             max = Some(max.map_or(now, |m| m.max(now)));
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    (max, status_mb(pid, "VmHWM:"))
+    (max, status_mb(pid, "VmHWM"))
 }
 
-/// A `kB` field of `/proc/<pid>/status`, in MB.
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in MB.
 fn status_mb(pid: u32, field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1000.0)
+    super::server_usage::read_status_kib(pid, field).map(|kib| kib as f64 / 1000.0)
 }
 
 #[cfg(test)]
@@ -468,8 +459,8 @@ mod tests {
     #[test]
     fn status_fields_read_as_megabytes() {
         let own = std::process::id();
-        let rss = status_mb(own, "VmRSS:").expect("this process's RSS");
+        let rss = status_mb(own, "VmRSS").expect("this process's RSS");
         assert!(rss > 0.1 && rss < 10_000.0, "{rss}");
-        assert_eq!(status_mb(own, "NoSuchField:"), None);
+        assert_eq!(status_mb(own, "NoSuchField"), None);
     }
 }
