@@ -1,10 +1,13 @@
 //! The diesel [`Store`]: the same semantics as stpt-core's `MemoryStore`, persisted.
 //!
-//! The main type here is [`DieselStore`]. It dispatches each call to the operations compiled
-//! for its backend (`db::sqlite`, `db::postgres`), on a pooled connection.
+//! The main type here is [`DieselStore`]. It sends events to its backend's writer
+//! (`db::writer`) and dispatches every other call to the operations compiled for its backend
+//! (`db::sqlite`, `db::postgres`), on a pooled connection.
 //!
-//! **Invariant:** one transaction per event; a start or stop reads and writes a fixed number
-//! of rows (machine, run, one or two tests and their scenarios), found through indexes.
+//! **Invariant:** an event is answered once the transaction that applied it committed; a start
+//! or stop reads and writes a fixed number of rows (one or two tests and their scenarios, the
+//! run; the machine and run only when the writer does not know them), found through indexes,
+//! so its cost does not grow with the run.
 
 use stpt_core::{
     Applied, Attempt, Event, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind,
