@@ -729,7 +729,7 @@ impl State {
 impl Store for MemoryStore {
     fn apply(&self, event: &Event, now: Timestamp) -> Result<Applied, StoreError> {
         if let Event::TestOutput(output) = event {
-            return self.append_output(output, OutputLimit::default());
+            return self.append_output(output, OutputLimit::default(), now);
         }
         let mut state = self.lock()?;
         if let Some(id) = event.event_id()
@@ -764,6 +764,7 @@ impl Store for MemoryStore {
         &self,
         output: &TestOutput,
         limit: OutputLimit,
+        now: Timestamp,
     ) -> Result<Applied, StoreError> {
         let mut state = self.lock()?;
         let batch = &output.batch;
@@ -814,7 +815,33 @@ impl Store for MemoryStore {
         state
             .output_applied
             .insert(batch.event_id.clone(), applied.clone());
+        state.run_mut(run_id).last_event_at = now;
         Ok(applied)
+    }
+
+    fn output_after(
+        &self,
+        test: NodeId,
+        after: Option<u64>,
+    ) -> Result<Option<Vec<StoredLine>>, StoreError> {
+        let state = self.lock()?;
+        let visible = slot(test)
+            .and_then(|i| state.tests.get(i))
+            .is_some_and(|t| state.run_rec(t.node.run_id).is_some());
+        if !visible {
+            return Ok(None);
+        }
+        let Some(rec) = state.outputs.get(&test) else {
+            return Ok(Some(Vec::new()));
+        };
+        Ok(Some(
+            rec.head
+                .iter()
+                .chain(&rec.tail)
+                .filter(|line| after.is_none_or(|after| line.offset > after))
+                .cloned()
+                .collect(),
+        ))
     }
 
     fn output(&self, test: NodeId) -> Result<Option<OutputLog>, StoreError> {

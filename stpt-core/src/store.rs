@@ -33,7 +33,7 @@ use crate::model::{
     Attempt, Closure, Machine, MachineId, MachineSummary, Node, NodeId, NodeKind, Page,
     PageRequest, RunFilter, RunId, RunSummary, RunTree, TestResult,
 };
-use crate::output::{OutputLimit, OutputLog, TestOutput};
+use crate::output::{OutputLimit, OutputLog, StoredLine, TestOutput};
 use crate::status::Status;
 use crate::timestamp::Timestamp;
 use crate::wire::{Event, EventKind};
@@ -220,10 +220,25 @@ pub trait Store: Send + Sync {
     /// and the tail, see [`crate::output`]). The test is the one at `output.index` in the run
     /// `output.run_id` (the machine's newest run when none is given), which must be the
     /// machine's; an aborted run takes none. Idempotent by `event_id` like every event; the
-    /// run's status and timestamps do not change, and output is accepted whatever the test's
-    /// status (a rig's last lines may arrive after its stop).
-    fn append_output(&self, output: &TestOutput, limit: OutputLimit)
-    -> Result<Applied, StoreError>;
+    /// run's status and timestamps do not change, but its `last_event_at` moves to `now` (a rig
+    /// that prints is not silent, so `close_stale` leaves its run alone), and output is
+    /// accepted whatever the test's status (a rig's last lines may arrive after its stop).
+    fn append_output(
+        &self,
+        output: &TestOutput,
+        limit: OutputLimit,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError>;
+
+    /// The kept lines of a test's output after the one at byte offset `after` (all of them
+    /// when `None`), in order, each with its offset: what a follower that already has the
+    /// lines up to `after` is missing. `None` when no test has this id. Its cost grows with the
+    /// lines returned, not with the output kept.
+    fn output_after(
+        &self,
+        test: NodeId,
+        after: Option<u64>,
+    ) -> Result<Option<Vec<StoredLine>>, StoreError>;
 
     /// Applies `events` in order, each as [`Store::apply`] would (output kept within `limit`),
     /// and answers each one: applied, duplicate, or its own refusal. A refused event changes
@@ -241,7 +256,7 @@ pub trait Store: Send + Sync {
         Ok(events
             .iter()
             .map(|event| match event {
-                Event::TestOutput(output) => self.append_output(output, limit),
+                Event::TestOutput(output) => self.append_output(output, limit, now),
                 event => self.apply(event, now),
             })
             .collect())
@@ -350,8 +365,16 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         &self,
         output: &TestOutput,
         limit: OutputLimit,
+        now: Timestamp,
     ) -> Result<Applied, StoreError> {
-        (**self).append_output(output, limit)
+        (**self).append_output(output, limit, now)
+    }
+    fn output_after(
+        &self,
+        test: NodeId,
+        after: Option<u64>,
+    ) -> Result<Option<Vec<StoredLine>>, StoreError> {
+        (**self).output_after(test, after)
     }
     fn apply_batch(
         &self,

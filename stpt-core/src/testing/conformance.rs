@@ -1386,7 +1386,7 @@ pub fn find_runs_filters_by_machine_status_labels_and_dates(store: &dyn Store) {
 
 /// A test's output is kept per test, in order, up to the limit: then the head and the tail,
 /// with what was dropped counted; a replayed batch is not appended twice; output changes no
-/// status.
+/// status, only the run's `last_event_at`; a follower reads the lines after its last one.
 pub fn output_keeps_head_and_tail_of_each_test(store: &dyn Store) {
     let dry = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
     apply(store, start(M, "a.py", 1));
@@ -1402,6 +1402,7 @@ pub fn output_keeps_head_and_tail_of_each_test(store: &dyn Store) {
                 &["hello", "\u{1b}[31mred"],
             )),
             limit,
+            at(50),
         )
         .unwrap();
     assert_eq!(first.kind, EventKind::TestOutput);
@@ -1414,12 +1415,14 @@ pub fn output_keeps_head_and_tail_of_each_test(store: &dyn Store) {
         .append_output(
             &output_of(output(M, None, 1, "out-b", &["waiting test"])),
             limit,
+            at(50),
         )
         .unwrap();
     let again = store
         .append_output(
             &output_of(output(M, Some(dry.run_id), 0, "out-1", &["hello", "x"])),
             limit,
+            at(50),
         )
         .unwrap();
     assert!(again.duplicate);
@@ -1433,7 +1436,20 @@ pub fn output_keeps_head_and_tail_of_each_test(store: &dyn Store) {
     assert_eq!(log.head[0].stream, Some(crate::OutputStream::Stdout));
     let other = store.output(test_b).unwrap().unwrap();
     assert_eq!(other.head.len(), 1);
-    assert_eq!(run(store, dry.run_id), tree_before, "output moved a status");
+    // Output moves no status, only when the run last heard from its rig.
+    let mut after = run(store, dry.run_id);
+    assert_eq!(after.run.last_event_at, Some(at(50)), "output is the rig's sign of life");
+    after.run.last_event_at = tree_before.run.last_event_at;
+    assert_eq!(after, tree_before, "output moved a status");
+
+    // What a follower misses: the lines after the last one it has, with their offsets.
+    let all = store.output_after(test_a, None).unwrap().unwrap();
+    let texts: Vec<&str> = all.iter().map(|l| l.line.text.as_str()).collect();
+    assert_eq!(texts, ["hello", "\u{1b}[31mred"]);
+    let rest = store.output_after(test_a, Some(all[0].offset)).unwrap().unwrap();
+    assert_eq!(rest, all[1..]);
+    assert!(store.output_after(test_a, Some(all[1].offset)).unwrap().unwrap().is_empty());
+    assert_eq!(store.output_after(9_999_999, None).unwrap(), None);
 
     // 200 lines of 10 bytes (and the 2 above, 16 bytes) through a 1 KiB limit.
     for batch in 0..4 {
@@ -1449,6 +1465,7 @@ pub fn output_keeps_head_and_tail_of_each_test(store: &dyn Store) {
                     &texts,
                 )),
                 limit,
+                at(60),
             )
             .unwrap();
     }
@@ -1471,6 +1488,15 @@ pub fn output_keeps_head_and_tail_of_each_test(store: &dyn Store) {
     let expected: Vec<String> = (first_tail..200).map(|i| format!("{i:09}")).collect();
     assert_eq!(tail, expected);
     assert_eq!(store.output(9_999_999).unwrap(), None);
+    // After the limit dropped lines, a follower gets what is kept after its line: the tail.
+    let newest = store.output_after(test_a, Some(all[1].offset)).unwrap().unwrap();
+    let newest: Vec<&str> = newest.iter().map(|l| l.line.text.as_str()).collect();
+    let kept: Vec<&str> = log.head[2..]
+        .iter()
+        .chain(&log.tail)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(newest, kept);
 }
 
 /// Output for a test that does not exist, a run of another machine, an unknown machine, an
@@ -1482,12 +1508,13 @@ pub fn output_refusals_change_nothing(store: &dyn Store) {
         .append_output(
             &output_of(output("rig-2", Some(other.run_id), 0, "used", &["x"])),
             OutputLimit::default(),
+            Timestamp::now(),
         )
         .unwrap();
     let refused = |event: Event, check: &dyn Fn(&StoreError) -> bool| {
         let before = dump(store);
         let err = store
-            .append_output(&output_of(event), OutputLimit::default())
+            .append_output(&output_of(event), OutputLimit::default(), Timestamp::now())
             .unwrap_err();
         assert!(check(&err), "unexpected error: {err:?}");
         assert!(err.is_client_error(), "{err:?}");

@@ -125,7 +125,11 @@ pub(super) async fn apply_one(
     let (event, applied) = state
         .blocking(move |state| {
             let applied = match &event {
-                Event::TestOutput(output) => state.store.append_output(output, state.output_limit),
+                Event::TestOutput(output) => {
+                    state
+                        .store
+                        .append_output(output, state.output_limit, state.clock.now())
+                }
                 event => state.store.apply(event, state.clock.now()),
             };
             (event, applied)

@@ -620,6 +620,10 @@ pub(crate) fn append_output_within(
             .values(&row)
             .execute(conn)?;
     }
+    // A rig that prints is not silent: its run is not closed as stale meanwhile.
+    diesel::update(runs::table.find(run.id))
+        .set(runs::last_event_at.eq(now.as_micros()))
+        .execute(conn)?;
     diesel::insert_into(output_events::table)
         .values(OutputEventRow {
             event_id: batch.event_id.clone(),
@@ -678,4 +682,32 @@ pub(crate) fn output(conn: &mut Conn, test: NodeId) -> Result<Option<OutputLog>,
         u64::try_from(summary.total_lines).unwrap_or(0),
         u64::try_from(summary.total_bytes).unwrap_or(0),
     )))
+}
+
+/// The kept lines of `test`'s output after byte offset `after` (all when `None`): one range of
+/// `test_output_lines`' primary key.
+pub(crate) fn output_after(
+    conn: &mut Conn,
+    test: NodeId,
+    after: Option<u64>,
+) -> Result<Option<Vec<stpt_core::output::StoredLine>>, OpError> {
+    let exists = tests::table
+        .find(test)
+        .select(tests::id)
+        .get_result::<i64>(conn)
+        .optional()?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let after = after.map_or(-1, limit_i64);
+    let lines = test_output_lines::table
+        .filter(test_output_lines::test_id.eq(test))
+        .filter(test_output_lines::start_byte.gt(after))
+        .order(test_output_lines::start_byte)
+        .select(OutputLineRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(OutputLineRow::stored)
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(lines))
 }

@@ -15,6 +15,8 @@ use stpt_core::{
     StoreError, TestOutput, TestResult, Timestamp,
 };
 
+use stpt_core::output::StoredLine;
+
 use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
 use super::writer::Writer;
 use super::{FromPoolError, OpError, on_backend, postgres, sqlite};
@@ -116,15 +118,20 @@ impl Store for DieselStore {
         &self,
         output: &TestOutput,
         limit: OutputLimit,
+        now: Timestamp,
     ) -> Result<Applied, StoreError> {
         match &self.writer {
-            Some(writer) => {
-                writer.apply(&Event::TestOutput(output.clone()), limit, Timestamp::now())
-            }
-            None => {
-                on_backend!(&self.pool => StoreError, append_output(output, limit, Timestamp::now()))
-            }
+            Some(writer) => writer.apply(&Event::TestOutput(output.clone()), limit, now),
+            None => on_backend!(&self.pool => StoreError, append_output(output, limit, now)),
         }
+    }
+
+    fn output_after(
+        &self,
+        test: NodeId,
+        after: Option<u64>,
+    ) -> Result<Option<Vec<StoredLine>>, StoreError> {
+        on_backend!(&self.pool => StoreError, output_after(test, after))
     }
 
     fn apply_batch(

@@ -4,22 +4,20 @@
 //! not travel through the database's notifications: the instance that ingested a batch sends
 //! an [`OutputNotice`] (machine, run, test, index, lines in the batch) on the channel
 //! `stpt_output`, and every instance (the sender too) that hears it while it has output
-//! subscribers reads the test's stored output (`Store::output`) and delivers the lines it has
+//! subscribers reads the test's new lines (`Store::output_after`) and delivers the lines it has
 //! not delivered yet, as the same `{"test_output": …}` frame. One path for every batch, so a
 //! subscriber gets each line once and in order even when one test's batches reach different
 //! instances.
 //!
-//! Which lines are new: per test the relay remembers how many of the test's lines it has
-//! delivered (up to the end of what its last read found), and delivers from there up to what
-//! the read finds now. Notices that pile up for one test are answered by one read; a notice whose
-//! lines an earlier read already delivered causes none. For a test it has not read before (its
-//! first batch, or one the relay forgot while nobody listened), the new lines are the last
-//! `lines` of the notices heard together; should a later batch already be stored by then, that
-//! first delivery starts late by the later batch's lines. The stored output keeps a head and a
-//! tail (`--output-limit`): lines dropped in between are not delivered.
-//!
-//! The cost: one read of the test's kept output (at most the limit, 1 MiB by default) per
-//! batch, or per pile of batches under a flood, on every instance with output subscribers.
+//! Which lines are new: per test the relay remembers the offset of the last line it delivered
+//! and reads the kept lines after it (`Store::output_after`, one range of the lines' primary
+//! key), so a read costs what it returns, not the test's whole kept output. Notices that pile
+//! up for one test are answered by one read; a notice whose lines an earlier read already
+//! delivered causes none. For a test it has not followed before (its first batch, or one the
+//! relay forgot while nobody listened), the new lines are the last `lines` of the notices heard
+//! together; should a later batch already be stored by then, that first delivery starts late by
+//! the later batch's lines. The stored output keeps a head and a tail (`--output-limit`): lines
+//! dropped in between are not delivered.
 //!
 //! **Invariant:** ingest never waits for the relay (a bounded queue; when it is full the
 //! ingesting instance delivers the batch to its own subscribers directly), and an instance
@@ -35,7 +33,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
-use stpt_core::{MachineId, NodeId, OutputLine, OutputLog, RunId, Store};
+use stpt_core::{MachineId, NodeId, OutputLine, RunId, Store};
 use tokio::sync::broadcast;
 
 use super::output::OutputMessage;
@@ -91,7 +89,7 @@ struct Relay {
     schema: String,
     store: Arc<dyn Store>,
     hub: broadcast::Sender<Arc<OutputMessage>>,
-    /// Per test, how many of its lines were delivered (its `total_lines` when last read).
+    /// Per test, the offset of the last line delivered.
     delivered: HashMap<NodeId, u64>,
 }
 
@@ -145,10 +143,11 @@ impl Relay {
         Ok(())
     }
 
-    /// Reads the test's stored output and sends the lines not delivered yet.
+    /// Reads the test's kept lines after the last one delivered and sends them.
     fn deliver(&mut self, notice: OutputNotice) {
-        let log = match self.store.output(notice.test_id) {
-            Ok(Some(log)) => log,
+        let known = self.delivered.get(&notice.test_id).copied();
+        let lines = match self.store.output_after(notice.test_id, known) {
+            Ok(Some(lines)) => lines,
             // Gone (its machine was removed) or unreadable for now: the subscribers' pages
             // re-read the stored output when they reconnect.
             Ok(None) => return,
@@ -157,17 +156,21 @@ impl Relay {
                 return;
             }
         };
-        let end = end_of(&log);
-        let from = self
-            .delivered
-            .get(&notice.test_id)
-            .copied()
-            .unwrap_or_else(|| end.saturating_sub(notice.lines));
-        let lines = lines_from(&log, from);
-        if self.delivered.len() >= REMEMBERED_TESTS {
+        // A test not followed before: the lines of the notices heard, the newest kept ones.
+        let skip = match known {
+            Some(_) => 0,
+            None => lines
+                .len()
+                .saturating_sub(usize::try_from(notice.lines).unwrap_or(usize::MAX)),
+        };
+        let Some(last) = lines.last().map(|line| line.offset).or(known) else {
+            return;
+        };
+        if self.delivered.len() >= REMEMBERED_TESTS && known.is_none() {
             self.delivered.clear();
         }
-        self.delivered.insert(notice.test_id, end.max(from));
+        self.delivered.insert(notice.test_id, last);
+        let lines: Vec<OutputLine> = lines.into_iter().skip(skip).map(|l| l.line).collect();
         if !lines.is_empty() {
             let _ = self.hub.send(Arc::new(OutputMessage::new(
                 notice.machine_id,
@@ -182,36 +185,6 @@ impl Relay {
     fn check(&mut self) -> QueryResult<()> {
         self.conn.batch_execute("SELECT 1")
     }
-}
-
-/// How many lines the test had printed as far as `log` shows: the lines read when nothing
-/// was dropped (every line is in the head), else the count received. The count and the lines
-/// are read apart, so a batch stored in between may show in the lines and not in the count;
-/// trusting the lines then keeps a line from being delivered twice.
-fn end_of(log: &OutputLog) -> u64 {
-    let head = log.head.len() as u64;
-    if log.tail.is_empty() {
-        head
-    } else {
-        log.total_lines.max(head + log.tail.len() as u64)
-    }
-}
-
-/// The kept lines of `log` from the `from`th line of the test's whole output on (counting
-/// from 0): the head holds lines `0..head.len()`, the tail the last `tail.len()` up to
-/// [`end_of`].
-fn lines_from(log: &OutputLog, from: u64) -> Vec<OutputLine> {
-    let head = log.head.len() as u64;
-    let tail_start = end_of(log).saturating_sub(log.tail.len() as u64);
-    let from_head = log
-        .head
-        .iter()
-        .skip(usize::try_from(from.min(head)).unwrap_or(usize::MAX));
-    let from_tail = log
-        .tail
-        .iter()
-        .skip(usize::try_from(from.saturating_sub(tail_start)).unwrap_or(usize::MAX));
-    from_head.chain(from_tail).cloned().collect()
 }
 
 /// Starts the output relay for the database at `url`; returns its queue once it listens.
@@ -295,44 +268,6 @@ fn reconnect(url: &str, outgoing: &mpsc::Receiver<OutputNotice>) -> Option<(PgCo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn log(head: &[&str], tail: &[&str], total: u64) -> OutputLog {
-        let line = |t: &&str| OutputLine {
-            text: (*t).to_owned(),
-            stream: None,
-            timestamp: None,
-        };
-        OutputLog {
-            test_id: 1,
-            head: head.iter().map(line).collect(),
-            tail: tail.iter().map(line).collect(),
-            total_lines: total,
-            ..OutputLog::default()
-        }
-    }
-
-    fn texts(lines: Vec<OutputLine>) -> Vec<String> {
-        lines.into_iter().map(|l| l.text).collect()
-    }
-
-    #[test]
-    fn new_lines_count_from_the_whole_output() {
-        let whole = log(&["a", "b", "c"], &[], 3);
-        assert_eq!(texts(lines_from(&whole, 0)), ["a", "b", "c"]);
-        assert_eq!(texts(lines_from(&whole, 2)), ["c"]);
-        assert!(lines_from(&whole, 3).is_empty());
-        assert!(lines_from(&whole, 9).is_empty());
-        // Lines 2..7 were dropped; the tail holds 8 and 9.
-        let cut = log(&["a", "b"], &["i", "j"], 10);
-        assert_eq!(texts(lines_from(&cut, 1)), ["b", "i", "j"]);
-        assert_eq!(texts(lines_from(&cut, 5)), ["i", "j"]);
-        assert_eq!(texts(lines_from(&cut, 9)), ["j"]);
-        // A count read before the newest lines were stored: the lines are believed.
-        let behind = log(&["a", "b", "c"], &[], 2);
-        assert_eq!(end_of(&behind), 3);
-        assert_eq!(texts(lines_from(&behind, 2)), ["c"]);
-        assert_eq!(end_of(&cut), 10);
-    }
 
     #[test]
     fn notices_round_trip_through_a_payload() {
