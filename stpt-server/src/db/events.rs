@@ -36,6 +36,7 @@ use crate::db::known::{Known, KnownMachine};
 use crate::db::rows::{
     self, AppliedEventRow, MachineRow, NewMachine, NewRun, NewScenario, NewTest,
 };
+use crate::db::saves::{SaveRun, SaveScenario, SaveTest};
 use crate::db::schema::{
     applied_events, machines, run_labels, runs, scenarios, test_attempts, tests,
 };
@@ -265,7 +266,7 @@ fn close_ongoing_runs(
     for mut run in ongoing {
         finish_ongoing(conn, &mut run, Status::Unknown, at)?;
         run.last_event_at = now.as_micros();
-        diesel::update(&run).set(&run).execute(conn)?;
+        SaveRun(&run).execute(conn)?;
     }
     Ok(())
 }
@@ -515,10 +516,8 @@ fn apply_start(
             Status::Unknown,
             start.timestamp_start,
         )?;
-        diesel::update(&other).set(&other).execute(conn)?;
-        diesel::update(&other_scenario)
-            .set(&other_scenario)
-            .execute(conn)?;
+        SaveTest(&other).execute(conn)?;
+        SaveScenario(&other_scenario).execute(conn)?;
         if other_scenario.id == scenario.id {
             scenario = other_scenario;
         }
@@ -694,7 +693,7 @@ fn apply_stop(
     save_move(conn, &test, &scenario, &run)?;
     if stop.status == Status::Cancelled {
         finish_ongoing(conn, &mut run, Status::Cancelled, stop.timestamp_stop)?;
-        diesel::update(&run).set(&run).execute(conn)?;
+        SaveRun(&run).execute(conn)?;
     }
     let run_status = rows::status(&run.status)?;
     let run_id = run.id;
@@ -765,7 +764,7 @@ pub(super) fn finish_ongoing(
         let mut progress = scenario.progress()?;
         progress.ongoing_finished(to, at);
         scenario.set_progress(&progress);
-        diesel::update(&scenario).set(&scenario).execute(conn)?;
+        SaveScenario(&scenario).execute(conn)?;
     }
     diesel::update(
         tests::table

@@ -14,6 +14,7 @@ mod known;
 mod pool;
 mod postgres;
 mod rows;
+mod saves;
 mod schema;
 mod sqlite;
 mod state_rows;

@@ -18,6 +18,7 @@ use crate::db::OpError;
 use crate::db::known::KnownMachine;
 use crate::db::rows::{self, AttemptRow, MachineRow, RunRow, ScenarioRow, TestRow};
 use crate::db::rows::{OutputEventRow, OutputLineRow, OutputRow};
+use crate::db::saves::SaveRun;
 use crate::db::schema::{
     applied_events, machines, output_events, run_labels, runs, scenarios, test_attempts,
     test_output_lines, test_outputs, tests,
@@ -381,7 +382,7 @@ fn close_run(
         finish_ongoing(conn, &mut run, stpt_core::store::closing_status(why), at)?;
         run.closed_at = Some(at.as_micros());
         run.closed_as = Some(why.as_str().to_owned());
-        diesel::update(&run).set(&run).execute(conn)?;
+        SaveRun(&run).execute(conn)?;
     }
     let row: RunRow = runs::table
         .find(run_id)

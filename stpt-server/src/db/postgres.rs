@@ -150,90 +150,18 @@ impl EventTarget for PgTarget {
 }
 
 /// Saves a moved test, its scenario and its run in one statement (one round trip instead of
-/// three): two data-modifying CTEs and the run's `UPDATE`, each naming the columns an event
-/// changes, the same ones the rows' changesets write on SQLite.
+/// three, prepared once per connection): two data-modifying CTEs and the run's `UPDATE`.
 fn save_move(
     conn: &mut Conn,
     test: &TestState,
     scenario: &ScenarioState,
     run: &RunState,
 ) -> QueryResult<()> {
-    use diesel::sql_types::{BigInt, Nullable, Text};
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let counts = |first: usize| {
-            [
-                "cancelled",
-                "running",
-                "waiting",
-                "unknown",
-                "failed",
-                "error",
-                "warning",
-            ]
-            .into_iter()
-            .chain(["passed", "skipped"])
-            .enumerate()
-            .map(|(i, status)| format!("n_{status} = ${}", first + i))
-            .collect::<Vec<_>>()
-            .join(", ")
-        };
-        format!(
-            "WITH moved_test AS (UPDATE tests SET status = $1, timestamp_start = $2, \
-                 timestamp_stop = $3, message = $4, attempts = $5 WHERE id = $6), \
-             moved_scenario AS (UPDATE scenarios SET status = $7, timestamp_start = $8, \
-                 timestamp_stop = $9, {} WHERE id = $19) \
-             UPDATE runs SET status = $20, timestamp_start = $21, timestamp_stop = $22, \
-                 running_test_id = $23, last_event_at = $24, {}, closed_at = $34, \
-                 closed_as = $35 WHERE id = $36",
-            counts(10),
-            counts(25)
-        )
-    });
-    let s = scenario
-        .counts()
-        .as_array()
-        .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-    let r = run
-        .counts()
-        .as_array()
-        .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-    diesel::sql_query(SQL.as_str())
-        .bind::<Text, _>(&test.status)
-        .bind::<Nullable<BigInt>, _>(test.timestamp_start)
-        .bind::<Nullable<BigInt>, _>(test.timestamp_stop)
-        .bind::<Nullable<Text>, _>(test.message.as_deref())
-        .bind::<BigInt, _>(test.attempts)
-        .bind::<BigInt, _>(test.id)
-        .bind::<Text, _>(&scenario.status)
-        .bind::<Nullable<BigInt>, _>(scenario.timestamp_start)
-        .bind::<Nullable<BigInt>, _>(scenario.timestamp_stop)
-        .bind::<BigInt, _>(s[0])
-        .bind::<BigInt, _>(s[1])
-        .bind::<BigInt, _>(s[2])
-        .bind::<BigInt, _>(s[3])
-        .bind::<BigInt, _>(s[4])
-        .bind::<BigInt, _>(s[5])
-        .bind::<BigInt, _>(s[6])
-        .bind::<BigInt, _>(s[7])
-        .bind::<BigInt, _>(s[8])
-        .bind::<BigInt, _>(scenario.id)
-        .bind::<Text, _>(&run.status)
-        .bind::<Nullable<BigInt>, _>(run.timestamp_start)
-        .bind::<Nullable<BigInt>, _>(run.timestamp_stop)
-        .bind::<Nullable<BigInt>, _>(run.running_test_id)
-        .bind::<BigInt, _>(run.last_event_at)
-        .bind::<BigInt, _>(r[0])
-        .bind::<BigInt, _>(r[1])
-        .bind::<BigInt, _>(r[2])
-        .bind::<BigInt, _>(r[3])
-        .bind::<BigInt, _>(r[4])
-        .bind::<BigInt, _>(r[5])
-        .bind::<BigInt, _>(r[6])
-        .bind::<BigInt, _>(r[7])
-        .bind::<BigInt, _>(r[8])
-        .bind::<Nullable<BigInt>, _>(run.closed_at)
-        .bind::<Nullable<Text>, _>(run.closed_as.as_deref())
-        .bind::<BigInt, _>(run.id)
-        .execute(conn)?;
+    super::saves::SaveMove {
+        test,
+        scenario,
+        run,
+    }
+    .execute(conn)?;
     Ok(())
 }

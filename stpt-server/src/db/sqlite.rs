@@ -125,15 +125,17 @@ impl EventTarget for SqliteTarget {
 }
 
 /// Saves a moved test, its scenario and its run: three `UPDATE`s of the columns an event
-/// changes (statements SQLite runs in-process, so one each costs no round trip).
+/// changes, each prepared once (statements SQLite runs in-process, so one each costs no round
+/// trip).
 fn save_move(
     conn: &mut Conn,
     test: &TestState,
     scenario: &ScenarioState,
     run: &RunState,
 ) -> QueryResult<()> {
-    diesel::update(test).set(test).execute(conn)?;
-    diesel::update(scenario).set(scenario).execute(conn)?;
-    diesel::update(run).set(run).execute(conn)?;
+    use super::saves::{SaveRun, SaveScenario, SaveTest};
+    SaveTest(test).execute(conn)?;
+    SaveScenario(scenario).execute(conn)?;
+    SaveRun(run).execute(conn)?;
     Ok(())
 }

@@ -1,11 +1,10 @@
 //! The narrow rows an event reads and writes: a run's, a scenario's and a test's state.
 //!
 //! The main types here are [`RunState`], [`ScenarioState`] and [`TestState`]. They select only
-//! what applying an event needs (no script text, no file names of runs and scenarios) and save
-//! back only the columns an event can change (`#[diesel(skip_update)]` on the rest). That keeps
-//! a start or stop from copying scripts back and forth, and lets SQLite skip maintaining every
-//! index whose columns the `UPDATE` does not name (`tests_by_run`, `tests_by_scenario`,
-//! `runs_by_machine`).
+//! what applying an event needs (no script text, no file names of runs and scenarios), and
+//! `db::saves` writes back only the columns an event can change. That keeps a start or stop
+//! from copying scripts back and forth, and lets SQLite skip maintaining every index whose
+//! columns the `UPDATE` does not name (`tests_by_run`, `tests_by_scenario`, `runs_by_machine`).
 
 use diesel::prelude::*;
 use stpt_core::{Progress, StatusCounts, StoreError};
@@ -70,11 +69,10 @@ macro_rules! state_counts {
 }
 
 /// A run as events change it.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, AsChangeset)]
-#[diesel(table_name = runs, treat_none_as_null = true)]
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = runs)]
 pub(super) struct RunState {
     pub(super) id: i64,
-    #[diesel(skip_update)]
     pub(super) empty_scenarios: i64,
     pub(super) status: String,
     pub(super) timestamp_start: Option<i64>,
@@ -103,8 +101,8 @@ impl RunState {
 }
 
 /// A scenario as events change it.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, AsChangeset)]
-#[diesel(table_name = scenarios, treat_none_as_null = true)]
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = scenarios)]
 pub(super) struct ScenarioState {
     pub(super) id: i64,
     pub(super) status: String,
@@ -130,13 +128,11 @@ impl ScenarioState {
 }
 
 /// A test as events change it: no script; its place and name are read, never written.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, AsChangeset)]
-#[diesel(table_name = tests, treat_none_as_null = true)]
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = tests)]
 pub(super) struct TestState {
     pub(super) id: i64,
-    #[diesel(skip_update)]
     pub(super) file_name: String,
-    #[diesel(skip_update)]
     pub(super) file_path: String,
     pub(super) status: String,
     pub(super) timestamp_start: Option<i64>,
