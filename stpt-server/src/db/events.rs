@@ -26,7 +26,7 @@
 use diesel::prelude::*;
 use stpt_core::{
     Applied, Closure, DryRun, Event, EventKind, Labels, MachineId, Progress, RunId, Status,
-    StoreError, TestStart, TestStop, Timestamp,
+    StoreError, TestStart, TestStop, Timestamp, lay_out,
 };
 
 use super::ops::{INSERT_CHUNK, append_output_within, name_key};
@@ -206,16 +206,6 @@ fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpEr
     }))
 }
 
-/// How many nodes of a plan so far had each (file path, file name).
-type Occurrences<'a> = std::collections::HashMap<(&'a str, &'a str), i64>;
-
-/// The occurrence of the next node with this path and name, counted.
-fn next_occurrence<'a>(seen: &mut Occurrences<'a>, file_path: &'a str, file_name: &'a str) -> i64 {
-    let count = seen.entry((file_path, file_name)).or_default();
-    *count += 1;
-    *count - 1
-}
-
 fn apply_dry_run(
     conn: &mut Conn,
     dry: &DryRun,
@@ -234,7 +224,7 @@ fn apply_dry_run(
     let progress = Progress::planned(test_count as u64, empty as u64);
     let run_id = insert_run(conn, dry, &machine.row, &progress, test_count, empty, now)?;
     insert_labels(conn, run_id, &dry.labels)?;
-    insert_plan(conn, master, run_id, machine.row.id, test_count)?;
+    insert_plan(conn, master, run_id, machine.row.id)?;
     diesel::update(machines::table.find(machine.row.id))
         .set(machines::last_run_id.eq(run_id))
         .execute(conn)?;
@@ -319,30 +309,28 @@ fn insert_labels(conn: &mut Conn, run_id: i64, labels: &Labels) -> Result<(), Op
     Ok(())
 }
 
-/// Inserts a run's plan: its scenarios, then its tests, each numbered by occurrence.
+/// Inserts a run's plan: its scenarios, then its tests, as [`lay_out`] numbers them.
 fn insert_plan(
     conn: &mut Conn,
     master: &stpt_core::MasterScenarioPlan,
     run_id: i64,
     machine_id: MachineId,
-    test_count: usize,
 ) -> Result<(), OpError> {
-    let mut seen = Occurrences::new();
-    let new_scenarios: Vec<NewScenario<'_>> = master
+    let layout = lay_out(master);
+    let new_scenarios: Vec<NewScenario<'_>> = layout
         .scenarios
         .iter()
-        .enumerate()
-        .map(|(position, scenario)| NewScenario {
-            occurrence: next_occurrence(&mut seen, &scenario.file_path, &scenario.file_name),
+        .map(|scenario| NewScenario {
+            occurrence: i64::from(scenario.occurrence),
             run_id,
-            position: position as i64,
-            file_name: &scenario.file_name,
-            file_path: &scenario.file_path,
-            script: scenario.script.as_deref(),
-            status: Progress::planned(scenario.tests.len() as u64, 0)
+            position: i64::from(scenario.position),
+            file_name: scenario.file_name,
+            file_path: scenario.file_path,
+            script: scenario.script,
+            status: Progress::planned(scenario.test_count as u64, 0)
                 .status
                 .as_str(),
-            n_waiting: scenario.tests.len() as i64,
+            n_waiting: scenario.test_count as i64,
         })
         .collect();
     for chunk in new_scenarios.chunks(INSERT_CHUNK) {
@@ -355,25 +343,23 @@ fn insert_plan(
         .order(scenarios::position.asc())
         .select(scenarios::id)
         .load(conn)?;
-
-    // Scenario and test occurrences are counted apart: a fresh count for the tests.
-    let mut seen = Occurrences::new();
-    let mut new_tests = Vec::with_capacity(test_count);
-    for (scenario, scenario_id) in master.scenarios.iter().zip(&scenario_ids) {
-        for test in &scenario.tests {
-            new_tests.push(NewTest {
+    let new_tests: Vec<NewTest<'_>> = layout
+        .tests
+        .iter()
+        .filter_map(|test| {
+            Some(NewTest {
                 run_id,
-                scenario_id: *scenario_id,
-                position: new_tests.len() as i64,
-                file_name: &test.file_name,
-                file_path: &test.file_path,
-                script: test.script.as_deref(),
+                scenario_id: *scenario_ids.get(test.scenario)?,
+                position: i64::from(test.position),
+                file_name: test.file_name,
+                file_path: test.file_path,
+                script: test.script,
                 status: Status::Waiting.as_str(),
                 machine_id,
-                occurrence: next_occurrence(&mut seen, &test.file_path, &test.file_name),
-            });
-        }
-    }
+                occurrence: i64::from(test.occurrence),
+            })
+        })
+        .collect();
     insert_tests(conn, &new_tests)?;
     Ok(())
 }
