@@ -58,7 +58,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use stpt_core::wire::{BatchAnswer, ErrorBody};
+use stpt_core::wire::{BatchAnswer, ErrorBody, IngestAnswer};
 use stpt_core::{Event, RunId, Sink, SinkError, machine_key};
 
 use crate::spool::{Pending, Spool, SpoolError};
@@ -792,11 +792,8 @@ impl HttpSink {
             }
             match request.send_string(&body) {
                 Ok(response) if (200..300).contains(&response.status()) => {
-                    let run_id = response
-                        .into_json::<serde_json::Value>()
-                        .ok()
-                        .and_then(|answer| answer.get("run_id")?.as_i64());
-                    return Outcome::Delivered(run_id);
+                    let answer = response.into_json::<IngestAnswer>().unwrap_or_default();
+                    return Outcome::Delivered(answer.run_id);
                 }
                 Ok(response) => {
                     let status = response.status();
