@@ -457,30 +457,7 @@ fn apply_start(
     let (mut test, mut scenario) = if attempt >= 2 {
         find_retry(conn, run.id, start, attempt)?
     } else {
-        let found = match start.index {
-            Some(index) => test_at(conn, run.id, index)?,
-            None => tests::table
-                .inner_join(scenarios::table)
-                .filter(tests::run_id.eq(run.id))
-                .filter(tests::file_path.eq(&start.file_path))
-                .filter(tests::file_name.eq(&start.file_name))
-                .filter(tests::status.eq(Status::Waiting.as_str()))
-                .order(tests::position.asc())
-                .select(with_scenario())
-                .get_result(conn)
-                .optional()?,
-        };
-        match found.filter(|t| matches(t, &start.file_path, &start.file_name, Status::Waiting)) {
-            Some(found) => Some(found),
-            None => find_presumed(
-                conn,
-                run.id,
-                &start.file_path,
-                &start.file_name,
-                start.index,
-                Status::Waiting,
-            )?,
-        }
+        find_waiting(conn, run.id, start)?
     }
     .ok_or_else(no_match)?;
     reopen_if_stale(&mut run);
@@ -491,24 +468,13 @@ fn apply_start(
         test.message = None;
     }
     test.attempts = i64::from(attempt);
-    if let Some(other) = run.running_test_id.filter(|other| *other != test.id)
-        && let Some((mut other, mut other_scenario)) = test_by_id(conn, other)?
-    {
-        move_test(
-            &mut other,
-            &mut other_scenario,
-            &mut run,
-            Status::Unknown,
-            start.timestamp_start,
-        )?;
-        diesel::update(&other).set(&other).execute(conn)?;
-        diesel::update(&other_scenario)
-            .set(&other_scenario)
-            .execute(conn)?;
-        if other_scenario.id == scenario.id {
-            scenario = other_scenario;
-        }
-    }
+    unseat_running(
+        conn,
+        &mut run,
+        test.id,
+        &mut scenario,
+        start.timestamp_start,
+    )?;
     move_test(
         &mut test,
         &mut scenario,
@@ -529,6 +495,64 @@ fn apply_start(
         test_id: Some(test.id),
         duplicate: false,
     })
+}
+
+/// The test a first attempt's start addresses: the one at `index`, else the first waiting one
+/// in plan order with its path and name; failing that, one the store presumed `unknown`.
+fn find_waiting(
+    conn: &mut Conn,
+    run_id: RunId,
+    start: &TestStart,
+) -> Result<Option<TestInScenario>, OpError> {
+    let found = match start.index {
+        Some(index) => test_at(conn, run_id, index)?,
+        None => tests::table
+            .inner_join(scenarios::table)
+            .filter(tests::run_id.eq(run_id))
+            .filter(tests::file_path.eq(&start.file_path))
+            .filter(tests::file_name.eq(&start.file_name))
+            .filter(tests::status.eq(Status::Waiting.as_str()))
+            .order(tests::position.asc())
+            .select(with_scenario())
+            .get_result(conn)
+            .optional()?,
+    };
+    match found.filter(|t| matches(t, &start.file_path, &start.file_name, Status::Waiting)) {
+        Some(found) => Ok(Some(found)),
+        None => find_presumed(
+            conn,
+            run_id,
+            &start.file_path,
+            &start.file_name,
+            start.index,
+            Status::Waiting,
+        ),
+    }
+}
+
+/// A start's second step: the run's running test, if another than `starting`, becomes
+/// `unknown` at `at`, and is saved. `scenario`, the starting test's, takes the change when it
+/// is the other's too.
+fn unseat_running(
+    conn: &mut Conn,
+    run: &mut RunState,
+    starting: i64,
+    scenario: &mut ScenarioState,
+    at: Timestamp,
+) -> Result<(), OpError> {
+    if let Some(other) = run.running_test_id.filter(|other| *other != starting)
+        && let Some((mut other, mut other_scenario)) = test_by_id(conn, other)?
+    {
+        move_test(&mut other, &mut other_scenario, run, Status::Unknown, at)?;
+        diesel::update(&other).set(&other).execute(conn)?;
+        diesel::update(&other_scenario)
+            .set(&other_scenario)
+            .execute(conn)?;
+        if other_scenario.id == scenario.id {
+            *scenario = other_scenario;
+        }
+    }
+    Ok(())
 }
 
 /// A test the store presumed `unknown` when it closed or superseded the run, which a late event

@@ -23,7 +23,7 @@ use crate::db::schema::{
     test_output_lines, test_outputs, tests,
 };
 use crate::db::state_rows::RunState;
-use stpt_core::output::{OutputEnds, OutputLimit, OutputLog, TestOutput, place_batch};
+use stpt_core::output::{OutputBatch, OutputEnds, OutputLimit, OutputLog, TestOutput, place_batch};
 
 /// Rows per multi-row INSERT: 9 bound values each stays under every backend's bind limit
 /// (SQLite's 32,766).
@@ -519,34 +519,8 @@ pub(crate) fn append_output_within(
             name: batch.machine_name.clone(),
         }
     })?;
-    if let Some(row) = output_events::table
-        .find(&batch.event_id)
-        .select(OutputEventRow::as_select())
-        .get_result(conn)
-        .optional()?
-    {
-        if row.machine_id != machine.id {
-            return Err(OpError::Store(StoreError::EventIdReused {
-                event_id: batch.event_id.clone(),
-                machine: batch.machine_name.clone(),
-            }));
-        }
-        let run_status = runs::table
-            .find(row.run_id)
-            .select(runs::status)
-            .get_result::<String>(conn)
-            .optional()?;
-        return Ok(Applied {
-            kind: EventKind::TestOutput,
-            machine_id: row.machine_id,
-            run_id: row.run_id,
-            run_status: run_status
-                .map(|s| rows::status(&s))
-                .transpose()?
-                .unwrap_or(Status::Unknown),
-            test_id: Some(row.test_id),
-            duplicate: true,
-        });
+    if let Some(applied) = output_applied_before(conn, batch, machine.id)? {
+        return Ok(applied);
     }
     let machine = KnownMachine::new(machine);
     let run = target_run(conn, &machine, output.run_id, || StoreError::UnknownRun {
@@ -563,6 +537,73 @@ pub(crate) fn append_output_within(
             run_id: run.id,
             index: output.index,
         })?;
+    keep_lines(conn, test_id, batch, limit)?;
+    diesel::insert_into(output_events::table)
+        .values(OutputEventRow {
+            event_id: batch.event_id.clone(),
+            machine_id: machine.row.id,
+            run_id: run.id,
+            test_id,
+            applied_at: now.as_micros(),
+        })
+        .execute(conn)?;
+    Ok(Applied {
+        kind: EventKind::TestOutput,
+        machine_id: machine.row.id,
+        run_id: run.id,
+        run_status: rows::status(&run.status)?,
+        test_id: Some(test_id),
+        duplicate: false,
+    })
+}
+
+/// The answer to an output batch whose event id was applied before (a duplicate), if it was;
+/// refused when another machine than `machine_id` used the id.
+fn output_applied_before(
+    conn: &mut Conn,
+    batch: &OutputBatch,
+    machine_id: i64,
+) -> Result<Option<Applied>, OpError> {
+    let Some(row) = output_events::table
+        .find(&batch.event_id)
+        .select(OutputEventRow::as_select())
+        .get_result(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if row.machine_id != machine_id {
+        return Err(OpError::Store(StoreError::EventIdReused {
+            event_id: batch.event_id.clone(),
+            machine: batch.machine_name.clone(),
+        }));
+    }
+    let run_status = runs::table
+        .find(row.run_id)
+        .select(runs::status)
+        .get_result::<String>(conn)
+        .optional()?;
+    Ok(Some(Applied {
+        kind: EventKind::TestOutput,
+        machine_id: row.machine_id,
+        run_id: row.run_id,
+        run_status: run_status
+            .map(|s| rows::status(&s))
+            .transpose()?
+            .unwrap_or(Status::Unknown),
+        test_id: Some(row.test_id),
+        duplicate: true,
+    }))
+}
+
+/// Adds `batch`'s lines to test `test_id`'s output within `limit`: inserts the lines kept,
+/// drops the tail lines the limit no longer keeps (one indexed DELETE) and moves the counters.
+fn keep_lines(
+    conn: &mut Conn,
+    test_id: i64,
+    batch: &OutputBatch,
+    limit: OutputLimit,
+) -> Result<(), OpError> {
     let before = test_outputs::table
         .find(test_id)
         .select(OutputRow::as_select())
@@ -620,23 +661,7 @@ pub(crate) fn append_output_within(
             .values(&row)
             .execute(conn)?;
     }
-    diesel::insert_into(output_events::table)
-        .values(OutputEventRow {
-            event_id: batch.event_id.clone(),
-            machine_id: machine.row.id,
-            run_id: run.id,
-            test_id,
-            applied_at: now.as_micros(),
-        })
-        .execute(conn)?;
-    Ok(Applied {
-        kind: EventKind::TestOutput,
-        machine_id: machine.row.id,
-        run_id: run.id,
-        run_status: rows::status(&run.status)?,
-        test_id: Some(test_id),
-        duplicate: false,
-    })
+    Ok(())
 }
 
 fn limit_i64(n: u64) -> i64 {
