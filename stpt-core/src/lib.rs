@@ -2,14 +2,16 @@
 //!
 //! Statuses and their aggregation ([`status`]), timestamps ([`timestamp`]), the seed-compatible
 //! wire payloads ([`wire`]), the stored run model ([`model`]), the hierarchy walker
-//! ([`walker`]), the [`Store`] trait with its in-memory implementation ([`memory_store`]) and the
-//! [`Sink`] trait. With the `testing` feature, [`testing`] exports the Store conformance suite.
+//! ([`walker`]), a plan laid out as the rows stores keep ([`plan_layout`]), the [`Store`] trait
+//! with its in-memory implementation ([`memory_store`]) and the [`Sink`] trait. With the
+//! `testing` feature, [`testing`] exports the Store conformance suite.
 #![warn(missing_docs)]
 
 pub mod insights;
 pub mod memory_store;
 pub mod model;
 pub mod output;
+pub mod plan_layout;
 pub mod progress;
 pub mod sink;
 pub mod status;
@@ -30,6 +32,7 @@ pub use output::{
     OutputBatch, OutputLimit, OutputLine, OutputLog, OutputStream, TestOutput, dropped_notice,
     strip_ansi,
 };
+pub use plan_layout::{PlanLayout, PlannedScenario, PlannedTest, lay_out};
 pub use progress::Progress;
 pub use sink::{MemorySink, Sink, SinkError};
 pub use status::{Status, StatusCounts, UnknownStatus};

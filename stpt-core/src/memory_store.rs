@@ -18,11 +18,12 @@ use crate::model::{
 use crate::output::{
     OutputEnds, OutputLimit, OutputLog, StoredLine, TestOutput, place_batch, retained,
 };
+use crate::plan_layout::{PlanLayout, PlannedScenario, PlannedTest, lay_out};
 use crate::progress::Progress;
 use crate::status::Status;
 use crate::store::{Applied, Store, StoreError, closing_status, presumed_for};
 use crate::timestamp::Timestamp;
-use crate::wire::{DryRun, Event, EventKind, Labels, ScenarioPlan, TestPlan, TestStart, TestStop};
+use crate::wire::{DryRun, Event, EventKind, Labels, TestStart, TestStop};
 
 /// A [`Store`] held in memory behind a mutex.
 #[derive(Debug, Default)]
@@ -408,11 +409,7 @@ impl State {
 
         let run_id = next_id(self.runs.len());
         let mut run = self.new_run(dry, machine_id, run_id, now);
-        let mut scenario_seen: HashMap<(&str, &str), u32> = HashMap::new();
-        for (position, scenario) in dry.master_scenario.scenarios.iter().enumerate() {
-            let scenario_id = self.plan_scenario(&mut run, position, scenario, &mut scenario_seen);
-            run.scenario_ids.push(scenario_id);
-        }
+        self.plan(&mut run, &lay_out(&dry.master_scenario));
         run.progress = Progress::planned(run.progress.counts.total(), run.progress.empty_children);
         sync(&mut run.master, &run.progress);
         self.runs.push(run);
@@ -506,82 +503,79 @@ impl State {
         }
     }
 
-    /// Adds one scenario of a dry run's plan, with its tests, to `run`; answers its id.
-    /// `scenario_seen` counts the scenarios by path and name, for their occurrences.
-    fn plan_scenario<'a>(
-        &mut self,
-        run: &mut RunRec,
-        position: usize,
-        scenario: &'a ScenarioPlan,
-        scenario_seen: &mut HashMap<(&'a str, &'a str), u32>,
-    ) -> NodeId {
-        let run_id = run.master.id;
-        let scenario_id = next_id(self.scenarios.len());
-        let mut tests = Vec::with_capacity(scenario.tests.len());
-        for test in &scenario.tests {
-            let test_id = self.plan_test(run, scenario_id, test);
-            tests.push(test_id);
+    /// Adds a dry run's plan to `run`: its scenarios, then their tests.
+    fn plan(&mut self, run: &mut RunRec, layout: &PlanLayout<'_>) {
+        let first_scenario = self.scenarios.len();
+        for scenario in &layout.scenarios {
+            let scenario_id = self.plan_scenario(run, scenario);
+            run.scenario_ids.push(scenario_id);
         }
-        let progress = Progress::planned(tests.len() as u64, 0);
-        if tests.is_empty() {
+        for test in &layout.tests {
+            let scenario_id = next_id(first_scenario + test.scenario);
+            let test_id = self.plan_test(run, scenario_id, test);
+            self.scenario_mut(scenario_id).tests.push(test_id);
+        }
+    }
+
+    /// Adds one scenario of a dry run's plan to `run`, before its tests; answers its id.
+    fn plan_scenario(&mut self, run: &mut RunRec, scenario: &PlannedScenario<'_>) -> NodeId {
+        let scenario_id = next_id(self.scenarios.len());
+        let test_count = scenario.test_count as u64;
+        let progress = Progress::planned(test_count, 0);
+        if test_count == 0 {
             run.progress.empty_children += 1;
         }
-        run.progress
-            .counts
-            .add_n(Status::Waiting, tests.len() as u64);
+        run.progress.counts.add_n(Status::Waiting, test_count);
         self.scenarios.push(ScenarioRec {
             node: Node {
                 id: scenario_id,
                 kind: NodeKind::Scenario,
-                run_id,
-                position: u32::try_from(position).unwrap_or(u32::MAX),
-                file_name: scenario.file_name.clone(),
-                file_path: scenario.file_path.clone(),
-                script: scenario.script.clone(),
+                run_id: run.master.id,
+                position: scenario.position,
+                file_name: scenario.file_name.to_owned(),
+                file_path: scenario.file_path.to_owned(),
+                script: scenario.script.map(str::to_owned),
                 status: progress.status,
                 timestamp_start: None,
                 timestamp_stop: None,
                 message: None,
                 attempts: 0,
-                occurrence: {
-                    let seen = scenario_seen
-                        .entry((&scenario.file_path, &scenario.file_name))
-                        .or_default();
-                    *seen += 1;
-                    *seen - 1
-                },
+                occurrence: scenario.occurrence,
             },
             progress,
-            tests,
+            tests: Vec::with_capacity(scenario.test_count),
         });
         scenario_id
     }
 
     /// Adds one test of a dry run's plan to `run`; answers its id.
-    fn plan_test(&mut self, run: &mut RunRec, scenario_id: NodeId, test: &TestPlan) -> NodeId {
-        let run_id = run.master.id;
+    fn plan_test(
+        &mut self,
+        run: &mut RunRec,
+        scenario_id: NodeId,
+        test: &PlannedTest<'_>,
+    ) -> NodeId {
         let test_id = next_id(self.tests.len());
-        let key = (test.file_path.clone(), test.file_name.clone());
-        let occurrence = run.by_name.get(&key).map_or(0, Vec::len);
         self.tests.push(TestRec {
             node: Node {
                 id: test_id,
                 kind: NodeKind::Test,
-                run_id,
-                position: run.test_count,
-                file_name: test.file_name.clone(),
-                file_path: test.file_path.clone(),
-                script: test.script.clone(),
+                run_id: run.master.id,
+                position: test.position,
+                file_name: test.file_name.to_owned(),
+                file_path: test.file_path.to_owned(),
+                script: test.script.map(str::to_owned),
                 status: Status::Waiting,
                 timestamp_start: None,
                 timestamp_stop: None,
                 message: None,
                 attempts: 0,
-                occurrence: u32::try_from(occurrence).unwrap_or(u32::MAX),
+                occurrence: test.occurrence,
             },
             scenario: scenario_id,
             history: Vec::new(),
         });
+        let key = (test.file_path.to_owned(), test.file_name.to_owned());
         run.by_name.entry(key.clone()).or_default().push(test_id);
         run.waiting.entry(key).or_default().insert(test_id);
         run.test_count += 1;

@@ -1,8 +1,9 @@
 //! The wire payloads of the seed-compatible protocol, their parsing and their validation, and
 //! the other shapes the server sends and its clients read: the error body ([`ErrorBody`]), the
 //! pagination envelope ([`Paginated`]), the read answers (`shapes`: [`MachineLastData`],
-//! [`RunListItem`], [`FoundRun`]…), the WebSocket frames (`live`) and the batch ingest's body
-//! and answer (`batch`). Serde only, no I/O.
+//! [`RunListItem`], [`FoundRun`]…), the WebSocket frames (`live`), the single ingest
+//! endpoints' answer (`ingest`: [`DryRunAccepted`], [`IngestAnswer`]) and the batch ingest's
+//! body and answer (`batch`). Serde only, no I/O.
 //!
 //! The main type here is [`Event`]: a dry run, a test start or a test stop. The runner builds
 //! it, sinks carry it, the server parses it with [`Event::parse`] and stores apply it; nothing
@@ -17,6 +18,7 @@
 
 mod batch;
 mod error_body;
+mod ingest;
 mod live;
 mod page;
 mod shapes;
@@ -26,6 +28,7 @@ pub use batch::{
     EventAnswer, NDJSON, Unparsed, batch_body, split_batch,
 };
 pub use error_body::ErrorBody;
+pub use ingest::{DryRunAccepted, IngestAnswer};
 pub use live::{
     IdStatus, MachineDataMessage, MachineStatusMessage, OutputSkipped, OutputSkippedMessage,
     RunDataMessage, TestOutputFrame, TestOutputMessage,

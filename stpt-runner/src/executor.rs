@@ -31,7 +31,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -287,47 +287,10 @@ impl Executor {
                 return failed_before_start(test, message);
             }
         };
-        let (lines_tx, lines) = mpsc::channel::<OutputLine>();
-        let mut readers = 0;
-        if let Some(stdout) = child.stdout.take() {
-            readers += 1;
-            read_lines(
-                stdout,
-                OutputStream::Stdout,
-                lines_tx.clone(),
-                capture.clone(),
-            );
-        }
-        if let Some(stderr) = child.stderr.take() {
-            readers += 1;
-            read_lines(
-                stderr,
-                OutputStream::Stderr,
-                lines_tx.clone(),
-                capture.clone(),
-            );
-        }
-        drop(lines_tx);
+        let (lines, readers) = read_outputs(&mut child, &capture);
         let mut batch = OutputBatcher::default();
         let limit = command.timeout.or(self.timeout);
-        let ended = loop {
-            batch.receive(&lines, self.poll_interval, emit);
-            match child.try_wait() {
-                Ok(Some(exit)) => break Ended::Exited(exit.code()),
-                Ok(None) => {}
-                Err(e) => break Ended::Lost(e.to_string()),
-            }
-            let stop = if self.cancel.is_cancelled() {
-                Ended::Cancelled
-            } else if limit.is_some_and(|limit| started.elapsed() >= limit) {
-                Ended::TimedOut
-            } else {
-                continue;
-            };
-            let _ = child.kill();
-            let _ = child.wait();
-            break stop;
-        };
+        let ended = self.wait_for(&mut child, started, limit, &lines, &mut batch, emit);
         let duration = started.elapsed();
         // The rest of what it printed, until both pipes close (or a while passed).
         let drain_until = Instant::now() + OUTPUT_DRAIN;
@@ -353,6 +316,37 @@ impl Executor {
             duration,
             message,
             output,
+        }
+    }
+
+    /// Waits for `child`, started at `started`, to end, passing its output lines on meanwhile;
+    /// kills it when the run is cancelled or it has run `limit`.
+    fn wait_for(
+        &self,
+        child: &mut Child,
+        started: Instant,
+        limit: Option<Duration>,
+        lines: &mpsc::Receiver<OutputLine>,
+        batch: &mut OutputBatcher,
+        emit: &mut dyn FnMut(Vec<OutputLine>),
+    ) -> Ended {
+        loop {
+            batch.receive(lines, self.poll_interval, emit);
+            match child.try_wait() {
+                Ok(Some(exit)) => return Ended::Exited(exit.code()),
+                Ok(None) => {}
+                Err(e) => return Ended::Lost(e.to_string()),
+            }
+            let stop = if self.cancel.is_cancelled() {
+                Ended::Cancelled
+            } else if limit.is_some_and(|limit| started.elapsed() >= limit) {
+                Ended::TimedOut
+            } else {
+                continue;
+            };
+            let _ = child.kill();
+            let _ = child.wait();
+            return stop;
         }
     }
 
@@ -392,6 +386,35 @@ impl Executor {
             },
         }
     }
+}
+
+/// Reads `child`'s stdout and stderr on threads of their own, each line copied to `capture`;
+/// answers the lines as they come and how many readers there are.
+fn read_outputs(
+    child: &mut Child,
+    capture: &Arc<Mutex<File>>,
+) -> (mpsc::Receiver<OutputLine>, usize) {
+    let (lines_tx, lines) = mpsc::channel::<OutputLine>();
+    let mut readers = 0;
+    if let Some(stdout) = child.stdout.take() {
+        readers += 1;
+        read_lines(
+            stdout,
+            OutputStream::Stdout,
+            lines_tx.clone(),
+            capture.clone(),
+        );
+    }
+    if let Some(stderr) = child.stderr.take() {
+        readers += 1;
+        read_lines(
+            stderr,
+            OutputStream::Stderr,
+            lines_tx.clone(),
+            capture.clone(),
+        );
+    }
+    (lines, readers)
 }
 
 /// Reads `pipe` line by line until it closes: each line goes to the capture file and to

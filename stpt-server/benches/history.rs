@@ -218,86 +218,105 @@ fn main() {
         if filter.as_deref().is_some_and(|f| !backend.contains(f)) {
             continue;
         }
-        let Some((empty, drop_empty)) = open(backend, "empty") else {
-            continue;
-        };
-        let empty_ingest = ingest(&empty, "fresh-rig");
-        drop(empty);
-        drop_empty();
+        bench(backend, runs, tests);
+    }
+}
 
-        let Some((store, drop_big)) = open(backend, "big") else {
-            continue;
-        };
-        let started = Instant::now();
-        store
-            .generate_history(MACHINE, runs, tests, at(0))
-            .expect("generate");
-        let generated = started.elapsed();
-        let machine = store.machine_by_name(MACHINE).unwrap().unwrap();
-        let newest = store.last_run(machine.id).unwrap().unwrap();
-        let test_id = newest.scenarios[0].tests[tests as usize / 2].id;
+/// Times a start and stop on an empty database, then the history queries on one holding
+/// `runs` generated runs of `tests` tests, and prints the figures; nothing when `backend` is
+/// not available.
+fn bench(backend: &str, runs: u32, tests: u32) {
+    let Some((empty, drop_empty)) = open(backend, "empty") else {
+        return;
+    };
+    let empty_ingest = ingest(&empty, "fresh-rig");
+    drop(empty);
+    drop_empty();
 
-        let history = time(|| {
-            let results = store.test_history(test_id, 20).unwrap();
-            assert_eq!(results.len(), 20);
-            std::hint::black_box(insights::DurationTrend::of(&results, 20));
-        });
-        let compare = time(|| {
-            let run = store.run(newest.run.id).unwrap().unwrap();
-            let page = store.runs(machine.id, PageRequest::new(1, 2)).unwrap();
-            let other = store.run(page.items[1].id).unwrap().unwrap();
-            std::hint::black_box(insights::compare(&run, &other));
-        });
-        let flaky = time(|| {
-            let page = store.runs(machine.id, PageRequest::new(1, 10)).unwrap();
-            let trees: Vec<_> = page
-                .items
-                .iter()
-                .map(|r| store.run(r.id).unwrap().unwrap())
-                .collect();
-            assert!(!insights::flaky(&trees).is_empty());
-        });
-        let searches: Vec<_> = label_searches(machine.id, runs)
-            .into_iter()
-            .map(|(name, filter, expected)| {
-                let page = PageRequest::new(1, LABEL_PAGE);
-                let found = store.find_runs(&filter, page).unwrap();
-                assert_eq!(found.total, expected, "{name}");
-                let took = percentiles(|| {
-                    std::hint::black_box(store.find_runs(&filter, page).unwrap());
-                });
-                (name, took)
-            })
+    let Some((store, drop_big)) = open(backend, "big") else {
+        return;
+    };
+    let started = Instant::now();
+    store
+        .generate_history(MACHINE, runs, tests, at(0))
+        .expect("generate");
+    let generated = started.elapsed();
+    let queries = time_queries(&store, runs, tests);
+    let big_ingest = ingest(&store, MACHINE);
+    println!(
+        "{backend}: generated {runs} runs × {tests} tests in {:.1} s",
+        generated.as_secs_f64()
+    );
+    let timed = [
+        ("test history (20)     ", queries.history),
+        ("compare with previous ", queries.compare),
+        ("flaky list (10 runs)  ", queries.flaky),
+    ];
+    for (name, (median, worst)) in timed {
+        println!("  {name} median {} worst {}", ms(median), ms(worst));
+    }
+    for (name, (p50, p99)) in &queries.searches {
+        println!("  runs by {name:<30} p50 {} p99 {}", ms(*p50), ms(*p99));
+    }
+    println!(
+        "  start+stop pair        empty db {}  big db {}",
+        ms(empty_ingest),
+        ms(big_ingest)
+    );
+    drop(store);
+    drop_big();
+}
+
+/// How long the history queries took: (median, worst), or (p50, p99) for the label searches.
+struct QueryTimes {
+    history: (Duration, Duration),
+    compare: (Duration, Duration),
+    flaky: (Duration, Duration),
+    searches: Vec<(&'static str, (Duration, Duration))>,
+}
+
+/// Times the history queries on `store`, which holds the generated history.
+fn time_queries(store: &DieselStore, runs: u32, tests: u32) -> QueryTimes {
+    let machine = store.machine_by_name(MACHINE).unwrap().unwrap();
+    let newest = store.last_run(machine.id).unwrap().unwrap();
+    let test_id = newest.scenarios[0].tests[tests as usize / 2].id;
+
+    let history = time(|| {
+        let results = store.test_history(test_id, 20).unwrap();
+        assert_eq!(results.len(), 20);
+        std::hint::black_box(insights::DurationTrend::of(&results, 20));
+    });
+    let compare = time(|| {
+        let run = store.run(newest.run.id).unwrap().unwrap();
+        let page = store.runs(machine.id, PageRequest::new(1, 2)).unwrap();
+        let other = store.run(page.items[1].id).unwrap().unwrap();
+        std::hint::black_box(insights::compare(&run, &other));
+    });
+    let flaky = time(|| {
+        let page = store.runs(machine.id, PageRequest::new(1, 10)).unwrap();
+        let trees: Vec<_> = page
+            .items
+            .iter()
+            .map(|r| store.run(r.id).unwrap().unwrap())
             .collect();
-        let big_ingest = ingest(&store, MACHINE);
-        println!(
-            "{backend}: generated {runs} runs × {tests} tests in {:.1} s",
-            generated.as_secs_f64()
-        );
-        println!(
-            "  test history (20)      median {} worst {}",
-            ms(history.0),
-            ms(history.1)
-        );
-        println!(
-            "  compare with previous  median {} worst {}",
-            ms(compare.0),
-            ms(compare.1)
-        );
-        println!(
-            "  flaky list (10 runs)   median {} worst {}",
-            ms(flaky.0),
-            ms(flaky.1)
-        );
-        for (name, (p50, p99)) in &searches {
-            println!("  runs by {name:<30} p50 {} p99 {}", ms(*p50), ms(*p99));
-        }
-        println!(
-            "  start+stop pair        empty db {}  big db {}",
-            ms(empty_ingest),
-            ms(big_ingest)
-        );
-        drop(store);
-        drop_big();
+        assert!(!insights::flaky(&trees).is_empty());
+    });
+    let searches = label_searches(machine.id, runs)
+        .into_iter()
+        .map(|(name, filter, expected)| {
+            let page = PageRequest::new(1, LABEL_PAGE);
+            let found = store.find_runs(&filter, page).unwrap();
+            assert_eq!(found.total, expected, "{name}");
+            let took = percentiles(|| {
+                std::hint::black_box(store.find_runs(&filter, page).unwrap());
+            });
+            (name, took)
+        })
+        .collect();
+    QueryTimes {
+        history,
+        compare,
+        flaky,
+        searches,
     }
 }

@@ -147,6 +147,18 @@ impl Metrics {
     /// Everything in the Prometheus text format; `listeners` is the live hub's count.
     pub fn render(&self, listeners: usize) -> String {
         let mut out = String::new();
+        self.render_events(&mut out);
+        self.render_latency(&mut out);
+        out.push_str("# HELP stpt_live_listeners Open WebSockets (and in-process listeners) of the live hub.\n");
+        out.push_str("# TYPE stpt_live_listeners gauge\n");
+        let _ = writeln!(out, "stpt_live_listeners {listeners}");
+        self.render_webhooks(&mut out);
+        self.render_pool(&mut out);
+        out
+    }
+
+    /// The events applied, acknowledged again and refused.
+    fn render_events(&self, out: &mut String) {
         out.push_str("# HELP stpt_events_applied_total Events applied, by kind.\n");
         out.push_str("# TYPE stpt_events_applied_total counter\n");
         for kind in EventKind::ALL {
@@ -185,6 +197,10 @@ impl Metrics {
                 );
             }
         }
+    }
+
+    /// The ingest latency histogram.
+    fn render_latency(&self, out: &mut String) {
         out.push_str("# HELP stpt_ingest_seconds Time to read, apply and answer one event (an event of a batch counts its share of the request).\n");
         out.push_str("# TYPE stpt_ingest_seconds histogram\n");
         let mut cumulative = 0;
@@ -201,9 +217,10 @@ impl Metrics {
         let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "stpt_ingest_seconds_sum {sum}");
         let _ = writeln!(out, "stpt_ingest_seconds_count {cumulative}");
-        out.push_str("# HELP stpt_live_listeners Open WebSockets (and in-process listeners) of the live hub.\n");
-        out.push_str("# TYPE stpt_live_listeners gauge\n");
-        let _ = writeln!(out, "stpt_live_listeners {listeners}");
+    }
+
+    /// The webhook deliveries and failures.
+    fn render_webhooks(&self, out: &mut String) {
         out.push_str("# HELP stpt_webhook_deliveries_total Webhook notifications delivered (answered 2xx).\n");
         out.push_str("# TYPE stpt_webhook_deliveries_total counter\n");
         let _ = writeln!(
@@ -218,6 +235,10 @@ impl Metrics {
             "stpt_webhook_failures_total {}",
             self.webhooks.failed.load(Ordering::Relaxed)
         );
+    }
+
+    /// The database pool's connections, when the server has a pool.
+    fn render_pool(&self, out: &mut String) {
         if let Some(pool) = &self.pool {
             let state = match pool {
                 DbPool::Sqlite(pool) => pool.state(),
@@ -235,7 +256,6 @@ impl Metrics {
                 state.idle_connections
             );
         }
-        out
     }
 }
 

@@ -132,15 +132,60 @@ fn ingest(server: &ServerArgs, args: IngestArgs) -> anyhow::Result<()> {
         .map(|_| live::subscribe(&format!("{ws_base}/ws/machine/status/")))
         .collect::<anyhow::Result<Vec<_>>>()
         .context("cannot open the idle subscribers (raise `ulimit -n`?)")?;
-    let barrier = Barrier::new(args.machines as usize + 1);
     // Read once before the run too, so a wrong pid fails before any load.
     let usage_before = args.pid.map(server_usage::Sample::read).transpose()?;
-    let (outcomes, elapsed) = std::thread::scope(|scope| {
+    let (outcomes, usage, elapsed) = drive_machines(server, &args, &base, &run_tag, usage_before)?;
+    let still_open = idle.len();
+    drop(idle);
+    let mut report = IngestReport::new(&args, &base, &outcomes, elapsed);
+    report.server = usage;
+    let prefix = format!("bench-{run_tag}-");
+    let cleanup = (!args.keep).then(|| cleanup::remove_named(server, |n| n.starts_with(&prefix)));
+    report.machines_removed = cleanup.as_ref().map(|c| c.removed);
+    if !args.json && still_open > 0 {
+        println!("idle subscribers held open: {still_open}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print();
+    }
+    match &cleanup {
+        Some(cleanup) if cleanup.kept_because.is_some() => eprintln!("{}", cleanup.describe()),
+        Some(cleanup) if !args.json => println!("{}", cleanup.describe()),
+        _ => {}
+    }
+    if report.errors > 0 {
+        bail!(
+            "{} of {} requests failed (first: {})",
+            report.errors,
+            report.requests,
+            report.first_errors.first().map_or("?", String::as_str)
+        );
+    }
+    Ok(())
+}
+
+/// Starts the machines together and waits for them all; answers their outcomes, the server's
+/// usage meanwhile (with `--pid`) and how long they took.
+fn drive_machines(
+    server: &ServerArgs,
+    args: &IngestArgs,
+    base: &str,
+    run_tag: &str,
+    usage_before: Option<server_usage::Sample>,
+) -> anyhow::Result<(
+    Vec<MachineOutcome>,
+    Option<server_usage::ServerUsage>,
+    Duration,
+)> {
+    let barrier = Barrier::new(args.machines as usize + 1);
+    std::thread::scope(|scope| {
         let workers: Vec<_> = (0..args.machines)
             .map(|n| {
                 let machine = Machine {
                     name: format!("bench-{run_tag}-{n:03}"),
-                    base: &base,
+                    base,
                     token: server.token.as_deref(),
                     tests: args.tests,
                     scenarios: args.scenarios,
@@ -178,38 +223,8 @@ fn ingest(server: &ServerArgs, args: IngestArgs) -> anyhow::Result<()> {
             )),
             _ => None,
         };
-        anyhow::Ok(((outcomes, usage), elapsed))
-    })?;
-    let (outcomes, usage) = outcomes;
-    let still_open = idle.len();
-    drop(idle);
-    let mut report = IngestReport::new(&args, &base, &outcomes, elapsed);
-    report.server = usage;
-    let prefix = format!("bench-{run_tag}-");
-    let cleanup = (!args.keep).then(|| cleanup::remove_named(server, |n| n.starts_with(&prefix)));
-    report.machines_removed = cleanup.as_ref().map(|c| c.removed);
-    if !args.json && still_open > 0 {
-        println!("idle subscribers held open: {still_open}");
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        report.print();
-    }
-    match &cleanup {
-        Some(cleanup) if cleanup.kept_because.is_some() => eprintln!("{}", cleanup.describe()),
-        Some(cleanup) if !args.json => println!("{}", cleanup.describe()),
-        _ => {}
-    }
-    if report.errors > 0 {
-        bail!(
-            "{} of {} requests failed (first: {})",
-            report.errors,
-            report.requests,
-            report.first_errors.first().map_or("?", String::as_str)
-        );
-    }
-    Ok(())
+        anyhow::Ok((outcomes, usage, elapsed))
+    })
 }
 
 /// A suffix that keeps this invocation's machine names apart from earlier runs'.
@@ -345,17 +360,7 @@ impl Machine<'_> {
                 index: None,
                 attempt: None,
             };
-            if let Some(size) = self.batch {
-                batch.push(Event::TestStart(start));
-                if batch.len() >= size {
-                    let sent = self.post_batch(&agent, &batch);
-                    outcome.count("batch", batch.len() as u64, sent, false);
-                    batch.clear();
-                }
-            } else {
-                let sent = self.post(&agent, "test_start", &start);
-                outcome.count("test start", 1, sent, false);
-            }
+            self.send_event(&agent, Event::TestStart(start), &mut batch, &mut outcome);
             let stop = TestStop {
                 machine_name: self.name.clone(),
                 file_name: test.file_name.clone(),
@@ -368,23 +373,39 @@ impl Machine<'_> {
                 message: None,
                 attempt: None,
             };
-            if let Some(size) = self.batch {
-                batch.push(Event::TestStop(stop));
-                if batch.len() >= size {
-                    let sent = self.post_batch(&agent, &batch);
-                    outcome.count("batch", batch.len() as u64, sent, false);
-                    batch.clear();
-                }
-            } else {
-                let sent = self.post(&agent, "test_stop", &stop);
-                outcome.count("test stop", 1, sent, false);
-            }
+            self.send_event(&agent, Event::TestStop(stop), &mut batch, &mut outcome);
         }
         if !batch.is_empty() {
             let sent = self.post_batch(&agent, &batch);
             outcome.count("batch", batch.len() as u64, sent, false);
         }
         outcome
+    }
+
+    /// Sends a start or a stop: posted to its own endpoint, or added to `batch`, which is
+    /// posted once it holds a batch's worth.
+    fn send_event(
+        &self,
+        agent: &ureq::Agent,
+        event: Event,
+        batch: &mut Vec<Event>,
+        outcome: &mut MachineOutcome,
+    ) {
+        if let Some(size) = self.batch {
+            batch.push(event);
+            if batch.len() >= size {
+                let sent = self.post_batch(agent, batch);
+                outcome.count("batch", batch.len() as u64, sent, false);
+                batch.clear();
+            }
+            return;
+        }
+        let (endpoint, what) = match &event {
+            Event::TestStart(_) => ("test_start", "test start"),
+            _ => ("test_stop", "test stop"),
+        };
+        let sent = self.post(agent, endpoint, &event);
+        outcome.count(what, 1, sent, false);
     }
 
     /// `tests` uniquely named tests spread evenly over `scenarios` scenarios.

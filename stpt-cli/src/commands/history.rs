@@ -5,7 +5,7 @@ use serde_json::Value;
 use stpt_core::RunTree;
 use stpt_core::wire::{RunListItem, TestHistory};
 
-use crate::client::{Client, Paginated, RequestError, ServerArgs};
+use crate::client::{Client, MachineRef, Paginated, RequestError, ServerArgs};
 use crate::outcome::NotFound;
 use crate::{dates, palette, terminal};
 
@@ -69,23 +69,7 @@ pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
     let server = &args.server;
     let client = Client::new(server)?;
     let machine = client.resolve_machine(&args.machine)?;
-    let test_id = match args.test.parse::<i64>() {
-        Ok(id) => id,
-        Err(_) => {
-            let Some(run) = newest_run(&client, machine.id)? else {
-                anyhow::bail!("{} (#{}) has no run yet", machine.name, machine.id);
-            };
-            find_test(&run, &args.test).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "the newest run of {} (#{}) has no test {:?}; see `stpt show {}`",
-                    machine.name,
-                    run.run.id,
-                    args.test,
-                    run.run.id
-                )
-            })?
-        }
-    };
+    let test_id = resolve_test(&client, &machine, &args.test)?;
     let history: Value = client
         .get(&format!(
             "/api/v1/tests/{test_id}/history?limit={}",
@@ -105,12 +89,39 @@ pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
     }
     let history: TestHistory = serde_json::from_value(history)
         .map_err(|e| anyhow::anyhow!("the server's history is not in the expected shape: {e}"))?;
+    terminal::emit(&history_text(&history, &machine.name))?;
+    Ok(())
+}
+
+/// The test `test` names on `machine`: its id, or its name (or path) in the newest run.
+fn resolve_test(client: &Client, machine: &MachineRef, test: &str) -> anyhow::Result<i64> {
+    match test.parse::<i64>() {
+        Ok(id) => Ok(id),
+        Err(_) => {
+            let Some(run) = newest_run(client, machine.id)? else {
+                anyhow::bail!("{} (#{}) has no run yet", machine.name, machine.id);
+            };
+            find_test(&run, test).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the newest run of {} (#{}) has no test {:?}; see `stpt show {}`",
+                    machine.name,
+                    run.run.id,
+                    test,
+                    run.run.id
+                )
+            })
+        }
+    }
+}
+
+/// A test's history as a table, with its duration trend.
+fn history_text(history: &TestHistory, machine_name: &str) -> String {
     let test = &history.test;
     let mut text = format!(
         "{}/{} on {} (occurrence {})\n",
         test.file_path.trim_end_matches('/'),
         test.file_name,
-        machine.name,
+        machine_name,
         test.occurrence
     );
     let rows: Vec<[String; 4]> = history
@@ -158,6 +169,5 @@ pub(crate) fn run(args: HistoryArgs) -> anyhow::Result<()> {
         seconds(trend.median_seconds),
         seconds(trend.p90_seconds)
     ));
-    terminal::emit(&text)?;
-    Ok(())
+    text
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Serialize;
+use stpt_core::wire::IngestAnswer;
 use stpt_core::{StatusCounts, Timestamp};
 
 use crate::client::{Client, ServerArgs};
@@ -141,7 +142,7 @@ fn import_junit(args: JunitArgs) -> anyhow::Result<()> {
     let answer = client
         .post_event(&run.dry_run)
         .context("the server refused the report's dry run")?;
-    let run_id = answer.get("run_id").and_then(serde_json::Value::as_i64);
+    let run_id = IngestAnswer::read(&answer).run_id;
     let mut counts = StatusCounts::new();
     for test in &run.tests {
         let name = format!("{}/{}", test.file_path, test.file_name);

@@ -7,7 +7,7 @@ use clap::Args;
 use serde::Serialize;
 use stpt_core::SinkError;
 use stpt_runner::spool::REJECTED_DIR;
-use stpt_runner::{HttpConfig, HttpSink, default_spool_dir};
+use stpt_runner::{Delivery, HeldUp, HttpConfig, HttpSink, default_spool_dir};
 
 use crate::client::{RequestError, ServerArgs};
 use crate::terminal;
@@ -66,6 +66,72 @@ struct HeldUpJson {
     server_answered: bool,
 }
 
+impl ReplayJson {
+    /// What became of a delivery from the spool at `spool_dir`, of which `rejected_kept`
+    /// refused events are kept.
+    fn new(spool_dir: &Path, delivery: &Delivery, rejected_kept: usize) -> ReplayJson {
+        ReplayJson {
+            spool_dir: spool_dir.to_path_buf(),
+            delivered: delivery.delivered,
+            rejected: delivery.rejected.iter().map(ToString::to_string).collect(),
+            pending: delivery.pending,
+            aborted: delivery.aborted.iter().map(ToString::to_string).collect(),
+            dropped: delivery.dropped,
+            rejected_kept,
+            rejected_dir: spool_dir.join(REJECTED_DIR),
+            interrupted: delivery
+                .interrupted
+                .as_ref()
+                .map(|error| terminal::with_causes(error)),
+            held_up: delivery.held_up.as_ref().map(|held| HeldUpJson {
+                file: held.path.clone(),
+                kind: held.kind,
+                event_id: held.event_id.clone(),
+                machine: held.machine.clone(),
+                reason: held.reason.clone(),
+                server_answered: held.answered,
+            }),
+        }
+    }
+
+    /// The report as sentences; `held_up` is the event delivery stopped at, if any.
+    fn text(&self, held_up: Option<&HeldUp>) -> String {
+        let mut text = format!(
+            "delivered {} from {}; {} refused, {} still pending\n",
+            crate::palette::counted(self.delivered as u64, "event"),
+            self.spool_dir.display(),
+            self.rejected.len(),
+            self.pending
+        );
+        for reason in &self.rejected {
+            text.push_str(&format!("  refused: {reason}\n"));
+        }
+        if let Some(held) = held_up {
+            text.push_str(&format!("  held up by {held}\n"));
+        }
+        if self.dropped > 0 {
+            text.push_str(&format!(
+                "dropped {} of runs aborted on the server (`stpt abort`)\n",
+                crate::palette::counted(self.dropped as u64, "event")
+            ));
+            for reason in &self.aborted {
+                text.push_str(&format!("  {reason}\n"));
+            }
+        }
+        if self.rejected_kept > 0 {
+            text.push_str(&format!(
+                "{} the server refused {} kept in {}, each with its reason in a .reason file; \
+                 move one back into {} to send it again\n",
+                crate::palette::counted(self.rejected_kept as u64, "event"),
+                if self.rejected_kept == 1 { "is" } else { "are" },
+                self.rejected_dir.display(),
+                self.spool_dir.display()
+            ));
+        }
+        text
+    }
+}
+
 /// Opens the spool and delivers what it holds.
 pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let server = &args.server;
@@ -102,64 +168,11 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<()> {
         .rejected()
         .with_context(|| format!("cannot list {}", spool_dir.join(REJECTED_DIR).display()))?
         .len();
-    let report = ReplayJson {
-        spool_dir: spool_dir.clone(),
-        delivered: delivery.delivered,
-        rejected: delivery.rejected.iter().map(ToString::to_string).collect(),
-        pending: delivery.pending,
-        aborted: delivery.aborted.iter().map(ToString::to_string).collect(),
-        dropped: delivery.dropped,
-        rejected_kept,
-        rejected_dir: spool_dir.join(REJECTED_DIR),
-        interrupted: delivery
-            .interrupted
-            .as_ref()
-            .map(|error| terminal::with_causes(error)),
-        held_up: delivery.held_up.as_ref().map(|held| HeldUpJson {
-            file: held.path.clone(),
-            kind: held.kind,
-            event_id: held.event_id.clone(),
-            machine: held.machine.clone(),
-            reason: held.reason.clone(),
-            server_answered: held.answered,
-        }),
-    };
+    let report = ReplayJson::new(&spool_dir, &delivery, rejected_kept);
     if args.json {
         terminal::emit_json(&report)?;
     } else {
-        let mut text = format!(
-            "delivered {} from {}; {} refused, {} still pending\n",
-            crate::palette::counted(report.delivered as u64, "event"),
-            spool_dir.display(),
-            report.rejected.len(),
-            report.pending
-        );
-        for reason in &report.rejected {
-            text.push_str(&format!("  refused: {reason}\n"));
-        }
-        if let Some(held) = &delivery.held_up {
-            text.push_str(&format!("  held up by {held}\n"));
-        }
-        if report.dropped > 0 {
-            text.push_str(&format!(
-                "dropped {} of runs aborted on the server (`stpt abort`)\n",
-                crate::palette::counted(report.dropped as u64, "event")
-            ));
-            for reason in &report.aborted {
-                text.push_str(&format!("  {reason}\n"));
-            }
-        }
-        if rejected_kept > 0 {
-            text.push_str(&format!(
-                "{} the server refused {} kept in {}, each with its reason in a .reason file; \
-                 move one back into {} to send it again\n",
-                crate::palette::counted(rejected_kept as u64, "event"),
-                if rejected_kept == 1 { "is" } else { "are" },
-                report.rejected_dir.display(),
-                spool_dir.display()
-            ));
-        }
-        terminal::emit(&text)?;
+        terminal::emit(&report.text(delivery.held_up.as_ref()))?;
     }
     let Some(interrupted) = delivery.interrupted else {
         return Ok(());

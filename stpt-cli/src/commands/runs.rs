@@ -177,37 +177,7 @@ fn search(args: &RunsArgs) -> anyhow::Result<()> {
     if runs.is_empty() {
         text.push_str("no run matches\n");
     } else {
-        let dates: Vec<String> = runs.iter().map(|r| dates::human(r.run.timestamp)).collect();
-        let width = dates
-            .iter()
-            .map(|d| d.chars().count())
-            .chain([DRY_RUN_AT.len()])
-            .max()
-            .unwrap_or(0);
-        let machine_width = runs
-            .iter()
-            .map(|r| r.machine_name.chars().count())
-            .chain(["MACHINE".len()])
-            .max()
-            .unwrap_or(0);
-        text.push_str(&palette::bold(&format!(
-            "{:>6}  {:<machine_width$}  {DRY_RUN_AT:<width$}  {:>5}  {:<9}  LABELS",
-            "RUN", "MACHINE", "TESTS", "STATUS"
-        )));
-        text.push('\n');
-        for (run, date) in runs.iter().zip(&dates) {
-            let FoundRun { run, machine_name } = run;
-            let labels: Vec<String> = run.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let status = palette::painted(run.status, 9);
-            let stale = if run.stale { " (stale)" } else { "" };
-            text.push_str(&format!(
-                "{:>6}  {:<machine_width$}  {date:<width$}  {:>5}  {status}  {}{stale}\n",
-                run.id,
-                machine_name,
-                run.counts.total(),
-                labels.join(" ")
-            ));
-        }
+        text.push_str(&found_table(&runs));
     }
     if page.has_next {
         text.push_str(&palette::dim(&format!(
@@ -272,34 +242,7 @@ pub(crate) fn run(args: RunsArgs) -> anyhow::Result<()> {
     if page.results.is_empty() {
         text.push_str("no run yet\n");
     } else {
-        let dates: Vec<String> = page
-            .results
-            .iter()
-            .map(|run| dates::human_text(&run.timestamp))
-            .collect();
-        let width = dates
-            .iter()
-            .map(|d| d.chars().count())
-            .chain([DRY_RUN_AT.len()])
-            .max()
-            .unwrap_or(0);
-        text.push_str(&palette::bold(&format!(
-            "{:>6}  {DRY_RUN_AT:<width$}  {:>9}  {:>5}  STATUS",
-            "RUN", "SCENARIOS", "TESTS"
-        )));
-        text.push('\n');
-        for (run, date) in page.results.iter().zip(&dates) {
-            let note = stale_note(run)
-                .map(|note| format!("  {}", palette::dim(&note)))
-                .unwrap_or_default();
-            text.push_str(&format!(
-                "{:>6}  {date:<width$}  {:>9}  {:>5}  {}{note}\n",
-                run.pk,
-                run.scenarios,
-                run.tests,
-                palette::painted(run.tests_status, 0)
-            ));
-        }
+        text.push_str(&runs_table(&page.results));
     }
     if page.has_next {
         text.push_str(&palette::dim(&format!(
@@ -311,6 +254,76 @@ pub(crate) fn run(args: RunsArgs) -> anyhow::Result<()> {
     }
     terminal::emit(&text)?;
     Ok(())
+}
+
+/// Found runs as a table: id, machine, date, tests, status and labels.
+fn found_table(runs: &[FoundRun]) -> String {
+    let mut text = String::new();
+    let dates: Vec<String> = runs.iter().map(|r| dates::human(r.run.timestamp)).collect();
+    let width = dates
+        .iter()
+        .map(|d| d.chars().count())
+        .chain([DRY_RUN_AT.len()])
+        .max()
+        .unwrap_or(0);
+    let machine_width = runs
+        .iter()
+        .map(|r| r.machine_name.chars().count())
+        .chain(["MACHINE".len()])
+        .max()
+        .unwrap_or(0);
+    text.push_str(&palette::bold(&format!(
+        "{:>6}  {:<machine_width$}  {DRY_RUN_AT:<width$}  {:>5}  {:<9}  LABELS",
+        "RUN", "MACHINE", "TESTS", "STATUS"
+    )));
+    text.push('\n');
+    for (run, date) in runs.iter().zip(&dates) {
+        let FoundRun { run, machine_name } = run;
+        let labels: Vec<String> = run.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let status = palette::painted(run.status, 9);
+        let stale = if run.stale { " (stale)" } else { "" };
+        text.push_str(&format!(
+            "{:>6}  {:<machine_width$}  {date:<width$}  {:>5}  {status}  {}{stale}\n",
+            run.id,
+            machine_name,
+            run.counts.total(),
+            labels.join(" ")
+        ));
+    }
+    text
+}
+
+/// A machine's runs as a table: id, date, scenarios, tests and status.
+fn runs_table(runs: &[RunListItem]) -> String {
+    let mut text = String::new();
+    let dates: Vec<String> = runs
+        .iter()
+        .map(|run| dates::human_text(&run.timestamp))
+        .collect();
+    let width = dates
+        .iter()
+        .map(|d| d.chars().count())
+        .chain([DRY_RUN_AT.len()])
+        .max()
+        .unwrap_or(0);
+    text.push_str(&palette::bold(&format!(
+        "{:>6}  {DRY_RUN_AT:<width$}  {:>9}  {:>5}  STATUS",
+        "RUN", "SCENARIOS", "TESTS"
+    )));
+    text.push('\n');
+    for (run, date) in runs.iter().zip(&dates) {
+        let note = stale_note(run)
+            .map(|note| format!("  {}", palette::dim(&note)))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{:>6}  {date:<width$}  {:>9}  {:>5}  {}{note}\n",
+            run.pk,
+            run.scenarios,
+            run.tests,
+            palette::painted(run.tests_status, 0)
+        ));
+    }
+    text
 }
 
 /// What the table says after a stale run's status: "closed as stale at …" once the server

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
+use stpt_core::wire::IngestAnswer;
 use stpt_core::{Event, EventKind};
 
 use crate::client::{Client, ServerArgs};
@@ -89,9 +90,8 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<()> {
                 answer,
             })?;
         } else {
-            let run = answer
-                .get("run_id")
-                .and_then(serde_json::Value::as_i64)
+            let run = IngestAnswer::read(&answer)
+                .run_id
                 .map(|id| format!(" → run {id}"))
                 .unwrap_or_default();
             terminal::emit(&format!(

@@ -225,8 +225,46 @@ fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
         .database_url
         .parse()
         .with_context(|| format!("invalid --database-url {:?}", args.database_url))?;
-    let config = Config {
-        database_url: database_url.clone(),
+    let config = server_config(args, database_url.clone())?;
+    if let Some(key) = &config.secret_key
+        && key.chars().count() < MIN_SECRET_KEY_LEN
+    {
+        anyhow::bail!("STPT_SECRET_KEY is too short: use at least {MIN_SECRET_KEY_LEN} characters");
+    }
+    let access_line = format!(
+        "{}; read access: {}",
+        ingest_line(&config),
+        match config.read_access {
+            ReadAccess::Public => "public",
+            ReadAccess::Login => "login required",
+        }
+    );
+    let (address, port) = (config.address, config.port);
+    let scheme = if config.serves_tls() { "https" } else { "http" };
+    let base_path = config.base_path.clone();
+    rocket::execute(async move {
+        // Every failure to open the database names it already.
+        let app = stpt_server::build(&config)?;
+        let launch = Launch::bind(app, &config)
+            .await
+            .map_err(|error| launch_error(error, address, port))?;
+        println!(
+            "stpt listening on {scheme}://{}{base_path} (database: {database_url})",
+            launch.local_addr()
+        );
+        println!("{access_line}");
+        launch
+            .run()
+            .await
+            .context("the server stopped with an error")?;
+        Ok(())
+    })
+}
+
+/// The server's configuration from the command line (and its environment and file).
+fn server_config(args: ServeArgs, database_url: DatabaseUrl) -> anyhow::Result<Config> {
+    Ok(Config {
+        database_url,
         address: args.address,
         port: args.port,
         body_limit: args.body_limit,
@@ -274,39 +312,6 @@ fn serve_with(args: ServeArgs) -> anyhow::Result<()> {
         tls_key: args.tls_key,
         ca_cert: args.ca_cert,
         ..Config::default()
-    };
-    if let Some(key) = &config.secret_key
-        && key.chars().count() < MIN_SECRET_KEY_LEN
-    {
-        anyhow::bail!("STPT_SECRET_KEY is too short: use at least {MIN_SECRET_KEY_LEN} characters");
-    }
-    let access_line = format!(
-        "{}; read access: {}",
-        ingest_line(&config),
-        match config.read_access {
-            ReadAccess::Public => "public",
-            ReadAccess::Login => "login required",
-        }
-    );
-    let (address, port) = (config.address, config.port);
-    let scheme = if config.serves_tls() { "https" } else { "http" };
-    let base_path = config.base_path.clone();
-    rocket::execute(async move {
-        // Every failure to open the database names it already.
-        let app = stpt_server::build(&config)?;
-        let launch = Launch::bind(app, &config)
-            .await
-            .map_err(|error| launch_error(error, address, port))?;
-        println!(
-            "stpt listening on {scheme}://{}{base_path} (database: {database_url})",
-            launch.local_addr()
-        );
-        println!("{access_line}");
-        launch
-            .run()
-            .await
-            .context("the server stopped with an error")?;
-        Ok(())
     })
 }
 

@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use stpt_server::db::AccessStore;
 
 use super::user::DatabaseArgs;
 
@@ -84,28 +85,7 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<()> {
                  `Authorization: Bearer <token>` (STPT_TOKEN for stpt and the runner)"
             );
         }
-        TokenAction::List => {
-            let tokens = access.tokens()?;
-            if tokens.is_empty() {
-                println!("no tokens (create one with `stpt token create --machine NAME`)");
-            }
-            for token in tokens {
-                let state = match token.revoked_at {
-                    Some(at) => format!("revoked {}", when(at)),
-                    None => "live".to_owned(),
-                };
-                let owner = if token.personal {
-                    format!("user {}", token.machine_name)
-                } else {
-                    token.machine_name
-                };
-                println!(
-                    "{}\t{owner}\tcreated {}\t{state}",
-                    token.id,
-                    when(token.created_at)
-                );
-            }
-        }
+        TokenAction::List => list(&access)?,
         TokenAction::Revoke {
             user: Some(user), ..
         } => {
@@ -134,6 +114,31 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<()> {
             }
             (None, None) => anyhow::bail!("give --machine NAME or the token to revoke"),
         },
+    }
+    Ok(())
+}
+
+/// Prints every token: its id, owner, creation and state.
+fn list(access: &AccessStore) -> anyhow::Result<()> {
+    let tokens = access.tokens()?;
+    if tokens.is_empty() {
+        println!("no tokens (create one with `stpt token create --machine NAME`)");
+    }
+    for token in tokens {
+        let state = match token.revoked_at {
+            Some(at) => format!("revoked {}", when(at)),
+            None => "live".to_owned(),
+        };
+        let owner = if token.personal {
+            format!("user {}", token.machine_name)
+        } else {
+            token.machine_name
+        };
+        println!(
+            "{}\t{owner}\tcreated {}\t{state}",
+            token.id,
+            when(token.created_at)
+        );
     }
     Ok(())
 }

@@ -2,6 +2,10 @@
 //!
 //! Each case takes a fresh, empty store. Run them all for a store with
 //! [`store_conformance_tests!`](crate::store_conformance_tests).
+#![allow(
+    clippy::too_many_lines,
+    reason = "a case is one scenario of events and checks, told from start to end"
+)]
 
 use super::builders::{
     addressed, at, attempt, dry_run, labelled, output, seed_fixtures, start, stop, with_event_id,

@@ -19,9 +19,9 @@ use proptest::prelude::*;
 use super::builders::{attempt, dry_run, start, stop};
 use super::dump;
 use crate::memory_store::MemoryStore;
-use crate::model::{Node, NodeKind, PageRequest, RunId, RunTree};
+use crate::model::{Node, NodeId, NodeKind, PageRequest, RunId, RunTree};
 use crate::status::{Status, StatusCounts, aggregate};
-use crate::store::Store;
+use crate::store::{Applied, Store, StoreError};
 use crate::wire::Event;
 
 /// The one machine the sequences report for.
@@ -213,76 +213,9 @@ pub fn check_sequence(
         let now = super::builders::at(at);
         let result = store.apply(&event, now);
         let expected = reference.apply(&event, now);
-        match (&result, &expected) {
-            (Ok(applied), Ok(wanted)) => {
-                prop_assert_eq!(applied, wanted, "{:?} answered unlike the reference", step);
-            }
-            (Err(err), Err(wanted)) => {
-                prop_assert_eq!(
-                    err.to_string(),
-                    wanted.to_string(),
-                    "{:?} refused unlike the reference",
-                    step
-                );
-            }
-            _ => prop_assert!(
-                false,
-                "{:?}: the store answered {:?}, the reference {:?}",
-                step,
-                result,
-                expected
-            ),
-        }
+        check_answer(&step, &result, &expected)?;
         let holds = dump(store);
-        match (&step, target, result) {
-            (Step::DryRun(_), _, Ok(applied)) => {
-                let after = runs(store);
-                prop_assert_eq!(after.last().map(|t| t.run.id), Some(applied.run_id));
-                for earlier in &after[..after.len() - 1] {
-                    prop_assert_eq!(
-                        earlier.run.counts.ongoing(),
-                        0,
-                        "run {} still ongoing",
-                        earlier.run.id
-                    );
-                }
-            }
-            (_, Some(test_id), Ok(applied)) => {
-                prop_assert_eq!(
-                    applied.test_id,
-                    Some(test_id),
-                    "{:?} touched the wrong test",
-                    step
-                );
-                let test = store.node(NodeKind::Test, test_id).unwrap().unwrap();
-                let expected = match &step {
-                    Step::Stop(_, status) => *status,
-                    _ => Status::Running,
-                };
-                prop_assert_eq!(test.status, expected);
-            }
-            (_, None, Ok(applied)) => {
-                prop_assert!(
-                    false,
-                    "{:?} matched no test but was applied: {:?}",
-                    step,
-                    applied
-                );
-            }
-            (_, Some(test_id), Err(err)) => {
-                prop_assert!(
-                    false,
-                    "{:?} should have reached test {}: {}",
-                    step,
-                    test_id,
-                    err
-                );
-            }
-            (_, None, Err(err)) => {
-                prop_assert!(err.is_client_error(), "{}", err);
-                prop_assert_eq!(&holds, &held, "refused {:?} changed the store", step);
-            }
-        }
+        check_effect(store, &step, target, result, &holds, &held)?;
         prop_assert_eq!(
             &holds,
             &dump(&reference),
@@ -292,6 +225,98 @@ pub fn check_sequence(
         held = holds;
         for tree in runs(store) {
             check_aggregates(&tree)?;
+        }
+    }
+    Ok(())
+}
+
+/// The store answered `step` as the reference did: the same `Applied`, or the same refusal.
+fn check_answer(
+    step: &Step,
+    result: &Result<Applied, StoreError>,
+    expected: &Result<Applied, StoreError>,
+) -> Result<(), TestCaseError> {
+    match (result, expected) {
+        (Ok(applied), Ok(wanted)) => {
+            prop_assert_eq!(applied, wanted, "{:?} answered unlike the reference", step);
+        }
+        (Err(err), Err(wanted)) => {
+            prop_assert_eq!(
+                err.to_string(),
+                wanted.to_string(),
+                "{:?} refused unlike the reference",
+                step
+            );
+        }
+        _ => prop_assert!(
+            false,
+            "{:?}: the store answered {:?}, the reference {:?}",
+            step,
+            result,
+            expected
+        ),
+    }
+    Ok(())
+}
+
+/// `step` did what the rules say: a dry run ended the earlier runs, a start or stop touched
+/// `target` (the test the rules pick), and one that fits no test was refused, changing nothing
+/// (`holds` is the store after it, `held` before).
+fn check_effect(
+    store: &dyn Store,
+    step: &Step,
+    target: Option<NodeId>,
+    result: Result<Applied, StoreError>,
+    holds: &serde_json::Value,
+    held: &serde_json::Value,
+) -> Result<(), TestCaseError> {
+    match (step, target, result) {
+        (Step::DryRun(_), _, Ok(applied)) => {
+            let after = runs(store);
+            prop_assert_eq!(after.last().map(|t| t.run.id), Some(applied.run_id));
+            for earlier in &after[..after.len() - 1] {
+                prop_assert_eq!(
+                    earlier.run.counts.ongoing(),
+                    0,
+                    "run {} still ongoing",
+                    earlier.run.id
+                );
+            }
+        }
+        (_, Some(test_id), Ok(applied)) => {
+            prop_assert_eq!(
+                applied.test_id,
+                Some(test_id),
+                "{:?} touched the wrong test",
+                step
+            );
+            let test = store.node(NodeKind::Test, test_id).unwrap().unwrap();
+            let expected = match step {
+                Step::Stop(_, status) => *status,
+                _ => Status::Running,
+            };
+            prop_assert_eq!(test.status, expected);
+        }
+        (_, None, Ok(applied)) => {
+            prop_assert!(
+                false,
+                "{:?} matched no test but was applied: {:?}",
+                step,
+                applied
+            );
+        }
+        (_, Some(test_id), Err(err)) => {
+            prop_assert!(
+                false,
+                "{:?} should have reached test {}: {}",
+                step,
+                test_id,
+                err
+            );
+        }
+        (_, None, Err(err)) => {
+            prop_assert!(err.is_client_error(), "{}", err);
+            prop_assert_eq!(holds, held, "refused {:?} changed the store", step);
         }
     }
     Ok(())

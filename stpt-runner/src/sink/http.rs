@@ -58,7 +58,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use stpt_core::wire::{BatchAnswer, ErrorBody};
+use stpt_core::wire::{BatchAnswer, ErrorBody, EventAnswer, IngestAnswer};
 use stpt_core::{Event, RunId, Sink, SinkError, machine_key};
 
 use crate::spool::{Pending, Spool, SpoolError};
@@ -577,20 +577,7 @@ impl HttpSink {
         }
         match self.post_batch(&chunk, attempts) {
             batch::Reply::Answered(answers) => {
-                let mut go_on = true;
-                for (entry, answer) in chunk.entries.iter().zip(answers) {
-                    // Each event's answer came once: there were no retries of it to count.
-                    let outcome = batch::outcome(&answer);
-                    if go_on {
-                        go_on = self.settle(entry, outcome, 1, delivery, refused)?;
-                    } else if let Outcome::Delivered(run_id) = outcome {
-                        // Applied after the event delivery stopped at: it needs no retry.
-                        self.settle(entry, Outcome::Delivered(run_id), 1, delivery, refused)?;
-                    }
-                    // Any other answer after the stop may be a consequence of it: the event
-                    // stays spooled and is tried again.
-                }
-                Ok(go_on)
+                self.settle_answers(&chunk, answers, delivery, refused)
             }
             batch::Reply::TooLarge => {
                 if let [entry] = chunk.entries.as_slice() {
@@ -601,17 +588,13 @@ impl HttpSink {
                 }
                 self.batch_limit = (chunk.len() / 2).max(1);
                 // Put back: the next round cuts smaller batches.
-                let rest: Vec<Pending> =
-                    chunk.entries.into_iter().chain(pending.by_ref()).collect();
-                *pending = rest.into_iter().peekable();
+                put_back(chunk, pending);
                 Ok(true)
             }
             batch::Reply::Unsupported => {
                 // An older server or the original app: single posts from now on.
                 self.batches = false;
-                let rest: Vec<Pending> =
-                    chunk.entries.into_iter().chain(pending.by_ref()).collect();
-                *pending = rest.into_iter().peekable();
+                put_back(chunk, pending);
                 Ok(true)
             }
             batch::Reply::Failed(outcome) => {
@@ -619,6 +602,31 @@ impl HttpSink {
                 self.settle(entry, outcome, attempts, delivery, refused)
             }
         }
+    }
+
+    /// Settles each event of a delivered `chunk` by its answer, in order, until one stops
+    /// delivery; answers whether delivery goes on.
+    fn settle_answers(
+        &mut self,
+        chunk: &batch::Chunk,
+        answers: Vec<EventAnswer>,
+        delivery: &mut Delivery,
+        refused: &mut Vec<u64>,
+    ) -> Result<bool, SinkError> {
+        let mut go_on = true;
+        for (entry, answer) in chunk.entries.iter().zip(answers) {
+            // Each event's answer came once: there were no retries of it to count.
+            let outcome = batch::outcome(&answer);
+            if go_on {
+                go_on = self.settle(entry, outcome, 1, delivery, refused)?;
+            } else if let Outcome::Delivered(run_id) = outcome {
+                // Applied after the event delivery stopped at: it needs no retry.
+                self.settle(entry, Outcome::Delivered(run_id), 1, delivery, refused)?;
+            }
+            // Any other answer after the stop may be a consequence of it: the event
+            // stays spooled and is tried again.
+        }
+        Ok(go_on)
     }
 
     /// Posts a batch, retrying transient failures up to `attempts` tries.
@@ -792,11 +800,8 @@ impl HttpSink {
             }
             match request.send_string(&body) {
                 Ok(response) if (200..300).contains(&response.status()) => {
-                    let run_id = response
-                        .into_json::<serde_json::Value>()
-                        .ok()
-                        .and_then(|answer| answer.get("run_id")?.as_i64());
-                    return Outcome::Delivered(run_id);
+                    let answer = response.into_json::<IngestAnswer>().unwrap_or_default();
+                    return Outcome::Delivered(answer.run_id);
                 }
                 Ok(response) => {
                     let status = response.status();
@@ -990,6 +995,12 @@ impl Sink for HttpSink {
             (None, None) => Ok(()),
         }
     }
+}
+
+/// Puts `chunk`'s events back in front of `pending`, in order, for the next round.
+fn put_back(chunk: batch::Chunk, pending: &mut std::iter::Peekable<std::vec::IntoIter<Pending>>) {
+    let rest: Vec<Pending> = chunk.entries.into_iter().chain(pending.by_ref()).collect();
+    *pending = rest.into_iter().peekable();
 }
 
 /// A dry run's event id.

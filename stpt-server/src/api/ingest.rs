@@ -18,6 +18,7 @@ use rocket::data::{Data, ToByteUnit};
 use rocket::http::Status;
 use rocket::serde::json::{Json, Value};
 use rocket::{State, post, routes};
+use stpt_core::wire::DryRunAccepted;
 use stpt_core::{Applied, DryRun, Event, EventKind, StoreError, TestStart, TestStop};
 
 use super::ApiError;
@@ -201,15 +202,6 @@ async fn ingest(
     };
     let echo = echo.map_err(|e| ApiError::internal("cannot echo the event", &e))?;
     Ok((accepted_status(kind), Json(echo), applied.duplicate))
-}
-
-/// A dry run's echo: the payload as accepted, and the run it created.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub(super) struct DryRunAccepted {
-    #[serde(flatten)]
-    dry_run: DryRun,
-    /// The run (and master scenario) the dry run created; send it with starts and stops.
-    run_id: i64,
 }
 
 /// Runs one ingest and records its outcome and time.

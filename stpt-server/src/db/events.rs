@@ -26,7 +26,7 @@
 use diesel::prelude::*;
 use stpt_core::{
     Applied, Closure, DryRun, Event, EventKind, Labels, MachineId, Progress, RunId, Status,
-    StoreError, TestStart, TestStop, Timestamp,
+    StoreError, TestStart, TestStop, Timestamp, lay_out,
 };
 
 use super::ops::{INSERT_CHUNK, append_output_within, name_key};
@@ -166,7 +166,7 @@ fn already_applied(
         None => machines::table
             .filter(machines::name_key.eq(name_key(event.machine_name())))
             .select(machines::id)
-            .first::<i64>(conn)
+            .get_result::<i64>(conn)
             .optional()?,
     };
     if machine_id != Some(applied.machine_id) {
@@ -207,16 +207,6 @@ fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpEr
     }))
 }
 
-/// How many nodes of a plan so far had each (file path, file name).
-type Occurrences<'a> = std::collections::HashMap<(&'a str, &'a str), i64>;
-
-/// The occurrence of the next node with this path and name, counted.
-fn next_occurrence<'a>(seen: &mut Occurrences<'a>, file_path: &'a str, file_name: &'a str) -> i64 {
-    let count = seen.entry((file_path, file_name)).or_default();
-    *count += 1;
-    *count - 1
-}
-
 fn apply_dry_run(
     conn: &mut Conn,
     dry: &DryRun,
@@ -235,7 +225,7 @@ fn apply_dry_run(
     let progress = Progress::planned(test_count as u64, empty as u64);
     let run_id = insert_run(conn, dry, &machine.row, &progress, test_count, empty, now)?;
     insert_labels(conn, run_id, &dry.labels)?;
-    insert_plan(conn, master, run_id, machine.row.id, test_count)?;
+    insert_plan(conn, master, run_id, machine.row.id)?;
     diesel::update(machines::table.find(machine.row.id))
         .set(machines::last_run_id.eq(run_id))
         .execute(conn)?;
@@ -320,30 +310,28 @@ fn insert_labels(conn: &mut Conn, run_id: i64, labels: &Labels) -> Result<(), Op
     Ok(())
 }
 
-/// Inserts a run's plan: its scenarios, then its tests, each numbered by occurrence.
+/// Inserts a run's plan: its scenarios, then its tests, as [`lay_out`] numbers them.
 fn insert_plan(
     conn: &mut Conn,
     master: &stpt_core::MasterScenarioPlan,
     run_id: i64,
     machine_id: MachineId,
-    test_count: usize,
 ) -> Result<(), OpError> {
-    let mut seen = Occurrences::new();
-    let new_scenarios: Vec<NewScenario<'_>> = master
+    let layout = lay_out(master);
+    let new_scenarios: Vec<NewScenario<'_>> = layout
         .scenarios
         .iter()
-        .enumerate()
-        .map(|(position, scenario)| NewScenario {
-            occurrence: next_occurrence(&mut seen, &scenario.file_path, &scenario.file_name),
+        .map(|scenario| NewScenario {
+            occurrence: i64::from(scenario.occurrence),
             run_id,
-            position: position as i64,
-            file_name: &scenario.file_name,
-            file_path: &scenario.file_path,
-            script: scenario.script.as_deref(),
-            status: Progress::planned(scenario.tests.len() as u64, 0)
+            position: i64::from(scenario.position),
+            file_name: scenario.file_name,
+            file_path: scenario.file_path,
+            script: scenario.script,
+            status: Progress::planned(scenario.test_count as u64, 0)
                 .status
                 .as_str(),
-            n_waiting: scenario.tests.len() as i64,
+            n_waiting: scenario.test_count as i64,
         })
         .collect();
     for chunk in new_scenarios.chunks(INSERT_CHUNK) {
@@ -356,25 +344,23 @@ fn insert_plan(
         .order(scenarios::position.asc())
         .select(scenarios::id)
         .load(conn)?;
-
-    // Scenario and test occurrences are counted apart: a fresh count for the tests.
-    let mut seen = Occurrences::new();
-    let mut new_tests = Vec::with_capacity(test_count);
-    for (scenario, scenario_id) in master.scenarios.iter().zip(&scenario_ids) {
-        for test in &scenario.tests {
-            new_tests.push(NewTest {
+    let new_tests: Vec<NewTest<'_>> = layout
+        .tests
+        .iter()
+        .filter_map(|test| {
+            Some(NewTest {
                 run_id,
-                scenario_id: *scenario_id,
-                position: new_tests.len() as i64,
-                file_name: &test.file_name,
-                file_path: &test.file_path,
-                script: test.script.as_deref(),
+                scenario_id: *scenario_ids.get(test.scenario)?,
+                position: i64::from(test.position),
+                file_name: test.file_name,
+                file_path: test.file_path,
+                script: test.script,
                 status: Status::Waiting.as_str(),
                 machine_id,
-                occurrence: next_occurrence(&mut seen, &test.file_path, &test.file_name),
-            });
-        }
-    }
+                occurrence: i64::from(test.occurrence),
+            })
+        })
+        .collect();
     insert_tests(conn, &new_tests)?;
     Ok(())
 }
@@ -472,30 +458,7 @@ fn apply_start(
     let (mut test, mut scenario) = if attempt >= 2 {
         find_retry(conn, run.id, start, attempt)?
     } else {
-        let found = match start.index {
-            Some(index) => test_at(conn, run.id, index)?,
-            None => tests::table
-                .inner_join(scenarios::table)
-                .filter(tests::run_id.eq(run.id))
-                .filter(tests::file_path.eq(&start.file_path))
-                .filter(tests::file_name.eq(&start.file_name))
-                .filter(tests::status.eq(Status::Waiting.as_str()))
-                .order(tests::position.asc())
-                .select(with_scenario())
-                .get_result(conn)
-                .optional()?,
-        };
-        match found.filter(|t| matches(t, &start.file_path, &start.file_name, Status::Waiting)) {
-            Some(found) => Some(found),
-            None => find_presumed(
-                conn,
-                run.id,
-                &start.file_path,
-                &start.file_name,
-                start.index,
-                Status::Waiting,
-            )?,
-        }
+        find_waiting(conn, run.id, start)?
     }
     .ok_or_else(no_match)?;
     reopen_if_stale(&mut run);
@@ -506,22 +469,13 @@ fn apply_start(
         test.message = None;
     }
     test.attempts = i64::from(attempt);
-    if let Some(other) = run.running_test_id.filter(|other| *other != test.id)
-        && let Some((mut other, mut other_scenario)) = test_by_id(conn, other)?
-    {
-        move_test(
-            &mut other,
-            &mut other_scenario,
-            &mut run,
-            Status::Unknown,
-            start.timestamp_start,
-        )?;
-        SaveTest(&other).execute(conn)?;
-        SaveScenario(&other_scenario).execute(conn)?;
-        if other_scenario.id == scenario.id {
-            scenario = other_scenario;
-        }
-    }
+    unseat_running(
+        conn,
+        &mut run,
+        test.id,
+        &mut scenario,
+        start.timestamp_start,
+    )?;
     move_test(
         &mut test,
         &mut scenario,
@@ -542,6 +496,62 @@ fn apply_start(
         test_id: Some(test.id),
         duplicate: false,
     })
+}
+
+/// The test a first attempt's start addresses: the one at `index`, else the first waiting one
+/// in plan order with its path and name; failing that, one the store presumed `unknown`.
+fn find_waiting(
+    conn: &mut Conn,
+    run_id: RunId,
+    start: &TestStart,
+) -> Result<Option<TestInScenario>, OpError> {
+    let found = match start.index {
+        Some(index) => test_at(conn, run_id, index)?,
+        None => tests::table
+            .inner_join(scenarios::table)
+            .filter(tests::run_id.eq(run_id))
+            .filter(tests::file_path.eq(&start.file_path))
+            .filter(tests::file_name.eq(&start.file_name))
+            .filter(tests::status.eq(Status::Waiting.as_str()))
+            .order(tests::position.asc())
+            .select(with_scenario())
+            .get_result(conn)
+            .optional()?,
+    };
+    match found.filter(|t| matches(t, &start.file_path, &start.file_name, Status::Waiting)) {
+        Some(found) => Ok(Some(found)),
+        None => find_presumed(
+            conn,
+            run_id,
+            &start.file_path,
+            &start.file_name,
+            start.index,
+            Status::Waiting,
+        ),
+    }
+}
+
+/// A start's second step: the run's running test, if another than `starting`, becomes
+/// `unknown` at `at`, and is saved. `scenario`, the starting test's, takes the change when it
+/// is the other's too.
+fn unseat_running(
+    conn: &mut Conn,
+    run: &mut RunState,
+    starting: i64,
+    scenario: &mut ScenarioState,
+    at: Timestamp,
+) -> Result<(), OpError> {
+    if let Some(other) = run.running_test_id.filter(|other| *other != starting)
+        && let Some((mut other, mut other_scenario)) = test_by_id(conn, other)?
+    {
+        move_test(&mut other, &mut other_scenario, run, Status::Unknown, at)?;
+        SaveTest(&other).execute(conn)?;
+        SaveScenario(&other_scenario).execute(conn)?;
+        if other_scenario.id == scenario.id {
+            *scenario = other_scenario;
+        }
+    }
+    Ok(())
 }
 
 /// A test the store presumed `unknown` when it closed or superseded the run, which a late event

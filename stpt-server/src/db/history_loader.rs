@@ -4,6 +4,8 @@
 //!
 //! `db::sqlite` and `db::postgres` each declare this file as their submodule (`#[path]`).
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use stpt_core::{Status, StoreError, Timestamp};
 
@@ -55,130 +57,16 @@ pub(crate) fn generate_history(
             reason: format!("machine {machine:?} vanished while being created"),
             source: None,
         })?;
-        let minute = 60_000_000_i64;
         let mut done = 0;
         while done < runs {
             let count = RUNS_PER_CHUNK.min(runs - done);
-            let mut new_runs = Vec::with_capacity(count as usize);
-            let mut outcomes = Vec::with_capacity(count as usize);
-            for r in done..done + count {
-                let start = first.as_micros() + i64::from(r) * minute;
-                let statuses: Vec<(Status, i64)> = (0..tests)
-                    .map(|i| {
-                        let failed = (r + i) % 37 == 0 || (i == 0 && r % 2 == 1);
-                        let status = if failed {
-                            Status::Failed
-                        } else {
-                            Status::Passed
-                        };
-                        (status, 1_000_000 * i64::from(1 + i % 10 + r % 3))
-                    })
-                    .collect();
-                let failed = statuses
-                    .iter()
-                    .filter(|(s, _)| *s == Status::Failed)
-                    .count() as i64;
-                let total: i64 = statuses.iter().map(|(_, d)| d).sum();
-                let status = if failed > 0 {
-                    Status::Failed
-                } else {
-                    Status::Passed
-                };
-                new_runs.push(GeneratedRun {
-                    machine_id: machine.id,
-                    timestamp: start,
-                    file_name: "master.py",
-                    file_path: "/generated",
-                    status: status.as_str(),
-                    timestamp_start: Some(start),
-                    timestamp_stop: Some(start + total),
-                    scenarios_count: 1,
-                    empty_scenarios: 0,
-                    test_count: i64::from(tests),
-                    last_event_at: start + total,
-                    n_failed: failed,
-                    n_passed: i64::from(tests) - failed,
-                });
-                outcomes.push((start, status, failed, statuses));
-            }
-            diesel::insert_into(runs::table)
-                .values(&new_runs)
-                .execute(conn)?;
-            let mut run_ids: Vec<i64> = runs::table
-                .filter(runs::machine_id.eq(machine.id))
-                .order(runs::id.desc())
-                .limit(i64::from(count))
-                .select(runs::id)
-                .load(conn)?;
-            run_ids.reverse();
-            let new_labels: Vec<_> = run_ids
-                .iter()
-                .zip(done..done + count)
-                .flat_map(|(run_id, r)| {
-                    generated_labels(r).map(|(key, value)| {
-                        (
-                            run_labels::run_id.eq(*run_id),
-                            run_labels::label_key.eq(key),
-                            run_labels::label_value.eq(value),
-                        )
-                    })
-                })
+            let outcomes: Vec<Outcome> = (done..done + count)
+                .map(|r| Outcome::of_run(r, tests, first))
                 .collect();
-            diesel::insert_into(run_labels::table)
-                .values(&new_labels)
-                .execute(conn)?;
-            let new_scenarios: Vec<GeneratedScenario<'_>> = run_ids
-                .iter()
-                .zip(&outcomes)
-                .map(
-                    |(run_id, (start, status, failed, statuses))| GeneratedScenario {
-                        run_id: *run_id,
-                        position: 0,
-                        file_name: "scenario.py",
-                        file_path: "/generated",
-                        status: status.as_str(),
-                        timestamp_start: Some(*start),
-                        timestamp_stop: Some(start + statuses.iter().map(|(_, d)| d).sum::<i64>()),
-                        n_failed: *failed,
-                        n_passed: statuses.len() as i64 - failed,
-                        occurrence: 0,
-                    },
-                )
-                .collect();
-            diesel::insert_into(scenarios::table)
-                .values(&new_scenarios)
-                .execute(conn)?;
-            let scenario_ids: Vec<(i64, i64)> = scenarios::table
-                .filter(scenarios::run_id.eq_any(&run_ids))
-                .select((scenarios::run_id, scenarios::id))
-                .load(conn)?;
-            let scenario_of: std::collections::HashMap<i64, i64> =
-                scenario_ids.into_iter().collect();
-            let mut new_tests = Vec::with_capacity((count * tests) as usize);
-            for (run_id, (start, _, _, statuses)) in run_ids.iter().zip(&outcomes) {
-                let mut at = *start;
-                for ((i, (status, duration)), name) in statuses.iter().enumerate().zip(&names) {
-                    new_tests.push(GeneratedTest {
-                        run_id: *run_id,
-                        scenario_id: scenario_of.get(run_id).copied().unwrap_or(0),
-                        position: i as i64,
-                        file_name: name,
-                        file_path: "/generated/tests",
-                        status: status.as_str(),
-                        timestamp_start: Some(at),
-                        timestamp_stop: Some(at + duration),
-                        attempts: 1,
-                        machine_id: machine.id,
-                        occurrence: 0,
-                    });
-                    at += duration;
-                }
-            }
-            for chunk in new_tests.chunks(INSERT_CHUNK) {
-                diesel::insert_into(tests::table)
-                    .values(chunk)
-                    .execute(conn)?;
-            }
+            let run_ids = insert_runs(conn, machine.id, &outcomes, tests)?;
+            insert_labels(conn, &run_ids, done)?;
+            let scenario_of = insert_scenarios(conn, &run_ids, &outcomes)?;
+            insert_tests(conn, machine.id, &run_ids, &scenario_of, &outcomes, &names)?;
             if let Some(last) = run_ids.last() {
                 diesel::update(machines::table.find(machine.id))
                     .set(machines::last_run_id.eq(*last))
@@ -188,6 +76,183 @@ pub(crate) fn generate_history(
         }
         Ok(())
     })
+}
+
+/// How generated run `r` went: when it started, its status, its failed tests, and each test's
+/// status and duration (microseconds).
+struct Outcome {
+    start: i64,
+    status: Status,
+    failed: i64,
+    statuses: Vec<(Status, i64)>,
+}
+
+impl Outcome {
+    /// Run `r` of `tests` tests, `r` minutes after `first`, by the rule [`generate_history`]
+    /// states.
+    fn of_run(r: u32, tests: u32, first: Timestamp) -> Outcome {
+        const MINUTE: i64 = 60_000_000;
+        let start = first.as_micros() + i64::from(r) * MINUTE;
+        let statuses: Vec<(Status, i64)> = (0..tests)
+            .map(|i| {
+                let failed = (r + i).is_multiple_of(37) || (i == 0 && r % 2 == 1);
+                let status = if failed {
+                    Status::Failed
+                } else {
+                    Status::Passed
+                };
+                (status, 1_000_000 * i64::from(1 + i % 10 + r % 3))
+            })
+            .collect();
+        let failed = statuses
+            .iter()
+            .filter(|(s, _)| *s == Status::Failed)
+            .count() as i64;
+        let status = if failed > 0 {
+            Status::Failed
+        } else {
+            Status::Passed
+        };
+        Outcome {
+            start,
+            status,
+            failed,
+            statuses,
+        }
+    }
+
+    /// The run's whole duration, microseconds.
+    fn total(&self) -> i64 {
+        self.statuses.iter().map(|(_, d)| d).sum()
+    }
+}
+
+/// Inserts the runs of `outcomes` for machine `machine_id`; answers their ids in order.
+fn insert_runs(
+    conn: &mut Conn,
+    machine_id: i64,
+    outcomes: &[Outcome],
+    tests: u32,
+) -> Result<Vec<i64>, OpError> {
+    let new_runs: Vec<GeneratedRun<'_>> = outcomes
+        .iter()
+        .map(|outcome| GeneratedRun {
+            machine_id,
+            timestamp: outcome.start,
+            file_name: "master.py",
+            file_path: "/generated",
+            status: outcome.status.as_str(),
+            timestamp_start: Some(outcome.start),
+            timestamp_stop: Some(outcome.start + outcome.total()),
+            scenarios_count: 1,
+            empty_scenarios: 0,
+            test_count: i64::from(tests),
+            last_event_at: outcome.start + outcome.total(),
+            n_failed: outcome.failed,
+            n_passed: i64::from(tests) - outcome.failed,
+        })
+        .collect();
+    diesel::insert_into(runs::table)
+        .values(&new_runs)
+        .execute(conn)?;
+    let mut run_ids: Vec<i64> = runs::table
+        .filter(runs::machine_id.eq(machine_id))
+        .order(runs::id.desc())
+        .limit(new_runs.len() as i64)
+        .select(runs::id)
+        .load(conn)?;
+    run_ids.reverse();
+    Ok(run_ids)
+}
+
+/// Inserts the labels of the runs `run_ids`, generated runs `first`, `first + 1`…
+fn insert_labels(conn: &mut Conn, run_ids: &[i64], first: u32) -> Result<(), OpError> {
+    let new_labels: Vec<_> = run_ids
+        .iter()
+        .zip(first..)
+        .flat_map(|(run_id, r)| {
+            generated_labels(r).map(|(key, value)| {
+                (
+                    run_labels::run_id.eq(*run_id),
+                    run_labels::label_key.eq(key),
+                    run_labels::label_value.eq(value),
+                )
+            })
+        })
+        .collect();
+    diesel::insert_into(run_labels::table)
+        .values(&new_labels)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts each run's one scenario; answers the scenario of each run.
+fn insert_scenarios(
+    conn: &mut Conn,
+    run_ids: &[i64],
+    outcomes: &[Outcome],
+) -> Result<HashMap<i64, i64>, OpError> {
+    let new_scenarios: Vec<GeneratedScenario<'_>> = run_ids
+        .iter()
+        .zip(outcomes)
+        .map(|(run_id, outcome)| GeneratedScenario {
+            run_id: *run_id,
+            position: 0,
+            file_name: "scenario.py",
+            file_path: "/generated",
+            status: outcome.status.as_str(),
+            timestamp_start: Some(outcome.start),
+            timestamp_stop: Some(outcome.start + outcome.total()),
+            n_failed: outcome.failed,
+            n_passed: outcome.statuses.len() as i64 - outcome.failed,
+            occurrence: 0,
+        })
+        .collect();
+    diesel::insert_into(scenarios::table)
+        .values(&new_scenarios)
+        .execute(conn)?;
+    let scenario_ids: Vec<(i64, i64)> = scenarios::table
+        .filter(scenarios::run_id.eq_any(run_ids))
+        .select((scenarios::run_id, scenarios::id))
+        .load(conn)?;
+    Ok(scenario_ids.into_iter().collect())
+}
+
+/// Inserts each run's tests, one after another from the run's start, named `names`.
+fn insert_tests(
+    conn: &mut Conn,
+    machine_id: i64,
+    run_ids: &[i64],
+    scenario_of: &HashMap<i64, i64>,
+    outcomes: &[Outcome],
+    names: &[String],
+) -> Result<(), OpError> {
+    let mut new_tests = Vec::with_capacity(outcomes.len() * names.len());
+    for (run_id, outcome) in run_ids.iter().zip(outcomes) {
+        let mut at = outcome.start;
+        for ((i, (status, duration)), name) in outcome.statuses.iter().enumerate().zip(names) {
+            new_tests.push(GeneratedTest {
+                run_id: *run_id,
+                scenario_id: scenario_of.get(run_id).copied().unwrap_or(0),
+                position: i as i64,
+                file_name: name,
+                file_path: "/generated/tests",
+                status: status.as_str(),
+                timestamp_start: Some(at),
+                timestamp_stop: Some(at + duration),
+                attempts: 1,
+                machine_id,
+                occurrence: 0,
+            });
+            at += duration;
+        }
+    }
+    for chunk in new_tests.chunks(INSERT_CHUNK) {
+        diesel::insert_into(tests::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// A finished run written whole by the history generator (benchmarks).

@@ -24,7 +24,7 @@ use crate::db::schema::{
     test_output_lines, test_outputs, tests,
 };
 use crate::db::state_rows::RunState;
-use stpt_core::output::{OutputEnds, OutputLimit, OutputLog, TestOutput, place_batch};
+use stpt_core::output::{OutputBatch, OutputEnds, OutputLimit, OutputLog, TestOutput, place_batch};
 
 /// Rows per multi-row INSERT: 9 bound values each stays under every backend's bind limit
 /// (SQLite's 32,766).
@@ -42,7 +42,7 @@ pub(crate) fn machines(
     conn: &mut Conn,
     page: PageRequest,
 ) -> Result<Page<MachineSummary>, OpError> {
-    let total: i64 = machines::table.count().get_result(conn)?;
+    let total: i64 = machines::table.count().first(conn)?;
     let rows: Vec<MachineRow> = machines::table
         .order(machines::id.asc())
         .limit(limit(page.size))
@@ -102,7 +102,7 @@ pub(crate) fn runs(
     let total: i64 = runs::table
         .filter(runs::machine_id.eq(machine))
         .count()
-        .get_result(conn)?;
+        .first(conn)?;
     let rows: Vec<RunRow> = runs::table
         .filter(runs::machine_id.eq(machine))
         .order(runs::id.desc())
@@ -193,7 +193,7 @@ pub(crate) fn find_runs(
     filter: &RunFilter,
     page: PageRequest,
 ) -> Result<Page<RunSummary>, OpError> {
-    let total: i64 = filtered_runs(filter).count().get_result(conn)?;
+    let total: i64 = filtered_runs(filter).count().first(conn)?;
     let rows: Vec<RunRow> = filtered_runs(filter)
         .order(runs::id.desc())
         .limit(limit(page.size))
@@ -407,7 +407,7 @@ pub(crate) fn delete_machine(conn: &mut Conn, id: MachineId) -> Result<Option<u6
         let runs: i64 = runs::table
             .filter(runs::machine_id.eq(id))
             .count()
-            .get_result(conn)?;
+            .first(conn)?;
         diesel::delete(applied_events::table.filter(applied_events::machine_id.eq(id)))
             .execute(conn)?;
         diesel::delete(machines::table.find(id)).execute(conn)?;
@@ -520,34 +520,8 @@ pub(crate) fn append_output_within(
             name: batch.machine_name.clone(),
         }
     })?;
-    if let Some(row) = output_events::table
-        .find(&batch.event_id)
-        .select(OutputEventRow::as_select())
-        .get_result(conn)
-        .optional()?
-    {
-        if row.machine_id != machine.id {
-            return Err(OpError::Store(StoreError::EventIdReused {
-                event_id: batch.event_id.clone(),
-                machine: batch.machine_name.clone(),
-            }));
-        }
-        let run_status = runs::table
-            .find(row.run_id)
-            .select(runs::status)
-            .get_result::<String>(conn)
-            .optional()?;
-        return Ok(Applied {
-            kind: EventKind::TestOutput,
-            machine_id: row.machine_id,
-            run_id: row.run_id,
-            run_status: run_status
-                .map(|s| rows::status(&s))
-                .transpose()?
-                .unwrap_or(Status::Unknown),
-            test_id: Some(row.test_id),
-            duplicate: true,
-        });
+    if let Some(applied) = output_applied_before(conn, batch, machine.id)? {
+        return Ok(applied);
     }
     let machine = KnownMachine::new(machine);
     let run = target_run(conn, &machine, output.run_id, || StoreError::UnknownRun {
@@ -558,12 +532,83 @@ pub(crate) fn append_output_within(
         .filter(tests::run_id.eq(run.id))
         .filter(tests::position.eq(i64::from(output.index)))
         .select(tests::id)
-        .first::<i64>(conn)
+        .get_result::<i64>(conn)
         .optional()?
         .ok_or(StoreError::UnknownTest {
             run_id: run.id,
             index: output.index,
         })?;
+    keep_lines(conn, test_id, batch, limit)?;
+    // A rig that prints is not silent: its run is not closed as stale meanwhile.
+    diesel::update(runs::table.find(run.id))
+        .set(runs::last_event_at.eq(now.as_micros()))
+        .execute(conn)?;
+    diesel::insert_into(output_events::table)
+        .values(OutputEventRow {
+            event_id: batch.event_id.clone(),
+            machine_id: machine.row.id,
+            run_id: run.id,
+            test_id,
+            applied_at: now.as_micros(),
+        })
+        .execute(conn)?;
+    Ok(Applied {
+        kind: EventKind::TestOutput,
+        machine_id: machine.row.id,
+        run_id: run.id,
+        run_status: rows::status(&run.status)?,
+        test_id: Some(test_id),
+        duplicate: false,
+    })
+}
+
+/// The answer to an output batch whose event id was applied before (a duplicate), if it was;
+/// refused when another machine than `machine_id` used the id.
+fn output_applied_before(
+    conn: &mut Conn,
+    batch: &OutputBatch,
+    machine_id: i64,
+) -> Result<Option<Applied>, OpError> {
+    let Some(row) = output_events::table
+        .find(&batch.event_id)
+        .select(OutputEventRow::as_select())
+        .get_result(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if row.machine_id != machine_id {
+        return Err(OpError::Store(StoreError::EventIdReused {
+            event_id: batch.event_id.clone(),
+            machine: batch.machine_name.clone(),
+        }));
+    }
+    let run_status = runs::table
+        .find(row.run_id)
+        .select(runs::status)
+        .get_result::<String>(conn)
+        .optional()?;
+    Ok(Some(Applied {
+        kind: EventKind::TestOutput,
+        machine_id: row.machine_id,
+        run_id: row.run_id,
+        run_status: run_status
+            .map(|s| rows::status(&s))
+            .transpose()?
+            .unwrap_or(Status::Unknown),
+        test_id: Some(row.test_id),
+        duplicate: true,
+    }))
+}
+
+/// Adds `batch`'s lines to test `test_id`'s output within `limit`: inserts the lines kept,
+/// drops the tail lines the limit no longer keeps (one indexed DELETE) and moves the counters.
+fn keep_lines(
+    conn: &mut Conn,
+    test_id: i64,
+    batch: &OutputBatch,
+    limit: OutputLimit,
+) -> Result<(), OpError> {
     let before = test_outputs::table
         .find(test_id)
         .select(OutputRow::as_select())
@@ -621,27 +666,7 @@ pub(crate) fn append_output_within(
             .values(&row)
             .execute(conn)?;
     }
-    // A rig that prints is not silent: its run is not closed as stale meanwhile.
-    diesel::update(runs::table.find(run.id))
-        .set(runs::last_event_at.eq(now.as_micros()))
-        .execute(conn)?;
-    diesel::insert_into(output_events::table)
-        .values(OutputEventRow {
-            event_id: batch.event_id.clone(),
-            machine_id: machine.row.id,
-            run_id: run.id,
-            test_id,
-            applied_at: now.as_micros(),
-        })
-        .execute(conn)?;
-    Ok(Applied {
-        kind: EventKind::TestOutput,
-        machine_id: machine.row.id,
-        run_id: run.id,
-        run_status: rows::status(&run.status)?,
-        test_id: Some(test_id),
-        duplicate: false,
-    })
+    Ok(())
 }
 
 fn limit_i64(n: u64) -> i64 {

@@ -5,6 +5,10 @@
 //! (bounded by `busy_timeout`).
 
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "reads on pooled connections, some over many rows: LIMIT 1 keeps them short"
+)]
 #[path = "access_ops.rs"]
 mod access_ops;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
@@ -12,12 +16,24 @@ mod access_ops;
 mod events;
 #[cfg(feature = "bench-loaders")]
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "reads on pooled connections, some over many rows: LIMIT 1 keeps them short"
+)]
 #[path = "history_loader.rs"]
 mod history_loader;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "reads on pooled connections, some over many rows: LIMIT 1 keeps them short"
+)]
 #[path = "ops.rs"]
 mod ops;
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "reads on pooled connections, some over many rows: LIMIT 1 keeps them short"
+)]
 #[path = "webhook_ops.rs"]
 mod webhook_ops;
 

@@ -230,26 +230,7 @@ pub(crate) fn parse_request(buf: &[u8], max_len: usize) -> Result<Option<Request
             connection.add(header.value);
         }
     }
-    let framing = match (chunked, lengths.value) {
-        (Some(_), Some(_)) => {
-            return Err(Refusal::bad_request(
-                "a request may not have both a Content-Length and a Transfer-Encoding",
-            ));
-        }
-        (Some(_), None) if !http_11 => {
-            return Err(Refusal::bad_request(
-                "HTTP/1.0 requests may not use a Transfer-Encoding",
-            ));
-        }
-        (Some(true), None) => Framing::Chunked,
-        (Some(false), None) => {
-            return Err(Refusal::bad_request(
-                "the only Transfer-Encoding accepted ends in chunked",
-            ));
-        }
-        (None, Some(0) | None) => Framing::Empty,
-        (None, Some(n)) => Framing::Length(n),
-    };
+    let framing = request_framing(chunked, lengths.value, http_11)?;
     Ok(Some(RequestHead {
         len,
         line_end: line_end(buf),
@@ -259,6 +240,29 @@ pub(crate) fn parse_request(buf: &[u8], max_len: usize) -> Result<Option<Request
         is_head: request.method == Some("HEAD"),
         expects_continue,
     }))
+}
+
+/// How a request's body is framed, from its Transfer-Encoding (`Some(true)` when it ends in
+/// chunked) and its Content-Length: one of them at most, and no Transfer-Encoding in HTTP/1.0.
+fn request_framing(
+    chunked: Option<bool>,
+    length: Option<u64>,
+    http_11: bool,
+) -> Result<Framing, Refusal> {
+    match (chunked, length) {
+        (Some(_), Some(_)) => Err(Refusal::bad_request(
+            "a request may not have both a Content-Length and a Transfer-Encoding",
+        )),
+        (Some(_), None) if !http_11 => Err(Refusal::bad_request(
+            "HTTP/1.0 requests may not use a Transfer-Encoding",
+        )),
+        (Some(true), None) => Ok(Framing::Chunked),
+        (Some(false), None) => Err(Refusal::bad_request(
+            "the only Transfer-Encoding accepted ends in chunked",
+        )),
+        (None, Some(0) | None) => Ok(Framing::Empty),
+        (None, Some(n)) => Ok(Framing::Length(n)),
+    }
 }
 
 fn too_large(max_len: usize) -> Refusal {

@@ -242,65 +242,21 @@ impl<C: Socket> Connection<'_, C> {
         if self.buf.is_empty() {
             self.buf = Vec::new();
         }
-        let unreachable = |e: io::Error| {
-            tracing::error!("cannot reach the app: {e}");
-            End::Refuse(Refusal::unavailable("the server is not ready; try again"))
-        };
         let mut from_app = Vec::new();
-        let mut early = None;
-        let mut broken_off = false;
-        let small = request.len() + body.len <= KEPT_FOR_RETRY;
-        let (mut app, mut reused, whole_request) = if small {
-            let (app, reused) = shared.upstream.take().await.map_err(unreachable)?;
-            for piece in body.pieces.drain(..) {
-                request.extend_from_slice(&piece);
-            }
-            match self
-                .send(&app, &request, &mut from_app, head.is_head)
-                .await?
-            {
-                Sent::Written | Sent::Failed => {}
-                Sent::Answered(response) => early = Some(response),
-            }
-            (app, reused, Some(request))
-        } else {
-            let app = shared.upstream.connect().await.map_err(unreachable)?;
-            let pieces = std::iter::once(request).chain(body.pieces.drain(..));
-            for piece in pieces {
-                match self.send(&app, &piece, &mut from_app, head.is_head).await? {
-                    Sent::Written => {}
-                    Sent::Answered(response) => {
-                        early = Some(response);
-                        break;
-                    }
-                    Sent::Failed => {
-                        broken_off = true;
-                        break;
-                    }
-                }
-            }
-            (app, false, None)
-        };
-        let answered_early = early.is_some() || broken_off;
-        let response = match early {
+        let mut sent = self
+            .send_request(request, &mut body, &mut from_app, head.is_head)
+            .await?;
+        let answered_early = sent.early.is_some() || sent.broken_off;
+        let response = match sent.early.take() {
             Some(response) => response,
-            None => loop {
-                match read_response(&app, &mut from_app, head.is_head).await {
-                    Ok(response) => {
-                        if let Some(response) = self.interim(response, &mut from_app).await? {
-                            break response;
-                        }
-                    }
-                    Err(AppGone::Silent) if reused && whole_request.is_some() => {
-                        // The pooled connection had been closed: send it again on a new one.
-                        reused = false;
-                        let request = whole_request.as_deref().unwrap_or_default();
-                        app = self.resend(request).await?;
-                    }
-                    Err(gone) => return Err(gone.end()),
-                }
-            },
+            None => {
+                self.await_response(&mut sent, &mut from_app, head.is_head)
+                    .await?
+            }
         };
+        let Forwarded {
+            app, whole_request, ..
+        } = sent;
         drop(whole_request);
         // The app has taken the body: its bytes leave the budget.
         drop(body.permit.take());
@@ -320,6 +276,89 @@ impl<C: Socket> Connection<'_, C> {
             return Err(End::Linger);
         }
         Ok(())
+    }
+
+    /// Sends `request` (the head as the app gets it) and `body` to the app: a small request whole
+    /// on a pooled connection (kept to send again should that connection turn out closed), a
+    /// larger one piece by piece on a new connection. Stops early when the app answers first.
+    async fn send_request(
+        &self,
+        mut request: Vec<u8>,
+        body: &mut Body,
+        from_app: &mut Vec<u8>,
+        is_head: bool,
+    ) -> Result<Forwarded, End> {
+        let unreachable = |e: io::Error| {
+            tracing::error!("cannot reach the app: {e}");
+            End::Refuse(Refusal::unavailable("the server is not ready; try again"))
+        };
+        if request.len() + body.len <= KEPT_FOR_RETRY {
+            let (app, reused) = self.shared.upstream.take().await.map_err(unreachable)?;
+            for piece in body.pieces.drain(..) {
+                request.extend_from_slice(&piece);
+            }
+            let early = match self.send(&app, &request, from_app, is_head).await? {
+                Sent::Written | Sent::Failed => None,
+                Sent::Answered(response) => Some(response),
+            };
+            return Ok(Forwarded {
+                app,
+                reused,
+                whole_request: Some(request),
+                early,
+                broken_off: false,
+            });
+        }
+        let app = self.shared.upstream.connect().await.map_err(unreachable)?;
+        let mut early = None;
+        let mut broken_off = false;
+        let pieces = std::iter::once(request).chain(body.pieces.drain(..));
+        for piece in pieces {
+            match self.send(&app, &piece, from_app, is_head).await? {
+                Sent::Written => {}
+                Sent::Answered(response) => {
+                    early = Some(response);
+                    break;
+                }
+                Sent::Failed => {
+                    broken_off = true;
+                    break;
+                }
+            }
+        }
+        Ok(Forwarded {
+            app,
+            reused: false,
+            whole_request: None,
+            early,
+            broken_off,
+        })
+    }
+
+    /// Reads the app's final answer to a forwarded request, relaying interim ones; a request
+    /// sent whole on a pooled connection the app had closed is sent again on a new one.
+    async fn await_response(
+        &self,
+        sent: &mut Forwarded,
+        from_app: &mut Vec<u8>,
+        is_head: bool,
+    ) -> Result<ResponseHead, End> {
+        loop {
+            match read_response(&sent.app, from_app, is_head).await {
+                Ok(response) => {
+                    if let Some(response) = self.interim(response, from_app).await? {
+                        return Ok(response);
+                    }
+                }
+                Err(AppGone::Silent) if sent.reused && sent.whole_request.is_some() => {
+                    // The pooled connection had been closed: send it again on a new one.
+                    sent.reused = false;
+                    let request = sent.whole_request.as_deref().unwrap_or_default();
+                    sent.app = self.resend(request).await?;
+                }
+                Err(gone) => return Err(gone.end()),
+            }
+        }
     }
 
     /// Writes `data` to the app, watching for an answer meanwhile (the app may refuse a request
@@ -552,6 +591,17 @@ impl<C: Socket> Connection<'_, C> {
             Ok(Err(_)) | Err(_) => Err(End::Quiet),
         }
     }
+}
+
+/// A request on its way to the app: the connection, whether it came from the pool, the
+/// request kept whole to send again (small requests only), and an answer that came before the
+/// app took all of it, or that it stopped taking it.
+struct Forwarded {
+    app: TcpStream,
+    reused: bool,
+    whole_request: Option<Vec<u8>>,
+    early: Option<ResponseHead>,
+    broken_off: bool,
 }
 
 /// What became of a write to the app.

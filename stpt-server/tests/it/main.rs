@@ -6,6 +6,10 @@
 
 // Test code: an unwrap that fails is a failing test, in helpers as in `#[test]`s.
 #![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test is one scenario told from start to end, however long"
+)]
 
 mod access;
 mod base_path;

@@ -168,71 +168,23 @@ pub(super) fn connections(server: &ServerArgs, args: ConnectionsArgs) -> anyhow:
         connect_failures += open_some(&mut held, addr, &host, &args, usize::MAX, ramp_deadline);
     }
 
-    let stop = AtomicBool::new(false);
-    let (samples_tx, samples_rx) = mpsc::channel();
-    let (report_samples, rss) = std::thread::scope(|scope| {
-        let stop = &stop;
-        let prober = scope.spawn({
-            let host = host.clone();
-            let every = Duration::from_millis(args.probe_every_ms);
-            move || probe_until(stop, addr, &host, every, &samples_tx)
-        });
-        let sampler = scope.spawn(move || args.pid.map(|pid| sample_rss(stop, pid)));
-        let until = Instant::now() + Duration::from_secs(args.seconds);
-        while Instant::now() < until {
-            let round = Instant::now();
-            for h in &mut held {
-                if let Some(closed) = tend(h, &args)
-                    && closed
-                {
-                    reports[kind_index(h.kind)].closed_by_server += 1;
-                }
-            }
-            connect_failures += open_some(&mut held, addr, &host, &args, OPENS_PER_TICK, until);
-            std::thread::sleep(TICK.saturating_sub(round.elapsed()));
-        }
-        stop.store(true, Ordering::Relaxed);
-        let _ = prober.join();
-        let rss = sampler.join().ok().flatten();
-        (samples_rx.iter().collect::<Vec<_>>(), rss)
-    });
+    let (report_samples, rss) = hold(
+        &mut held,
+        addr,
+        &host,
+        &args,
+        &mut reports,
+        &mut connect_failures,
+    );
     for h in &held {
         if h.stream.is_some() {
             reports[kind_index(h.kind)].open_at_end += 1;
         }
     }
 
-    let mut latencies = Vec::new();
-    let mut failed = Vec::new();
-    for sample in report_samples {
-        match sample {
-            Ok(took) => latencies.push(took),
-            Err(error) => failed.push(error),
-        }
-    }
-    let probes = latencies.len() + failed.len();
-    let healthz = LatencySummary::of(&mut latencies);
-    let (rss_max, rss_peak) = rss.unwrap_or((None, None));
-    let target_met = failed.is_empty()
-        && probes > 0
-        && healthz.p99_ms <= args.target_ms
-        && rss_max.is_none_or(|mb| mb <= args.target_rss_mb);
-    let [idle, head, body] = reports;
-    let report = ConnectionsReport {
-        url: base,
-        seconds: args.seconds,
-        idle,
-        head,
-        body,
-        connect_failures,
-        probes,
-        probes_failed: failed.len(),
-        first_probe_errors: failed.iter().take(5).cloned().collect(),
-        healthz,
-        server_rss_max_mb: rss_max,
-        server_rss_peak_mb: rss_peak,
-        target_met,
-    };
+    let report =
+        ConnectionsReport::new(base, &args, reports, connect_failures, report_samples, rss);
+    let target_met = report.target_met;
     drop(held);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -286,6 +238,97 @@ fn print(report: &ConnectionsReport) {
         "    target: {}",
         if report.target_met { "met" } else { "missed" }
     );
+}
+
+/// One `/healthz` probe: how long it took, or why it failed.
+type Probe = Result<Duration, String>;
+
+/// The server's resident memory, MB: the most sampled and the peak the kernel saw.
+type Rss = (Option<f64>, Option<f64>);
+
+/// Holds the connections open for `--seconds`, tending them and reopening those the server
+/// closed (counted in `reports`), while a thread probes `/healthz` and another samples the
+/// server's memory; answers the probes' results and the memory figures (with `--pid`).
+fn hold(
+    held: &mut [Held],
+    addr: SocketAddr,
+    host: &str,
+    args: &ConnectionsArgs,
+    reports: &mut [KindReport; 3],
+    connect_failures: &mut u64,
+) -> (Vec<Probe>, Option<Rss>) {
+    let stop = AtomicBool::new(false);
+    let (samples_tx, samples_rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let stop = &stop;
+        let prober = scope.spawn({
+            let host = host.to_owned();
+            let every = Duration::from_millis(args.probe_every_ms);
+            move || probe_until(stop, addr, &host, every, &samples_tx)
+        });
+        let sampler = scope.spawn(move || args.pid.map(|pid| sample_rss(stop, pid)));
+        let until = Instant::now() + Duration::from_secs(args.seconds);
+        while Instant::now() < until {
+            let round = Instant::now();
+            for h in held.iter_mut() {
+                if let Some(closed) = tend(h, args)
+                    && closed
+                {
+                    reports[kind_index(h.kind)].closed_by_server += 1;
+                }
+            }
+            *connect_failures += open_some(held, addr, host, args, OPENS_PER_TICK, until);
+            std::thread::sleep(TICK.saturating_sub(round.elapsed()));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let _ = prober.join();
+        let rss = sampler.join().ok().flatten();
+        (samples_rx.iter().collect::<Vec<_>>(), rss)
+    })
+}
+
+impl ConnectionsReport {
+    /// The report of a run against `base`, from the probes' results and the memory figures.
+    fn new(
+        base: String,
+        args: &ConnectionsArgs,
+        reports: [KindReport; 3],
+        connect_failures: u64,
+        report_samples: Vec<Probe>,
+        rss: Option<Rss>,
+    ) -> ConnectionsReport {
+        let mut latencies = Vec::new();
+        let mut failed = Vec::new();
+        for sample in report_samples {
+            match sample {
+                Ok(took) => latencies.push(took),
+                Err(error) => failed.push(error),
+            }
+        }
+        let probes = latencies.len() + failed.len();
+        let healthz = LatencySummary::of(&mut latencies);
+        let (rss_max, rss_peak) = rss.unwrap_or((None, None));
+        let target_met = failed.is_empty()
+            && probes > 0
+            && healthz.p99_ms <= args.target_ms
+            && rss_max.is_none_or(|mb| mb <= args.target_rss_mb);
+        let [idle, head, body] = reports;
+        ConnectionsReport {
+            url: base,
+            seconds: args.seconds,
+            idle,
+            head,
+            body,
+            connect_failures,
+            probes,
+            probes_failed: failed.len(),
+            first_probe_errors: failed.iter().take(5).cloned().collect(),
+            healthz,
+            server_rss_max_mb: rss_max,
+            server_rss_peak_mb: rss_peak,
+            target_met,
+        }
+    }
 }
 
 /// Opens up to `most` of the connections that are closed, until `until`; returns how many

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
+use stpt_core::wire::IngestAnswer;
 use stpt_core::{
     DryRun, Event, MasterScenarioPlan, ScenarioPlan, Status, TestPlan, TestStart, TestStop,
     Timestamp,
@@ -90,8 +91,8 @@ pub(super) fn live(server: &ServerArgs, args: LiveArgs) -> anyhow::Result<()> {
     let machine = format!("bench-live-{}", run_tag());
     let tests = args.events.div_ceil(2);
     let answer = post(&plan(&machine, tests))?;
-    let run_id = answer["run_id"]
-        .as_i64()
+    let run_id = IngestAnswer::read(&answer)
+        .run_id
         .context("the dry run answered no run_id")?;
     let run: serde_json::Value = agent
         .get(&format!("{base}/api/v1/runs/{run_id}"))

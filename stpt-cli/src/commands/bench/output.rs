@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
+use stpt_core::wire::IngestAnswer;
 use stpt_core::{
     DryRun, Event, MasterScenarioPlan, OutputBatch, OutputLine, OutputStream, ScenarioPlan, Status,
     TestPlan, TestStart, TestStop, Timestamp,
@@ -470,8 +471,8 @@ impl Bench<'_> {
         let (answer, _) = self
             .event(&agent, &plan(&name, 1))
             .map_err(|e| anyhow::anyhow!("the printer's dry run: {e}"))?;
-        let run_id = answer["run_id"]
-            .as_i64()
+        let run_id = IngestAnswer::read(&answer)
+            .run_id
             .context("the dry run answered no run_id")?;
         self.event(&agent, &start(&name, "t00000.py".to_owned()))
             .map_err(|e| anyhow::anyhow!("the printer's test start: {e}"))?;
