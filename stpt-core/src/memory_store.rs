@@ -727,7 +727,7 @@ impl Store for MemoryStore {
         }
         let mut state = self.lock()?;
         if let Some(id) = event.event_id()
-            && let Some(applied) = state.applied.get(id)
+            && let Some(applied) = state.applied.get(id).or(state.output_applied.get(id))
         {
             let machine = state.by_name.get(&name_key(event.machine_name()));
             if machine != Some(&applied.machine_id) {
@@ -764,7 +764,11 @@ impl Store for MemoryStore {
         let batch = &output.batch;
         let machine = state.machine_named(&batch.machine_name)?;
         let machine_id = machine.machine.id;
-        if let Some(applied) = state.output_applied.get(&batch.event_id) {
+        if let Some(applied) = state
+            .output_applied
+            .get(&batch.event_id)
+            .or(state.applied.get(&batch.event_id))
+        {
             if applied.machine_id != machine_id {
                 return Err(StoreError::EventIdReused {
                     event_id: batch.event_id.clone(),

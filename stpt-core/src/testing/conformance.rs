@@ -1547,6 +1547,42 @@ pub fn output_refusals_change_nothing(store: &dyn Store) {
     assert_eq!(store.output(test).unwrap(), None);
 }
 
+/// Event ids are one namespace across every kind: an id an output batch used is a duplicate
+/// for a start, stop or dry run of the same machine (and refused for another machine's), and
+/// the other way round.
+pub fn event_ids_are_shared_by_output_and_other_events(store: &dyn Store) {
+    let limit = OutputLimit::default();
+    let dry = apply(store, dry_run(M, 0, &[("s.py", &["a.py", "b.py"])]));
+    apply(store, dry_run("rig-2", 0, &[("s.py", &["a.py"])]));
+    let out = store
+        .append_output(&output_of(output(M, None, 0, "shared-1", &["x"])), limit, at(1))
+        .unwrap();
+    assert!(!out.duplicate);
+    let before = dump(store);
+    let again = store
+        .apply(&with_event_id(start(M, "a.py", 2), "shared-1"), at(2))
+        .unwrap();
+    assert!(again.duplicate, "a start reusing an output's id was applied");
+    assert_eq!(again.run_id, dry.run_id);
+    assert_eq!(dump(store), before, "a start reusing an output's id changed the store");
+    assert_rejected_unchanged(store, with_event_id(start("rig-2", "a.py", 3), "shared-1"), |e| {
+        matches!(e, StoreError::EventIdReused { .. })
+    });
+
+    let started = apply(store, with_event_id(start(M, "a.py", 4), "shared-2"));
+    let before = dump(store);
+    let again = store
+        .append_output(&output_of(output(M, None, 1, "shared-2", &["y"])), limit, at(5))
+        .unwrap();
+    assert!(again.duplicate, "output reusing a start's id was applied");
+    assert_eq!(again.run_id, started.run_id);
+    assert_eq!(dump(store), before, "output reusing a start's id changed the store");
+    let err = store
+        .append_output(&output_of(output("rig-2", None, 0, "shared-2", &["z"])), limit, at(6))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::EventIdReused { .. }), "{err:?}");
+}
+
 /// A batch answers each event in order, as `apply` would one by one: a refused event changes
 /// nothing and the events after it still apply; a duplicate (also of an event earlier in the
 /// same batch) changes nothing; output in a batch goes to its test.

@@ -127,6 +127,7 @@ macro_rules! store_conformance_tests {
             find_runs_filters_by_machine_status_labels_and_dates,
             output_keeps_head_and_tail_of_each_test,
             output_refusals_change_nothing,
+            event_ids_are_shared_by_output_and_other_events,
             batch_answers_each_event_in_order,
         );
     };

@@ -13,7 +13,9 @@
 //!   preflight, which it never grants), while a plain form or `text/plain` post it can. Such a
 //!   request carrying the browser's login session and no `Authorization` must also repeat the
 //!   session's CSRF value in `X-CSRF-Token`. A request whose `Origin` names another site is
-//!   refused outright.
+//!   refused outright: a page's origin must be the host the request is sent to, or a host the
+//!   server is named by (`--allowed-host`, `--public-url`); an address or a `localhost` name
+//!   is not enough, since any site can be reached by one.
 //!
 //! The Host check is a fairing, so it covers every route; it re-routes a refused request to
 //! [`refused`], which answers the JSON error. The write checks are a request guard,
@@ -56,18 +58,40 @@ impl ServedHosts {
 
     /// Whether `host` (a `Host` header's name, without the port) is served.
     pub(crate) fn serves(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let host = normal(host);
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         bare.parse::<IpAddr>().is_ok()
             || host == "localhost"
             || host.ends_with(".localhost")
-            || self.names.iter().any(|name| {
-                name == &host
-                    || name
-                        .strip_prefix("*.")
-                        .is_some_and(|domain| host.ends_with(&format!(".{domain}")))
-            })
+            || self.named(&host)
     }
+
+    /// Whether `host` (normalised) is one the server is named by: an `--allowed-host` or the
+    /// host of `--public-url`. Addresses and `localhost` names are served but not named: any
+    /// site may be reached by an address, so a page there is not this server's.
+    fn named(&self, host: &str) -> bool {
+        self.names.iter().any(|name| {
+            name == host
+                || name
+                    .strip_prefix("*.")
+                    .is_some_and(|domain| host.ends_with(&format!(".{domain}")))
+        })
+    }
+
+    /// Whether a page of `origin` (an `Origin` header) is this server's own: its host is the
+    /// one the request was sent to (`request_host`, a `Host` header's name), or one the server
+    /// is named by.
+    fn own_page(&self, origin: &str, request_host: Option<&str>) -> bool {
+        url_host(origin).is_some_and(|host| {
+            let host = normal(&host);
+            request_host.is_some_and(|to| normal(to) == host) || self.named(&host)
+        })
+    }
+}
+
+/// A host name as compared: lowercase, without a trailing dot.
+fn normal(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// The name in a `Host` header, without its port (`[::1]` stays bracketed).
@@ -123,8 +147,9 @@ fn check_host(request: &Request<'_>, hosts: &ServedHosts) -> Option<ApiError> {
 /// Why a write could have come from a page of another site, if it could.
 fn check_write(request: &Request<'_>, hosts: &ServedHosts) -> Result<(), ApiError> {
     // `null` (a sandboxed frame, a local file) is another site too.
+    let request_host = request.headers().get_one("Host").map(host_name);
     if let Some(origin) = request.headers().get_one("Origin")
-        && !url_host(origin).is_some_and(|host| hosts.serves(&host))
+        && !hosts.own_page(origin, request_host)
     {
         return Err(ApiError {
             status: Status::Forbidden,

@@ -34,11 +34,11 @@ use super::{Conn, in_transaction, insert_tests, machine_for_update, save_move};
 use crate::db::OpError;
 use crate::db::known::{Known, KnownMachine};
 use crate::db::rows::{
-    self, AppliedEventRow, MachineRow, NewMachine, NewRun, NewScenario, NewTest,
+    self, AppliedEventRow, MachineRow, NewMachine, NewRun, NewScenario, NewTest, OutputEventRow,
 };
 use crate::db::saves::{SaveRun, SaveScenario, SaveTest};
 use crate::db::schema::{
-    applied_events, machines, run_labels, runs, scenarios, test_attempts, tests,
+    applied_events, machines, output_events, run_labels, runs, scenarios, test_attempts, tests,
 };
 use crate::db::state_rows::{RunState, ScenarioState, TestState};
 use crate::db::writer::Work;
@@ -178,31 +178,53 @@ fn already_applied(
     Ok(Some(applied))
 }
 
-fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpError> {
-    let Some(row) = applied_events::table
+/// The answer an event id got when it was applied, as a duplicate's answer: ids are one
+/// namespace across every kind, output included (`output_events` holds output's).
+pub(super) fn find_applied(conn: &mut Conn, event_id: &str) -> Result<Option<Applied>, OpError> {
+    let found = match applied_events::table
         .find(event_id)
         .select(AppliedEventRow::as_select())
         .get_result(conn)
         .optional()?
-    else {
+    {
+        Some(row) => Some((
+            rows::event_kind(&row.kind)?,
+            row.machine_id,
+            row.run_id,
+            row.test_id,
+        )),
+        None => output_events::table
+            .find(event_id)
+            .select(OutputEventRow::as_select())
+            .get_result(conn)
+            .optional()?
+            .map(|row| {
+                (
+                    EventKind::TestOutput,
+                    row.machine_id,
+                    row.run_id,
+                    Some(row.test_id),
+                )
+            }),
+    };
+    let Some((kind, machine_id, run_id, test_id)) = found else {
         return Ok(None);
     };
-    let kind = rows::event_kind(&row.kind)?;
     let run_status: Option<String> = runs::table
-        .find(row.run_id)
+        .find(run_id)
         .select(runs::status)
         .get_result(conn)
         .optional()?;
     Ok(Some(Applied {
         kind,
-        machine_id: row.machine_id,
-        run_id: row.run_id,
+        machine_id,
+        run_id,
         run_status: run_status
             .as_deref()
             .map(rows::status)
             .transpose()?
             .unwrap_or(Status::Unknown),
-        test_id: row.test_id,
+        test_id,
         duplicate: true,
     }))
 }

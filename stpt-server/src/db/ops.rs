@@ -8,11 +8,11 @@
 use diesel::prelude::*;
 use stpt_core::{
     Applied, Attempt, Closure, EventKind, Labels, Machine, MachineId, MachineSummary, Node, NodeId,
-    NodeKind, Page, PageRequest, RunFilter, RunId, RunSummary, RunTree, ScenarioTree, Status,
-    StoreError, TestResult, Timestamp,
+    NodeKind, Page, PageRequest, RunFilter, RunId, RunSummary, RunTree, ScenarioTree, StoreError,
+    TestResult, Timestamp,
 };
 
-use super::events::{finish_ongoing, target_run};
+use super::events::{find_applied, finish_ongoing, target_run};
 use super::{Conn, in_transaction, machine_for_update};
 use crate::db::OpError;
 use crate::db::known::KnownMachine;
@@ -569,36 +569,16 @@ fn output_applied_before(
     batch: &OutputBatch,
     machine_id: i64,
 ) -> Result<Option<Applied>, OpError> {
-    let Some(row) = output_events::table
-        .find(&batch.event_id)
-        .select(OutputEventRow::as_select())
-        .get_result(conn)
-        .optional()?
-    else {
+    let Some(applied) = find_applied(conn, &batch.event_id)? else {
         return Ok(None);
     };
-    if row.machine_id != machine_id {
+    if applied.machine_id != machine_id {
         return Err(OpError::Store(StoreError::EventIdReused {
             event_id: batch.event_id.clone(),
             machine: batch.machine_name.clone(),
         }));
     }
-    let run_status = runs::table
-        .find(row.run_id)
-        .select(runs::status)
-        .get_result::<String>(conn)
-        .optional()?;
-    Ok(Some(Applied {
-        kind: EventKind::TestOutput,
-        machine_id: row.machine_id,
-        run_id: row.run_id,
-        run_status: run_status
-            .map(|s| rows::status(&s))
-            .transpose()?
-            .unwrap_or(Status::Unknown),
-        test_id: Some(row.test_id),
-        duplicate: true,
-    }))
+    Ok(Some(applied))
 }
 
 /// Adds `batch`'s lines to test `test_id`'s output within `limit`: inserts the lines kept,

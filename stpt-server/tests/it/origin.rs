@@ -54,8 +54,16 @@ fn cross_site_simple_writes_are_refused() {
     }
     assert_eq!(dump(&**db), empty, "a refused write changed the store");
 
-    // JSON from a page of another site (or an opaque one) is refused too.
-    for origin in ["https://evil.example", "null"] {
+    // JSON from a page of another site (or an opaque one) is refused too, an address or a
+    // `localhost` name included: a page's origin must be the host the request is sent to.
+    for origin in [
+        "https://evil.example",
+        "null",
+        "http://203.0.113.5",
+        "https://8.8.8.8:443",
+        "http://[2001:db8::1]",
+        "http://evil.localhost:8101",
+    ] {
         let (status, body) = answer(
             client
                 .post("/tm_api/dry_run/")
@@ -67,6 +75,33 @@ fn cross_site_simple_writes_are_refused() {
         assert_eq!(body["error"], "cross_origin");
     }
     assert_eq!(dump(&**db), empty);
+
+    for (host, origin) in [
+        ("10.0.0.1:8000", "http://10.0.0.2:8000"),
+        ("localhost:8000", "http://evil.localhost:8000"),
+    ] {
+        let (status, body) = answer(
+            client
+                .post("/tm_api/dry_run/")
+                .header(ContentType::JSON)
+                .header(Header::new("Host", host))
+                .header(Header::new("Origin", origin))
+                .body(dry_run_body()),
+        );
+        assert_eq!(status, Status::Forbidden, "{origin} to {host}: {body}");
+    }
+    assert_eq!(dump(&**db), empty);
+
+    // A page of the host the request goes to writes, by address too.
+    let (status, body) = answer(
+        client
+            .post("/tm_api/dry_run/")
+            .header(ContentType::JSON)
+            .header(Header::new("Host", "10.0.0.1:8000"))
+            .header(Header::new("Origin", "http://10.0.0.1:8000"))
+            .body(dry_run_body()),
+    );
+    assert_eq!(status, Status::Created, "{body}");
 
     // The server's own pages and non-browser clients write as before.
     let (status, _) = answer(
