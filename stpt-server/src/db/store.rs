@@ -21,7 +21,8 @@ use super::pool::{ConnectError, DatabaseUrl, DbPool, PoolOptions, connect};
 use super::writer::Writer;
 use super::{FromPoolError, OpError, on_backend, postgres, sqlite};
 
-/// Lanes of PostgreSQL's writer at most (each one connection while it commits a batch).
+/// Lanes of PostgreSQL's writer for starts, stops and dry runs at most (each one connection
+/// while it commits a batch); one more takes output.
 const PG_LANES: u32 = 4;
 
 /// A [`Store`] on SQLite or PostgreSQL.
@@ -53,7 +54,7 @@ impl DieselStore {
                     .map_err(|err| writer_error(spawned(err)))?
             }
             (DbPool::Postgres(pool), _) => {
-                let targets = (0..lanes)
+                let targets = (0..=lanes)
                     .map(|_| postgres::PgTarget::new(pool.clone()))
                     .collect();
                 Writer::start(targets, "stpt-pg-writer")

@@ -10,7 +10,8 @@
 //!   connections competing for the write lock would wait in SQLite's busy handler instead.
 //! - PostgreSQL gets several lanes, each checking a pooled connection out per batch. A
 //!   machine's events always take the same lane, so lanes rarely wait on each other's row
-//!   locks; each batch locks all its machines up front in name order, so lanes (and other
+//!   locks, and output has a lane of its own, so a flood of it does not delay starts and
+//!   stops; each batch locks all its machines up front in name order, so lanes (and other
 //!   server instances) never deadlock.
 //!
 //! A refused event writes nothing (the operations check before they write) and does not stop
@@ -127,14 +128,25 @@ impl Writer {
         answer.recv().map_err(|_| stopped())
     }
 
-    /// The lane of a machine's events: the same one every time.
+    /// The lane of a machine's events: the same one every time. With more than two lanes the
+    /// last one takes only output, so a flood of output (thousands of lines a second, each
+    /// batch hundreds of rows) never holds up other machines' starts and stops behind it.
     fn lane_of(&self, event: &Event) -> usize {
-        if self.lanes.len() <= 1 {
+        let lanes = self.lanes.len();
+        if lanes <= 1 {
             return 0;
         }
+        let (first, count) = if lanes > 2 {
+            if matches!(event, Event::TestOutput(_)) {
+                return lanes - 1;
+            }
+            (0, lanes - 1)
+        } else {
+            (0, lanes)
+        };
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         stpt_core::machine_key(event.machine_name()).hash(&mut hasher);
-        (hasher.finish() % self.lanes.len() as u64) as usize
+        first + (hasher.finish() % count as u64) as usize
     }
 }
 
