@@ -59,28 +59,29 @@ fn position(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// The nine count columns in priority order, shared by runs and scenarios.
-macro_rules! counts_accessors {
-    ($row:ty) => {
-        impl $row {
-            pub(super) fn counts(&self) -> StatusCounts {
-                StatusCounts::from_array(
-                    [
-                        self.n_cancelled,
-                        self.n_running,
-                        self.n_waiting,
-                        self.n_unknown,
-                        self.n_failed,
-                        self.n_error,
-                        self.n_warning,
-                        self.n_passed,
-                        self.n_skipped,
-                    ]
-                    .map(count),
-                )
-            }
-        }
+/// A run's or scenario's nine count columns in priority order (`StatusCounts::as_array`'s) as
+/// an array: their values (`count_columns!(row,)`), or references to them (`count_columns!(row,
+/// &)`, `count_columns!(row, &mut)`). The one place that lists them, to read or to write.
+macro_rules! count_columns {
+    ($row:expr, $($ref:tt)*) => {
+        [
+            $($ref)* $row.n_cancelled,
+            $($ref)* $row.n_running,
+            $($ref)* $row.n_waiting,
+            $($ref)* $row.n_unknown,
+            $($ref)* $row.n_failed,
+            $($ref)* $row.n_error,
+            $($ref)* $row.n_warning,
+            $($ref)* $row.n_passed,
+            $($ref)* $row.n_skipped,
+        ]
     };
+}
+pub(super) use count_columns;
+
+/// Counts as stored (in `count_columns!` order) into the model's.
+pub(super) fn counts_of(stored: [i64; 9]) -> StatusCounts {
+    StatusCounts::from_array(stored.map(count))
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -137,9 +138,11 @@ pub(super) struct RunRow {
     pub(super) n_skipped: i64,
 }
 
-counts_accessors!(RunRow);
-
 impl RunRow {
+    pub(super) fn counts(&self) -> StatusCounts {
+        counts_of(count_columns!(self,))
+    }
+
     pub(super) fn summary(&self) -> Result<RunSummary, StoreError> {
         let closed_as = self
             .closed_as

@@ -14,6 +14,7 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
 use diesel::{QueryResult, RunQueryDsl};
 
+use super::rows::count_columns;
 use super::state_rows::{RunState, ScenarioState, TestState};
 
 /// What a backend must bind for these statements.
@@ -141,20 +142,7 @@ where
         out.push_bind_param::<Nullable<BigInt>, _>(&s.timestamp_start)?;
         out.push_sql(", timestamp_stop = ");
         out.push_bind_param::<Nullable<BigInt>, _>(&s.timestamp_stop)?;
-        push_counts(
-            out,
-            [
-                &s.n_cancelled,
-                &s.n_running,
-                &s.n_waiting,
-                &s.n_unknown,
-                &s.n_failed,
-                &s.n_error,
-                &s.n_warning,
-                &s.n_passed,
-                &s.n_skipped,
-            ],
-        )?;
+        push_counts(out, count_columns!(s, &))?;
         out.push_sql(" WHERE id = ");
         out.push_bind_param::<BigInt, _>(&s.id)
     }
@@ -197,20 +185,7 @@ where
         out.push_bind_param::<Nullable<BigInt>, _>(&r.running_test_id)?;
         out.push_sql(", last_event_at = ");
         out.push_bind_param::<BigInt, _>(&r.last_event_at)?;
-        push_counts(
-            out,
-            [
-                &r.n_cancelled,
-                &r.n_running,
-                &r.n_waiting,
-                &r.n_unknown,
-                &r.n_failed,
-                &r.n_error,
-                &r.n_warning,
-                &r.n_passed,
-                &r.n_skipped,
-            ],
-        )?;
+        push_counts(out, count_columns!(r, &))?;
         out.push_sql(", closed_at = ");
         out.push_bind_param::<Nullable<BigInt>, _>(&r.closed_at)?;
         out.push_sql(", closed_as = ");

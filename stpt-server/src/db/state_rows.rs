@@ -9,7 +9,9 @@
 use diesel::prelude::*;
 use stpt_core::{Progress, StatusCounts, StoreError};
 
-use super::rows::{AttemptRow, count, micros, optional_timestamp, signed, status};
+use super::rows::{
+    AttemptRow, count, count_columns, counts_of, micros, optional_timestamp, signed, status,
+};
 use super::schema::{runs, scenarios, tests};
 
 /// Nine count columns in priority order, shared by runs and scenarios.
@@ -17,33 +19,13 @@ macro_rules! state_counts {
     ($row:ty) => {
         impl $row {
             pub(super) fn counts(&self) -> StatusCounts {
-                StatusCounts::from_array(
-                    [
-                        self.n_cancelled,
-                        self.n_running,
-                        self.n_waiting,
-                        self.n_unknown,
-                        self.n_failed,
-                        self.n_error,
-                        self.n_warning,
-                        self.n_passed,
-                        self.n_skipped,
-                    ]
-                    .map(count),
-                )
+                counts_of(count_columns!(self,))
             }
 
             fn set_counts(&mut self, counts: StatusCounts) {
-                let [c, r, wa, u, f, e, wr, p, s] = counts.as_array().map(signed);
-                self.n_cancelled = c;
-                self.n_running = r;
-                self.n_waiting = wa;
-                self.n_unknown = u;
-                self.n_failed = f;
-                self.n_error = e;
-                self.n_warning = wr;
-                self.n_passed = p;
-                self.n_skipped = s;
+                for (column, n) in count_columns!(self, &mut).into_iter().zip(counts.as_array()) {
+                    *column = signed(n);
+                }
             }
 
             pub(super) fn progress(&self) -> Result<Progress, StoreError> {
