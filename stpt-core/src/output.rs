@@ -126,7 +126,7 @@ pub const MAX_BATCH_LINES: usize = 10_000;
 /// Serialised (in a spool file or a JSON-lines stream) it is the batch with `run_id` and
 /// `index`; over HTTP those two are the path and the body is the [`OutputBatch`] (in a batch
 /// of events, `POST /api/v1/events`, it is this whole).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestOutput {
     /// The run, when the runner knows it (the answer to its dry run); a sink fills it in.
@@ -139,6 +139,34 @@ pub struct TestOutput {
     /// The batch.
     #[serde(flatten)]
     pub batch: OutputBatch,
+}
+
+/// [`TestOutput`]'s fields as they arrive, side by side: read through this rather than
+/// through `#[serde(flatten)]`, which buffers the batch's fields and loses the path of a bad
+/// one, so an error names it (`lines[0].stream`), as every other event's does.
+#[derive(Deserialize)]
+struct TestOutputFields {
+    #[serde(default)]
+    run_id: Option<RunId>,
+    index: u32,
+    machine_name: String,
+    event_id: String,
+    lines: Vec<OutputLine>,
+}
+
+impl<'de> Deserialize<'de> for TestOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields = TestOutputFields::deserialize(deserializer)?;
+        Ok(TestOutput {
+            run_id: fields.run_id,
+            index: fields.index,
+            batch: OutputBatch {
+                machine_name: fields.machine_name,
+                event_id: fields.event_id,
+                lines: fields.lines,
+            },
+        })
+    }
 }
 
 /// How much of one test's output a store keeps.

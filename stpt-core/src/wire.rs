@@ -806,6 +806,34 @@ mod tests {
     }
 
     #[test]
+    fn output_errors_name_the_bad_lines_field() {
+        let cases = [
+            (r#"{"stream": "stdweird", "text": "x"}"#, "lines[0].stream"),
+            (r#"{"text": 7}"#, "lines[0].text"),
+            (
+                r#"{"text": "x", "timestamp": "yesterday"}"#,
+                "lines[0].timestamp",
+            ),
+        ];
+        for (line, path) in cases {
+            let body =
+                r#"{"machine_name": "m", "event_id": "e", "index": 0, "lines": [{"text": "ok"}]}"#
+                    .replace(r#"[{"text": "ok"}]"#, &format!("[{line}]"));
+            let (field, reason) = field_of(error_of(EventKind::TestOutput, &body));
+            assert_eq!(field, path, "{body}: {reason}");
+        }
+        let body = r#"{"machine_name": "m", "event_id": "e", "index": 0, "lines": null}"#;
+        let (field, _) = field_of(error_of(EventKind::TestOutput, body));
+        assert_eq!(field, "lines");
+        let body = r#"{"machine_name": "m", "event_id": "e", "lines": []}"#;
+        let (field, reason) = field_of(error_of(EventKind::TestOutput, body));
+        assert_eq!(
+            (field.as_str(), reason.as_str()),
+            ("index", "missing field")
+        );
+    }
+
+    #[test]
     fn malformed_json_is_not_a_field_error() {
         assert!(matches!(
             error_of(EventKind::TestStart, "{\"machine_name\": "),
