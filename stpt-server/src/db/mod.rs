@@ -1,11 +1,11 @@
 //! Persistence: the diesel store on SQLite or PostgreSQL.
 //!
-//! `pool` opens and migrates the database, `schema` and `rows` describe the tables, `sqlite`
-//! and `postgres` compile the operations of `ops.rs`, `access_ops.rs` and `webhook_ops.rs` for
-//! each backend (each file is a submodule of both, through `#[path]`; `on_backend!` calls the
-//! right one), `sqlite_writer` applies
-//! SQLite's events on one thread in batches, and `store` puts them behind stpt-core's `Store`
-//! trait. `access` (with `access_ops.rs`) keeps users, machine tokens, reset links, the secret
+//! `pool` opens and migrates the database, `schema` and `rows` describe the tables
+//! (`state_rows` the narrow rows events change, `saves` their prepared `UPDATE`s), `sqlite`
+//! and `postgres` compile the operations of `events.rs`, `ops.rs`, `access_ops.rs` and
+//! `webhook_ops.rs` for each backend (each file is a submodule of both, through `#[path]`;
+//! `on_backend!` calls the right one), `writer` applies events on dedicated threads in batches
+//! with what `known` remembers, and `store` puts them behind stpt-core's `Store` trait. `access` (with `access_ops.rs`) keeps users, machine tokens, reset links, the secret
 //! key, and prunes old runs. `webhooks` (with `webhook_ops.rs`) keeps the webhooks and the outbox
 //! of their notifications.
 

@@ -51,7 +51,7 @@ macro_rules! state_counts {
 }
 
 /// A run as events change it.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = runs)]
 pub(super) struct RunState {
     pub(super) id: i64,
@@ -83,7 +83,7 @@ impl RunState {
 }
 
 /// A scenario as events change it.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = scenarios)]
 pub(super) struct ScenarioState {
     pub(super) id: i64,
@@ -110,7 +110,7 @@ impl ScenarioState {
 }
 
 /// A test as events change it: no script; its place and name are read, never written.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tests)]
 pub(super) struct TestState {
     pub(super) id: i64,
