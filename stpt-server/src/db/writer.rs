@@ -16,7 +16,8 @@
 //!
 //! A refused event writes nothing (the operations check before they write) and does not stop
 //! the batch. A database failure inside a batch rolls it back; then every event of it is
-//! applied again in a transaction of its own, so only the event that fails fails.
+//! applied again in a transaction of its own, so only the event that fails fails, unless the
+//! database is away (busy): then the rest are answered busy at once, to be sent again.
 //!
 //! **Invariant:** an event is acknowledged only once the transaction that applied it
 //! committed.
@@ -194,7 +195,25 @@ fn apply_jobs<T: EventTarget>(
         Ok(answers) => answers,
         Err(_) => {
             known.clear();
-            work.iter().map(|one| alone(target, known, *one)).collect()
+            let mut answers = Vec::with_capacity(work.len());
+            for one in &work {
+                let answer = alone(target, known, *one);
+                // The database is away (each try may have waited a whole pool timeout): the
+                // rest are answered busy too, to be sent again, instead of tried one by one.
+                if let Err(StoreError::Busy { reason, .. }) = &answer {
+                    let reason = reason.clone();
+                    answers.push(answer);
+                    answers.resize_with(work.len(), || {
+                        Err(StoreError::Busy {
+                            reason: reason.clone(),
+                            source: None,
+                        })
+                    });
+                    break;
+                }
+                answers.push(answer);
+            }
+            answers
         }
     }
 }
@@ -219,5 +238,57 @@ fn alone<T: EventTarget>(
             once(target, known)
         }
         answer => answer,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The lane's failure handling, against a target whose database is away.
+
+    use super::*;
+    use stpt_core::testing::builders::start;
+
+    /// A target that cannot reach its database: every transaction fails as busy.
+    struct Away {
+        transactions: usize,
+    }
+
+    impl EventTarget for Away {
+        fn apply_in_transaction(
+            &mut self,
+            _: &mut Known,
+            _: &[Work<'_>],
+        ) -> Result<Vec<Result<Applied, StoreError>>, OpError> {
+            self.transactions += 1;
+            Err(OpError::Store(StoreError::Busy {
+                reason: "no database connection free".to_owned(),
+                source: None,
+            }))
+        }
+    }
+
+    #[test]
+    fn a_batch_the_database_cannot_take_is_answered_busy_without_trying_each_event() {
+        let events: Vec<Event> = (0..100)
+            .map(|i| start(&format!("rig-{i}"), "a.py", i))
+            .collect();
+        let job = Job {
+            events,
+            limit: OutputLimit::default(),
+            now: Timestamp::now(),
+            reply: mpsc::sync_channel(1).0,
+        };
+        let mut target = Away { transactions: 0 };
+        let answers = apply_jobs(&mut target, &mut Known::default(), &[job]);
+        assert_eq!(answers.len(), 100);
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Err(StoreError::Busy { .. }))),
+            "{answers:?}"
+        );
+        // The batch, then one event alone (tried twice): each try can wait a whole pool
+        // timeout, so the others are not tried once the database is known to be away.
+        assert_eq!(target.transactions, 3);
     }
 }
